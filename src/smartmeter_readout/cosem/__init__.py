@@ -1,0 +1,1 @@
+"""COSEM meaning: OBIS codes, units and the layouts of push bodies."""

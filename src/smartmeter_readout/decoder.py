@@ -1,0 +1,344 @@
+"""The core's face: bytes in, Readings out (sans I/O, after h11's model).
+
+``Decoder.feed(data)`` accepts bytes in pieces of any size and returns the readings of the
+pushes completed by them. The path of a push:
+
+    FrameSplitter           bytes -> checked link frames (M-Bus, HDLC, bare APDU, DSMR text)
+    reassembly              M-Bus segments by CI, HDLC segments by the S bit, GBT blocks
+    security                DB/DC ciphered APDU -> plaintext (tag checked with an auth key)
+    apdu / dsmr             data-notification -> A-XDR tree, or a DSMR telegram
+    cosem.layouts           tree -> OBIS-keyed, scaled values, clock, meter identity
+
+Nothing on the wire makes ``feed`` raise: problems are counted in ``stats`` and kept as
+``Event`` values (``take_events()``). The decoder reads no clock: the caller passes the
+receive time, which becomes the reading's time when the meter sends none.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .cosem.layouts import Body, PositionalLayout, interpret
+from .dlms.apdu import (
+    DATA_NOTIFICATION,
+    GENERAL_BLOCK_TRANSFER,
+    parse_gbt_block,
+    parse_notification,
+)
+from .dlms.cosem_time import decode_datetime
+from .dlms.security import (
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    CipheredApdu,
+    parse_ciphered,
+    unprotect,
+)
+from .dsmr import parse_telegram
+from .errors import (
+    AuthenticationError,
+    DecodeError,
+    DecryptionError,
+    FrameError,
+    KeyMissingError,
+    LayoutError,
+    SmartMeterError,
+)
+from .events import Event, EventKind
+from .keys import parse_key
+from .link.frames import (
+    BrokenFrame,
+    DsmrTelegram,
+    Garbage,
+    HdlcFrame,
+    MbusSegment,
+    RawApdu,
+)
+from .link.splitter import FrameSplitter
+from .reading import MeterIdentity, Reading
+
+__all__ = ["Decoder", "decode"]
+
+_LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+_DSMR_START = 0x2F
+_ERROR_KINDS: dict[type[SmartMeterError], EventKind] = {
+    FrameError: EventKind.SEGMENT_LOST,
+    KeyMissingError: EventKind.KEY_MISSING,
+    DecryptionError: EventKind.WRONG_KEY,
+    AuthenticationError: EventKind.TAG_MISMATCH,
+    LayoutError: EventKind.UNKNOWN_LAYOUT,
+}
+_STAT_NAMES = {
+    EventKind.GARBAGE: "garbage_bytes", EventKind.BAD_FRAME: "frames_bad",
+    EventKind.SEGMENT_LOST: "pushes_incomplete", EventKind.KEY_MISSING: "key_missing",
+    EventKind.WRONG_KEY: "decryption_failed", EventKind.TAG_MISMATCH: "tag_mismatch",
+    EventKind.TAG_UNCHECKED: "tag_unchecked", EventKind.UNKNOWN_LAYOUT: "unknown_layout",
+    EventKind.MALFORMED: "pushes_malformed",
+}
+
+
+def _plausible(plaintext: bytes) -> bool:
+    """Is this decrypted text an APDU at all? A wrong key gives random bytes instead."""
+    if not plaintext:
+        return False
+    first = plaintext[0]
+    if first == DATA_NOTIFICATION:
+        return len(plaintext) > 6 and plaintext[5] in (0x00, 0x09, 0x0C)
+    if first == _DSMR_START:
+        return plaintext[1:4].isalpha()
+    return False
+
+
+def _maker(system_title: bytes) -> str | None:
+    prefix = system_title[:3]
+    if len(prefix) == 3 and all(0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A for byte in prefix):
+        return prefix.decode("ascii")
+    return None
+
+
+class Decoder:
+    """Incremental decoder of meter pushes.
+
+    ``key`` / ``auth_key``: AES-128 keys as hex in any common spelling, or bytes; ``None``
+    for meters that do not encrypt. With ``auth_key`` the GCM tag of every authenticated
+    push is verified and a mismatch rejected; without it the tag is not checked (counted as
+    ``tag_unchecked``). ``timezone`` reads meter clocks that carry no UTC deviation.
+    ``layouts`` adds user-described positional layouts, tried before the built-in ones.
+    """
+
+    def __init__(self, key: str | bytes | None = None, auth_key: str | bytes | None = None, *,
+                 timezone: str | tzinfo = "Europe/Vienna",
+                 layouts: Sequence[PositionalLayout] = (), max_events: int = 256) -> None:
+        secret = parse_key(key)
+        self._cipher = AESGCM(secret) if secret is not None else None
+        self._auth_key = parse_key(auth_key, what="authentication key")
+        self._tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+        self._layouts = tuple(layouts)
+        self._splitter = FrameSplitter()
+        self._mbus_parts: list[bytes] | None = None
+        self._hdlc_parts: list[bytes] | None = None
+        self._gbt_parts: list[bytes] | None = None
+        self._meter: MeterIdentity | None = None
+        self._events: deque[Event] = deque(maxlen=max_events)
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("pushes_ok", *_STAT_NAMES.values()), 0)
+        #: what the last intact frame looked like: framing, maker, security control ...
+        self.seen: dict[str, object] = {}
+
+    def __repr__(self) -> str:  # never show the keys
+        return (f"Decoder(key={'set' if self._cipher else None}, "
+                f"auth_key={'set' if self._auth_key else None}, stats={self.stats})")
+
+    @property
+    def has_key(self) -> bool:
+        return self._cipher is not None
+
+    def take_events(self) -> list[Event]:
+        """Return and forget the events since the last call (oldest first)."""
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def feed(self, data: bytes | bytearray | memoryview, *,
+             received: datetime | None = None) -> list[Reading]:
+        readings: list[Reading] = []
+        for frame in self._splitter.feed(data):
+            kind = type(frame)
+            apdu = None
+            if kind is MbusSegment:
+                apdu = self._on_mbus(frame)  # type: ignore[arg-type]
+                framing = "mbus"
+            elif kind is HdlcFrame:
+                apdu = self._on_hdlc(frame)  # type: ignore[arg-type]
+                framing = "hdlc"
+            elif kind is RawApdu or kind is DsmrTelegram:
+                apdu = frame.payload  # type: ignore[union-attr]
+                framing = "apdu" if kind is RawApdu else "dsmr"
+            elif kind is Garbage:
+                self._note(EventKind.GARBAGE, f"skipped {frame.size} bytes that belong to no "  # type: ignore[union-attr]
+                           "frame", None, frame.size)  # type: ignore[union-attr]
+            elif kind is BrokenFrame:
+                self._note(EventKind.BAD_FRAME, f"broken {frame.framing} frame: "  # type: ignore[union-attr]
+                           f"{frame.reason}", frame.framing)  # type: ignore[union-attr]
+            if apdu is not None:
+                self.seen["framing"] = framing
+                try:
+                    reading = self._on_apdu(apdu, received)
+                except SmartMeterError as exc:
+                    kind_of = next((k for t, k in _ERROR_KINDS.items() if isinstance(exc, t)),
+                                   EventKind.MALFORMED)
+                    self._note(kind_of, str(exc), framing)
+                else:
+                    if reading is not None:
+                        self.stats["pushes_ok"] += 1
+                        readings.append(reading)
+        return readings
+
+    # ------------------------------------------------------------ reassembly
+
+    def _on_mbus(self, segment: MbusSegment) -> bytes | None:
+        parts = self._mbus_parts
+        if segment.number == 0:
+            if parts:
+                self._note(EventKind.SEGMENT_LOST, "an M-Bus segment was lost: push dropped",
+                           "mbus")
+            parts = self._mbus_parts = [segment.payload]
+        elif parts is None or segment.number != len(parts):
+            self._mbus_parts = None
+            self._note(EventKind.SEGMENT_LOST, f"M-Bus segment {segment.number} arrived without "
+                       "the ones before it: push dropped", "mbus")
+            return None
+        else:
+            parts.append(segment.payload)
+        if segment.length_overflow:
+            self.seen["mbus_length_overflow"] = True
+        if not segment.last:
+            return None
+        self._mbus_parts = None
+        return b"".join(parts)
+
+    def _on_hdlc(self, frame: HdlcFrame) -> bytes | None:
+        payload = frame.payload
+        starts_llc = payload[:3] in _LLC_HEADERS
+        if self._hdlc_parts is not None and starts_llc:
+            self._note(EventKind.SEGMENT_LOST, "the last HDLC segment of a push was lost: push "
+                       "dropped", "hdlc")
+            self._hdlc_parts = None
+        if self._hdlc_parts is None:
+            if starts_llc:
+                payload = payload[3:]
+            if not frame.segmented:
+                return payload
+            self._hdlc_parts = [payload]
+            return None
+        self._hdlc_parts.append(payload)
+        if frame.segmented:
+            return None
+        apdu = b"".join(self._hdlc_parts)
+        self._hdlc_parts = None
+        return apdu
+
+    def _on_gbt(self, apdu: bytes) -> bytes | None:
+        block = parse_gbt_block(apdu)
+        if block.number == 1:
+            if self._gbt_parts:
+                self._note(EventKind.SEGMENT_LOST, "the last block of a General Block Transfer "
+                           "was lost: push dropped", None)
+            self._gbt_parts = [block.data]
+        elif self._gbt_parts is None or block.number != len(self._gbt_parts) + 1:
+            self._gbt_parts = None
+            raise FrameError(f"General Block Transfer block {block.number} arrived without "
+                             "the ones before it: push dropped")
+        else:
+            self._gbt_parts.append(block.data)
+        if not block.last:
+            return None
+        joined = b"".join(self._gbt_parts)
+        self._gbt_parts = None
+        return joined
+
+    # ------------------------------------------------------------ APDU to Reading
+
+    def _on_apdu(self, apdu: bytes, received: datetime | None) -> Reading | None:
+        if not apdu:
+            raise DecodeError("empty APDU")
+        if apdu[0] == GENERAL_BLOCK_TRANSFER:
+            joined = self._on_gbt(apdu)
+            if joined is None:
+                return None
+            self.seen["block_transfer"] = True
+            apdu = joined
+        ciphered = None
+        if apdu[0] in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
+            ciphered = parse_ciphered(apdu)
+            apdu = self._unprotect(ciphered)
+        if not apdu:
+            raise DecodeError("empty APDU")
+        first = apdu[0]
+        if first == DATA_NOTIFICATION:
+            notification, end = parse_notification(apdu)
+            if end != len(apdu):
+                raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification")
+            title = ciphered.system_title if ciphered else b""
+            maker = _maker(title)
+            body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
+            clock = (decode_datetime(notification.date_time, self._tz)
+                     if notification.date_time else None)
+        elif first == _DSMR_START:
+            title = ciphered.system_title if ciphered else b""
+            maker = _maker(title)
+            body = parse_telegram(apdu, self._tz)
+            clock = None
+        else:
+            raise DecodeError(f"APDU type 0x{first:02X} is no push this reader understands")
+        return self._reading(body, clock, ciphered, title, maker, received)
+
+    def _unprotect(self, ciphered: CipheredApdu) -> bytes:
+        seen = self.seen
+        seen["system_title"] = ciphered.system_title.hex().upper()
+        seen["security_control"] = ciphered.security_control
+        if self._cipher is None and ciphered.encrypted:
+            raise KeyMissingError(
+                "the push is encrypted and no key was given: pass --key (or set SMARTMETER_KEY)"
+                " with the key your grid operator gave you"
+            )
+        cipher = self._cipher or AESGCM(bytes(16))
+        try:
+            plaintext, verified = unprotect(ciphered, cipher, self._auth_key)
+        except AuthenticationError:
+            plaintext, _ = unprotect(ciphered, cipher, None)
+            if _plausible(plaintext):
+                raise
+            raise DecryptionError(self._wrong_key_message()) from None
+        if not _plausible(plaintext):
+            raise DecryptionError(self._wrong_key_message())
+        if ciphered.tag is not None and not verified:
+            if self.stats["tag_unchecked"] == 0:
+                self._note(EventKind.TAG_UNCHECKED, "the push carries an authentication tag "
+                           "that is not checked: give the authentication key (--auth-key) to "
+                           "verify it", None)
+            else:
+                self.stats["tag_unchecked"] += 1
+        return plaintext
+
+    @staticmethod
+    def _wrong_key_message() -> str:
+        return ("decryption gives no valid data: the key is wrong (check it against the one "
+                "from your grid operator's portal or letter)")
+
+    def _reading(self, body: Body, clock: datetime | None, ciphered: CipheredApdu | None,
+                 title: bytes, maker: str | None, received: datetime | None) -> Reading:
+        meter = self._meter
+        system_title = title.hex().upper() if title else None
+        if (meter is None or meter.system_title != system_title or meter.id != body.meter_id
+                or meter.device_name != body.device_name or meter.list_id != body.list_id):
+            meter = self._meter = MeterIdentity(system_title, maker, body.meter_id,
+                                                body.device_name, body.list_id)
+        moment = clock or body.clock
+        security = "none"
+        if ciphered is not None:
+            security = "authenticated" if ciphered.tag and self._auth_key else "encrypted"
+        return Reading(
+            time=moment or received,
+            received=received,
+            meter=meter,
+            frame_counter=ciphered.frame_counter if ciphered else None,
+            values=body.values,
+            layout=body.layout,
+            security=security,
+            meter_time=moment is not None,
+        )
+
+    def _note(self, kind: EventKind, message: str, framing: str | None, amount: int = 1) -> None:
+        self.stats[_STAT_NAMES[kind]] += amount
+        self._events.append(Event(kind, message, framing))
+
+
+def decode(data: bytes | bytearray | memoryview, key: str | bytes | None = None,
+           auth_key: str | bytes | None = None, **options: object) -> list[Reading]:
+    """Decode every push in ``data`` at once (a one-shot ``Decoder``)."""
+    return Decoder(key, auth_key, **options).feed(data)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""DLMS application layer: A-XDR, ciphering, block transfer and the data-notification."""

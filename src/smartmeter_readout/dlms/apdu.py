@@ -1,0 +1,101 @@
+"""The APDUs a meter pushes: data-notification and General Block Transfer.
+
+Green Book 9.5 / Blue Book: data-notification ::= ``0F`` long-invoke-id-and-priority (4 bytes)
+date-time (OCTET STRING OPTIONAL: ``00`` absent, or ``0C`` and 12 bytes; Norwegian Kaifa meters
+send it as a tagged octet-string ``09 0C ...``) notification-body (one ``Data`` value).
+
+General Block Transfer (Green Book 9.4.6.13): ``E0`` block-control (bit 7 last block,
+bit 6 streaming, bits 0-5 window), block-number (2), block-number-ack (2), block-data (BER
+length and bytes). The blocks, joined in order, form the APDU (usually a ciphered one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import DecodeError, TruncatedError
+from . import axdr
+
+__all__ = [
+    "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "DataNotification", "GbtBlock",
+    "build_gbt_blocks", "build_notification", "parse_gbt_block", "parse_notification",
+]
+
+DATA_NOTIFICATION = 0x0F
+GENERAL_BLOCK_TRANSFER = 0xE0
+
+
+@dataclass(frozen=True, slots=True)
+class DataNotification:
+    invoke_id: int
+    date_time: bytes | None  # the 12 raw COSEM date-time bytes, if the meter sent them
+    body: axdr.Node
+
+
+def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotification, int]:
+    """Parse a data-notification at ``pos``; return it and the position after it."""
+    if len(buf) - pos < 6:
+        raise TruncatedError("data ends inside the data-notification header")
+    if buf[pos] != DATA_NOTIFICATION:
+        raise DecodeError(f"APDU tag 0x{buf[pos]:02X} is not a data-notification (0x0F)")
+    invoke_id = int.from_bytes(buf[pos + 1 : pos + 5], "big")
+    marker = buf[pos + 5]
+    at = pos + 6
+    date_time = None
+    if marker == 0x09:  # tagged octet-string: one more byte, the length 0C
+        if len(buf) <= at:
+            raise TruncatedError("data ends inside the notification date-time")
+        marker = buf[at]
+        at += 1
+        if marker == 0x00:
+            marker = -1  # an empty octet-string: no date-time
+    if marker == 0x0C:
+        if len(buf) < at + 12:
+            raise TruncatedError("data ends inside the notification date-time")
+        date_time = bytes(buf[at : at + 12])
+        at += 12
+    elif marker not in (0x00, -1):
+        raise DecodeError(f"notification date-time with length 0x{marker:02X}, expected 0 or 12")
+    body, end = axdr.decode(buf, at)
+    return DataNotification(invoke_id, date_time, body), end
+
+
+def build_notification(body: axdr.Node, *, invoke_id: int = 0, date_time: bytes | None = None,
+                       tagged_date_time: bool = False) -> bytes:
+    head = bytes((DATA_NOTIFICATION,)) + invoke_id.to_bytes(4, "big")
+    if date_time is None:
+        head += b"\x00"
+    else:
+        head += (b"\x09\x0c" if tagged_date_time else b"\x0c") + date_time
+    return head + axdr.encode(body)
+
+
+@dataclass(frozen=True, slots=True)
+class GbtBlock:
+    last: bool
+    number: int
+    data: bytes
+
+
+def parse_gbt_block(apdu: bytes) -> GbtBlock:
+    if len(apdu) < 6:
+        raise TruncatedError("General Block Transfer header cut off")
+    if apdu[0] != GENERAL_BLOCK_TRANSFER:
+        raise DecodeError(f"APDU tag 0x{apdu[0]:02X} is no General Block Transfer (0xE0)")
+    size, at = axdr.read_length(apdu, 6)
+    if at + size != len(apdu):
+        raise DecodeError(
+            f"General Block Transfer block announces {size} bytes but carries {len(apdu) - at}"
+        )
+    return GbtBlock(bool(apdu[1] & 0x80), int.from_bytes(apdu[2:4], "big"), apdu[at:])
+
+
+def build_gbt_blocks(apdu: bytes, block_size: int) -> list[bytes]:
+    """Split an APDU into General Block Transfer blocks of at most ``block_size`` data bytes."""
+    chunks = [apdu[i : i + block_size] for i in range(0, len(apdu), block_size)] or [b""]
+    blocks = []
+    for number, chunk in enumerate(chunks, start=1):
+        control = 0x40 | (0x80 if number == len(chunks) else 0)
+        blocks.append(bytes((GENERAL_BLOCK_TRANSFER, control)) + number.to_bytes(2, "big")
+                      + b"\x00\x00" + axdr.encode_length(len(chunk)) + chunk)
+    return blocks

@@ -1,0 +1,60 @@
+"""The one error hierarchy of smartmeter-readout.
+
+Everything the core can reject derives from :class:`SmartMeterError`; any other exception
+escaping the core is a bug. Messages name the cause and the fix, and never contain a key.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "DecodeError",
+    "DecryptionError",
+    "FrameError",
+    "KeyFormatError",
+    "KeyMissingError",
+    "LayoutError",
+    "SmartMeterError",
+    "TruncatedError",
+]
+
+
+class SmartMeterError(Exception):
+    """Base of every error smartmeter-readout raises on purpose."""
+
+
+class FrameError(SmartMeterError):
+    """A link frame is broken: bad checksum, bad stop byte, impossible length, lost segment."""
+
+
+class DecodeError(SmartMeterError):
+    """An APDU or A-XDR value is malformed."""
+
+
+class TruncatedError(DecodeError):
+    """The data ends before the value it announces; more bytes may complete it."""
+
+
+class KeyMissingError(SmartMeterError):
+    """The push is encrypted and no key was given."""
+
+
+class DecryptionError(SmartMeterError):
+    """The plaintext is no valid APDU: the key is wrong (or the push is corrupted)."""
+
+
+class AuthenticationError(SmartMeterError):
+    """The GCM tag does not verify: the authentication key is wrong or the push was altered."""
+
+
+class LayoutError(SmartMeterError):
+    """The notification body has a shape no known layout describes."""
+
+
+class KeyFormatError(SmartMeterError, ValueError):
+    """A key given by the user is not 16 bytes of hex."""
+
+
+class ConfigError(SmartMeterError, ValueError):
+    """The configuration is invalid (names the key, the bad value and what is valid)."""

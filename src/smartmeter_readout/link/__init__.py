@@ -1,0 +1,1 @@
+"""Link layer: split a byte stream into checked frames and put segmented APDUs together."""

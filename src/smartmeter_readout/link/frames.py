@@ -1,0 +1,67 @@
+"""What the link layer hands up: checked frames and the problems it met on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["BrokenFrame", "DsmrTelegram", "Garbage", "HdlcFrame", "LinkEvent", "MbusSegment",
+           "RawApdu"]
+
+
+@dataclass(frozen=True, slots=True)
+class MbusSegment:
+    """One M-Bus long frame with a DLMS segment: CI low nibble = number, bit 0x10 = last."""
+
+    ci: int
+    payload: bytes  # the DLMS bytes after CI, STSAP and DTSAP
+    length_overflow: bool = False  # Sagemcom T210-D: L carried only the low byte
+
+    @property
+    def number(self) -> int:
+        return self.ci & 0x0F
+
+    @property
+    def last(self) -> bool:
+        return bool(self.ci & 0x10)
+
+
+@dataclass(frozen=True, slots=True)
+class HdlcFrame:
+    """One HDLC frame (frame format type 3) with its information field, LLC header removed."""
+
+    segmented: bool  # format bit S: more segments of this APDU follow
+    payload: bytes
+    control: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawApdu:
+    """An APDU on the wire without link framing (Sagemcom T210-D P1: bare ``DB 08 ...``)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DsmrTelegram:
+    """A plain DSMR P1 text telegram ``/XXX5 ... !CRC``; the CRC is already checked."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage:
+    """Bytes that belong to no frame (noise, a frame cut off at start, a false start byte)."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenFrame:
+    """A frame whose header was plausible but whose checks failed."""
+
+    framing: str
+    reason: str
+    size: int
+
+
+LinkEvent = MbusSegment | HdlcFrame | RawApdu | DsmrTelegram | Garbage | BrokenFrame

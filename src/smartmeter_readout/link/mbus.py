@@ -1,0 +1,56 @@
+"""M-Bus long frames carrying DLMS segments (EN 13757-2, IEC 62056-7-6 wired M-Bus profile).
+
+    68 L L 68 | C A CI STSAP DTSAP <DLMS bytes> | CS 16
+                 \\______________ L bytes ______/
+
+CS is the sum of the L bytes modulo 256. CI's low nibble numbers the segment and bit 0x10
+marks the last one (0x10 = a single unsegmented frame). Quirk: some Sagemcom T210-D send a
+257-byte segment with L = 0x01 (only the low byte of the length); an L too short for any
+DLMS frame (< 5) is therefore read as L + 256, and the checksum decides.
+"""
+
+from __future__ import annotations
+
+from .checksums import mbus_checksum
+from .frames import BrokenFrame, MbusSegment
+from .results import BROKEN, NEED_MORE, NOT_A_FRAME
+
+__all__ = ["build_mbus_frame", "parse_mbus"]
+
+START, STOP = 0x68, 0x16
+_HEADER = 4  # 68 L L 68
+_DLMS_HEAD = 5  # C A CI STSAP DTSAP
+
+
+def parse_mbus(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
+    """Parse the long frame starting at ``buf[pos] == 0x68`` (see ``results`` for the answer)."""
+    if len(buf) - pos < _HEADER:
+        return NEED_MORE, 0
+    length = buf[pos + 1]
+    if buf[pos + 2] != length or buf[pos + 3] != START:
+        return NOT_A_FRAME, None
+    overflow = length < _DLMS_HEAD
+    if overflow:
+        length += 256
+    total = length + 6
+    if len(buf) - pos < total:
+        return NEED_MORE, total
+    body_end = pos + _HEADER + length
+    if buf[body_end + 1] != STOP:
+        return BROKEN, "no stop byte 0x16 where the length field says the frame ends"
+    if mbus_checksum(buf[pos + _HEADER : body_end]) != buf[body_end]:
+        return BROKEN, "checksum mismatch"
+    ci = buf[pos + 6]
+    if ci & 0xE0:
+        return total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS", total)
+    return total, MbusSegment(ci, bytes(buf[pos + 9 : body_end]), overflow)
+
+
+def build_mbus_frame(ci: int, payload: bytes, *, control: int = 0x53, address: int = 0xFF,
+                     stsap: int = 0x01, dtsap: int = 0x67) -> bytes:
+    """Frame one DLMS segment; L wraps to its low byte as the Sagemcom firmware does."""
+    body = bytes((control, address, ci, stsap, dtsap)) + payload
+    if len(body) > 0x1FF:
+        raise ValueError("an M-Bus segment holds at most 511 bytes")
+    length = len(body) & 0xFF
+    return bytes((START, length, length, START)) + body + bytes((mbus_checksum(body), STOP))

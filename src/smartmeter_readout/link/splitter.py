@@ -1,0 +1,126 @@
+"""Split an arriving byte stream into checked link frames, whatever the framing.
+
+Theory of operation: bytes are appended to one buffer. The splitter searches (with one
+compiled pattern, in C) for the next byte that can start a frame: ``68`` M-Bus, ``7E`` HDLC,
+``DB``/``DC`` a bare ciphered APDU, ``0F`` a bare plain notification, ``/`` a DSMR telegram.
+The parser for that byte answers: a frame (consume it), need more data (stop, keep the buffer
+from here), noise (skip one byte) or a broken frame (report it, skip one byte: a real frame
+may start inside the broken one). Skipping only one byte after a failure is what makes
+resynchronisation work after truncated frames, flipped bits and false start bytes.
+
+A false start that claims a long frame would hold back the real frames behind it until its
+claimed length has arrived. So while a candidate waits for more data, the splitter looks
+ahead once for a complete *checksummed* frame (M-Bus or HDLC) later in the buffer; if there
+is one, the waiting candidate was noise. The look-ahead remembers how far it searched and
+never searches the same bytes twice. The buffer is capped; consumed bytes are dropped in
+one ``del`` per feed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .bare import parse_bare_ciphered, parse_bare_notification, parse_dsmr_text
+from .frames import BrokenFrame, Garbage, LinkEvent
+from .hdlc import parse_hdlc
+from .mbus import parse_mbus
+from .results import BROKEN, NEED_MORE
+
+__all__ = ["FrameSplitter"]
+
+_Parser = Callable[[bytearray, int], tuple[int, object]]
+_PARSERS: dict[int, _Parser] = {
+    0x68: parse_mbus, 0x7E: parse_hdlc, 0xDB: parse_bare_ciphered, 0xDC: parse_bare_ciphered,
+    0x0F: parse_bare_notification, 0x2F: parse_dsmr_text,
+}
+_FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0xDB: "apdu", 0xDC: "apdu", 0x0F: "apdu", 0x2F: "dsmr"}
+_START = re.compile(rb"[\x68\x7e\xdb\xdc\x0f/]")
+_CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
+_FLAG = 0x7E
+
+
+class FrameSplitter:
+    """Incremental splitter: ``feed(bytes) -> list of link events`` (never raises)."""
+
+    def __init__(self, max_buffer: int = 1 << 16) -> None:
+        self._buf = bytearray()
+        self._max_buffer = max_buffer
+        self._garbage = 0
+        self._ahead = 0  # the look-ahead searched up to here (buffer offset)
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[LinkEvent]:
+        buf = self._buf
+        buf += data
+        events: list[LinkEvent] = []
+        pos = self._scan(buf, events)
+        if pos:
+            del buf[:pos]
+            self._ahead = max(0, self._ahead - pos)
+        if len(buf) > self._max_buffer:
+            drop = len(buf) - self._max_buffer
+            del buf[:drop]
+            self._garbage += drop
+            self._ahead = max(0, self._ahead - drop)
+        self._flush_garbage(events)
+        return events
+
+    def _scan(self, buf: bytearray, events: list[LinkEvent]) -> int:
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            match = _START.search(buf, pos)
+            if match is None:
+                self._garbage += end - pos
+                return end
+            start = match.start()
+            self._garbage += start - pos
+            first = buf[start]
+            status, detail = _PARSERS[first](buf, start)
+            if status > 0:
+                self._flush_garbage(events)
+                events.append(detail)  # type: ignore[arg-type]
+                pos = start + status
+            elif status == NEED_MORE:
+                later = self._complete_frame_after(buf, start)
+                if later < 0:
+                    return start
+                self._garbage += later - start
+                pos = later
+            elif status == BROKEN:
+                self._flush_garbage(events)
+                events.append(BrokenFrame(_FRAMINGS[first], str(detail), 1))
+                pos = start + 1
+            else:
+                if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
+                    self._garbage += 1
+                pos = start + 1
+        return pos
+
+    def _complete_frame_after(self, buf: bytearray, start: int) -> int:
+        """Position of a complete checksummed frame after ``start``, or -1."""
+        pos = max(start + 1, self._ahead)
+        while True:
+            match = _CHECKSUMMED_START.search(buf, pos)
+            if match is None:
+                self._ahead = len(buf)
+                return -1
+            at = match.start()
+            status, _ = _PARSERS[buf[at]](buf, at)
+            if status > 0:
+                self._ahead = 0
+                return at
+            if status == NEED_MORE:
+                self._ahead = at  # try this one again when more bytes arrive
+                return -1
+            pos = at + 1
+
+    def _flush_garbage(self, events: list[LinkEvent]) -> None:
+        if self._garbage:
+            events.append(Garbage(self._garbage))
+            self._garbage = 0

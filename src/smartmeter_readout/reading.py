@@ -1,0 +1,79 @@
+"""The one model everything downstream consumes: a Reading per push.
+
+``Reading.to_dict()`` is the JSON contract of ARCHITECTURE.md. Measurements are named tuples
+(immutable and cheap: a push carries a dozen or more, and decoding must stay fast on a Pi).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+__all__ = ["Measurement", "MeterIdentity", "Reading"]
+
+Value = int | float | str
+
+
+class Measurement(NamedTuple):
+    """One value of a push: ``name`` from the OBIS registry, ``value`` in base units."""
+
+    name: str
+    value: Value
+    unit: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterIdentity:
+    system_title: str | None = None  # hex
+    manufacturer: str | None = None  # the three-letter code at the start of the system title
+    id: str | None = None  # meter number (0.0.96.1.0.255 or the layout's meter-number field)
+    device_name: str | None = None  # COSEM logical device name (0.0.42.0.0.255)
+    list_id: str | None = None  # push list id or push-setup name, where the meter sends one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system_title": self.system_title, "manufacturer": self.manufacturer,
+                "id": self.id, "device_name": self.device_name, "list_id": self.list_id}
+
+
+def _iso(moment: datetime | None, *, millis: bool = False) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds" if millis else "auto")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded push."""
+
+    time: datetime | None  # the meter's clock, else the receive time
+    received: datetime | None
+    meter: MeterIdentity
+    frame_counter: int | None
+    values: Mapping[str, Measurement]  # keyed by OBIS code as the meter sent it
+    layout: str = ""  # which body layout was recognised (A, B, C, D1, E, F, a profile name)
+    security: str = "none"  # none | encrypted | authenticated
+    meter_time: bool = field(default=True)  # False when ``time`` is the receive time
+
+    def value(self, key: str) -> Any:
+        """The value of an OBIS code or registry name, or None."""
+        measurement = self.values.get(key)
+        if measurement is None:
+            for candidate in self.values.values():
+                if candidate.name == key:
+                    return candidate.value
+            return None
+        return measurement.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": _iso(self.time),
+            "received": _iso(self.received, millis=True),
+            "meter": self.meter.to_dict(),
+            "frame_counter": self.frame_counter,
+            "values": {key: m.to_dict() for key, m in self.values.items()},
+        }
