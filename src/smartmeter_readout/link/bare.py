@@ -73,5 +73,5 @@ def parse_dsmr_text(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
     crc = end.group(1)
     bang = end.start()
     if crc is not None and crc16_arc(buf[pos : bang + 1]) != int(crc, 16):
-        return BROKEN, "DSMR telegram CRC mismatch"
+        return BROKEN, ("DSMR telegram CRC mismatch", end.end() - pos)
     return end.end() - pos, DsmrTelegram(bytes(buf[pos : end.end()]))

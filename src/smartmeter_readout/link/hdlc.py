@@ -59,9 +59,9 @@ def parse_hdlc(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
         if hcs != buf[header_end] | buf[header_end + 1] << 8:
             return NOT_A_FRAME, None  # a header that fails its own CRC was never a header
     if buf[last] != FLAG:
-        return BROKEN, "no closing flag 0x7E where the length field says the frame ends"
+        return BROKEN, ("no closing flag 0x7E where the length field says the frame ends", total)
     if crc16_x25(buf[pos + 1 : fcs_at]) != buf[fcs_at] | buf[fcs_at + 1] << 8:
-        return BROKEN, "frame check sequence (FCS) mismatch"
+        return BROKEN, ("frame check sequence (FCS) mismatch", total)
     frame = HdlcFrame(bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl])
     return total - 1, frame
 

@@ -37,9 +37,9 @@ def parse_mbus(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
         return NEED_MORE, total
     body_end = pos + _HEADER + length
     if buf[body_end + 1] != STOP:
-        return BROKEN, "no stop byte 0x16 where the length field says the frame ends"
+        return BROKEN, ("no stop byte 0x16 where the length field says the frame ends", total)
     if mbus_checksum(buf[pos + _HEADER : body_end]) != buf[body_end]:
-        return BROKEN, "checksum mismatch"
+        return BROKEN, ("checksum mismatch", total)
     ci = buf[pos + 6]
     if ci & 0xE0:
         return total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS", total)

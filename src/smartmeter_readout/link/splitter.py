@@ -12,8 +12,12 @@ A false start that claims a long frame would hold back the real frames behind it
 claimed length has arrived. So while a candidate waits for more data, the splitter looks
 ahead once for a complete *checksummed* frame (M-Bus or HDLC) later in the buffer; if there
 is one, the waiting candidate was noise. The look-ahead remembers how far it searched and
-never searches the same bytes twice. The buffer is capped; consumed bytes are dropped in
-one ``del`` per feed.
+never searches the same bytes twice. Inside the extent of a broken checksummed frame only
+checksummed frames are accepted: an unframed APDU found there would be the broken frame's
+own content, one flipped bit away from a wrong value. For the same reason, once the stream
+has shown checksummed frames (a meter keeps its framing), unframed APDUs are no longer
+looked for: a frame with a damaged header must not be read from its inside. The buffer is capped; consumed bytes
+are dropped in one ``del`` per feed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ _PARSERS: dict[int, _Parser] = {
 _FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0xDB: "apdu", 0xDC: "apdu", 0x0F: "apdu", 0x2F: "dsmr"}
 _START = re.compile(rb"[\x68\x7e\xdb\xdc\x0f/]")
 _CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
+_CHECKSUMMED = frozenset((0x68, 0x7E))
 _FLAG = 0x7E
 
 
@@ -48,6 +53,8 @@ class FrameSplitter:
         self._max_buffer = max_buffer
         self._garbage = 0
         self._ahead = 0  # the look-ahead searched up to here (buffer offset)
+        self._broken_until = 0  # end of the last broken frame (buffer offset)
+        self._framed = False  # checksummed frames seen: stop looking for unframed APDUs
 
     @property
     def pending(self) -> int:
@@ -62,11 +69,13 @@ class FrameSplitter:
         if pos:
             del buf[:pos]
             self._ahead = max(0, self._ahead - pos)
+            self._broken_until = max(0, self._broken_until - pos)
         if len(buf) > self._max_buffer:
             drop = len(buf) - self._max_buffer
             del buf[:drop]
             self._garbage += drop
             self._ahead = max(0, self._ahead - drop)
+            self._broken_until = max(0, self._broken_until - drop)
         self._flush_garbage(events)
         return events
 
@@ -81,11 +90,17 @@ class FrameSplitter:
             start = match.start()
             self._garbage += start - pos
             first = buf[start]
+            if first not in _CHECKSUMMED and (self._framed or start < self._broken_until):
+                self._garbage += 1
+                pos = start + 1
+                continue
             status, detail = _PARSERS[first](buf, start)
             if status > 0:
                 self._flush_garbage(events)
                 events.append(detail)  # type: ignore[arg-type]
                 pos = start + status
+                if first in _CHECKSUMMED:
+                    self._framed = True
             elif status == NEED_MORE:
                 later = self._complete_frame_after(buf, start)
                 if later < 0:
@@ -93,8 +108,11 @@ class FrameSplitter:
                 self._garbage += later - start
                 pos = later
             elif status == BROKEN:
+                reason, claimed = detail  # type: ignore[misc]
                 self._flush_garbage(events)
-                events.append(BrokenFrame(_FRAMINGS[first], str(detail), 1))
+                events.append(BrokenFrame(_FRAMINGS[first], reason, claimed))
+                if first in _CHECKSUMMED:
+                    self._broken_until = max(self._broken_until, start + claimed)
                 pos = start + 1
             else:
                 if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise

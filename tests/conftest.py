@@ -1,0 +1,59 @@
+"""Shared test data: the real captures of ../shared/vectors and a feed-every-way helper."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartmeter_readout import Decoder, Reading
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS_FILE = ROOT.parent / "shared" / "vectors" / "vectors.json"
+VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text())
+BY_ID = {vector["id"]: vector for vector in VECTORS}
+
+
+def vector_ids(predicate: Any = None) -> list[str]:
+    return [v["id"] for v in VECTORS if predicate is None or predicate(v)]
+
+
+def wire(vector_id: str) -> bytes:
+    return bytes.fromhex(BY_ID[vector_id]["hex"])
+
+
+def feed_ways(data: bytes) -> dict[str, list[bytes]]:
+    """The same stream whole, byte by byte, in odd chunks, and between noise."""
+    return {
+        "whole": [data],
+        "byte_by_byte": [data[i : i + 1] for i in range(len(data))],
+        "chunks_of_7": [data[i : i + 7] for i in range(0, len(data), 7)],
+        "noise_around": [b"\x00\x11\x68\x7e\xff" + data + b"\x16\x55\xaa"],
+    }
+
+
+def feed_all(decoder: Decoder, chunks: list[bytes]) -> list[Reading]:
+    readings: list[Reading] = []
+    for chunk in chunks:
+        readings.extend(decoder.feed(chunk))
+    return readings
+
+
+def same_moment(actual: datetime | str | None, expected: str) -> bool:
+    """Aware expectations must match exactly; naive ones are the meter's wall clock."""
+    if actual is None:
+        return False
+    if isinstance(actual, str):
+        actual = datetime.fromisoformat(actual)
+    wanted = datetime.fromisoformat(expected)
+    if wanted.tzinfo is None:
+        return actual.replace(tzinfo=None) == wanted
+    return actual == wanted
+
+
+@pytest.fixture(params=vector_ids(lambda v: v["verified"]))
+def verified_vector(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return BY_ID[request.param]
