@@ -1,0 +1,215 @@
+"""The ``smartmeter-readout`` command.
+
+Exit codes (ARCHITECTURE.md): 0 success, 1 runtime failure, 2 usage or configuration error,
+3 decryption or authentication failed, 4 no valid push in the input. Errors are one sentence
+on stderr, never a traceback and never a key. Subcommands import only what they need, so
+``decode`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import string
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .decoder import Decoder
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
+_HEX_TEXT = frozenset(string.hexdigits + string.whitespace + ":-,")
+
+
+class UsageError(Exception):
+    """Bad usage: one sentence for stderr, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="smartmeter-readout",
+        description="Read, decrypt and decode the customer interface of DLMS/COSEM smart "
+                    "meters.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    decode = sub.add_parser(
+        "decode", help="decode pushes from hex, a capture file or stdin",
+        description="Decode every push found in the inputs. INPUT is a hex string (spaces and "
+                    "newlines allowed), a file (hex text or a raw binary capture) or - for "
+                    "stdin.")
+    decode.add_argument("inputs", nargs="*", metavar="INPUT", default=["-"])
+    _key_options(decode)
+    decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
+    decode.add_argument("--timezone", default="Europe/Vienna",
+                        help="zone of meter clocks without UTC offset (default Europe/Vienna)")
+
+    demo = sub.add_parser("demo", help="decode simulated pushes of a meter profile (no meter "
+                                       "needed)")
+    demo.add_argument("--profile", default="vkw")
+    demo.add_argument("--count", type=int, default=3)
+    demo.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
+    return parser
+
+
+def _key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", help="AES key from your grid operator (hex; or set "
+                                      "SMARTMETER_KEY)")
+    parser.add_argument("--auth-key", help="authentication key, for meters that send a tag "
+                                           "(or set SMARTMETER_AUTH_KEY)")
+    parser.add_argument("--key-file", type=Path, help="read the key from this file")
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the key file {path}: {exc.strerror}") from None
+
+
+def make_decoder(args: argparse.Namespace) -> Decoder:
+    from .decoder import Decoder
+
+    key = args.key or os.environ.get("SMARTMETER_KEY") or None
+    if args.key_file is not None:
+        key = _read_key_file(args.key_file)
+    auth_key = args.auth_key or os.environ.get("SMARTMETER_AUTH_KEY") or None
+    try:
+        return Decoder(key, auth_key, timezone=getattr(args, "timezone", "Europe/Vienna"))
+    except ValueError as exc:  # KeyFormatError; also an unknown time zone name
+        raise UsageError(str(exc)) from None
+    except Exception as exc:  # zoneinfo raises its own error for unknown zone names
+        raise UsageError(f"unknown time zone {args.timezone!r}: use a name like "
+                         "Europe/Vienna") from exc
+
+
+def _as_bytes(raw: bytes) -> bytes:
+    """Hex text (a saved hex dump) becomes bytes; anything else is a raw binary capture."""
+    stripped = raw.strip()
+    if stripped and all(chr(b) in _HEX_TEXT for b in stripped):
+        text = "".join(chr(b) for b in stripped if chr(b) in string.hexdigits)
+        if len(text) % 2 == 0:
+            return bytes.fromhex(text)
+    return raw
+
+
+def read_input(item: str) -> bytes:
+    if item == "-":
+        return _as_bytes(sys.stdin.buffer.read())
+    text = "".join(item.split()).replace(":", "").replace("-", "")
+    if text.lower().startswith("0x"):
+        text = text[2:]
+    if len(text) > 8 and all(c in string.hexdigits for c in text) and len(text) % 2 == 0:
+        return bytes.fromhex(text)
+    path = Path(item)
+    try:
+        if path.is_file():
+            return _as_bytes(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {item[:60]}: {exc.strerror}") from None
+    if text and all(c in string.hexdigits for c in text) and len(text) % 2 == 0:
+        return bytes.fromhex(text)
+    raise UsageError(f"input {item[:40]!r} is neither an existing file nor hex bytes "
+                     "(give a hex string, a capture file, or - for stdin)")
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from .events import EventKind
+    from .output import render
+
+    decoder = make_decoder(args)
+    readings = []
+    for item in args.inputs:
+        data = read_input(item)
+        readings += decoder.feed(data, received=datetime.now(UTC))
+    if readings:
+        sys.stdout.write(render(readings, args.format))
+    stats = decoder.stats
+    events = decoder.take_events()
+    _summarise(stats)
+    if readings:
+        return EXIT_OK
+    by_kind = {event.kind: event for event in events}
+    for kind in (EventKind.TAG_MISMATCH, EventKind.WRONG_KEY, EventKind.KEY_MISSING):
+        if kind in by_kind:
+            print(f"smartmeter-readout: {by_kind[kind].message}", file=sys.stderr)
+            return EXIT_KEY
+    for kind in (EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED, EventKind.SEGMENT_LOST,
+                 EventKind.BAD_FRAME):
+        if kind in by_kind:
+            print(f"smartmeter-readout: no valid push found; {by_kind[kind].message}",
+                  file=sys.stderr)
+            return EXIT_NO_PUSH
+    print("smartmeter-readout: no valid push found in the input (no M-Bus, HDLC, APDU or "
+          "DSMR frame with intact checksums)", file=sys.stderr)
+    return EXIT_NO_PUSH
+
+
+def _summarise(stats: dict[str, int]) -> None:
+    notes = {"frames_bad": "broken frames skipped", "garbage_bytes": "bytes of noise skipped",
+             "pushes_incomplete": "incomplete pushes dropped",
+             "pushes_malformed": "malformed pushes dropped",
+             "tag_unchecked": "pushes with an unchecked authentication tag (give --auth-key)",
+             "unknown_layout": "pushes with an unknown body layout"}
+    for name, text in notes.items():
+        if stats.get(name):
+            print(f"smartmeter-readout: {stats[name]} {text}", file=sys.stderr)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from .decoder import Decoder
+    from .output import render
+    from .simulator import PROFILES, Simulator
+
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; valid are "
+                         + ", ".join(PROFILES))
+    key, auth_key = bytes(range(16)), bytes(range(16, 32))
+    simulator = Simulator(args.profile, key=key, auth_key=auth_key)
+    decoder = Decoder(key, auth_key)
+    start = datetime.now(UTC).replace(microsecond=0)
+    print(f"Simulated {simulator.profile.description}; decoding {args.count} pushes "
+          "(the service with storage and web page is coming in a later release).",
+          file=sys.stderr)
+    for index in range(args.count):
+        push = simulator.push(start + timedelta(seconds=index * simulator.profile.interval))
+        readings = decoder.feed(push.wire, received=push.time)
+        sys.stdout.write(render(readings, args.format))
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    commands = {"decode": cmd_decode, "demo": cmd_demo}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return commands[args.command](args)
+    except UsageError as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: one sentence, the traceback only on request
+        if os.environ.get("SMARTMETER_DEBUG"):
+            raise
+        print(f"smartmeter-readout: internal error ({type(exc).__name__}); please report it "
+              "with SMARTMETER_DEBUG=1 set to see the details", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

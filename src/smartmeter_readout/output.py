@@ -1,0 +1,93 @@
+"""Render readings for people and programs: table, JSON, JSON lines, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+
+from .reading import Reading
+
+__all__ = ["FORMATS", "render"]
+
+FORMATS = ("table", "json", "jsonl", "csv")
+_LABELS = {
+    "voltage_l1": "Voltage L1", "voltage_l2": "Voltage L2", "voltage_l3": "Voltage L3",
+    "current_l1": "Current L1", "current_l2": "Current L2", "current_l3": "Current L3",
+    "active_power_import": "Power import", "active_power_export": "Power export",
+    "reactive_power_import": "Reactive power import",
+    "reactive_power_export": "Reactive power export",
+    "active_energy_import": "Energy import", "active_energy_export": "Energy export",
+    "reactive_energy_import": "Reactive energy import",
+    "reactive_energy_export": "Reactive energy export", "power_factor": "Power factor",
+}
+
+
+def _human(value: object, unit: str | None) -> tuple[str, str]:
+    """Energy in kWh as the original script printed it; everything else in its base unit."""
+    if unit in ("Wh", "varh") and isinstance(value, int | float):
+        return f"{value / 1000:.3f}", "k" + unit
+    if isinstance(value, float):
+        return f"{value:g}", unit or ""
+    return str(value), unit or ""
+
+
+def table(reading: Reading) -> str:
+    meter = reading.meter
+    who = " ".join(part for part in (meter.manufacturer, meter.id or meter.system_title)
+                   if part)
+    stamp = reading.time.isoformat(sep=" ") if reading.time else "-"
+    lines = [f"Timestamp: {stamp}" + ("" if reading.meter_time else " (received)"),
+             f"Meter: {who or '-'}" + (f"  frame counter {reading.frame_counter}"
+                                      if reading.frame_counter is not None else "")]
+    rows = []
+    for key, measurement in reading.values.items():
+        if measurement.name == "clock":
+            continue
+        label = _LABELS.get(measurement.name, measurement.name)
+        value, unit = _human(measurement.value, measurement.unit)
+        rows.append((label, value, unit, key))
+    width = max((len(row[0]) for row in rows), default=0)
+    vwidth = max((len(row[1]) for row in rows), default=0)
+    lines += [f"  {label:<{width}}  {value:>{vwidth}} {unit:<5} {key}"
+              for label, value, unit, key in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(readings: Sequence[Reading], header: bool = True,
+             columns: Sequence[str] | None = None) -> tuple[str, list[str]]:
+    """Wide CSV: one row per reading, one column per value name (units in the header)."""
+    if columns is None:
+        seen: dict[str, None] = {}
+        for reading in readings:
+            for measurement in reading.values.values():
+                if measurement.name != "clock":
+                    seen.setdefault(_column(measurement.name, measurement.unit))
+        columns = list(seen)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(["time", "meter", "frame_counter", *columns])
+    for reading in readings:
+        by_column = {_column(m.name, m.unit): m.value for m in reading.values.values()}
+        writer.writerow([reading.time.isoformat() if reading.time else "",
+                         reading.meter.id or reading.meter.system_title or "",
+                         "" if reading.frame_counter is None else reading.frame_counter,
+                         *(by_column.get(column, "") for column in columns)])
+    return out.getvalue(), list(columns)
+
+
+def _column(name: str, unit: str | None) -> str:
+    return f"{name}_{unit}" if unit else name
+
+
+def render(readings: Iterable[Reading], fmt: str) -> str:
+    readings = list(readings)
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in readings], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in readings)
+    if fmt == "csv":
+        return csv_text(readings)[0]
+    return "\n".join(table(r) for r in readings)
