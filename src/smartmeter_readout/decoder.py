@@ -16,6 +16,7 @@ receive time, which becomes the reading's time when the meter sends none.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
@@ -24,6 +25,8 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .cosem.layouts import Body, PositionalLayout, interpret
+from .cosem.template import BodyTemplate
+from .dlms import axdr
 from .dlms.apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
@@ -93,6 +96,7 @@ def _plausible(plaintext: bytes) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16)
 def _maker(system_title: bytes) -> str | None:
     prefix = system_title[:3]
     if len(prefix) == 3 and all(0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A for byte in prefix):
@@ -123,6 +127,7 @@ class Decoder:
         self._hdlc_parts: list[bytes] | None = None
         self._gbt_parts: list[bytes] | None = None
         self._meter: MeterIdentity | None = None
+        self._template: BodyTemplate | None = None
         self._events: deque[Event] = deque(maxlen=max_events)
         self.stats: dict[str, int] = dict.fromkeys(
             ("pushes_ok", *_STAT_NAMES.values()), 0)
@@ -260,14 +265,14 @@ class Decoder:
             raise DecodeError("empty APDU")
         first = apdu[0]
         if first == DATA_NOTIFICATION:
-            notification, end = parse_notification(apdu)
-            if end != len(apdu):
-                raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification")
             title = ciphered.system_title if ciphered else b""
             maker = _maker(title)
-            body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
-            clock = (decode_datetime(notification.date_time, self._tz)
-                     if notification.date_time else None)
+            template = self._template
+            fast = template.apply(apdu, self._tz) if template is not None else None
+            if fast is not None:
+                body, clock = fast
+            else:
+                body, clock = self._notification(apdu, maker)
         elif first == _DSMR_START:
             title = ciphered.system_title if ciphered else b""
             maker = _maker(title)
@@ -276,6 +281,18 @@ class Decoder:
         else:
             raise DecodeError(f"APDU type 0x{first:02X} is no push this reader understands")
         return self._reading(body, clock, ciphered, title, maker, received)
+
+    def _notification(self, apdu: bytes, maker: str | None) -> tuple[Body, datetime | None]:
+        """The long way: parse, recognise the layout, and keep a template for the next."""
+        notification, end = parse_notification(apdu)
+        if end != len(apdu):
+            raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification")
+        body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
+        clock = (decode_datetime(notification.date_time, self._tz)
+                 if notification.date_time else None)
+        body_start = len(apdu) - len(axdr.encode(notification.body))
+        self._template = BodyTemplate.build(apdu, notification, body, body_start)
+        return body, clock
 
     def _unprotect(self, ciphered: CipheredApdu) -> bytes:
         seen = self.seen

@@ -43,9 +43,18 @@ _POW10 = tuple(10**n for n in range(20))
 _NAMES: dict[bytes, tuple[str, str, str | None]] = {}  # OBIS bytes -> key, name, unit
 
 
+NUMBER, DATETIME_VALUE = 0, 1
+
+
 @dataclass(slots=True)
 class Body:
-    """The meaning of one notification body, before it becomes a Reading."""
+    """The meaning of one notification body, before it becomes a Reading.
+
+    ``slots`` records which leaf node became which value (node, key, name, unit, scaler,
+    kind) and ``clock_node`` which leaf became the clock: everything else in the body is
+    constant for this meaning, which is what lets ``template`` decode the next push of the
+    same shape without walking it again.
+    """
 
     layout: str
     values: dict[str, Measurement] = field(default_factory=dict)
@@ -53,6 +62,9 @@ class Body:
     meter_id: str | None = None
     device_name: str | None = None
     list_id: str | None = None
+    slots: list[tuple[axdr.Node, str, str, str | None, int, int]] = field(default_factory=list)
+    clock_node: axdr.Node | None = None
+    cacheable: bool = True
 
 
 def scale(raw: Any, scaler: int) -> Any:
@@ -98,14 +110,19 @@ def _put(body: Body, code: bytes, node: axdr.Node, scaler: int | None, unit: int
     if tag in _NUMBERS:
         symbol = unit_symbol(unit) if unit is not None else registry_unit
         body.values[key] = Measurement(name, scale(raw, scaler or 0), symbol)
+        body.slots.append((node, key, name, symbol, scaler or 0, NUMBER))
         return
     if tag == axdr.DATE_TIME or (tag == axdr.OCTET_STRING and len(raw) == 12
                                  and _is_clock(code) and looks_like_datetime(raw)):
         moment = decode_datetime(raw, tz)
         if moment is not None:
             body.values[key] = Measurement(name, moment.isoformat(), None)
+            body.slots.append((node, key, name, None, 0, DATETIME_VALUE))
             if body.clock is None and _is_clock(code):
                 body.clock = moment
+                body.clock_node = node
+        else:
+            body.cacheable = False
         return
     if tag in _STRINGS:
         value = text(node)
@@ -173,6 +190,7 @@ def _walk(items: list[axdr.Node], tz: tzinfo, nested: bool) -> Body | None:
         if (tag == axdr.OCTET_STRING and looks_like_datetime(value)) or tag == axdr.DATE_TIME:
             if body.clock is None:
                 body.clock = decode_datetime(value, tz)
+                body.clock_node = node
         elif tag in _STRINGS:
             if index == count - 1 and body.meter_id is None:
                 body.meter_id = text(node)
@@ -278,6 +296,7 @@ class PositionalLayout:
                 key, name, registry_unit = _names(spec.obis)
                 unit = spec.unit if spec.unit is not None else registry_unit
                 body.values[key] = Measurement(name, scale(value, spec.scaler), unit)
+                body.slots.append((node, key, name, unit, spec.scaler, NUMBER))
             elif kind == "string":
                 assert spec.obis is not None
                 _put(body, spec.obis, node, None, None, tz)
@@ -293,10 +312,13 @@ class PositionalLayout:
                 body.list_id = format_obis(value)
             elif kind == "datetime":
                 body.clock = decode_datetime(value, tz)
+                body.clock_node = node
             elif kind == "date":
                 day = decode_date(value)
+                body.cacheable = False
             elif kind == "time":
                 clock_time = decode_time(value)
+                body.cacheable = False
         if day is not None and clock_time is not None and body.clock is None:
             naive = datetime.combine(day, clock_time)
             body.clock = naive.replace(tzinfo=tz)

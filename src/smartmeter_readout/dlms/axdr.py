@@ -288,3 +288,31 @@ def _encode(node: Node, out: bytearray) -> None:
         pass
     else:
         raise DecodeError(f"cannot encode A-XDR type tag 0x{tag:02X}")
+
+
+def value_spans(node: Node, start: int) -> tuple[dict[int, tuple[int, int]], int]:
+    """Where each leaf's value bytes lie when ``node`` is encoded at ``start``.
+
+    Returns ``({id(leaf): (value_start, value_end)}, end)``; used to build fast-path
+    templates from a decoded body (``encode(decode(x)) == x`` makes the offsets exact).
+    """
+    spans: dict[int, tuple[int, int]] = {}
+    end = _spans(node, start, spans)
+    return spans, end
+
+
+def _spans(node: Node, pos: int, spans: dict[int, tuple[int, int]]) -> int:
+    tag, value = node
+    if tag in (ARRAY, STRUCTURE):
+        pos += 1 + len(encode_length(len(value)))
+        for item in value:
+            pos = _spans(item, pos, spans)
+        return pos
+    if tag == COMPACT_ARRAY:
+        raise DecodeError("compact arrays have no per-leaf spans")
+    encoded = encode(node)
+    head = 1
+    if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING, BIT_STRING):
+        _, head = read_length(encoded, 1)
+    spans[id(node)] = (pos + head, pos + len(encoded))
+    return pos + len(encoded)

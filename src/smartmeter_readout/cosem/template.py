@@ -1,0 +1,131 @@
+"""A fast path for the pushes that follow the first: same shape, new values.
+
+A meter sends the same body shape push after push; only the numbers and clocks change.
+After a push has been decoded the long way, ``BodyTemplate.build`` takes its plaintext and
+the recorded meaning (which leaf became which value, ``Body.slots``) and compiles one regular
+expression: every byte that did not become a value is literal, every value byte is a group.
+The next plaintext either matches in full (one call, in C) and its values are unpacked
+slot by slot, or it does not match and is decoded the long way (and a new template is made).
+
+Correctness does not rest on guessing: by construction the meaning of a body depends only on
+its constant bytes (codes, types, lengths, scalers, units, ids) and the slot values, so a
+body whose constant bytes equal the template's has the template's meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from struct import Struct
+
+from ..dlms import axdr
+from ..dlms.apdu import DataNotification
+from ..dlms.cosem_time import decode_datetime
+from ..reading import Measurement
+from .layouts import DATETIME_VALUE, NUMBER, Body, scale
+
+__all__ = ["BodyTemplate"]
+
+_STRUCTS: dict[int, Struct] = {
+    axdr.INT32: Struct(">i"), axdr.UINT32: Struct(">I"), axdr.INT8: Struct(">b"),
+    axdr.INT16: Struct(">h"), axdr.UINT8: Struct(">B"), axdr.UINT16: Struct(">H"),
+    axdr.INT64: Struct(">q"), axdr.UINT64: Struct(">Q"), axdr.ENUM: Struct(">B"),
+    axdr.FLOAT32: Struct(">f"), axdr.FLOAT64: Struct(">d"),
+}
+_HEADER_CLOCK = -1  # pseudo slot: the notification header's date-time
+
+
+class BodyTemplate:
+    """Decodes plaintexts of one shape; ``apply`` returns None for any other shape."""
+
+    __slots__ = ("_body", "_moments", "_pattern", "_previous", "_slots")
+
+    def __init__(self, pattern: re.Pattern[bytes], slots: list[object], body: Body) -> None:
+        self._pattern = pattern
+        self._slots = slots
+        self._body = body
+        self._moments: dict[bytes, datetime | None] = {}  # header and body clocks repeat
+        self._previous: list[tuple[bytes, Measurement] | None] = [None] * len(slots)
+
+    @classmethod
+    def build(cls, plaintext: bytes, notification: DataNotification, body: Body,
+              body_start: int) -> BodyTemplate | None:
+        if not body.cacheable or body.layout == "F":
+            return None
+        try:
+            spans, end = axdr.value_spans(notification.body, body_start)
+        except axdr.DecodeError:
+            return None
+        if end != len(plaintext):
+            return None
+        regions: list[tuple[int, int, object]] = [(1, 5, ())]  # the invoke id
+        if notification.date_time is not None:
+            regions.append((body_start - 12, body_start, _HEADER_CLOCK))
+        slot_specs = []
+        for node, key, name, unit, scaler, kind in body.slots:
+            start, stop = spans[id(node)]
+            slot_specs.append((start, stop, (node[0], key, name, unit, scaler, kind,
+                                            node is body.clock_node)))
+        if body.clock_node is not None and not any(node is body.clock_node
+                                                   for node, *_ in body.slots):
+            start, stop = spans[id(body.clock_node)]
+            slot_specs.append((start, stop, (body.clock_node[0], "", "", None, 0, -1, True)))
+        regions += slot_specs
+        regions.sort(key=lambda region: region[0])
+        pattern = bytearray()
+        slots: list[object] = []
+        at = 0
+        for start, stop, spec in regions:
+            if start < at:
+                return None  # overlapping spans: no template for this shape
+            pattern += re.escape(plaintext[at:start])
+            pattern += b"(.{%d})" % (stop - start)
+            slots.append(spec)
+            at = stop
+        pattern += re.escape(plaintext[at:])
+        return cls(re.compile(bytes(pattern), re.DOTALL), slots, body)
+
+    def apply(self, plaintext: bytes, tz: tzinfo) -> tuple[Body, datetime | None] | None:
+        match = self._pattern.fullmatch(plaintext)
+        if match is None:
+            return None
+        template = self._body
+        values = dict(template.values)
+        clock = None
+        header_clock = None
+        previous = self._previous
+        for index, (raw, spec) in enumerate(zip(match.groups(), self._slots, strict=True)):
+            if not spec:
+                continue
+            if spec == _HEADER_CLOCK:
+                header_clock = self._moment(raw, tz)
+                continue
+            tag, key, name, unit, scaler, kind, is_clock = spec  # type: ignore[misc]
+            last = previous[index]
+            if kind == NUMBER:
+                if last is not None and last[0] == raw:
+                    values[key] = last[1]
+                    continue
+                number = _STRUCTS[tag].unpack(raw)[0]
+                measurement = Measurement(name, scale(number, scaler), unit)
+                values[key] = measurement
+                previous[index] = (raw, measurement)
+                continue
+            moment = self._moment(raw, tz)
+            if moment is None:
+                return None  # let the long way decide what this is
+            if is_clock and clock is None:
+                clock = moment
+            if kind == DATETIME_VALUE:
+                values[key] = Measurement(name, moment.isoformat(), None)
+        body = Body(template.layout, values, clock, template.meter_id, template.device_name,
+                    template.list_id)
+        return body, header_clock
+
+    def _moment(self, raw: bytes, tz: tzinfo) -> datetime | None:
+        moments = self._moments
+        if raw not in moments:
+            if len(moments) > 8:
+                moments.clear()
+            moments[raw] = decode_datetime(raw, tz)
+        return moments[raw]
