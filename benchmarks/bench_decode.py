@@ -79,9 +79,9 @@ def original_method(frame: bytes, key: str):
     """The first script's approach, kept faithful in its costs (not its code)."""
     from bs4 import BeautifulSoup
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from gurux_dlms.enums import TranslatorOutputType
     from gurux_dlms.GXByteBuffer import GXByteBuffer
     from gurux_dlms.GXDLMSTranslator import GXDLMSTranslator
-    from gurux_dlms.enums import TranslatorOutputType
 
     translator = GXDLMSTranslator(TranslatorOutputType.SIMPLE_XML)
     secret = bytes.fromhex(key)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import BY_ID, feed_all, feed_ways, same_moment, vector_ids, wire
 
+from conftest import BY_ID, feed_all, feed_ways, same_moment, vector_ids, wire
 from smartmeter_readout import Decoder, Reading, decode
 from smartmeter_readout.cosem.obis import format_obis
 

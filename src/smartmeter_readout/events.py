@@ -8,12 +8,12 @@ the cause and the fix and never contain a key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Event", "EventKind"]
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     GARBAGE = "garbage"  # bytes belonging to no frame
     BAD_FRAME = "bad_frame"  # checksum / FCS / stop byte / CRC failed
     SEGMENT_LOST = "segment_lost"  # a segment or block is missing, the push is dropped

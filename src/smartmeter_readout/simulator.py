@@ -325,6 +325,8 @@ def mbus_framer(first_segment: int = 245) -> Framer:
     """Split an APDU into M-Bus segments of ``first_segment`` DLMS bytes each."""
     def frame(apdu: bytes) -> list[bytes]:
         chunks = [apdu[i : i + first_segment] for i in range(0, len(apdu), first_segment)]
+        if len(chunks) > 16:
+            raise ValueError("the CI byte numbers at most 16 M-Bus segments")
         frames = []
         for number, chunk in enumerate(chunks):
             ci = number | (0x10 if number == len(chunks) - 1 else 0)

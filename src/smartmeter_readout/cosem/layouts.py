@@ -290,7 +290,7 @@ class PositionalLayout:
         day = clock_time = None
         for spec, node in zip(self.fields, items, strict=True):
             kind = spec.kind
-            tag, value = node
+            _tag, value = node
             if kind == "number":
                 assert spec.obis is not None
                 key, name, registry_unit = _names(spec.obis)

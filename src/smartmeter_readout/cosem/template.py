@@ -38,13 +38,22 @@ _HEADER_CLOCK = -1  # pseudo slot: the notification header's date-time
 class BodyTemplate:
     """Decodes plaintexts of one shape; ``apply`` returns None for any other shape."""
 
-    __slots__ = ("_body", "_moments", "_pattern", "_previous", "_slots")
+    __slots__ = ("_body", "_moments", "_pattern", "_previous", "_slots", "_work")
 
     def __init__(self, pattern: re.Pattern[bytes], slots: list[object], body: Body) -> None:
         self._pattern = pattern
         self._slots = slots
         self._body = body
         self._moments: dict[bytes, datetime | None] = {}  # header and body clocks repeat
+        # (group index, spec) for the groups that carry values, specs ready for the loop
+        self._work: list[tuple[int, object]] = []
+        for index, spec in enumerate(slots):
+            if spec == _HEADER_CLOCK:
+                self._work.append((index, spec))
+            elif spec:
+                tag, key, name, unit, scaler, kind, is_clock = spec  # type: ignore[misc]
+                unpack = _STRUCTS[tag].unpack if kind == NUMBER else None
+                self._work.append((index, (kind, key, name, unit, unpack, scaler, is_clock)))
         self._previous: list[tuple[bytes, Measurement] | None] = [None] * len(slots)
 
     @classmethod
@@ -94,20 +103,22 @@ class BodyTemplate:
         clock = None
         header_clock = None
         previous = self._previous
-        for index, (raw, spec) in enumerate(zip(match.groups(), self._slots, strict=True)):
-            if not spec:
-                continue
+        new_measurement = tuple.__new__  # Measurement(...) without the NamedTuple call
+        groups = match.groups()
+        for index, spec in self._work:
+            raw = groups[index]
             if spec == _HEADER_CLOCK:
                 header_clock = self._moment(raw, tz)
                 continue
-            tag, key, name, unit, scaler, kind, is_clock = spec  # type: ignore[misc]
-            last = previous[index]
+            kind, key, name, unit, unpack, scaler, is_clock = spec  # type: ignore[misc]
             if kind == NUMBER:
+                last = previous[index]
                 if last is not None and last[0] == raw:
                     values[key] = last[1]
                     continue
-                number = _STRUCTS[tag].unpack(raw)[0]
-                measurement = Measurement(name, scale(number, scaler), unit)
+                number = unpack(raw)[0]
+                measurement = new_measurement(
+                    Measurement, (name, scale(number, scaler) if scaler else number, unit))
                 values[key] = measurement
                 previous[index] = (raw, measurement)
                 continue

@@ -86,10 +86,7 @@ def unprotect(apdu: CipheredApdu, cipher: AESGCM, auth_key: bytes | None) -> tup
     """
     iv = apdu.system_title + apdu.frame_counter.to_bytes(4, "big")
     sc = apdu.security_control
-    if sc & ENCRYPTED:
-        plaintext = cipher.encrypt(iv, apdu.content, None)[:-16]
-    else:
-        plaintext = apdu.content
+    plaintext = cipher.encrypt(iv, apdu.content, None)[:-16] if sc & ENCRYPTED else apdu.content
     if auth_key is None or apdu.tag is None:
         return plaintext, False
     if sc & ENCRYPTED:

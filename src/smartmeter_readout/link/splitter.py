@@ -16,8 +16,8 @@ never searches the same bytes twice. Inside the extent of a broken checksummed f
 checksummed frames are accepted: an unframed APDU found there would be the broken frame's
 own content, one flipped bit away from a wrong value. For the same reason, once the stream
 has shown checksummed frames (a meter keeps its framing), unframed APDUs are no longer
-looked for: a frame with a damaged header must not be read from its inside. The buffer is capped; consumed bytes
-are dropped in one ``del`` per feed.
+looked for: a frame with a damaged header must not be read from its inside. The buffer is
+capped; consumed bytes are dropped in one ``del`` per feed.
 """
 
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""The decode command: formats, inputs, exit codes, messages without keys or tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BY_ID, wire
+
+VKW = BY_ID["at_vkw_kaifa_ma309_seed_synthetic"]
+KEY = VKW["key"]
+
+
+def run(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "smartmeter_readout.cli", *args], check=False,
+                            input=stdin.decode("latin-1"), capture_output=True, text=True,
+                            encoding="latin-1", env=env, timeout=60)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_decode_hex_argument_json() -> None:
+    result = run("decode", VKW["hex"], "--key", KEY, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    [reading] = json.loads(result.stdout)
+    assert reading["time"] == "2023-08-21T23:23:00+02:00"
+    assert reading["meter"]["id"] == "1KFM0200014196"
+    assert reading["frame_counter"] == 7014
+    assert reading["values"]["1.0.32.7.0.255"] == {"name": "voltage_l1", "value": 232.9,
+                                                    "unit": "V"}
+    assert KEY.lower() not in (result.stdout + result.stderr).lower()
+
+
+def test_decode_table_like_the_original_script() -> None:
+    result = run("decode", VKW["hex"], "--key", KEY)
+    assert result.returncode == 0
+    assert "Timestamp: 2023-08-21 23:23:00+02:00" in result.stdout
+    assert "Voltage L1" in result.stdout and "232.9 V" in result.stdout
+    assert "77.130 kWh" in result.stdout
+
+
+def test_decode_files_raw_and_hex_text_stdin_jsonl_csv(tmp_path: Path) -> None:
+    raw = tmp_path / "capture.bin"
+    raw.write_bytes(wire(VKW["id"]) * 2)
+    text = tmp_path / "capture.hex"
+    spaced = " ".join(VKW["hex"][i : i + 2] for i in range(0, len(VKW["hex"]), 2))
+    text.write_text(spaced + "\n")
+    result = run("decode", str(raw), str(text), "--key", KEY, "--format", "jsonl")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and len(lines) == 3
+    assert all(json.loads(line)["frame_counter"] == 7014 for line in lines)
+    result = run("decode", "-", "--format", "csv", stdin=wire(VKW["id"]),
+                 env={"SMARTMETER_KEY": KEY, "PATH": ""})
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert result.returncode == 0 and rows[0]["voltage_l1_V"] == "232.9"
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (("decode", VKW["hex"]), 3, "no key was given"),
+    (("decode", VKW["hex"], "--key", "00" * 16), 3, "the key is wrong"),
+    (("decode", VKW["hex"], "--key", "0011"), 2, "must be 32 hex digits"),
+    (("decode", "00112233445566778899"), 4, "no valid push"),
+    (("decode", "no-such-file.bin"), 2, "neither an existing file nor hex"),
+    (("decode", VKW["hex"], "--key", KEY, "--format", "xml"), 2, "invalid choice"),
+])
+def test_exit_codes_and_one_clear_sentence(args: tuple[str, ...], code: int, says: str) -> None:
+    result = run(*args)
+    assert result.returncode == code
+    assert says in result.stderr
+    assert KEY.lower() not in result.stderr.lower()
+
+
+def test_tag_mismatch_exits_3() -> None:
+    vector = BY_ID["at_steiermark_sagemcom_t210d_p1"]
+    result = run("decode", vector["hex"], "--key", vector["key"], "--auth-key",
+                 vector["auth_key"])
+    assert result.returncode == 3 and "authentication tag does not verify" in result.stderr
+    assert vector["auth_key"].lower() not in result.stderr.lower()
+    result = run("decode", vector["hex"], "--key", vector["key"], "--format", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)[0]["values"]["1.0.1.8.0.255"]["value"] == 7112944
+    assert "unchecked authentication tag" in result.stderr
+
+
+def test_demo_runs_the_simulator_through_the_decoder() -> None:
+    result = run("demo", "--count", "2", "--format", "jsonl")
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_decode_imports_only_what_it_needs() -> None:
+    code = ("import sys; from smartmeter_readout.cli import main; "
+            f"main(['decode', '{VKW['hex']}', '--key', '{KEY}', '--format', 'json']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('asyncio', 'serial', 'sqlite3', 'gurux_dlms', 'bs4', 'hypothesis')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
