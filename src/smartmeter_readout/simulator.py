@@ -179,7 +179,7 @@ def body_a(s: Snapshot, meter_id: str, codes: tuple[str, ...]) -> Push:
     items.append((axdr.STRUCTURE, [(axdr.OCTET_STRING, parse_obis("0.0.96.1.0.255")),
                                    _os(meter_id)]))
     items.append((axdr.STRUCTURE, [(axdr.OCTET_STRING, parse_obis("0.0.42.0.0.255")),
-                                   _os("KFM12" + meter_id[4:])]))
+                                   _os("KFM1200" + meter_id[5:])]))
     expected: dict[str, int | float | str] = {"0.0.96.1.0.255": meter_id}
     for code in codes:
         reg = regs[code]
