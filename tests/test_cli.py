@@ -103,3 +103,27 @@ def test_decode_imports_only_what_it_needs() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_decode_with_a_layout_described_in_the_config(tmp_path: Path) -> None:
+    from smartmeter_readout.dlms import axdr
+    from smartmeter_readout.dlms.apdu import build_notification
+
+    body = (axdr.STRUCTURE, [(axdr.UINT32, 4321), (axdr.UINT16, 2299)])
+    push = build_notification(body).hex()
+    assert run("decode", push).returncode == 4
+    config = tmp_path / "smartmeter.toml"
+    config.write_text('''
+[layouts.mine]
+fields = [
+  {obis = "1.0.1.8.0.255", unit = "Wh"},
+  {obis = "1.0.32.7.0.255", scaler = -1, unit = "V"},
+]
+''')
+    result = run("decode", push, "--config", str(config), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)[0]["values"]
+    assert values["1.0.32.7.0.255"]["value"] == 229.9
+    config.write_text('[layouts.mine]\nfields = [{obis = "1.0.1.8"}]\n')
+    result = run("decode", push, "--config", str(config))
+    assert result.returncode == 2 and "layouts.mine.fields[0].obis" in result.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .cosem.layouts import PositionalLayout
     from .decoder import Decoder
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
     decode.add_argument("--timezone", default="Europe/Vienna",
                         help="zone of meter clocks without UTC offset (default Europe/Vienna)")
+    decode.add_argument("--config", type=Path,
+                        help="TOML file; its [layouts.<name>] tables describe positional "
+                             "layouts of meters the decoder does not know")
 
     demo = sub.add_parser("demo", help="decode simulated pushes of a meter profile (no meter "
                                        "needed)")
@@ -78,13 +82,37 @@ def make_decoder(args: argparse.Namespace) -> Decoder:
     if args.key_file is not None:
         key = _read_key_file(args.key_file)
     auth_key = args.auth_key or os.environ.get("SMARTMETER_AUTH_KEY") or None
+    layouts = _layouts(args.config) if getattr(args, "config", None) else []
     try:
-        return Decoder(key, auth_key, timezone=getattr(args, "timezone", "Europe/Vienna"))
+        return Decoder(key, auth_key, timezone=getattr(args, "timezone", "Europe/Vienna"),
+                       layouts=layouts)
     except ValueError as exc:  # KeyFormatError; also an unknown time zone name
         raise UsageError(str(exc)) from None
     except Exception as exc:  # zoneinfo raises its own error for unknown zone names
         raise UsageError(f"unknown time zone {args.timezone!r}: use a name like "
                          "Europe/Vienna") from exc
+
+
+def _layouts(path: Path) -> list[PositionalLayout]:
+    """The ``[layouts.<name>]`` tables of a TOML config file."""
+    import tomllib
+
+    from .cosem.layouts import layout_from_config
+    from .errors import ConfigError
+
+    try:
+        config = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"the config file {path} is no valid TOML: {exc}") from None
+    tables = config.get("layouts", {})
+    if not isinstance(tables, dict):
+        raise UsageError(f"{path}: 'layouts' must be a table of [layouts.<name>] tables")
+    try:
+        return [layout_from_config(name, spec) for name, spec in tables.items()]
+    except ConfigError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _as_bytes(raw: bytes) -> bytes:

@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .cosem.layouts import Body, PositionalLayout, interpret
 from .cosem.template import BodyTemplate
-from .dlms import axdr
 from .dlms.apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
@@ -290,8 +289,7 @@ class Decoder:
         body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
         clock = (decode_datetime(notification.date_time, self._tz)
                  if notification.date_time else None)
-        body_start = len(apdu) - len(axdr.encode(notification.body))
-        self._template = BodyTemplate.build(apdu, notification, body, body_start)
+        self._template = BodyTemplate.build(apdu, notification, body, notification.body_offset)
         return body, clock
 
     def _unprotect(self, ciphered: CipheredApdu) -> bytes:

@@ -30,6 +30,7 @@ class DataNotification:
     invoke_id: int
     date_time: bytes | None  # the 12 raw COSEM date-time bytes, if the meter sent them
     body: axdr.Node
+    body_offset: int = 0  # where the body starts in the parsed buffer
 
 
 def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotification, int]:
@@ -57,7 +58,7 @@ def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotifi
     elif marker not in (0x00, -1):
         raise DecodeError(f"notification date-time with length 0x{marker:02X}, expected 0 or 12")
     body, end = axdr.decode(buf, at)
-    return DataNotification(invoke_id, date_time, body), end
+    return DataNotification(invoke_id, date_time, body, at - pos), end
 
 
 def build_notification(body: axdr.Node, *, invoke_id: int = 0, date_time: bytes | None = None,
