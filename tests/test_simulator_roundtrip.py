@@ -119,12 +119,12 @@ def test_random_segment_and_block_sizes(segment: int, block: int) -> None:
         profile = PROFILES["vkw"]
         simulator = Simulator(profile, key=KEY)
         push = simulator.push(START)
-        apdu_frames = framer(_apdu_of(simulator, push))
+        apdu_frames = framer(_apdu_of(push))
         [reading] = Decoder(KEY).feed(b"".join(apdu_frames))
         check(reading, push.expected, push.time)
 
 
-def _apdu_of(simulator: Simulator, push: object) -> bytes:
+def _apdu_of(push: object) -> bytes:
     """Re-frame the push's APDU: take it back out of the M-Bus frames the profile made."""
     frames = push.frames  # type: ignore[attr-defined]
     return b"".join(frame[9:-2] for frame in frames)

@@ -76,6 +76,8 @@ def _read_key_file(path: Path) -> str:
 
 
 def make_decoder(args: argparse.Namespace) -> Decoder:
+    from zoneinfo import ZoneInfoNotFoundError
+
     from .decoder import Decoder
 
     key = args.key or os.environ.get("SMARTMETER_KEY") or None
@@ -86,11 +88,11 @@ def make_decoder(args: argparse.Namespace) -> Decoder:
     try:
         return Decoder(key, auth_key, timezone=getattr(args, "timezone", "Europe/Vienna"),
                        layouts=layouts)
-    except ValueError as exc:  # KeyFormatError; also an unknown time zone name
-        raise UsageError(str(exc)) from None
-    except Exception as exc:  # zoneinfo raises its own error for unknown zone names
+    except (ZoneInfoNotFoundError, IsADirectoryError):
         raise UsageError(f"unknown time zone {args.timezone!r}: use a name like "
-                         "Europe/Vienna") from exc
+                         "Europe/Vienna") from None
+    except ValueError as exc:  # KeyFormatError (the message never holds the key)
+        raise UsageError(str(exc)) from None
 
 
 def _layouts(path: Path) -> list[PositionalLayout]:

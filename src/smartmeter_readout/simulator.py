@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from .cosem.layouts import scale
 from .cosem.obis import parse_obis
 from .dlms import axdr
 from .dlms.apdu import build_gbt_blocks, build_notification
@@ -116,8 +117,7 @@ class Register:
 
     @property
     def value(self) -> int | float:
-        return self.raw if self.scaler == 0 else (
-            self.raw * 10**self.scaler if self.scaler > 0 else self.raw / 10**-self.scaler)
+        return scale(self.raw, self.scaler)  # type: ignore[no-any-return]
 
     def node(self) -> axdr.Node:
         return (self.tag, self.raw)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
-from struct import Struct
 
 from ..dlms import axdr
 from ..dlms.apdu import DataNotification
@@ -26,12 +25,6 @@ from .layouts import DATETIME_VALUE, NUMBER, Body, scale
 
 __all__ = ["BodyTemplate"]
 
-_STRUCTS: dict[int, Struct] = {
-    axdr.INT32: Struct(">i"), axdr.UINT32: Struct(">I"), axdr.INT8: Struct(">b"),
-    axdr.INT16: Struct(">h"), axdr.UINT8: Struct(">B"), axdr.UINT16: Struct(">H"),
-    axdr.INT64: Struct(">q"), axdr.UINT64: Struct(">Q"), axdr.ENUM: Struct(">B"),
-    axdr.FLOAT32: Struct(">f"), axdr.FLOAT64: Struct(">d"),
-}
 _HEADER_CLOCK = -1  # pseudo slot: the notification header's date-time
 
 
@@ -52,7 +45,7 @@ class BodyTemplate:
                 self._work.append((index, spec))
             elif spec:
                 tag, key, name, unit, scaler, kind, is_clock = spec  # type: ignore[misc]
-                unpack = _STRUCTS[tag].unpack if kind == NUMBER else None
+                unpack = axdr.FIXED_STRUCTS[tag].unpack if kind == NUMBER else None
                 self._work.append((index, (kind, key, name, unit, unpack, scaler, is_clock)))
         self._previous: list[tuple[bytes, Measurement] | None] = [None] * len(slots)
 

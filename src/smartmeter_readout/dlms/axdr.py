@@ -27,10 +27,38 @@ from typing import Any
 from ..errors import DecodeError, TruncatedError
 
 __all__ = [
-    "ARRAY", "BCD", "BIT_STRING", "BOOLEAN", "COMPACT_ARRAY", "DATE", "DATE_TIME", "DONT_CARE",
-    "ENUM", "FLOAT32", "FLOAT64", "INT8", "INT16", "INT32", "INT64", "NULL", "OCTET_STRING",
-    "STRUCTURE", "TIME", "TYPE_NAMES", "UINT8", "UINT16", "UINT32", "UINT64", "UTF8_STRING",
-    "VISIBLE_STRING", "Node", "decode", "encode", "encode_length", "read_length",
+    "ARRAY",
+    "BCD",
+    "BIT_STRING",
+    "BOOLEAN",
+    "COMPACT_ARRAY",
+    "DATE",
+    "DATE_TIME",
+    "DONT_CARE",
+    "ENUM",
+    "FIXED_STRUCTS",
+    "FLOAT32",
+    "FLOAT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "NULL",
+    "OCTET_STRING",
+    "STRUCTURE",
+    "TIME",
+    "TYPE_NAMES",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "UTF8_STRING",
+    "VISIBLE_STRING",
+    "Node",
+    "decode",
+    "encode",
+    "encode_length",
+    "read_length",
 ]
 
 NULL, ARRAY, STRUCTURE, BOOLEAN, BIT_STRING = 0, 1, 2, 3, 4
@@ -52,7 +80,7 @@ Buffer = bytes | bytearray | memoryview
 
 MAX_DEPTH = 16  # pushes nest 3 levels deep; a fuzzed 01 01 01 ... must not exhaust the stack
 
-_FIXED: dict[int, Struct] = {
+FIXED_STRUCTS: dict[int, Struct] = {
     INT32: Struct(">i"), UINT32: Struct(">I"), INT8: Struct(">b"), INT16: Struct(">h"),
     UINT8: Struct(">B"), UINT16: Struct(">H"), INT64: Struct(">q"), UINT64: Struct(">Q"),
     ENUM: Struct(">B"), FLOAT32: Struct(">f"), FLOAT64: Struct(">d"),
@@ -92,7 +120,7 @@ def _decode(buf: Buffer, pos: int, depth: int) -> tuple[Node, int]:
     if pos >= len(buf):
         raise TruncatedError("data ends where a value should start")
     tag = buf[pos]
-    fixed = _FIXED.get(tag)
+    fixed = FIXED_STRUCTS.get(tag)
     if fixed is not None:
         end = pos + 1 + fixed.size
         if end > len(buf):
@@ -210,7 +238,7 @@ def _type_description(buf: Buffer, pos: int, depth: int) -> tuple[TypeDescriptio
             member, pos = _type_description(buf, pos, depth + 1)
             members.append(member)
         return (tag, members), pos
-    if tag in _FIXED or (tag in _READERS and tag != COMPACT_ARRAY):
+    if tag in FIXED_STRUCTS or (tag in _READERS and tag != COMPACT_ARRAY):
         return (tag, None), pos
     raise DecodeError(f"unknown type 0x{tag:02X} in a compact-array description")
 
@@ -231,7 +259,7 @@ def _untagged(buf: bytes, pos: int, description: TypeDescription, depth: int) ->
             items.append(node)
         return (tag, items), pos
     # a simple type: decode it as if its tag were there
-    fixed = _FIXED.get(tag)
+    fixed = FIXED_STRUCTS.get(tag)
     if fixed is not None:
         end = pos + fixed.size
         if end > len(buf):
@@ -259,7 +287,7 @@ def encode(node: Node) -> bytes:
 def _encode(node: Node, out: bytearray) -> None:
     tag, value = node
     out.append(tag)
-    fixed = _FIXED.get(tag)
+    fixed = FIXED_STRUCTS.get(tag)
     if fixed is not None:
         out += fixed.pack(value)
     elif tag in (ARRAY, STRUCTURE):
