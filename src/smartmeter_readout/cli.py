@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="vkw")
     demo.add_argument("--count", type=int, default=3)
     demo.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
+
+    from .live_cli import add_live_commands
+
+    add_live_commands(sub, _key_options)
     return parser
 
 
@@ -75,15 +79,21 @@ def _read_key_file(path: Path) -> str:
         raise UsageError(f"cannot read the key file {path}: {exc.strerror}") from None
 
 
+def key_arguments(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The key and authentication key from flags, key file or environment (flags win)."""
+    key = args.key or os.environ.get("SMARTMETER_KEY") or None
+    if args.key_file is not None:
+        key = _read_key_file(args.key_file)
+    auth_key = args.auth_key or os.environ.get("SMARTMETER_AUTH_KEY") or None
+    return key, auth_key
+
+
 def make_decoder(args: argparse.Namespace) -> Decoder:
     from zoneinfo import ZoneInfoNotFoundError
 
     from .decoder import Decoder
 
-    key = args.key or os.environ.get("SMARTMETER_KEY") or None
-    if args.key_file is not None:
-        key = _read_key_file(args.key_file)
-    auth_key = args.auth_key or os.environ.get("SMARTMETER_AUTH_KEY") or None
+    key, auth_key = key_arguments(args)
     layouts = _layouts(args.config) if getattr(args, "config", None) else []
     try:
         return Decoder(key, auth_key, timezone=getattr(args, "timezone", "Europe/Vienna"),
@@ -118,7 +128,8 @@ def _layouts(path: Path) -> list[PositionalLayout]:
 
 
 def _as_bytes(raw: bytes) -> bytes:
-    """Hex text (a saved hex dump) becomes bytes; anything else is a raw binary capture."""
+    """Hex text (a saved hex dump) becomes bytes; a capture file stays as it is (its
+    receive times matter); anything else is a raw binary capture."""
     stripped = raw.strip()
     if stripped and all(chr(b) in _HEX_TEXT for b in stripped):
         text = "".join(chr(b) for b in stripped if chr(b) in string.hexdigits)
@@ -150,6 +161,7 @@ def read_input(item: str) -> bytes:
 def cmd_decode(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from .capture import is_capture, parse_capture
     from .events import EventKind
     from .output import render
 
@@ -157,7 +169,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
     readings = []
     for item in args.inputs:
         data = read_input(item)
-        readings += decoder.feed(data, received=datetime.now(UTC))
+        if not is_capture(data):
+            readings += decoder.feed(data, received=datetime.now(UTC))
+            continue
+        try:  # a recorded capture: every chunk with its receive time
+            for chunk in parse_capture(data.decode("utf-8", "replace")):
+                readings += decoder.feed(chunk.data, received=chunk.received)
+        except ValueError as exc:
+            raise UsageError(f"{item}: {exc}") from None
     if readings:
         sys.stdout.write(render(readings, args.format))
     stats = decoder.stats
@@ -220,7 +239,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"decode": cmd_decode, "demo": cmd_demo}
+    from .live_cli import COMMANDS
+
+    commands = {"decode": cmd_decode, "demo": cmd_demo, **COMMANDS}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -475,7 +475,9 @@ class Simulator:
         self.tz = tz
         self.model = ValueModel(seed=seed, pv_peak=self.profile.pv_peak)
 
-    def push(self, moment: datetime, snapshot: Snapshot | None = None) -> SimulatedPush:
+    def push(self, moment: datetime, snapshot: Snapshot | None = None, *,
+             tamper: Callable[[bytes], bytes] | None = None) -> SimulatedPush:
+        """The push at ``moment``; ``tamper`` may damage the APDU before it is framed."""
         profile = self.profile
         local = moment.astimezone(self.tz).replace(microsecond=0)
         snap = snapshot if snapshot is not None else self.model.snapshot(local)
@@ -494,6 +496,8 @@ class Simulator:
                                 frame_counter=self.frame_counter,
                                 security_control=profile.security_control,
                                 auth_key=self.auth_key)
+        if tamper is not None:
+            apdu = tamper(apdu)
         return SimulatedPush(profile.framer(apdu), expected, local, self.frame_counter)
 
     def pushes(self, start: datetime, count: int,

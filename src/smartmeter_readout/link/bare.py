@@ -41,6 +41,12 @@ def parse_bare_ciphered(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
         return NEED_MORE, total
     if buf[sc_at] not in _SC_OK:
         return NOT_A_FRAME, None
+    # Without a link checksum, a byte lost on the line shows only here: the next push (same
+    # tag and system title) starts inside this one's claimed length.
+    title_end = pos + 2 + buf[pos + 1]
+    again = buf.find(buf[pos:title_end], pos + 1, pos + total)
+    if again > 0:
+        return BROKEN, ("bare APDU cut short: the next one starts inside it", again - pos)
     if len(buf) - pos < total:
         return NEED_MORE, total
     return total, RawApdu(bytes(buf[pos : pos + total]))

@@ -15,7 +15,7 @@ from .checksums import crc16_x25
 from .frames import HdlcFrame
 from .results import BROKEN, NEED_MORE, NOT_A_FRAME
 
-__all__ = ["build_hdlc_frame", "parse_hdlc"]
+__all__ = ["build_hdlc_frame", "hdlc_header_ok", "parse_hdlc"]
 
 FLAG = 0x7E
 _MIN_LENGTH = 7  # format 2, dest 1, src 1, ctrl 1, FCS 2
@@ -64,6 +64,17 @@ def parse_hdlc(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
         return BROKEN, ("frame check sequence (FCS) mismatch", total)
     frame = HdlcFrame(bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl])
     return total - 1, frame
+
+
+def hdlc_header_ok(buf: bytes | bytearray, pos: int) -> bool | None:
+    """Does a frame header start at ``pos`` (HCS verified)? None: not enough bytes yet."""
+    if len(buf) - pos < 3 or buf[pos + 1] & 0xF0 != 0xA0:
+        return None if len(buf) - pos < 3 else False
+    src = _address_end(buf, pos + 3, len(buf))
+    ctrl = _address_end(buf, src, len(buf)) if src > 0 else -1
+    if ctrl < 0 or ctrl + 3 > len(buf):
+        return None
+    return crc16_x25(buf[pos + 1 : ctrl + 1]) == buf[ctrl + 1] | buf[ctrl + 2] << 8
 
 
 def build_hdlc_frame(info: bytes, *, segmented: bool = False, dest: bytes = b"\xce\xff",

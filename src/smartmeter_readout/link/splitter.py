@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from .bare import parse_bare_ciphered, parse_bare_notification, parse_dsmr_text
 from .frames import BrokenFrame, Garbage, LinkEvent
-from .hdlc import parse_hdlc
+from .hdlc import hdlc_header_ok, parse_hdlc
 from .mbus import parse_mbus
 from .results import BROKEN, NEED_MORE
 
@@ -95,6 +95,14 @@ class FrameSplitter:
                 pos = start + 1
                 continue
             status, detail = _PARSERS[first](buf, start)
+            if status > 0 and first not in _CHECKSUMMED:
+                inner = self._framed_inside(buf, start, start + status)
+                if inner == NEED_MORE:
+                    return start
+                if inner > 0:  # the "APDU" is the inside of a cut-off framed stream
+                    self._garbage += inner - start
+                    pos = inner
+                    continue
             if status > 0:
                 self._flush_garbage(events)
                 events.append(detail)  # type: ignore[arg-type]
@@ -113,12 +121,35 @@ class FrameSplitter:
                 events.append(BrokenFrame(_FRAMINGS[first], reason, claimed))
                 if first in _CHECKSUMMED:
                     self._broken_until = max(self._broken_until, start + claimed)
-                pos = start + 1
+                    pos = start + 1
+                else:  # unframed: its own structure says where the next push begins
+                    pos = start + max(1, claimed)
             else:
                 if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
                     self._garbage += 1
                 pos = start + 1
         return pos
+
+    def _framed_inside(self, buf: bytearray, start: int, end: int) -> int:
+        """Where a checksummed frame starts inside an unframed candidate: -1 nowhere,
+        NEED_MORE (0) wait for more bytes to tell.
+
+        Listening that begins inside an M-Bus or HDLC frame meets the ciphered APDU it
+        carries without its header; a checksummed frame inside the extent unmasks it.
+        """
+        if self._framed:
+            return -1
+        pos = start + 1
+        while (match := _CHECKSUMMED_START.search(buf, pos, end)) is not None:
+            at = match.start()
+            status, _ = _PARSERS[buf[at]](buf, at)
+            if status > 0:
+                return at
+            if status == NEED_MORE and ((buf[at] == 0x68 and len(buf) - at >= 4)
+                                        or (buf[at] == _FLAG and hdlc_header_ok(buf, at))):
+                return NEED_MORE
+            pos = at + 1
+        return -1
 
     def _complete_frame_after(self, buf: bytearray, start: int) -> int:
         """Position of a complete checksummed frame after ``start``, or -1."""

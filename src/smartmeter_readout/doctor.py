@@ -1,0 +1,224 @@
+"""``doctor``: step through what can go wrong between meter and reader, end with a verdict.
+
+The steps follow the path of the bytes: can the port be opened, do bytes arrive, at which
+serial setting do frames appear, who made the meter (system title) and so which operators
+it may belong to, does the key decrypt, does the tag verify, is the body understood. The
+verdict is one sentence a non-expert can act on; exit code 0 only when a push decoded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from .decoder import Decoder
+from .detect import ProbeResult
+from .events import EventKind
+from .live import LiveOptions, probe_setting
+from .profiles import MAKERS, Operator, SerialSettings, operators_for_maker
+from .reading import Reading
+from .sources.base import (
+    Connection,
+    Connector,
+    SettingUnsupported,
+    SourceError,
+    SourceFatal,
+)
+
+__all__ = ["Diagnosis", "Verdict", "diagnose"]
+
+_PUSH_STATS = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
+               "unknown_layout", "pushes_malformed")
+
+
+class Verdict(StrEnum):
+    CANNOT_OPEN = "cannot_open"
+    NO_BYTES = "no_bytes"
+    NO_FRAMES = "no_frames"
+    NO_PUSH = "no_push"
+    KEY_MISSING = "key_missing"
+    WRONG_KEY = "wrong_key"
+    TAG_FAILS = "tag_fails"
+    UNKNOWN_LAYOUT = "unknown_layout"
+    DECODED = "decoded"
+
+
+EXIT_CODES = {Verdict.DECODED: 0, Verdict.KEY_MISSING: 3, Verdict.WRONG_KEY: 3,
+              Verdict.TAG_FAILS: 3, Verdict.NO_PUSH: 4, Verdict.UNKNOWN_LAYOUT: 4,
+              Verdict.NO_FRAMES: 4}
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    verdict: Verdict = Verdict.NO_BYTES
+    sentence: str = ""
+    settings: SerialSettings | None = None
+    framing: str | None = None
+    system_title: str | None = None
+    maker: str | None = None
+    operators: list[Operator] = field(default_factory=list)
+    reading: Reading | None = None
+    config: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.verdict, 1)
+
+
+async def diagnose(connector: Connector, *, key: str | bytes | None = None,
+                   auth_key: str | bytes | None = None, timeout: float = 30.0,
+                   say: Callable[[str], None] = print,
+                   options: LiveOptions | None = None) -> Diagnosis:
+    opts = options or LiveOptions(silence=timeout)
+    found = Diagnosis()
+    opened = await _find_frames(connector, opts, found, say)
+    if opened is None:
+        return found
+    connection, initial = opened
+    try:
+        await _decode(connection, initial, found, key, auth_key, timeout, say)
+    finally:
+        await connection.close()
+    return found
+
+
+async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis,
+                       say: Callable[[str], None]) -> tuple[Connection, bytes] | None:
+    candidates: tuple[SerialSettings | None, ...] = connector.settings or (None,)
+    say(f"1. Opening {connector.name}")
+    saw_bytes = False
+    for number, settings in enumerate(candidates):
+        try:
+            connection = await connector.open(settings)
+        except SettingUnsupported:
+            continue
+        except (SourceFatal, SourceError) as exc:
+            found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
+            say(f"   no: {exc}")
+            return None
+        if number == 0:
+            say(f"   ok. 2. Listening for the meter (up to {opts.silence:g} s per setting)")
+        probe = await probe_setting(connection, opts)
+        label = str(settings) if settings else "the line"
+        if probe.result is ProbeResult.FOUND:
+            say(f"   {label}: {probe.framing} frames")
+            found.settings, found.framing = settings, probe.framing
+            return connection, bytes(probe.received)
+        await connection.close()
+        if probe.received:
+            saw_bytes = True
+            say(f"   {label}: {len(probe.received)} bytes, no frames")
+        else:
+            say(f"   {label}: silence")
+            break
+    if not saw_bytes:
+        found.verdict = Verdict.NO_BYTES
+        found.sentence = (
+            "No signal: not a single byte arrived. Check that the adapter sits on pins 3 and 4 "
+            "of the meter's RJ12 socket (M-Bus), that a P1 cable drives the data-request pin, "
+            "or that the IR head sits on the meter's optical eye; some operators switch the "
+            "customer interface on only on request.")
+    else:
+        found.verdict = Verdict.NO_FRAMES
+        found.sentence = (
+            "Bytes arrive, but no meter frames at any serial setting: the signal may be "
+            "inverted (P1 on some adapters), the adapter may not suit the interface (M-Bus "
+            "needs an M-Bus adapter, not a plain TTL one), or this is not a meter's customer "
+            "interface.")
+    return None
+
+
+async def _decode(connection: Connection, data: bytes, found: Diagnosis,
+                  key: str | bytes | None, auth_key: str | bytes | None, timeout: float,
+                  say: Callable[[str], None]) -> None:
+    decoder = Decoder(key, auth_key)
+    deadline = time.monotonic() + timeout
+    readings: list[Reading] = []
+    say("3. Waiting for a whole push")
+    while True:
+        readings = decoder.feed(data, received=datetime.now(UTC))
+        if readings or any(decoder.stats[name] for name in _PUSH_STATS):
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        data = await connection.read(min(left, 1.0))
+    events = {event.kind: event for event in decoder.take_events()}
+    title = decoder.seen.get("system_title")
+    found.system_title = title if isinstance(title, str) else None
+    _identify(found, say)
+    if readings:
+        _decoded(found, readings[0], decoder, key, auth_key, say)
+        return
+    fix = _key_source(found)
+    if EventKind.KEY_MISSING in events:
+        found.verdict = Verdict.KEY_MISSING
+        found.sentence = ("The meter encrypts its data and no key was given: run again with "
+                          f"--key. {fix}")
+    elif EventKind.WRONG_KEY in events:
+        found.verdict = Verdict.WRONG_KEY
+        found.sentence = ("The key does not decrypt this meter's data: check that all 32 hex "
+                          f"digits were copied and that it is this meter's key. {fix}")
+    elif EventKind.TAG_MISMATCH in events:
+        found.verdict = Verdict.TAG_FAILS
+        found.sentence = ("The data decrypts, but the authentication tag does not match: the "
+                          f"authentication key (--auth-key) is wrong. {fix}")
+    elif EventKind.UNKNOWN_LAYOUT in events or EventKind.MALFORMED in events:
+        found.verdict = Verdict.UNKNOWN_LAYOUT
+        event = events.get(EventKind.UNKNOWN_LAYOUT) or events[EventKind.MALFORMED]
+        found.sentence = (f"The data decrypts but its layout is not known ({event.message}): "
+                          "please report it with a capture (smartmeter-readout record "
+                          "--redact).")
+    else:
+        found.verdict = Verdict.NO_PUSH
+        reason = next(iter(events.values())).message if events else "nothing complete"
+        found.sentence = (f"Frames arrive but no whole push within {timeout:g} s ({reason}): "
+                          "a loose contact or interference may damage them.")
+    say(f"   {found.sentence}")
+
+
+def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:
+    title = found.system_title
+    if not title:
+        say("   the push carries no system title (not encrypted)")
+        return
+    prefix = bytes.fromhex(title)[:3]
+    maker = prefix.decode("ascii", "replace") if prefix.isalpha() else None
+    found.maker = MAKERS.get(maker or "", maker)
+    found.operators = operators_for_maker(maker)
+    names = ", ".join(op.title for op in found.operators if op.supported) or "unknown"
+    say(f"4. Meter: system title {title}, made by {found.maker or 'an unknown maker'}; "
+        f"used by: {names}")
+
+
+def _key_source(found: Diagnosis) -> str:
+    sources = [f"{op.title}: {op.key_source}" for op in found.operators if op.supported]
+    if not sources:
+        return "The key comes from your grid operator."
+    return "Where customers get the key — " + "; ".join(sources) + "."
+
+
+def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | bytes | None,
+             auth_key: str | bytes | None, say: Callable[[str], None]) -> None:
+    found.verdict, found.reading = Verdict.DECODED, reading
+    values = len([m for m in reading.values.values() if m.name != "clock"])
+    note = ""
+    if decoder.stats["tag_unchecked"]:
+        note = " (the meter sends an authentication tag: add auth_key to have it checked)"
+    found.sentence = (f"Everything works: the push decoded to {values} values"
+                      f" (layout {reading.layout}, {reading.security}){note}.")
+    say(f"5. Decoded: {found.sentence}")
+    found.config = ["[meter]"]
+    if key is not None:
+        found.config.append('key = "<your key>"')
+    if auth_key is not None:
+        found.config.append('auth_key = "<your authentication key>"')
+    operator = next((op for op in found.operators if op.supported
+                     and (found.settings is None or op.serial == found.settings)), None)
+    found.config.append(f'operator = "{operator.name if operator else "auto"}"')
+    if found.settings is not None:
+        found.config += ["", "[source]", f'baud = {found.settings.baud}',
+                         f'parity = "{found.settings.parity}"']

@@ -1,0 +1,269 @@
+"""Keep reading a meter through everything an installation throws at it.
+
+``LiveReader`` wires a source connector to a ``Decoder`` and yields readings as they
+arrive. It owns the retry policy (aiomqtt's lesson: reconnecting belongs to the
+application loop, not to the client): a device that is missing, unplugged or silent, a TCP
+bridge that closes, a line with bytes but no frames. Each state change is logged once, as one
+line that names the cause and the fix; repeats are not. Waiting never spins: reads block in
+the event loop with timeouts, retries back off up to ``backoff_max`` seconds.
+
+With several serial settings to try (auto-detection), each is judged by ``SettingProbe``
+until one shows meter frames; the bytes that showed them go on to the decoder, so the
+first push is not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from .decoder import Decoder
+from .detect import ProbeResult, SettingProbe
+from .events import Event, EventKind
+from .profiles import SerialSettings
+from .reading import Reading
+from .sources.base import (
+    Connection,
+    Connector,
+    SettingUnsupported,
+    SourceFinished,
+    SourceLost,
+    SourceUnavailable,
+)
+
+__all__ = ["KeyRejected", "LiveOptions", "LiveReader", "probe_setting"]
+
+logger = logging.getLogger("smartmeter_readout")
+
+_PUSH_STATS = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
+               "unknown_layout", "pushes_malformed")
+_KEY_EVENTS = {EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH}
+_PUSH_PROBLEMS = {
+    EventKind.KEY_MISSING: ("key_missing", "{message}"),
+    EventKind.WRONG_KEY: ("wrong_key", "{message}"),
+    EventKind.TAG_MISMATCH: ("tag_mismatch", "{message}"),
+    EventKind.UNKNOWN_LAYOUT: ("unknown_layout", "{message}"),
+    EventKind.MALFORMED: ("malformed", "pushes arrive but cannot be decoded: {message}"),
+}
+
+
+class KeyRejected(Exception):
+    """The first pushes all failed for a key reason (missing, wrong, tag): a user error."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__(event.message)
+        self.event = event
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    silence: float = 20.0  # no byte for this long: the line is silent
+    reconnect_after: float = 60.0  # silent this long: reopen (hung adapters, dead TCP)
+    backoff_min: float = 1.0
+    backoff_max: float = 30.0
+    quiet_gap: float = 0.25  # ends a burst during auto-detection
+    key_failures: int = 0  # > 0: raise KeyRejected after this many, if none ever decoded
+
+
+class LiveReader:
+    def __init__(self, connector: Connector, decoder: Decoder, *,
+                 options: LiveOptions = LiveOptions(), log: logging.Logger = logger,
+                 on_state: Callable[[str, str], None] | None = None,
+                 on_bytes: Callable[[bytes, datetime], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.connector = connector
+        self.decoder = decoder
+        self.options = options
+        self.log = log
+        self.on_state = on_state
+        self.on_bytes = on_bytes  # every byte that reaches the decoder (record taps here)
+        self.clock = clock
+        self.state = "starting"
+        self.state_message = ""
+        self.settings: SerialSettings | None = None  # what the line turned out to use
+        self.framing: str | None = None
+        self.bytes_received = 0
+        self.recent_events: list[Event] = []
+        self._said: tuple[str, str] | None = None
+        self._key_failures = 0
+        self._decoded_any = False
+        self._tag_note = False
+
+    # ------------------------------------------------------------ the loop
+
+    async def readings(self) -> AsyncIterator[Reading]:
+        """Readings until a finite source ends; ``SourceFatal`` and ``KeyRejected`` escape."""
+        delay = self.options.backoff_min
+        while True:
+            try:
+                connection, initial = await self._connect()
+            except SourceFinished:
+                return
+            except SourceUnavailable as exc:
+                self._say("unavailable", str(exc), logging.WARNING)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.options.backoff_max)
+                continue
+            decoded = self.decoder.stats["pushes_ok"]
+            try:
+                async for reading in self._pump(connection, initial):
+                    yield reading
+            except SourceFinished:
+                self._say("finished", f"{self.connector.name}: end of input", logging.INFO)
+                return
+            except SourceLost as exc:
+                self._say("lost", f"{exc}; trying again", logging.WARNING)
+            finally:
+                await connection.close()
+            if self.decoder.stats["pushes_ok"] > decoded:
+                delay = self.options.backoff_min  # it worked for a while: retry soon
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.options.backoff_max)
+
+    async def _connect(self) -> tuple[Connection, bytes]:
+        candidates = self.connector.settings
+        if len(candidates) <= 1:
+            self.settings = candidates[0] if candidates else None
+            try:
+                connection = await self.connector.open(self.settings)
+            except SettingUnsupported as exc:
+                assert self.settings is not None
+                self.settings = replace(self.settings, parity="N")
+                self.log.warning("%s; reading at %s instead", exc, self.settings)
+                connection = await self.connector.open(self.settings)
+            self._say("connected", f"{self.connector.name}: connected"
+                      + (f" at {self.settings}" if self.settings else ""), logging.INFO)
+            return connection, b""
+        return await self._detect(candidates)
+
+    async def _detect(self, candidates: tuple[SerialSettings, ...]) -> tuple[Connection, bytes]:
+        name = self.connector.name
+        self._say("detecting", f"{name}: looking for meter frames at "
+                  + ", ".join(map(str, candidates)), logging.INFO)
+        saw_bytes = False
+        for settings in candidates:
+            try:
+                connection = await self.connector.open(settings)
+            except SettingUnsupported:
+                continue
+            try:
+                probe = await self._probe(connection)
+            except BaseException:
+                await connection.close()
+                raise
+            self.bytes_received += len(probe.received)
+            if probe.result is ProbeResult.FOUND:
+                self.settings, self.framing = settings, probe.framing
+                self._say("found", f"{name}: {probe.framing} frames at {settings}", logging.INFO)
+                return connection, bytes(probe.received)
+            await connection.close()
+            saw_bytes = saw_bytes or bool(probe.received)
+            if probe.result is ProbeResult.SILENT and not probe.received:
+                break  # no byte at all: no other setting will change that
+        if not saw_bytes:
+            raise SourceUnavailable(
+                f"{name}: no bytes at all for {self.options.silence:g} s: check the wiring "
+                "(M-Bus adapter on pins 3 and 4 of the RJ12 socket, P1 data request, IR head "
+                "position) and that the meter's customer interface is switched on")
+        raise SourceUnavailable(
+            f"{name}: bytes arrive but no meter frames at any of "
+            + ", ".join(map(str, candidates))
+            + ": the signal may be inverted, or this is not a meter's customer interface")
+
+    async def _probe(self, connection: Connection) -> SettingProbe:
+        return await probe_setting(connection, self.options, self.clock)
+
+    async def _pump(self, connection: Connection, initial: bytes) -> AsyncIterator[Reading]:
+        opts = self.options
+        auto = len(self.connector.settings) > 1
+        last_byte = last_push = self.clock()
+        data = initial
+        while True:
+            if data:
+                now = self.clock()
+                last_byte = now
+                self.bytes_received += len(data) if data is not initial else 0
+                before = sum(self.decoder.stats[name] for name in _PUSH_STATS)
+                received = datetime.now(UTC)
+                if self.on_bytes is not None:
+                    self.on_bytes(data, received)
+                readings = self.decoder.feed(data, received=received)
+                if sum(self.decoder.stats[name] for name in _PUSH_STATS) != before:
+                    last_push = now
+                self._review(self.decoder.take_events(), bool(readings))
+                for reading in readings:
+                    yield reading
+                if now - last_push >= opts.silence:
+                    detail = (" (the reader searches the serial settings again)" if auto else
+                              ": wrong baud rate or parity? try --baud auto --parity auto")
+                    self._say("no_frames", f"{self.connector.name}: bytes arrive but no valid "
+                              f"push for {opts.silence:g} s{detail}", logging.WARNING)
+                    if auto:
+                        raise SourceLost(f"{self.connector.name}: no frames any more")
+                    last_push = now
+            else:
+                quiet = self.clock() - last_byte
+                if quiet >= opts.reconnect_after:
+                    raise SourceLost(f"{self.connector.name}: nothing received for "
+                                     f"{quiet:.0f} s")
+                if quiet >= opts.silence:
+                    self._say("silent", f"{self.connector.name}: no data for "
+                              f"{opts.silence:g} s (meter not sending? cable or adapter "
+                              "loose?)", logging.WARNING)
+            data = await connection.read(opts.silence)
+
+    # ------------------------------------------------------------ reporting
+
+    def _review(self, events: list[Event], decoded: bool) -> None:
+        if events:
+            self.recent_events = (self.recent_events + events)[-32:]
+        if decoded:
+            self._decoded_any = True
+            self._key_failures = 0
+            detail = ", ".join(str(part) for part in (self.settings, self.framing) if part)
+            self._say("receiving", f"{self.connector.name}: reading pushes"
+                      + (f" ({detail})" if detail else ""), logging.INFO)
+        for event in events:
+            if event.kind is EventKind.TAG_UNCHECKED and not self._tag_note:
+                self._tag_note = True
+                self.log.info("the meter authenticates its pushes; give the authentication "
+                              "key (--auth-key) to have them checked")
+            problem = _PUSH_PROBLEMS.get(event.kind)
+            if problem is None or decoded:
+                continue
+            state, template = problem
+            self._say(state, template.format(message=event.message), logging.ERROR)
+            if event.kind in _KEY_EVENTS:
+                self._key_failures += 1
+                limit = self.options.key_failures
+                if limit and not self._decoded_any and self._key_failures >= limit:
+                    raise KeyRejected(event)
+
+    def _say(self, state: str, message: str, level: int) -> None:
+        self.state, self.state_message = state, message
+        if self._said == (state, message):
+            return
+        self._said = (state, message)
+        self.log.log(level, message)
+        if self.on_state is not None:
+            self.on_state(state, message)
+
+
+async def probe_setting(connection: Connection, options: LiveOptions = LiveOptions(),
+                        clock: Callable[[], float] = time.monotonic) -> SettingProbe:
+    """Listen on ``connection`` until its setting shows frames, noise or silence."""
+    probe = SettingProbe(started=clock(), quiet=options.quiet_gap, silence=options.silence)
+    deadline = probe.started + 2 * options.silence
+    while probe.result is None and clock() < deadline:
+        data = await connection.read(options.quiet_gap / 2)
+        if data:
+            probe.feed(data, clock())
+        else:
+            probe.idle(clock())
+    if probe.result is None:
+        probe.result = ProbeResult.WRONG if probe.received else ProbeResult.SILENT
+    return probe

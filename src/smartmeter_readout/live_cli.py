@@ -1,0 +1,467 @@
+"""The live subcommands: ``read``, ``simulate``, ``record``, ``replay`` and ``doctor``.
+
+They share how a source is chosen (``--port``, ``--tcp``, ``--replay``) and how serial
+settings are resolved: explicit ``--baud``/``--parity`` win, then an ``--operator`` preset,
+else auto-detection over the common settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .cli import EXIT_FAILURE, EXIT_KEY, EXIT_OK, UsageError, key_arguments
+from .output import FORMATS
+
+if TYPE_CHECKING:
+    from .profiles import SerialSettings
+    from .sources.base import Connector
+
+__all__ = ["add_live_commands"]
+
+
+def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      key_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    read = sub.add_parser(
+        "read", help="read a meter live from a serial port or a TCP serial bridge",
+        description="Print every push as it arrives. Serial settings are detected unless "
+                    "--operator, --baud or --parity say otherwise.")
+    _source_options(read, replay=True)
+    key_options(read)
+    read.add_argument("--count", type=int, help="exit after this many readings")
+    read.add_argument("--format", choices=FORMATS, default="table")
+    read.add_argument("--timezone", default="Europe/Vienna",
+                      help="zone of meter clocks without UTC offset (default Europe/Vienna)")
+    read.add_argument("--config", type=Path, help="TOML file with [layouts.<name>] tables")
+    _quiet(read)
+
+    simulate = sub.add_parser(
+        "simulate", help="a virtual meter on a pseudo-terminal",
+        description="Push simulated meter data on a pseudo-terminal, framed and encrypted "
+                    "like the profile's real meter. Prints the device path to read from.")
+    simulate.add_argument("--profile", default="vkw", help="meter profile (see --profiles)")
+    simulate.add_argument("--profiles", action="store_true", help="list the profiles and exit")
+    simulate.add_argument("--key", help="encryption key (made up and printed when omitted)")
+    simulate.add_argument("--auth-key", help="authentication key, for profiles that send a tag")
+    simulate.add_argument("--link", type=Path, help="also make this path a symlink to the "
+                                                    "device (e.g. /tmp/ttyMETER)")
+    simulate.add_argument("--interval", type=float, help="seconds between pushes (default: "
+                                                         "the profile's)")
+    simulate.add_argument("--count", type=int, help="stop after this many pushes")
+    simulate.add_argument("--faults", default="none", metavar="SPEC",
+                          help="damage pushes: a rate for all kinds (0.1) or "
+                               "garbage=R,drop=R,checksum=R,tag=R,unplug=R")
+    simulate.add_argument("--unplug-seconds", type=float, default=3.0,
+                          help="how long an unplug fault lasts (default 3)")
+    simulate.add_argument("--pace", action=argparse.BooleanOptionalAction, default=True,
+                          help="send at the meter's baud rate (default) or at once")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--log", type=Path, help="write what was sent (frame counter, "
+                                                   "fault, expected values) as JSON lines")
+    _quiet(simulate)
+
+    record = sub.add_parser(
+        "record", help="save what arrives on the line to a capture file",
+        description="Write every byte that arrives, with receive times, to a capture file "
+                    "(text, readable by decode and replay); --raw writes the bytes alone.")
+    _source_options(record)
+    key_options(record)
+    record.add_argument("--output", "-o", type=Path, required=True, help="capture file")
+    record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
+    record.add_argument("--count", type=int, help="stop after this many pushes")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    _quiet(record)
+
+    replay = sub.add_parser(
+        "replay", help="play a capture file on a pseudo-terminal, like a meter",
+        description="Play a capture on a pseudo-terminal at its recorded pace (or faster), "
+                    "for read, doctor or the service.")
+    replay.add_argument("capture", type=Path)
+    replay.add_argument("--link", type=Path, help="also make this path a symlink to the device")
+    replay.add_argument("--speed", type=float, default=1.0,
+                        help="1 = recorded pace, 10 = ten times faster, 0 = at once")
+    replay.add_argument("--wait", type=float, default=1.0,
+                        help="seconds to wait before playing (for the reader to open)")
+    _quiet(replay)
+
+    doctor = sub.add_parser(
+        "doctor", help="find out why a meter does not read, step by step",
+        description="Open the port, find the serial settings and framing, name the meter "
+                    "and operator, check the keys, and end with one verdict. Exit code 0 "
+                    "only when a push decoded.")
+    _source_options(doctor)
+    key_options(doctor)
+    doctor.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait at each step (default 30; some meters push "
+                             "every 15 s)")
+
+
+def _source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP serial bridge (ser2net, ESP)")
+    if replay:
+        where.add_argument("--replay", type=Path, metavar="CAPTURE",
+                           help="read a recorded capture instead of a meter")
+        parser.add_argument("--speed", type=float, default=0.0,
+                            help="replay pace: 1 = as recorded, 0 = at once (default)")
+    parser.add_argument("--operator", help="your grid operator: its serial settings are used "
+                                           "(see README); default: detect")
+    parser.add_argument("--baud", default="auto", help="auto (default) or a rate, e.g. 2400")
+    parser.add_argument("--parity", default="auto", choices=("auto", "N", "E", "O"))
+
+
+def _quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="log only problems, not state changes")
+
+
+def _logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
+    log = logging.getLogger("smartmeter_readout")
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
+    from .profiles import AUTO_SETTINGS, OPERATORS, SerialSettings
+
+    baud: int | None = None
+    if args.baud != "auto":
+        if not args.baud.isdigit() or int(args.baud) <= 0:
+            raise UsageError(f"--baud {args.baud!r} is not a rate: use auto or e.g. 2400")
+        baud = int(args.baud)
+    parity = None if args.parity == "auto" else args.parity
+    if args.operator:
+        operator = OPERATORS.get(args.operator)
+        if operator is None:
+            raise UsageError(f"unknown operator {args.operator!r}; valid are "
+                             + ", ".join(OPERATORS))
+        if not operator.supported:
+            raise UsageError(f"{operator.title}: {operator.note}")
+        preset = operator.serial
+        return (SerialSettings(baud or preset.baud, parity or preset.parity),)
+    if baud is not None and parity is not None:
+        return (SerialSettings(baud, parity),)
+    if baud is not None:
+        return (SerialSettings(baud, "N"), SerialSettings(baud, "E"))
+    return tuple(s for s in AUTO_SETTINGS if parity is None or s.parity == parity)
+
+
+def make_connector(args: argparse.Namespace) -> Connector:
+    if getattr(args, "replay", None):
+        from .sources.replay import ReplayConnector
+
+        if not args.replay.is_file():
+            raise UsageError(f"capture {args.replay} does not exist")
+        return ReplayConnector(args.replay, speed=args.speed)
+    if args.tcp:
+        from .sources.tcp import TcpConnector, parse_host_port
+
+        try:
+            host, port = parse_host_port(args.tcp)
+        except ValueError as exc:
+            raise UsageError(f"--tcp: {exc}") from None
+        return TcpConnector(host, port)
+    from .sources.serial import SerialConnector
+
+    return SerialConnector(args.port, serial_candidates(args))
+
+
+def _run(coroutine: object) -> int:
+    try:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return EXIT_OK  # stopped by the user
+
+
+# ------------------------------------------------------------------ read
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .cli import make_decoder
+
+    _logging(args)
+    if args.count is not None and args.count < 1:
+        raise UsageError("--count must be at least 1")
+    connector = make_connector(args)
+    decoder = make_decoder(args)
+    return _run(_read(connector, decoder, args))
+
+
+async def _read(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+    from .live import KeyRejected, LiveReader
+    from .output import csv_text, render
+    from .sources.base import SourceFatal
+
+    reader = LiveReader(connector, decoder, options=_live_options(key_failures=3))  # type: ignore[arg-type]
+    count = 0
+    columns: list[str] | None = None
+    try:
+        async with aclosing(reader.readings()) as readings:
+            async for reading in readings:
+                if args.format == "csv":
+                    text, columns = csv_text([reading], header=columns is None,
+                                             columns=columns)
+                else:
+                    text = render([reading], args.format)
+                    if args.format == "table" and count:
+                        text = "\n" + text
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                count += 1
+                if args.count and count >= args.count:
+                    return EXIT_OK
+    except SourceFatal as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyRejected as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_KEY
+    return EXIT_OK if count or not args.count else 4
+
+
+def _live_options(**changes: object) -> object:
+    from dataclasses import replace
+
+    from .live import LiveOptions
+
+    options = LiveOptions()
+    for name in ("silence", "reconnect_after", "backoff_max"):
+        value = os.environ.get(f"SMARTMETER_LIVE_{name.upper()}")
+        if value:
+            changes[name] = float(value)
+    return replace(options, **changes)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ simulate
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .faults import FaultPlan
+    from .keys import parse_key
+    from .simulator import PROFILES
+
+    if args.profiles:
+        width = max(map(len, PROFILES))
+        for name, profile in PROFILES.items():
+            print(f"{name:<{width}}  {profile.serial:<10}  {profile.description}")
+        return EXIT_OK
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; valid are " + ", ".join(PROFILES))
+    try:
+        faults = FaultPlan.parse(args.faults)
+        key = parse_key(args.key)
+        auth_key = parse_key(args.auth_key, what="authentication key")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.interval is not None and args.interval <= 0:
+        raise UsageError("--interval must be positive")
+    _logging(args)
+    profile = PROFILES[args.profile]
+    if key is None and profile.security_control is not None:
+        key = os.urandom(16)
+        print(f"key (made up for this simulation): {key.hex().upper()}", flush=True)
+    if auth_key is None and profile.authenticated:
+        auth_key = os.urandom(16)
+        print(f"authentication key (made up): {auth_key.hex().upper()}", flush=True)
+    return _run(_simulate(args, profile.name, key, auth_key, faults))
+
+
+async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
+                    auth_key: bytes | None, faults: object) -> int:
+    import json
+
+    from .simulator import Simulator
+    from .virtual_meter import SentPush, VirtualMeter
+
+    simulator = Simulator(profile, key=key, auth_key=auth_key, seed=args.seed)
+    meter = VirtualMeter(simulator, link=args.link, interval=args.interval,
+                         faults=faults, pace=args.pace, seed=args.seed,  # type: ignore[arg-type]
+                         unplug_seconds=args.unplug_seconds)
+    where = f" (link {args.link})" if args.link else ""
+    print(f"{meter.path}{where}", flush=True)
+    print(f"simulating {simulator.profile.description}, a push every {meter.interval:g} s "
+          f"at {simulator.profile.serial}; faults: {faults}", file=sys.stderr, flush=True)
+    log = args.log.open("w") if args.log else None
+
+    def sent(item: SentPush) -> None:
+        if log is not None:
+            record = {"frame_counter": item.push.frame_counter,
+                      "time": item.push.time.isoformat(), "fault": item.fault,
+                      "expected": item.push.expected}
+            log.write(json.dumps(record, default=str) + "\n")
+            log.flush()
+
+    try:
+        await meter.run(args.count, on_push=sent)
+        await asyncio.sleep(1.0)  # let the reader take the last push before hanging up
+    finally:
+        meter.close()
+        if log is not None:
+            log.close()
+        damaged = sum(1 for item in meter.sent if item.fault not in (None, "garbage"))
+        print(f"sent {len(meter.sent)} pushes, {damaged} damaged", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ record / replay
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .cli import make_decoder
+
+    _logging(args)
+    connector = make_connector(args)
+    decoder = make_decoder(args)
+    return _run(_record(connector, decoder, args))
+
+
+async def _record(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .capture import format_chunk, format_header
+    from .live import LiveReader
+    from .sources.base import SourceFatal
+
+    pushes = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
+              "unknown_layout", "pushes_malformed")
+    done = asyncio.Event()
+    try:
+        out = args.output.open("wb")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    reader: LiveReader
+
+    def write(data: bytes, received: datetime) -> None:
+        if args.raw:
+            out.write(data)
+        else:
+            out.write(format_chunk(received, data).encode())
+        out.flush()
+        if args.count and sum(decoder.stats[n] for n in pushes) >= args.count:  # type: ignore[attr-defined]
+            done.set()
+
+    reader = LiveReader(connector, decoder, on_bytes=write)  # type: ignore[arg-type]
+    if not args.raw:
+        notes = ["receive time (UTC) and bytes in hex, one chunk per line"]
+        out.write(format_header(connector.name).encode())
+        out.write("".join(f"# {n}\n" for n in notes).encode())
+
+    async def consume() -> None:
+        async with aclosing(reader.readings()) as readings:
+            async for _ in readings:
+                pass
+
+    task = asyncio.create_task(consume())
+    waiter = asyncio.create_task(done.wait())
+    try:
+        finished, _ = await asyncio.wait({task, waiter}, timeout=args.duration,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        if task in finished:
+            task.result()
+    except SourceFatal as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+        out.close()
+    total = sum(decoder.stats[n] for n in pushes)  # type: ignore[attr-defined]
+    print(f"recorded {reader.bytes_received} bytes, {total} pushes, to {args.output}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    _logging(args)
+    if not args.capture.is_file():
+        raise UsageError(f"capture {args.capture} does not exist")
+    return _run(_replay(args))
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from .sources.base import SourceFatal, SourceFinished
+    from .sources.pty import VirtualSerialPort
+    from .sources.replay import ReplayConnector
+
+    connector = ReplayConnector(args.capture, speed=args.speed)
+    try:
+        connection = await connector.open()
+    except SourceFatal as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    with VirtualSerialPort(args.link) as port:
+        where = f" (link {args.link})" if args.link else ""
+        print(f"{port.path}{where}", flush=True)
+        await asyncio.sleep(args.wait)
+        sent = 0
+        try:
+            while True:
+                data = await connection.read(3600.0)
+                port.write(data)
+                sent += len(data)
+        except SourceFinished:
+            pass
+        await asyncio.sleep(1.0)  # let the reader take the last bytes before hanging up
+    print(f"replayed {sent} bytes", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ doctor
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .keys import parse_key
+
+    key, auth_key = key_arguments(args)
+    try:
+        parse_key(key)
+        parse_key(auth_key, what="authentication key")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    connector = make_connector(args)
+    return _run(_doctor(connector, key, auth_key, args))
+
+
+async def _doctor(connector: Connector, key: str | None, auth_key: str | None,
+                  args: argparse.Namespace) -> int:
+    from .doctor import Verdict, diagnose
+    from .live import LiveOptions
+    from .output import table
+
+    found = await diagnose(connector, key=key, auth_key=auth_key, timeout=args.timeout,
+                           say=lambda line: print(line, flush=True),
+                           options=LiveOptions(silence=args.timeout))
+    print()
+    print(f"Verdict: {found.sentence}")
+    if found.verdict is Verdict.DECODED and found.reading is not None:
+        print()
+        print(table(found.reading), end="")
+        print()
+        print("Config lines to use (smartmeter-readout run --config FILE):")
+        lines = list(found.config)
+        if args.port:
+            at = lines.index("[source]") + 1 if "[source]" in lines else len(lines)
+            if at == len(lines):
+                lines += ["", "[source]"]
+                at = len(lines)
+            lines.insert(at, f'port = "{args.port}"')
+        for line in lines:
+            print(f"  {line}")
+    return found.exit_code
+
+
+COMMANDS = {"read": cmd_read, "simulate": cmd_simulate, "record": cmd_record,
+            "replay": cmd_replay, "doctor": cmd_doctor}

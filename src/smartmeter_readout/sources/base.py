@@ -1,0 +1,53 @@
+"""The contract between sources and the live reader, and the errors it may raise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..profiles import SerialSettings
+
+__all__ = ["Connection", "Connector", "SettingUnsupported", "SourceError", "SourceFatal",
+           "SourceFinished", "SourceLost", "SourceUnavailable"]
+
+
+class SourceError(Exception):
+    """A source failed; the message names the cause and the fix."""
+
+
+class SourceUnavailable(SourceError):
+    """Not there yet (device missing, connection refused): worth retrying."""
+
+
+class SettingUnsupported(SourceUnavailable):
+    """The device refuses this serial setting (a pseudo-terminal has no parity)."""
+
+
+class SourceLost(SourceError):
+    """Was there and went away (adapter unplugged, bridge closed): worth retrying."""
+
+
+class SourceFatal(SourceError):
+    """Retrying cannot help until the user acts (permission denied, not a serial port)."""
+
+
+class SourceFinished(SourceError):
+    """A finite source (a replayed capture) has delivered everything."""
+
+
+class Connection(Protocol):
+    async def read(self, timeout: float) -> bytes:
+        """The next bytes, or ``b""`` when none came within ``timeout`` seconds."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Connector(Protocol):
+    #: what to call it in messages: "/dev/ttyUSB0", "tcp 192.168.1.50:8888"
+    name: str
+    #: the serial settings to try; () when the source has none (TCP, files)
+    settings: tuple[SerialSettings, ...]
+
+    async def open(self, settings: SerialSettings | None = None) -> Connection: ...

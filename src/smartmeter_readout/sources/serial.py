@@ -1,0 +1,112 @@
+"""Serial ports through pyserial, driven by the event loop (pyserial-asyncio-fast).
+
+Opening is where most installation problems show, so every ``errno`` a user can meet is
+translated into a message that names the fix: a missing device (adapter unplugged), no
+permission (the ``dialout`` group), a port held by another program, a path that is no
+serial port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import re
+import termios
+from pathlib import Path
+
+import serial
+import serial_asyncio_fast
+
+from ..profiles import AUTO_SETTINGS, SerialSettings
+from ._inbox import Inbox
+from .base import SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
+
+__all__ = ["SerialConnection", "SerialConnector", "open_error"]
+
+_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+
+
+class SerialConnector:
+    """``/dev/ttyUSB0`` with fixed settings, or with a list of settings to try in turn."""
+
+    def __init__(self, port: str, settings: tuple[SerialSettings, ...] = AUTO_SETTINGS) -> None:
+        self.name = port
+        self.port = port
+        self.settings = settings
+
+    async def open(self, settings: SerialSettings | None = None) -> SerialConnection:
+        chosen = settings or self.settings[0]
+        inbox = Inbox(self.port)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
+                loop, lambda: inbox, self.port, baudrate=chosen.baud,
+                parity=_PARITY[chosen.parity], bytesize=chosen.bytesize,
+                stopbits=chosen.stopbits, exclusive=True)
+        except termios.error as exc:
+            if exc.args and exc.args[0] == errno.EINVAL:
+                raise SettingUnsupported(f"{self.port} does not support {chosen}") from None
+            raise open_error(self.port, exc) from None
+        except (serial.SerialException, OSError) as exc:
+            raise open_error(self.port, exc) from None
+        return SerialConnection(inbox, transport, chosen)
+
+
+class SerialConnection:
+    def __init__(self, inbox: Inbox, transport: asyncio.BaseTransport,
+                 settings: SerialSettings) -> None:
+        self._inbox = inbox
+        self._transport = transport
+        self.settings = settings
+
+    async def read(self, timeout: float) -> bytes:
+        try:
+            return await self._inbox.read(timeout)
+        except SourceLost:
+            raise SourceLost(f"{self._inbox.name} disconnected (adapter unplugged?)") from None
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+        await self._inbox.wait_closed()
+
+
+def _errno(exc: BaseException) -> int | None:
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    if isinstance(exc, termios.error) and exc.args and isinstance(exc.args[0], int):
+        return int(exc.args[0])
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int):
+        return number
+    match = re.search(r"\[Errno (\d+)\]", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def open_error(port: str, exc: BaseException) -> SourceUnavailable | SourceFatal:
+    """The one sentence a user needs when ``port`` cannot be opened."""
+    number = _errno(exc)
+    text = str(exc)
+    if number == errno.EACCES or "Permission denied" in text:
+        return SourceFatal(
+            f"permission denied on {port}: add your user to the dialout group "
+            "(sudo usermod -aG dialout $USER, then log out and in again) or run the service "
+            "as a user in that group")
+    if number in (errno.ENOENT, errno.ENXIO, errno.ENODEV) or not Path(port).exists():
+        return SourceUnavailable(
+            f"{port} is not there: is the adapter plugged in? (ls /dev/serial/by-id lists "
+            "the connected adapters)")
+    if number in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
+        return SourceUnavailable(
+            f"{port} is in use by another program (another reader, ModemManager or a "
+            "terminal program): stop it first")
+    if number == errno.ENOTTY or "configure port" in text:
+        return SourceFatal(f"{port} is not a serial port: give the adapter's device, e.g. "
+                           "/dev/ttyUSB0 or /dev/serial/by-id/...")
+    if number == errno.EIO:
+        return SourceUnavailable(f"{port} reports an I/O error (adapter unplugged or "
+                                 "failing?)")
+    return SourceUnavailable(f"cannot open {port}: {text}")

@@ -1,0 +1,71 @@
+"""A serial line behind a TCP bridge (ser2net, ESP-Link, Tasmota serial bridges)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from ..profiles import SerialSettings
+from ._inbox import Inbox
+from .base import SourceLost, SourceUnavailable
+
+__all__ = ["TcpConnection", "TcpConnector", "parse_host_port"]
+
+_CONNECT_TIMEOUT = 10.0
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``; ValueError with the expected form otherwise."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.168.1.50:8888)")
+    return host, int(port)
+
+
+class TcpConnector:
+    settings: tuple[SerialSettings, ...] = ()  # the bridge owns the serial settings
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.name = f"tcp {host}:{port}"
+
+    async def open(self, settings: SerialSettings | None = None) -> TcpConnection:
+        inbox = Inbox(self.name)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: inbox, self.host, self.port),
+                _CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise SourceUnavailable(f"{self.name}: no answer within {_CONNECT_TIMEOUT:g} s "
+                                    "(bridge off or address wrong?)") from None
+        except socket.gaierror:
+            raise SourceUnavailable(f"{self.name}: unknown host name") from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise SourceUnavailable(f"{self.name}: {reason} (is the serial bridge running "
+                                    "and listening on that port?)") from None
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return TcpConnection(inbox, transport)
+
+
+class TcpConnection:
+    def __init__(self, inbox: Inbox, transport: asyncio.BaseTransport) -> None:
+        self._inbox = inbox
+        self._transport = transport
+
+    async def read(self, timeout: float) -> bytes:
+        try:
+            return await self._inbox.read(timeout)
+        except SourceLost:
+            raise SourceLost(f"{self._inbox.name}: the bridge closed the connection") from None
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        self._transport.close()
+        await self._inbox.wait_closed()

@@ -1,0 +1,91 @@
+"""The simulator on a pseudo-terminal: a meter that pushes like the real one.
+
+Each push is framed exactly as the profile's meter frames it (segments, GBT blocks, security),
+with the meter's pause between segments, and (``pace``) at the meter's line speed. Faults
+from a ``FaultPlan`` damage pushes on the way. Every push is recorded with its fault, so
+tests can check that the reader decoded each intact push and invented none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .faults import Fault, FaultPlan, break_tag, damage
+from .profiles import SerialSettings
+from .simulator import SimulatedPush, Simulator
+from .sources.pty import VirtualSerialPort
+
+__all__ = ["SentPush", "VirtualMeter"]
+
+
+@dataclass(frozen=True, slots=True)
+class SentPush:
+    push: SimulatedPush
+    fault: Fault | None
+
+
+class VirtualMeter:
+    def __init__(self, simulator: Simulator, *, link: str | Path | None = None,
+                 interval: float | None = None, faults: FaultPlan | None = None,
+                 pace: bool = True, seed: int = 0, unplug_seconds: float = 3.0,
+                 emulate_baud: bool = True) -> None:
+        self.simulator = simulator
+        profile = simulator.profile
+        self.baud = SerialSettings.parse(profile.serial).baud if emulate_baud else None
+        self.link = link
+        self.interval = interval if interval is not None else profile.interval
+        self.faults = faults or FaultPlan()
+        self.pace = pace
+        self.unplug_seconds = unplug_seconds
+        self.rng = random.Random(seed)
+        self.port = VirtualSerialPort(link, baud=self.baud, seed=seed)
+        self.sent: list[SentPush] = []
+
+    @property
+    def path(self) -> str:
+        return self.port.path
+
+    async def run(self, count: int | None = None,
+                  on_push: Callable[[SentPush], None] | None = None) -> None:
+        """Push every ``interval`` seconds, ``count`` times (forever with None)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        index = 0
+        while count is None or index < count:
+            index += 1
+            fault = self.faults.choose(self.rng, authenticated=self.simulator.profile
+                                       .authenticated)
+            if fault is Fault.UNPLUG:
+                await self.unplug(self.unplug_seconds)
+                due = loop.time()
+            sent = await self.send_push(datetime.now(UTC), fault)
+            if on_push is not None:
+                on_push(sent)
+            due += self.interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    async def send_push(self, moment: datetime, fault: Fault | None = None) -> SentPush:
+        tamper = break_tag if fault is Fault.TAG else None
+        push = self.simulator.push(moment, tamper=tamper)
+        frames = damage(push.frames, fault, self.rng)
+        for number, frame in enumerate(frames):
+            if number and self.simulator.profile.gap:
+                await asyncio.sleep(self.simulator.profile.gap)
+            await self.port.send(frame, pace=self.pace)
+        sent = SentPush(push, None if fault is Fault.UNPLUG else fault)
+        self.sent.append(sent)
+        return sent
+
+    async def unplug(self, seconds: float) -> None:
+        """Hang up, vanish from the link path, come back after ``seconds``."""
+        self.port.close()
+        await asyncio.sleep(seconds)
+        self.port = VirtualSerialPort(self.link, baud=self.baud, seed=self.rng.randrange(1 << 30))
+
+    def close(self) -> None:
+        self.port.close()
