@@ -8,12 +8,10 @@ else auto-detection over the common settings.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Callable
-from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,6 +177,8 @@ def make_connector(args: argparse.Namespace) -> Connector:
 
 
 def _run(coroutine: object) -> int:
+    import asyncio
+
     try:
         return asyncio.run(coroutine)  # type: ignore[arg-type]
     except KeyboardInterrupt:
@@ -200,6 +200,8 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 async def _read(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+    from contextlib import aclosing
+
     from .live import KeyRejected, LiveReader
     from .output import csv_text, render
     from .sources.base import SourceFatal
@@ -280,6 +282,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
                     auth_key: bytes | None, faults: object) -> int:
+    import asyncio
     import json
 
     from .simulator import Simulator
@@ -328,6 +331,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 async def _record(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+    import asyncio
+    from contextlib import aclosing
     from datetime import datetime
 
     from .capture import format_chunk, format_header
@@ -392,6 +397,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+
     from .sources.base import SourceFatal, SourceFinished
     from .sources.pty import VirtualSerialPort
     from .sources.replay import ReplayConnector
