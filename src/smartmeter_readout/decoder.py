@@ -163,9 +163,11 @@ class Decoder:
                 apdu = frame.payload  # type: ignore[union-attr]
                 framing = "apdu" if kind is RawApdu else "dsmr"
             elif kind is Garbage:
+                self._interrupted()
                 self._note(EventKind.GARBAGE, f"skipped {frame.size} bytes that belong to no "  # type: ignore[union-attr]
                            "frame", None, frame.size)  # type: ignore[union-attr]
             elif kind is BrokenFrame:
+                self._interrupted()
                 self._note(EventKind.BAD_FRAME, f"broken {frame.framing} frame: "  # type: ignore[union-attr]
                            f"{frame.reason}", frame.framing)  # type: ignore[union-attr]
             if apdu is not None:
@@ -183,6 +185,17 @@ class Decoder:
         return readings
 
     # ------------------------------------------------------------ reassembly
+
+    def _interrupted(self) -> None:
+        """Noise or a broken frame between the segments of a push: the push is lost.
+
+        The broken frame may have been one of its segments; keeping the others would join
+        them with the next push's, and without a tag nothing would notice the mix.
+        """
+        if self._mbus_parts or self._hdlc_parts or self._gbt_parts:
+            self._mbus_parts = self._hdlc_parts = self._gbt_parts = None
+            self._note(EventKind.SEGMENT_LOST, "noise or a broken frame came between the "
+                       "segments of a push: push dropped", None)
 
     def _on_mbus(self, segment: MbusSegment) -> bytes | None:
         parts = self._mbus_parts

@@ -103,7 +103,7 @@ class LiveReader:
                 connection, initial = await self._connect()
             except SourceFinished:
                 return
-            except SourceUnavailable as exc:
+            except (SourceUnavailable, SourceLost) as exc:
                 self._say("unavailable", str(exc), logging.WARNING)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.options.backoff_max)
@@ -142,14 +142,14 @@ class LiveReader:
 
     async def _detect(self, candidates: tuple[SerialSettings, ...]) -> tuple[Connection, bytes]:
         name = self.connector.name
-        self._say("detecting", f"{name}: looking for meter frames at "
-                  + ", ".join(map(str, candidates)), logging.INFO)
         saw_bytes = False
         for settings in candidates:
             try:
                 connection = await self.connector.open(settings)
             except SettingUnsupported:
                 continue
+            self._say("detecting", f"{name}: looking for meter frames at "
+                      + ", ".join(map(str, candidates)), logging.INFO)
             try:
                 probe = await self._probe(connection)
             except BaseException:

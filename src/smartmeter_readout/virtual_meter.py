@@ -45,6 +45,7 @@ class VirtualMeter:
         self.rng = random.Random(seed)
         self.port = VirtualSerialPort(link, baud=self.baud, seed=seed)
         self.sent: list[SentPush] = []
+        self.on_push: Callable[[SentPush], None] | None = None  # told before each push goes
 
     @property
     def path(self) -> str:
@@ -53,6 +54,8 @@ class VirtualMeter:
     async def run(self, count: int | None = None,
                   on_push: Callable[[SentPush], None] | None = None) -> None:
         """Push every ``interval`` seconds, ``count`` times (forever with None)."""
+        if on_push is not None:
+            self.on_push = on_push
         loop = asyncio.get_running_loop()
         due = loop.time()
         index = 0
@@ -63,9 +66,7 @@ class VirtualMeter:
             if fault is Fault.UNPLUG:
                 await self.unplug(self.unplug_seconds)
                 due = loop.time()
-            sent = await self.send_push(datetime.now(UTC), fault)
-            if on_push is not None:
-                on_push(sent)
+            await self.send_push(datetime.now(UTC), fault)
             due += self.interval
             await asyncio.sleep(max(0.0, due - loop.time()))
 
@@ -73,12 +74,14 @@ class VirtualMeter:
         tamper = break_tag if fault is Fault.TAG else None
         push = self.simulator.push(moment, tamper=tamper)
         frames = damage(push.frames, fault, self.rng)
+        sent = SentPush(push, None if fault is Fault.UNPLUG else fault)
+        self.sent.append(sent)
+        if self.on_push is not None:
+            self.on_push(sent)
         for number, frame in enumerate(frames):
             if number and self.simulator.profile.gap:
                 await asyncio.sleep(self.simulator.profile.gap)
             await self.port.send(frame, pace=self.pace)
-        sent = SentPush(push, None if fault is Fault.UNPLUG else fault)
-        self.sent.append(sent)
         return sent
 
     async def unplug(self, seconds: float) -> None:

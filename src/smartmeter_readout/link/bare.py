@@ -43,13 +43,17 @@ def parse_bare_ciphered(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
         return NOT_A_FRAME, None
     # Without a link checksum, a byte lost on the line shows only here: the next push (same
     # tag and system title) starts inside this one's claimed length.
-    title_end = pos + 2 + buf[pos + 1]
-    again = buf.find(buf[pos:title_end], pos + 1, pos + total)
+    header = bytes(buf[pos : pos + 2 + buf[pos + 1]])
+    end = pos + total
+    again = buf.find(header, pos + 1, end + len(header) - 1)
     if again > 0:
         return BROKEN, ("bare APDU cut short: the next one starts inside it", again - pos)
-    if len(buf) - pos < total:
+    if len(buf) < end:
         return NEED_MORE, total
-    return total, RawApdu(bytes(buf[pos : pos + total]))
+    if len(buf) < end + len(header) - 1 and any(
+            header.startswith(buf[at:]) for at in range(end - len(header) + 1, end)):
+        return NEED_MORE, total  # what may be the next header's start must show itself
+    return total, RawApdu(bytes(buf[pos:end]))
 
 
 def parse_bare_notification(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
