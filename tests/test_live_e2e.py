@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from livekit import AUTH, CLI, ENV, KEY, assert_all_sent, jsonl, run, sent_log, simulator
 
+from livekit import AUTH, CLI, ENV, KEY, assert_all_sent, jsonl, run, sent_log, simulator
 from smartmeter_readout.cli import main
 from smartmeter_readout.simulator import PROFILES
 
@@ -112,7 +113,7 @@ def test_unplugged_and_replugged_adapter_read_still_completes(tmp_path: Path) ->
     assert "disconnected" in result.stderr or "went away" in result.stderr
     assert "is not there" in result.stderr  # the link vanished while unplugged
     lines = result.stderr.splitlines()  # one line per state change, not one per retry
-    assert all(a != b for a, b in zip(lines, lines[1:], strict=False)), result.stderr
+    assert all(a != b for a, b in pairwise(lines)), result.stderr
 
 
 def test_device_missing_at_start_then_plugged_in(tmp_path: Path) -> None:
