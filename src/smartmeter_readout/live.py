@@ -188,7 +188,8 @@ class LiveReader:
                 last_byte = now
                 self.bytes_received += len(data) if data is not initial else 0
                 before = sum(self.decoder.stats[name] for name in _PUSH_STATS)
-                received = datetime.now(UTC)
+                # a replayed capture knows when its bytes were first received
+                received = getattr(connection, "received", None) or datetime.now(UTC)
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)

@@ -36,6 +36,8 @@ class SourceFinished(SourceError):
 
 
 class Connection(Protocol):
+    """A live link; a replayed one also has ``received``, the recorded receive time."""
+
     async def read(self, timeout: float) -> bytes:
         """The next bytes, or ``b""`` when none came within ``timeout`` seconds."""
 

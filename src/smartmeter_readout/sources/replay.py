@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 from ..capture import Chunk, is_capture, parse_capture
@@ -52,6 +53,8 @@ class ReplayConnection:
         self._speed = speed
         self._name = name
         self._due: float | None = None  # event-loop time when the next chunk is due
+        #: when the last chunk was received at recording time (LiveReader uses it)
+        self.received: datetime | None = None
 
     async def read(self, timeout: float) -> bytes:
         if self._next >= len(self._chunks):
@@ -66,6 +69,7 @@ class ReplayConnection:
         if wait > 0:
             await asyncio.sleep(wait)
         chunk = self._chunks[self._next]
+        self.received = chunk.received
         self._next += 1
         if self._next < len(self._chunks):
             self._due += self._gap(chunk, self._chunks[self._next])

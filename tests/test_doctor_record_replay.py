@@ -1,0 +1,176 @@
+"""``doctor`` verdicts, ``record`` -> ``replay`` round trips and the TCP source, for real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from livekit import CLI, ENV, KEY, WRONG_KEY, jsonl, run, simulator, wait_for
+from smartmeter_readout.simulator import Simulator
+from smartmeter_readout.sources.pty import VirtualSerialPort
+
+
+def test_doctor_silent_line(tmp_path: Path) -> None:
+    with VirtualSerialPort(tmp_path / "ttyQUIET") as port:
+        result = run(["doctor", "--port", port.path, "--timeout", "2"])
+    assert result.returncode == 1, result.stdout
+    assert "Verdict: No signal" in result.stdout
+    assert "pins 3 and 4" in result.stdout
+
+
+def test_doctor_wrong_key_names_where_the_key_comes_from(tmp_path: Path) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "wienernetze", interval=0.3):
+        result = run(["doctor", "--port", link, "--key", WRONG_KEY, "--timeout", "5"])
+    assert result.returncode == 3, result.stdout
+    assert "HDLC frames" in result.stdout and "9600 8N1" in result.stdout
+    assert "made by Iskraemeco" in result.stdout and "Wiener Netze" in result.stdout
+    assert "Verdict: The key does not decrypt" in result.stdout
+    assert "smart meter web portal" in result.stdout
+    assert WRONG_KEY not in result.stdout + result.stderr
+
+
+def test_doctor_key_missing_and_tag_failing(tmp_path: Path) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "netzburgenland", interval=0.3):
+        missing = run(["doctor", "--port", link, "--timeout", "5"])
+        bad_tag = run(["doctor", "--port", link, "--key", KEY, "--auth-key", WRONG_KEY,
+                       "--timeout", "5"])
+    assert missing.returncode == 3 and "no key was given" in missing.stdout
+    assert "Netz Burgenland (a text file" in missing.stdout
+    assert bad_tag.returncode == 3 and "authentication key (--auth-key) is wrong" in \
+        bad_tag.stdout
+
+
+def test_doctor_success_shows_reading_and_config(tmp_path: Path) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "vkw", interval=0.5):
+        result = run(["doctor", "--port", link, "--key", KEY, "--timeout", "5"])
+    assert result.returncode == 0, result.stdout
+    assert "Verdict: Everything works" in result.stdout
+    assert "M-Bus frames" in result.stdout and "made by Kaifa" in result.stdout
+    assert "Vorarlberger Energienetze" in result.stdout
+    assert "Voltage L1" in result.stdout
+    assert f'port = "{link}"' in result.stdout and "baud = 2400" in result.stdout
+    assert KEY not in result.stdout
+
+
+def test_record_then_replay_gives_identical_readings(tmp_path: Path) -> None:
+    link, capture = tmp_path / "ttyMETER", tmp_path / "capture.txt"
+    with simulator(link, "netznoe", interval=0.3):
+        recorded = run(["record", "--port", link, "--key", KEY, "--output", capture,
+                        "--count", "4", "-q"])
+    assert recorded.returncode == 0, recorded.stderr
+    text = capture.read_text()
+    assert text.startswith("# smartmeter-readout capture 1") and KEY not in text
+    decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
+    assert decoded.returncode == 0, decoded.stderr
+    original = jsonl(decoded.stdout)
+    assert len(original) >= 3
+    # receive times come from the capture, not from the moment of decoding
+    stamps = {datetime.fromisoformat(line.split()[0][:23] + "+00:00")  # to milliseconds
+              for line in text.splitlines() if not line.startswith("#")}
+    assert all(datetime.fromisoformat(r["received"]) in stamps for r in original)
+
+    replay_link = tmp_path / "ttyREPLAY"
+    player = subprocess.Popen([*CLI, "replay", str(capture), "--link", str(replay_link),
+                               "--speed", "4", "--wait", "1.5"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        wait_for(replay_link)
+        replayed = run(["read", "--port", replay_link, "--key", KEY, "--baud", "2400",
+                        "--parity", "N", "--count", str(len(original)), "--format", "jsonl"])
+    finally:
+        player.wait(30)
+        player.stdout.close()  # type: ignore[union-attr]
+        player.stderr.close()  # type: ignore[union-attr]
+    assert replayed.returncode == 0, replayed.stderr
+    from_source = run(["read", "--replay", capture, "--key", KEY, "--count",
+                       str(len(original)), "--format", "jsonl"])
+    assert from_source.returncode == 0, from_source.stderr
+
+    def strip(readings: list[dict[str, object]]) -> list[str]:
+        return [json.dumps({k: v for k, v in r.items() if k != "received"}, sort_keys=True)
+                for r in readings]
+
+    assert strip(jsonl(replayed.stdout)) == strip(original)
+    assert jsonl(from_source.stdout) == original  # same receive times, from the capture
+
+
+def test_record_raw_stays_decodable(tmp_path: Path) -> None:
+    link, capture = tmp_path / "ttyMETER", tmp_path / "capture.bin"
+    with simulator(link, "kaerntennetz", interval=0.3):
+        result = run(["record", "--port", link, "--output", capture, "--raw", "--duration",
+                      "3", "-q"])
+    assert result.returncode == 0, result.stderr
+    assert b"\x7e\xa0" in capture.read_bytes()  # raw HDLC frames, no text
+    decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
+    assert decoded.returncode == 0 and len(jsonl(decoded.stdout)) >= 2
+
+
+class _Bridge:
+    """A ser2net stand-in on 127.0.0.1: sends simulated pushes, then drops the client."""
+
+    def __init__(self, pushes_per_client: int) -> None:
+        self.simulator = Simulator("kaerntennetz", key=bytes.fromhex(KEY), seed=2)
+        self.pushes = pushes_per_client
+        self.clients = 0
+        self.port = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete,
+                                       args=(self._serve(),), daemon=True)
+        self.stop = asyncio.Event()
+
+    async def _serve(self) -> None:
+        from datetime import UTC, datetime
+
+        async def client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.clients += 1
+            for _ in range(self.pushes):
+                writer.write(self.simulator.push(datetime.now(UTC)).wire)
+                await writer.drain()
+                await asyncio.sleep(0.2)
+            writer.close()
+
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        async with server:
+            await self.stop.wait()
+
+    def __enter__(self) -> _Bridge:
+        self.thread.start()
+        self.ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(5)
+
+
+def test_tcp_bridge_with_reconnect() -> None:
+    with _Bridge(pushes_per_client=3) as bridge:
+        result = run(["read", "--tcp", f"127.0.0.1:{bridge.port}", "--key", KEY, "--count",
+                      "7", "--format", "jsonl"], timeout=60)
+        clients = bridge.clients
+    assert result.returncode == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 7
+    assert clients >= 3  # the bridge dropped the reader twice; it came back each time
+    assert "the bridge closed the connection" in result.stderr
+
+
+def test_tcp_bridge_not_running_is_retried_with_a_clear_message() -> None:
+    reader = subprocess.Popen([*CLI, "read", "--tcp", "127.0.0.1:9", "--key", KEY],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=ENV)
+    time.sleep(3)
+    reader.terminate()
+    _, err = reader.communicate(10)
+    assert "is the serial bridge running" in err
+    assert err.count("is the serial bridge running") == 1  # one line, not one per retry
