@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import threading
@@ -132,17 +133,27 @@ class _Bridge:
 
         async def client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.clients += 1
-            for _ in range(self.pushes):
-                writer.write(self.simulator.push(datetime.now(UTC)).wire)
-                await writer.drain()
-                await asyncio.sleep(0.2)
-            writer.close()
+            try:
+                for _ in range(self.pushes):
+                    writer.write(self.simulator.push(datetime.now(UTC)).wire)
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                    await writer.wait_closed()
 
         server = await asyncio.start_server(client, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         self.ready.set()
         async with server:
             await self.stop.wait()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def __enter__(self) -> _Bridge:
         self.thread.start()
@@ -152,6 +163,7 @@ class _Bridge:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(5)
+        self.loop.close()
 
 
 def test_tcp_bridge_with_reconnect() -> None:

@@ -51,7 +51,8 @@ class Inbox(asyncio.Protocol):
     async def read(self, timeout: float) -> bytes:
         if not self._data and not self._lost:
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                    await self._ready.wait()
             except TimeoutError:
                 return b""
         self._ready.clear()

@@ -1,4 +1,4 @@
-"""Serial ports through pyserial, driven by the event loop (pyserial-asyncio-fast).
+"""Serial ports: pyserial opens and configures them, the event loop reads them.
 
 Opening is where most installation problems show, so every ``errno`` a user can meet is
 translated into a message that names the fix: a missing device (adapter unplugged), no
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import re
 import termios
 from pathlib import Path
 
 import serial
-import serial_asyncio_fast
 
 from ..profiles import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
@@ -36,28 +36,54 @@ class SerialConnector:
 
     async def open(self, settings: SerialSettings | None = None) -> SerialConnection:
         chosen = settings or self.settings[0]
-        inbox = Inbox(self.port)
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await serial_asyncio_fast.create_serial_connection(
-                loop, lambda: inbox, self.port, baudrate=chosen.baud,
-                parity=_PARITY[chosen.parity], bytesize=chosen.bytesize,
-                stopbits=chosen.stopbits, exclusive=True)
+            port = await loop.run_in_executor(None, self._open, chosen)
         except termios.error as exc:
             if exc.args and exc.args[0] == errno.EINVAL:
                 raise SettingUnsupported(f"{self.port} does not support {chosen}") from None
             raise open_error(self.port, exc) from None
         except (serial.SerialException, OSError) as exc:
             raise open_error(self.port, exc) from None
-        return SerialConnection(inbox, transport, chosen)
+        return SerialConnection(port, Inbox(self.port), chosen)
+
+    def _open(self, chosen: SerialSettings) -> serial.Serial:
+        return serial.Serial(self.port, baudrate=chosen.baud, parity=_PARITY[chosen.parity],
+                             bytesize=chosen.bytesize, stopbits=chosen.stopbits, timeout=0,
+                             exclusive=True)
 
 
 class SerialConnection:
-    def __init__(self, inbox: Inbox, transport: asyncio.BaseTransport,
-                 settings: SerialSettings) -> None:
+    """Reads straight from the port's file descriptor when the event loop says it is ready.
+
+    pyserial opens and configures the port (termios, locking); reading bypasses its
+    ``read()``, whose select() and timeout bookkeeping cost more than the os.read itself
+    on every chunk (benchmarks/bench_footprint.py).
+    """
+
+    def __init__(self, port: serial.Serial, inbox: Inbox, settings: SerialSettings) -> None:
+        self._port = port
         self._inbox = inbox
-        self._transport = transport
+        self._fd = port.fileno()
         self.settings = settings
+        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._stop(exc)
+            return
+        if data:
+            self._inbox.data_received(data)
+        else:  # end of file: the device hung up
+            self._stop(None)
+
+    def _stop(self, exc: BaseException | None) -> None:
+        asyncio.get_running_loop().remove_reader(self._fd)
+        self._inbox.connection_lost(exc)
 
     async def read(self, timeout: float) -> bytes:
         try:
@@ -66,12 +92,16 @@ class SerialConnection:
             raise SourceLost(f"{self._inbox.name} disconnected (adapter unplugged?)") from None
 
     def write(self, data: bytes) -> None:
-        self._transport.write(data)  # type: ignore[attr-defined]
+        try:
+            self._port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise SourceLost(f"{self._inbox.name}: cannot send ({exc})") from None
 
     async def close(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.close()
-        await self._inbox.wait_closed()
+        if not self._port.is_open:
+            return
+        asyncio.get_running_loop().remove_reader(self._fd)
+        self._port.close()
 
 
 def _errno(exc: BaseException) -> int | None:

@@ -1,0 +1,105 @@
+"""Footprint of live reading: the reader's CPU time per push, its peak RSS, CPU when silent.
+
+A virtual meter (the simulator on a pseudo-terminal, in this process) pushes VKW-shaped
+pushes (376 bytes, two M-Bus frames, AES-GCM) at 100 pushes/s for 30 s into a separate
+``smartmeter-readout read --format jsonl`` process with auto-detection. The reader's CPU
+time comes from /proc/<pid>/stat (user + system), its peak RSS from VmHWM. Start-up and
+detection are left out: CPU is counted from the first reading on. Then the line stays
+silent for 10 s, the port still open, and the reader's CPU in that time is printed.
+
+    python benchmarks/bench_footprint.py [--rate 100] [--seconds 30] [--profile vkw]
+
+Targets (issue 3): < 200 us CPU per push end-to-end, < 60 MB RSS, near-zero CPU when silent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from smartmeter_readout.simulator import Simulator
+from smartmeter_readout.virtual_meter import VirtualMeter
+
+KEY = "000102030405060708090A0B0C0D0E0F"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(rate: float, seconds: float, profile: str, silent: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        link = Path(tmp) / "ttyMETER"
+        meter = VirtualMeter(Simulator(profile, key=bytes.fromhex(KEY)), link=link,
+                             interval=1 / rate, pace=False)
+        reader = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smartmeter_readout.cli", "read", "--port", str(link),
+            "--key", KEY, "--format", "jsonl", "-q", stdout=subprocess.PIPE)
+        assert reader.stdout is not None
+        pushing = asyncio.create_task(meter.run())
+        await reader.stdout.readline()  # the first reading: start-up and detection done
+        start_times, start = cpu_times(reader.pid), time.perf_counter()
+        start_cpu = sum(start_times)
+        lines = 0
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            await reader.stdout.readline()
+            lines += 1
+        end_times = cpu_times(reader.pid)
+        busy_cpu = sum(end_times) - start_cpu
+        user, system = (end - begin for end, begin in zip(end_times, start_times, strict=True))
+        elapsed = time.perf_counter() - start
+        pushing.cancel()
+        await asyncio.sleep(0.5)  # let the last pushes drain
+        drained = asyncio.create_task(_drain(reader.stdout))
+        idle_start = cpu_seconds(reader.pid)
+        await asyncio.sleep(silent)
+        idle_cpu = cpu_seconds(reader.pid) - idle_start
+        rss = peak_rss_mb(reader.pid)
+        reader.terminate()
+        await reader.wait()
+        drained.cancel()
+        meter.close()
+    print(f"profile {profile}: {lines} readings in {elapsed:.1f} s "
+          f"({lines / elapsed:.0f}/s, meter asked for {rate:g}/s)")
+    print(f"reader CPU per push (end to end, read -> jsonl): {busy_cpu / lines * 1e6:.0f} us "
+          f"({busy_cpu / elapsed * 100:.1f} % of one core; user {user / lines * 1e6:.0f} us, "
+          f"kernel {system / lines * 1e6:.0f} us)")
+    print(f"reader peak RSS: {rss:.1f} MB")
+    print(f"reader CPU while the line was silent for {silent:g} s: {idle_cpu * 1000:.0f} ms "
+          f"({idle_cpu / silent * 100:.2f} % of one core)")
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--silent", type=float, default=10.0)
+    parser.add_argument("--profile", default="vkw")
+    options = parser.parse_args()
+    asyncio.run(main(options.rate, options.seconds, options.profile, options.silent))
