@@ -186,3 +186,19 @@ def test_tcp_bridge_not_running_is_retried_with_a_clear_message() -> None:
     _, err = reader.communicate(10)
     assert "is the serial bridge running" in err
     assert err.count("is the serial bridge running") == 1  # one line, not one per retry
+
+
+def test_record_redacted_capture_decodes_without_identifiers(tmp_path: Path) -> None:
+    link, capture = tmp_path / "ttyMETER", tmp_path / "redacted.txt"
+    with simulator(link, "vkw", interval=0.3):
+        result = run(["record", "--port", link, "--key", KEY, "--output", capture, "--count",
+                      "3", "--redact", "-q"])
+    assert result.returncode == 0, result.stderr
+    text = capture.read_text()
+    assert "identifiers redacted" in text
+    assert "4b464d1020003774" not in text.lower()  # the VKW profile's system title
+    decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
+    readings = jsonl(decoded.stdout)
+    assert decoded.returncode == 0 and readings
+    assert all(r["meter"]["system_title"] == "4B464D0000000001" for r in readings)
+    assert all(r["meter"]["id"] == "0KFM0000000000" for r in readings)

@@ -16,7 +16,8 @@ from smartmeter_readout.link.frames import BrokenFrame, RawApdu
 from smartmeter_readout.link.splitter import FrameSplitter
 from smartmeter_readout.live_cli import serial_candidates
 from smartmeter_readout.profiles import AUTO_SETTINGS, SerialSettings, operators_for_maker
-from smartmeter_readout.simulator import Simulator
+from smartmeter_readout.redact import Redactor
+from smartmeter_readout.simulator import PROFILES, Simulator
 from smartmeter_readout.sources.base import SourceFatal, SourceUnavailable
 from smartmeter_readout.sources.serial import open_error
 from smartmeter_readout.sources.tcp import parse_host_port
@@ -162,3 +163,30 @@ def test_broken_frame_between_segments_drops_the_push() -> None:
     # push one loses its last segment; push two its first: never join one[0] + two[1]
     assert decoder.feed(one.frames[0] + bytes(broken_first) + two.frames[1]) == []
     assert decoder.stats["pushes_incomplete"] >= 1
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_redacted_stream_decodes_to_the_same_values_without_identifiers(profile: str) -> None:
+    sim = Simulator(profile, key=KEY, auth_key=AUTH, seed=4)
+    pushes = [sim.push(T0 + timedelta(seconds=10 * i)) for i in range(3)]
+    stream = b"\x00\x11" + b"".join(p.wire for p in pushes)
+    redactor = Redactor(KEY, AUTH)
+    out = b"".join(redactor.feed(stream[i : i + 37]) for i in range(0, len(stream), 37))
+    out += redactor.flush()
+    assert len(out) == len(stream) and redactor.redacted == 3 and redactor.left_out == 0
+    auth = AUTH if sim.profile.authenticated else None
+    before, after = Decoder(KEY, auth).feed(stream), Decoder(KEY, auth).feed(out)
+    assert len(after) == 3, profile
+    ids = {"meter_id", "device_name"}
+    for old, new in zip(before, after, strict=True):
+        assert {k: m for k, m in old.values.items() if m.name not in ids} == \
+            {k: m for k, m in new.values.items() if m.name not in ids}
+        assert old.frame_counter == new.frame_counter
+        if old.meter.system_title:
+            assert new.meter.system_title != old.meter.system_title
+            assert new.meter.manufacturer == old.meter.manufacturer
+        for name in (old.meter.id, old.meter.device_name):
+            if name and any(c.isdigit() for c in name):
+                assert name.encode() not in out
+    if sim.profile.system_title:
+        assert sim.profile.system_title not in out

@@ -75,6 +75,9 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
     record.add_argument("--count", type=int, help="stop after this many pushes")
     record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--redact", action="store_true",
+                        help="replace the system title and meter numbers (needs the key; the "
+                             "capture stays decodable with it)")
     _quiet(record)
 
     replay = sub.add_parser(
@@ -327,13 +330,16 @@ def cmd_record(args: argparse.Namespace) -> int:
     _logging(args)
     connector = make_connector(args)
     decoder = make_decoder(args)
+    if args.redact and not decoder.has_key:
+        raise UsageError("--redact needs the key (--key): the identifiers are inside the "
+                         "encrypted data")
     return _run(_record(connector, decoder, args))
 
 
 async def _record(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
     import asyncio
     from contextlib import aclosing
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from .capture import format_chunk, format_header
     from .live import LiveReader
@@ -342,6 +348,11 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
     pushes = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
               "unknown_layout", "pushes_malformed")
     done = asyncio.Event()
+    redactor = None
+    if args.redact:
+        from .redact import Redactor
+
+        redactor = Redactor(*key_arguments(args))
     try:
         out = args.output.open("wb")
     except OSError as exc:
@@ -349,7 +360,11 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
     reader: LiveReader
 
     def write(data: bytes, received: datetime) -> None:
-        if args.raw:
+        if redactor is not None:
+            data = redactor.feed(data)
+        if not data:
+            pass
+        elif args.raw:
             out.write(data)
         else:
             out.write(format_chunk(received, data).encode())
@@ -360,6 +375,8 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
     reader = LiveReader(connector, decoder, on_bytes=write)  # type: ignore[arg-type]
     if not args.raw:
         notes = ["receive time (UTC) and bytes in hex, one chunk per line"]
+        if args.redact:
+            notes.append("identifiers redacted: system title and meter numbers replaced")
         out.write(format_header(connector.name).encode())
         out.write("".join(f"# {n}\n" for n in notes).encode())
 
@@ -382,7 +399,13 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
         for pending in (task, waiter):
             pending.cancel()
         await asyncio.gather(task, waiter, return_exceptions=True)
+        rest = redactor.flush() if redactor is not None else b""
+        if rest:
+            out.write(rest if args.raw else format_chunk(datetime.now(UTC), rest).encode())
         out.close()
+    if redactor is not None and redactor.left_out:
+        print(f"smartmeter-readout: {redactor.left_out} pushes left out: they could not be "
+              "redacted (broken, or not decodable with the given keys)", file=sys.stderr)
     total = sum(decoder.stats[n] for n in pushes)  # type: ignore[attr-defined]
     print(f"recorded {reader.bytes_received} bytes, {total} pushes, to {args.output}",
           file=sys.stderr)

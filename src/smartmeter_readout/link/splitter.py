@@ -48,13 +48,21 @@ _FLAG = 0x7E
 class FrameSplitter:
     """Incremental splitter: ``feed(bytes) -> list of link events`` (never raises)."""
 
-    def __init__(self, max_buffer: int = 1 << 16) -> None:
+    def __init__(self, max_buffer: int = 1 << 16, *, track_spans: bool = False) -> None:
         self._buf = bytearray()
+        self._consumed = 0  # stream offset of the buffer's first byte
+        #: with ``track_spans``: each frame handed out, with its start and end stream offset
+        self.spans: list[tuple[LinkEvent, int, int]] | None = [] if track_spans else None
         self._max_buffer = max_buffer
         self._garbage = 0
         self._ahead = 0  # the look-ahead searched up to here (buffer offset)
         self._broken_until = 0  # end of the last broken frame (buffer offset)
         self._framed = False  # checksummed frames seen: stop looking for unframed APDUs
+
+    @property
+    def held_from(self) -> int:
+        """Stream offset from which bytes are still held back (not yet judged)."""
+        return self._consumed
 
     @property
     def pending(self) -> int:
@@ -68,11 +76,13 @@ class FrameSplitter:
         pos = self._scan(buf, events)
         if pos:
             del buf[:pos]
+            self._consumed += pos
             self._ahead = max(0, self._ahead - pos)
             self._broken_until = max(0, self._broken_until - pos)
         if len(buf) > self._max_buffer:
             drop = len(buf) - self._max_buffer
             del buf[:drop]
+            self._consumed += drop
             self._garbage += drop
             self._ahead = max(0, self._ahead - drop)
             self._broken_until = max(0, self._broken_until - drop)
@@ -106,6 +116,9 @@ class FrameSplitter:
             if status > 0:
                 self._flush_garbage(events)
                 events.append(detail)  # type: ignore[arg-type]
+                if self.spans is not None:
+                    self.spans.append((detail, self._consumed + start,  # type: ignore[arg-type]
+                                       self._consumed + start + status))
                 pos = start + status
                 if first in _CHECKSUMMED:
                     self._framed = True
