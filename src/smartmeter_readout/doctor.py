@@ -100,7 +100,8 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             say(f"   no: {exc}")
             return None
         if number == 0:
-            say(f"   ok. 2. Listening for the meter (up to {opts.silence:g} s per setting)")
+            say("   ok")
+            say(f"2. Listening for the meter (up to {opts.silence:g} s per setting)")
         probe = await probe_setting(connection, opts)
         label = str(settings) if settings else "the line"
         if probe.result is ProbeResult.FOUND:
@@ -210,7 +211,8 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
         note = " (the meter sends an authentication tag: add auth_key to have it checked)"
     found.sentence = (f"Everything works: the push decoded to {values} values"
                       f" (layout {reading.layout}, {reading.security}){note}.")
-    say(f"5. Decoded: {found.sentence}")
+    say(f"5. Decryption{' and tag' if reading.security == 'authenticated' else ''}: ok; "
+        f"layout {reading.layout}, {values} values")
     found.config = ["[meter]"]
     if key is not None:
         found.config.append('key = "<your key>"')
