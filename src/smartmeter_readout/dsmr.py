@@ -35,8 +35,8 @@ def _number(text: str, factor: int) -> int | float:
     """Exact ``text * factor`` as int when whole, else the float nearest the exact value."""
     sign = -1 if text.startswith("-") else 1
     whole, _, fraction = text.lstrip("+-").partition(".")
-    numerator = int(whole + fraction) * factor * sign
-    denominator = 10 ** len(fraction)
+    numerator: int = int(whole + fraction) * factor * sign
+    denominator: int = 10 ** len(fraction)
     if numerator % denominator == 0:
         return numerator // denominator
     return numerator / denominator

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -95,7 +95,7 @@ class LiveReader:
 
     # ------------------------------------------------------------ the loop
 
-    async def readings(self) -> AsyncIterator[Reading]:
+    async def readings(self) -> AsyncGenerator[Reading, None]:
         """Readings until a finite source ends; ``SourceFatal`` and ``KeyRejected`` escape."""
         delay = self.options.backoff_min
         while True:
@@ -177,7 +177,8 @@ class LiveReader:
     async def _probe(self, connection: Connection) -> SettingProbe:
         return await probe_setting(connection, self.options, self.clock)
 
-    async def _pump(self, connection: Connection, initial: bytes) -> AsyncIterator[Reading]:
+    async def _pump(self, connection: Connection,
+                    initial: bytes) -> AsyncGenerator[Reading, None]:
         opts = self.options
         auto = len(self.connector.settings) > 1
         last_byte = last_push = self.clock()

@@ -130,7 +130,7 @@ class Register:
 
 
 def _q(value: float, scaler: int) -> int:
-    return max(0, round(value / 10**scaler))
+    return max(0, round(value / 10.0**scaler))
 
 
 def standard_registers(s: Snapshot, *, current_scaler: int = -2, voltage_scaler: int = -1,

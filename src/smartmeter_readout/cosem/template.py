@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from ..dlms import axdr
 from ..dlms.apdu import DataNotification
 from ..dlms.cosem_time import decode_datetime
+from ..errors import DecodeError
 from ..reading import Measurement
 from .layouts import DATETIME_VALUE, NUMBER, Body, scale
 
@@ -33,18 +35,20 @@ class BodyTemplate:
 
     __slots__ = ("_body", "_moments", "_pattern", "_previous", "_slots", "_work")
 
-    def __init__(self, pattern: re.Pattern[bytes], slots: list[object], body: Body) -> None:
+    def __init__(self, pattern: re.Pattern[bytes], slots: list[Any], body: Body) -> None:
         self._pattern = pattern
         self._slots = slots
         self._body = body
         self._moments: dict[bytes, datetime | None] = {}  # header and body clocks repeat
         # (group index, spec) for the groups that carry values, specs ready for the loop
-        self._work: list[tuple[int, object]] = []
+        # a spec is a plain tuple (tag, key, name, unit, scaler, kind, is_clock): this loop
+        # runs for every push, so no NamedTuple attribute lookups here
+        self._work: list[tuple[int, Any]] = []
         for index, spec in enumerate(slots):
             if spec == _HEADER_CLOCK:
                 self._work.append((index, spec))
             elif spec:
-                tag, key, name, unit, scaler, kind, is_clock = spec  # type: ignore[misc]
+                tag, key, name, unit, scaler, kind, is_clock = spec
                 unpack = axdr.FIXED_STRUCTS[tag].unpack if kind == NUMBER else None
                 self._work.append((index, (kind, key, name, unit, unpack, scaler, is_clock)))
         self._previous: list[tuple[bytes, Measurement] | None] = [None] * len(slots)
@@ -56,7 +60,7 @@ class BodyTemplate:
             return None
         try:
             spans, end = axdr.value_spans(notification.body, body_start)
-        except axdr.DecodeError:
+        except DecodeError:
             return None
         if end != len(plaintext):
             return None
@@ -75,7 +79,7 @@ class BodyTemplate:
         regions += slot_specs
         regions.sort(key=lambda region: region[0])
         pattern = bytearray()
-        slots: list[object] = []
+        slots: list[Any] = []
         at = 0
         for start, stop, spec in regions:
             if start < at:
@@ -103,7 +107,7 @@ class BodyTemplate:
             if spec == _HEADER_CLOCK:
                 header_clock = self._moment(raw, tz)
                 continue
-            kind, key, name, unit, unpack, scaler, is_clock = spec  # type: ignore[misc]
+            kind, key, name, unit, unpack, scaler, is_clock = spec
             if kind == NUMBER:
                 last = previous[index]
                 if last is not None and last[0] == raw:

@@ -147,7 +147,7 @@ def _sequence(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
         if count > 0xFFFF:
             raise DecodeError(f"{TYPE_NAMES[tag]} of {count} elements is impossible")
         raise TruncatedError(f"data ends inside a {TYPE_NAMES[tag]} of {count} elements")
-    items = []
+    items: list[Node] = []
     append = items.append
     for _ in range(count):
         node, pos = _decode(buf, pos, depth + 1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 from .bare import parse_bare_ciphered, parse_bare_notification, parse_dsmr_text
 from .frames import BrokenFrame, Garbage, LinkEvent
@@ -129,7 +130,7 @@ class FrameSplitter:
                 self._garbage += later - start
                 pos = later
             elif status == BROKEN:
-                reason, claimed = detail  # type: ignore[misc]
+                reason, claimed = cast(tuple[str, int], detail)
                 self._flush_garbage(events)
                 events.append(BrokenFrame(_FRAMINGS[first], reason, claimed))
                 if first in _CHECKSUMMED:
