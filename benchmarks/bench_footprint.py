@@ -7,7 +7,12 @@ time comes from /proc/<pid>/stat (user + system), its peak RSS from VmHWM. Start
 detection are left out: CPU is counted from the first reading on. Then the line stays
 silent for 10 s, the port still open, and the reader's CPU in that time is printed.
 
-    python benchmarks/bench_footprint.py [--rate 100] [--seconds 30] [--profile vkw]
+    python benchmarks/bench_footprint.py [--rate 100] [--seconds 30] [--profile vkw] [--floor]
+
+``--floor`` runs, instead of ``read``, the least a Python reader can do: an event-loop
+callback that reads the port, calls ``Decoder.feed`` and writes JSON lines, nothing else.
+Its figure is what CPython on this machine costs per push before any of the reader's
+bookkeeping.
 
 Targets (issue 3): < 200 us CPU per push end-to-end, < 60 MB RSS, near-zero CPU when silent.
 """
@@ -27,6 +32,20 @@ from smartmeter_readout.simulator import Simulator
 from smartmeter_readout.virtual_meter import VirtualMeter
 
 KEY = "000102030405060708090A0B0C0D0E0F"
+FLOOR = """
+import asyncio, json, os, sys
+import serial
+from smartmeter_readout import Decoder
+async def main():
+    port = serial.Serial(sys.argv[1], 2400, timeout=0)
+    decoder = Decoder(sys.argv[2])
+    def readable():
+        for reading in decoder.feed(os.read(port.fileno(), 4096)):
+            os.write(1, (json.dumps(reading.to_dict()) + "\\n").encode())
+    asyncio.get_running_loop().add_reader(port.fileno(), readable)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -47,14 +66,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def main(rate: float, seconds: float, profile: str, silent: float) -> None:
+async def main(rate: float, seconds: float, profile: str, silent: float,
+               floor: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "ttyMETER"
         meter = VirtualMeter(Simulator(profile, key=bytes.fromhex(KEY)), link=link,
                              interval=1 / rate, pace=False)
-        reader = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "smartmeter_readout.cli", "read", "--port", str(link),
-            "--key", KEY, "--format", "jsonl", "-q", stdout=subprocess.PIPE)
+        command = (["-c", FLOOR, str(link), KEY] if floor else
+                   ["-m", "smartmeter_readout.cli", "read", "--port", str(link), "--key", KEY,
+                    "--format", "jsonl", "-q"])
+        reader = await asyncio.create_subprocess_exec(sys.executable, *command,
+                                                      stdout=subprocess.PIPE)
         assert reader.stdout is not None
         pushing = asyncio.create_task(meter.run())
         await reader.stdout.readline()  # the first reading: start-up and detection done
@@ -80,7 +102,8 @@ async def main(rate: float, seconds: float, profile: str, silent: float) -> None
         await reader.wait()
         drained.cancel()
         meter.close()
-    print(f"profile {profile}: {lines} readings in {elapsed:.1f} s "
+    what = "minimal callback reader (--floor)" if floor else "smartmeter-readout read"
+    print(f"{what}, profile {profile}: {lines} readings in {elapsed:.1f} s "
           f"({lines / elapsed:.0f}/s, meter asked for {rate:g}/s)")
     print(f"reader CPU per push (end to end, read -> jsonl): {busy_cpu / lines * 1e6:.0f} us "
           f"({busy_cpu / elapsed * 100:.1f} % of one core; user {user / lines * 1e6:.0f} us, "
@@ -101,5 +124,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--silent", type=float, default=10.0)
     parser.add_argument("--profile", default="vkw")
+    parser.add_argument("--floor", action="store_true",
+                        help="measure the minimal callback reader instead of read")
     options = parser.parse_args()
-    asyncio.run(main(options.rate, options.seconds, options.profile, options.silent))
+    asyncio.run(main(options.rate, options.seconds, options.profile, options.silent,
+                     options.floor))

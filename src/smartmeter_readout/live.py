@@ -39,8 +39,9 @@ __all__ = ["KeyRejected", "LiveOptions", "LiveReader", "probe_setting"]
 
 logger = logging.getLogger("smartmeter_readout")
 
-_PUSH_STATS = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
-               "unknown_layout", "pushes_malformed")
+#: outcomes that show a whole push arrived, even if it could not be decoded
+_PUSH_KINDS = frozenset((EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH,
+                         EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED))
 _KEY_EVENTS = {EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH}
 _PUSH_PROBLEMS = {
     EventKind.KEY_MISSING: ("key_missing", "{message}"),
@@ -188,15 +189,16 @@ class LiveReader:
                 now = self.clock()
                 last_byte = now
                 self.bytes_received += len(data) if data is not initial else 0
-                before = sum(self.decoder.stats[name] for name in _PUSH_STATS)
                 # a replayed capture knows when its bytes were first received
                 received = getattr(connection, "received", None) or datetime.now(UTC)
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
-                if sum(self.decoder.stats[name] for name in _PUSH_STATS) != before:
+                events = self.decoder.take_events()
+                if readings or any(event.kind in _PUSH_KINDS for event in events):
                     last_push = now
-                self._review(self.decoder.take_events(), bool(readings))
+                if events or self.state != "receiving":
+                    self._review(events, bool(readings))
                 for reading in readings:
                     yield reading
                 if now - last_push >= opts.silence:

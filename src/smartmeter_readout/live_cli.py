@@ -203,6 +203,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 async def _read(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+    import json
     from contextlib import aclosing
 
     from .live import KeyRejected, LiveReader
@@ -215,7 +216,9 @@ async def _read(connector: Connector, decoder: object, args: argparse.Namespace)
     try:
         async with aclosing(reader.readings()) as readings:
             async for reading in readings:
-                if args.format == "csv":
+                if args.format == "jsonl":  # the streaming case: no detour through render
+                    text = json.dumps(reading.to_dict(), ensure_ascii=False) + "\n"
+                elif args.format == "csv":
                     text, columns = csv_text([reading], header=columns is None,
                                              columns=columns)
                 else:
