@@ -73,7 +73,7 @@ async def main(rate: float, seconds: float, profile: str, silent: float,
         meter = VirtualMeter(Simulator(profile, key=bytes.fromhex(KEY)), link=link,
                              interval=1 / rate, pace=False)
         command = (["-c", FLOOR, str(link), KEY] if floor else
-                   ["-m", "smartmeter_readout.cli", "read", "--port", str(link), "--key", KEY,
+                   ["-m", "smartmeter_readout", "read", "--port", str(link), "--key", KEY,
                     "--format", "jsonl", "-q"])
         reader = await asyncio.create_subprocess_exec(sys.executable, *command,
                                                       stdout=subprocess.PIPE)

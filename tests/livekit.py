@@ -15,7 +15,7 @@ from typing import Any
 KEY = "000102030405060708090A0B0C0D0E0F"
 AUTH = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 WRONG_KEY = "FFEEDDCCBBAA99887766554433221100"
-CLI = [sys.executable, "-m", "smartmeter_readout.cli"]
+CLI = [sys.executable, "-m", "smartmeter_readout"]
 #: shorter waits than a real installation needs, so the tests run in seconds
 ENV = {**os.environ, "SMARTMETER_LIVE_SILENCE": "4", "SMARTMETER_LIVE_BACKOFF_MAX": "1",
        "SMARTMETER_LIVE_RECONNECT_AFTER": "10", "PYTHONUNBUFFERED": "1"}

@@ -19,7 +19,7 @@ KEY = VKW["key"]
 
 def run(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "smartmeter_readout.cli", *args], check=False,
+    result = subprocess.run([sys.executable, "-m", "smartmeter_readout", *args], check=False,
                             input=stdin.decode("latin-1"), capture_output=True, text=True,
                             encoding="latin-1", env=env, timeout=60)
     assert "Traceback" not in result.stderr
@@ -89,10 +89,11 @@ def test_tag_mismatch_exits_3() -> None:
     assert "unchecked authentication tag" in result.stderr
 
 
-def test_demo_runs_the_simulator_through_the_decoder() -> None:
-    result = run("demo", "--count", "2", "--format", "jsonl")
-    assert result.returncode == 0
+def test_demo_runs_the_service_on_the_simulator() -> None:
+    result = run("demo", "--count", "2", "--console", "jsonl", "--interval", "0.1")
+    assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+    assert "outputs: sqlite, console" in result.stderr
 
 
 def test_decode_imports_only_what_it_needs() -> None:

@@ -52,15 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML file; its [layouts.<name>] tables describe positional "
                              "layouts of meters the decoder does not know")
 
-    demo = sub.add_parser("demo", help="decode simulated pushes of a meter profile (no meter "
-                                       "needed)")
-    demo.add_argument("--profile", default="vkw")
-    demo.add_argument("--count", type=int, default=3)
-    demo.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
-
     from .live_cli import add_live_commands
 
     add_live_commands(sub, _key_options)
+    from .service_cli import add_service_commands
+
+    add_service_commands(sub, _key_options)
     return parser
 
 
@@ -211,37 +208,13 @@ def _summarise(stats: dict[str, int]) -> None:
             print(f"smartmeter-readout: {stats[name]} {text}", file=sys.stderr)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from .decoder import Decoder
-    from .output import render
-    from .simulator import PROFILES, Simulator
-
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; valid are "
-                         + ", ".join(PROFILES))
-    key, auth_key = bytes(range(16)), bytes(range(16, 32))
-    simulator = Simulator(args.profile, key=key, auth_key=auth_key)
-    decoder = Decoder(key, auth_key)
-    start = datetime.now(UTC).replace(microsecond=0)
-    print(f"Simulated {simulator.profile.description}; decoding {args.count} pushes "
-          "(the service with storage and web page is coming in a later release).",
-          file=sys.stderr)
-    for index in range(args.count):
-        push = simulator.push(start + timedelta(seconds=index * simulator.profile.interval))
-        readings = decoder.feed(push.wire, received=push.time)
-        sys.stdout.write(render(readings, args.format))
-        sys.stdout.flush()
-    return EXIT_OK
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from .live_cli import COMMANDS
+    from .live_cli import COMMANDS as LIVE
+    from .service_cli import COMMANDS as SERVICE
 
-    commands = {"decode": cmd_decode, "demo": cmd_demo, **COMMANDS}
+    commands = {"decode": cmd_decode, **LIVE, **SERVICE}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -262,5 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run as a script: use the package's module, not a second copy
+    from smartmeter_readout.cli import main as package_main
+
+    sys.exit(package_main())

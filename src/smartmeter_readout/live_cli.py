@@ -135,28 +135,12 @@ def _logging(args: argparse.Namespace) -> None:
 
 
 def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
-    from .profiles import AUTO_SETTINGS, OPERATORS, SerialSettings
+    from .profiles import resolve_serial
 
-    baud: int | None = None
-    if args.baud != "auto":
-        if not args.baud.isdigit() or int(args.baud) <= 0:
-            raise UsageError(f"--baud {args.baud!r} is not a rate: use auto or e.g. 2400")
-        baud = int(args.baud)
-    parity = None if args.parity == "auto" else args.parity
-    if args.operator:
-        operator = OPERATORS.get(args.operator)
-        if operator is None:
-            raise UsageError(f"unknown operator {args.operator!r}; valid are "
-                             + ", ".join(OPERATORS))
-        if not operator.supported:
-            raise UsageError(f"{operator.title}: {operator.note}")
-        preset = operator.serial
-        return (SerialSettings(baud or preset.baud, parity or preset.parity),)
-    if baud is not None and parity is not None:
-        return (SerialSettings(baud, parity),)
-    if baud is not None:
-        return (SerialSettings(baud, "N"), SerialSettings(baud, "E"))
-    return tuple(s for s in AUTO_SETTINGS if parity is None or s.parity == parity)
+    try:
+        return resolve_serial(str(args.baud), args.parity, args.operator)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def make_connector(args: argparse.Namespace) -> Connector:

@@ -131,3 +131,31 @@ def operators_for_maker(maker: str | None) -> list[Operator]:
         return []
     prefix = maker[:3].upper()
     return [op for op in OPERATORS.values() if prefix in op.makers]
+
+
+def resolve_serial(baud: str = "auto", parity: str = "auto",
+                   operator: str | None = None) -> tuple[SerialSettings, ...]:
+    """The settings to try: explicit ones win, then the operator's, else auto-detection.
+
+    ValueError names what is wrong and what is valid.
+    """
+    rate: int | None = None
+    if baud != "auto":
+        if not baud.isdigit() or int(baud) <= 0:
+            raise ValueError(f"baud {baud!r} is not a rate: use auto or e.g. 2400")
+        rate = int(baud)
+    chosen = None if parity == "auto" else parity
+    if chosen not in (None, "N", "E", "O"):
+        raise ValueError(f"parity {parity!r} is not valid: use auto, N, E or O")
+    if operator and operator != "auto":
+        preset = OPERATORS.get(operator)
+        if preset is None:
+            raise ValueError(f"unknown operator {operator!r}; valid are " + ", ".join(OPERATORS))
+        if not preset.supported:
+            raise ValueError(f"{preset.title}: {preset.note}")
+        return (SerialSettings(rate or preset.serial.baud, chosen or preset.serial.parity),)
+    if rate is not None and chosen is not None:
+        return (SerialSettings(rate, chosen),)
+    if rate is not None:
+        return (SerialSettings(rate, "N"), SerialSettings(rate, "E"))
+    return tuple(s for s in AUTO_SETTINGS if chosen is None or s.parity == chosen)

@@ -69,11 +69,38 @@ class Reading:
             return None
         return measurement.value
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """The JSON contract; ``full`` adds layout, security and meter_time (for storage)."""
+        data = {
             "time": _iso(self.time),
             "received": _iso(self.received, millis=True),
             "meter": self.meter.to_dict(),
             "frame_counter": self.frame_counter,
             "values": {key: m.to_dict() for key, m in self.values.items()},
         }
+        if full:
+            data.update(layout=self.layout, security=self.security, meter_time=self.meter_time)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reading:
+        """The inverse of ``to_dict`` (outboxes and history store readings as JSON)."""
+        def moment(text: str | None) -> datetime | None:
+            return datetime.fromisoformat(text) if text else None
+
+        return cls(
+            time=moment(data.get("time")),
+            received=moment(data.get("received")),
+            meter=MeterIdentity(**data.get("meter", {})),
+            frame_counter=data.get("frame_counter"),
+            values={key: Measurement(m["name"], m["value"], m.get("unit"))
+                    for key, m in data.get("values", {}).items()},
+            layout=data.get("layout", ""),
+            security=data.get("security", "none"),
+            meter_time=data.get("meter_time", True),
+        )
+
+    @property
+    def meter_key(self) -> str:
+        """A short stable name for the meter: its number, else its system title."""
+        return self.meter.id or self.meter.system_title or "meter"

@@ -1,0 +1,7 @@
+"""``python -m smartmeter_readout``: the same as the ``smartmeter-readout`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

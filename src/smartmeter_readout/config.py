@@ -1,0 +1,290 @@
+"""One configuration model: a TOML file, then ``SMARTMETER_<SECTION>_<KEY>`` environment
+variables, then command-line flags (each wins over the one before).
+
+The schema below is the single source of truth: the loader checks every key against it and
+stops with a ``ConfigError`` that names the key, the bad value and what would be valid, before
+anything starts. Output sections (``[mqtt]``, ``[influxdb]``, ``[postgres]``) are switched on by
+being present (in the file or by one of their environment variables); ``[sqlite]`` is on
+unless ``enabled = false``. Secrets (keys, passwords, tokens) never appear in messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
+
+_OPTIONAL = ("mqtt", "influxdb", "postgres")
+_SECRETS = {"key", "auth_key", "password", "token", "dsn"}
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    kind: type | tuple[type, ...]
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    help: str = ""
+
+
+def _o(kind: type | tuple[type, ...], default: Any = None, *choices: Any,
+       minimum: float | None = None, help: str = "") -> Option:
+    return Option(kind, default, choices, minimum, help)
+
+
+SCHEMA: dict[str, dict[str, Option]] = {
+    "meter": {
+        "key": _o(str, help="AES key from the grid operator (32 hex digits)"),
+        "key_file": _o(str, help="file holding the key"),
+        "auth_key": _o(str, help="authentication key, for meters that send a tag"),
+        "auth_key_file": _o(str),
+        "operator": _o(str, "auto"),
+        "timezone": _o(str, "Europe/Vienna"),
+    },
+    "source": {
+        "port": _o(str, help="serial device"),
+        "tcp": _o(str, help="HOST:PORT of a serial bridge"),
+        "simulate": _o(str, help="a simulator profile"),
+        "replay": _o(str, help="a capture file"),
+        "interval": _o((int, float), None, minimum=0.01, help="seconds between simulated pushes"),
+        "speed": _o((int, float), 1.0, minimum=0, help="replay pace"),
+        "baud": _o((str, int), "auto"),
+        "parity": _o(str, "auto", "auto", "N", "E", "O"),
+    },
+    "sqlite": {
+        "enabled": _o(bool, True),
+        "path": _o(str, help="database file (default: the user data directory)"),
+        "keep_raw_days": _o((int, float), 90, minimum=0,
+                            help="days to keep every reading; aggregates are kept forever"),
+    },
+    "mqtt": {
+        "enabled": _o(bool, True),
+        "host": _o(str, "127.0.0.1"),
+        "port": _o(int, 1883, minimum=1),
+        "username": _o(str, ""),
+        "password": _o(str, ""),
+        "tls": _o(bool, False),
+        "topic": _o(str, "smartmeter"),
+        "homeassistant": _o(bool, True),
+        "discovery_prefix": _o(str, "homeassistant"),
+        "per_value_topics": _o(bool, False),
+        "min_interval": _o((int, float), 0, minimum=0),
+    },
+    "influxdb": {
+        "enabled": _o(bool, True),
+        "url": _o(str, "http://127.0.0.1:8086"),
+        "database": _o(str, "smartmeter"),
+        "bucket": _o(str, ""),
+        "org": _o(str, ""),
+        "token": _o(str, ""),
+        "measurement": _o(str, "smartmeter"),
+    },
+    "postgres": {
+        "enabled": _o(bool, True),
+        "dsn": _o(str, "postgresql:///smartmeter"),
+        "table": _o(str, "readings"),
+    },
+    "web": {
+        "enabled": _o(bool, True),
+        "host": _o(str, "127.0.0.1"),
+        "port": _o(int, 8080, minimum=0),
+    },
+    "console": {
+        "format": _o(str, "none", "none", "table", "json", "jsonl", "csv"),
+    },
+    "outbox": {
+        "path": _o(str, help="durable queue for network outputs (default: next to sqlite)"),
+        "max_readings": _o(int, 1_000_000, minimum=100,
+                           help="per output; beyond it the oldest are dropped"),
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    sections: Mapping[str, Mapping[str, Any]]
+    enabled: frozenset[str]
+    origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where from
+    layouts: tuple[Any, ...] = ()
+
+    def __getitem__(self, section: str) -> Mapping[str, Any]:
+        return self.sections[section]
+
+    def on(self, section: str) -> bool:
+        return section in self.enabled
+
+    def __repr__(self) -> str:  # never show secrets
+        shown = {s: {k: ("***" if k in _SECRETS and v else v) for k, v in values.items()}
+                 for s, values in self.sections.items()}
+        return f"Config({shown}, enabled={sorted(self.enabled)})"
+
+
+def default_data_dir() -> Path:
+    """Where the service keeps its database: $XDG_DATA_HOME, or /var/lib for root."""
+    if os.environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME")
+    if base:
+        return Path(base) / "smartmeter-readout"
+    if os.geteuid() == 0:
+        return Path("/var/lib/smartmeter-readout")
+    return Path.home() / ".local" / "share" / "smartmeter-readout"
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                warn: Any = None) -> Config:
+    """File, then environment, then ``overrides`` (CLI flags); validated as a whole."""
+    env = os.environ if env is None else env
+    raw: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}
+    present: set[str] = set()
+    layouts: tuple[Any, ...] = ()
+    if path is not None:
+        raw, layouts = _read_file(Path(path), warn)
+        present |= set(raw)
+        origin.update({f"{s}.{k}": str(path) for s, values in raw.items() for k in values})
+    for name, text in env.items():
+        if not name.startswith("SMARTMETER_"):
+            continue
+        found = _env_key(name)
+        if found is None:
+            continue
+        section, key = found
+        raw.setdefault(section, {})[key] = _from_text(section, key, text, name)
+        origin[f"{section}.{key}"] = name
+        present.add(section)
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            if value is not None:
+                raw.setdefault(section, {})[key] = value
+                origin[f"{section}.{key}"] = "command line"
+                present.add(section)
+    sections = {section: _section(section, raw.get(section, {}), origin)
+                for section in SCHEMA}
+    enabled = {s for s in SCHEMA if s not in _OPTIONAL or s in present}
+    enabled = {s for s in enabled if sections[s].get("enabled", True)}
+    _check_source(sections["source"])
+    return Config(sections, frozenset(enabled), origin, layouts)
+
+
+def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    layouts: tuple[Any, ...] = ()
+    tables = data.pop("layouts", {})
+    if tables:
+        from .cosem.layouts import layout_from_config
+
+        if not isinstance(tables, dict):
+            raise ConfigError(f"{path}: 'layouts' must be [layouts.<name>] tables")
+        layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
+    for section, values in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}]{_suggest(section, SCHEMA)};"
+                              f" valid are " + ", ".join(f"[{s}]" for s in SCHEMA))
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: '{section}' must be a table: [{section}]")
+    secret_inside = any(k in _SECRETS and v for values in data.values()
+                        for k, v in values.items())
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = 0
+    if secret_inside and mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
+        warn(f"{path} holds a key or password and is readable by other users: "
+             f"chmod 600 {path}")
+    return data, layouts
+
+
+def _env_key(name: str) -> tuple[str, str] | None:
+    rest = name[len("SMARTMETER_"):].lower()
+    if rest in ("key", "auth_key"):  # the short forms the CLI has always read
+        return "meter", rest
+    for section, options in SCHEMA.items():
+        key = rest[len(section) + 1:]
+        if rest.startswith(section + "_") and key in options:
+            return section, key
+    return None  # SMARTMETER_DEBUG, SMARTMETER_LIVE_* and the like are not config
+
+
+def _from_text(section: str, key: str, text: str, name: str) -> Any:
+    option = SCHEMA[section][key]
+    kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
+    if bool in kinds:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={text!r} is not a yes/no value: use true or false")
+    for kind in (int, float):
+        if kind in kinds:
+            try:
+                return kind(text)
+            except ValueError:
+                continue
+    if str not in kinds:
+        raise ConfigError(f"{name}={text!r} is not a number")
+    return text
+
+
+def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
+             ) -> dict[str, Any]:
+    schema = SCHEMA[section]
+    result = {key: option.default for key, option in schema.items()}
+    for key, value in values.items():
+        where = origin.get(f"{section}.{key}", "config")
+        if key not in schema:
+            raise ConfigError(f"{where}: unknown key '{key}' in [{section}]"
+                              f"{_suggest(key, schema)}; valid keys are " + ", ".join(schema))
+        option = schema[key]
+        kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
+        shown = "***" if key in _SECRETS else repr(value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
+            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be {names}")
+        if option.choices and value not in option.choices:
+            raise ConfigError(f"{where}: [{section}] {key} = {shown} is not valid; valid are "
+                              + ", ".join(map(str, option.choices)))
+        if (option.minimum is not None and isinstance(value, int | float)
+                and value < option.minimum):
+            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be at least "
+                              f"{option.minimum:g}")
+        result[key] = value
+    return result
+
+
+_KIND_NAMES = {str: "text in quotes", int: "a whole number", float: "a number",
+               bool: "true or false"}
+
+
+def _suggest(word: str, valid: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(valid), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_source(source: Mapping[str, Any]) -> None:
+    chosen = [key for key in ("port", "tcp", "simulate", "replay") if source.get(key)]
+    if len(chosen) > 1:
+        raise ConfigError("[source] names " + " and ".join(chosen) + ": give exactly one of "
+                          "port, tcp, simulate, replay")
+    baud = source.get("baud")
+    if baud != "auto" and not (isinstance(baud, int) or str(baud).isdigit()):
+        raise ConfigError(f"[source] baud = {baud!r} is not valid: use \"auto\" or a rate such "
+                          "as 2400")

@@ -1,0 +1,215 @@
+"""The service: one source, one decoder, many outputs, none of which can stop the others.
+
+Theory of operation: ``LiveReader`` yields readings. Each reading is handed to every output
+without waiting for any of them:
+
+- local outputs (SQLite, console) get it through a bounded in-memory queue; a worker per
+  output writes it in batches. A full queue (the disk hangs) drops its oldest reading with a
+  warning, so the reader never waits;
+- network outputs (MQTT, InfluxDB, PostgreSQL) get it through the durable ``Outbox``: the
+  reading is on disk before anything is sent; a worker per output sends batches in order and
+  removes them once confirmed. An output that is down is retried with backoff (1 s doubling to
+  60 s) and catches up by itself, also after a restart of the service.
+
+Stopping (SIGTERM, Ctrl-C): reading stops, the local queues are written out (a few seconds at
+most), network workers finish their batch; what they have not sent stays in the outbox.
+Each output's state changes are logged once, as for the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from .live import LiveReader
+from .outbox import Outbox
+from .reading import Reading
+from .sinks.base import Sink
+
+__all__ = ["Service", "SinkState"]
+
+logger = logging.getLogger("smartmeter_readout")
+
+_QUEUE = 10_000
+_BATCH = 500
+_BACKOFF_MAX = 60.0
+_DRAIN_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class SinkState:
+    delivered: int = 0
+    failures: int = 0
+    dropped: int = 0
+    healthy: bool = True
+    error: str = ""
+
+
+class Service:
+    def __init__(self, reader: LiveReader, sinks: Sequence[Sink], *,
+                 outbox: Outbox | None = None, log: logging.Logger = logger,
+                 count: int | None = None) -> None:
+        self.reader = reader
+        self.sinks = list(sinks)
+        self.outbox = outbox
+        self.log = log
+        self.count = count  # stop after this many readings (demo, tests)
+        self.readings = 0
+        self.last_reading: Reading | None = None
+        self.last_reading_at: float | None = None  # monotonic
+        self.state = {sink.name: SinkState() for sink in self.sinks}
+        self._queues: dict[str, asyncio.Queue[Reading]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        if outbox is None and any(sink.durable for sink in self.sinks):
+            raise ValueError("network outputs need an outbox")
+
+    def backlog(self, name: str) -> int:
+        if name in self._queues:
+            return self._queues[name].qsize()
+        return self.outbox.backlog(name) if self.outbox is not None else 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        local = [sink for sink in self.sinks if not sink.durable]
+        durable = [sink for sink in self.sinks if sink.durable]
+        for sink in local:
+            await sink.start()  # a local output that cannot start is a configuration error
+            self._queues[sink.name] = asyncio.Queue(_QUEUE)
+        workers = [asyncio.create_task(self._local_worker(sink), name=sink.name)
+                   for sink in local]
+        for sink in durable:
+            self._wake[sink.name] = asyncio.Event()
+            self._wake[sink.name].set()  # deliver what an earlier run left in the outbox
+            workers.append(asyncio.create_task(self._durable_worker(sink), name=sink.name))
+        reading = asyncio.create_task(self._read(stop))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if reading.done() and reading.exception() is not None:
+                raise reading.exception()  # type: ignore[misc]
+        finally:
+            for task in (reading, stopping):
+                task.cancel()
+            await asyncio.gather(reading, stopping, return_exceptions=True)
+            await self._shutdown(workers)
+
+    async def _read(self, stop: asyncio.Event) -> None:
+        async with aclosing(self.reader.readings()) as readings:
+            async for reading in readings:
+                self.dispatch(reading)
+                if self.count is not None and self.readings >= self.count:
+                    stop.set()
+                    return
+
+    def dispatch(self, reading: Reading) -> None:
+        self.readings += 1
+        self.last_reading, self.last_reading_at = reading, time.monotonic()
+        for name, queue in self._queues.items():
+            if queue.full():
+                queue.get_nowait()
+                queue.task_done()
+                self.state[name].dropped += 1
+                self._note(name, False, "falls behind: the oldest waiting reading was dropped")
+            queue.put_nowait(reading)
+        if self._wake and self.outbox is not None:
+            names = list(self._wake)
+            self.outbox.append(names, [reading])
+            for name in names:
+                self._wake[name].set()
+
+    async def _local_worker(self, sink: Sink) -> None:
+        queue = self._queues[sink.name]
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < _BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            await self._deliver(sink, batch)
+            for _ in batch:
+                queue.task_done()
+
+    async def _deliver(self, sink: Sink, batch: list[Reading]) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await sink.write(batch)
+            except Exception as exc:
+                self._failed(sink.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+            else:
+                self._delivered(sink.name, len(batch))
+                return
+
+    async def _durable_worker(self, sink: Sink) -> None:
+        assert self.outbox is not None
+        wake = self._wake[sink.name]
+        delay = 1.0
+        started = False
+        while True:
+            if not started:
+                try:
+                    await sink.start()
+                    started = True
+                except Exception as exc:
+                    self._failed(sink.name, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _BACKOFF_MAX)
+                    continue
+            wake.clear()
+            rows = await asyncio.to_thread(self.outbox.peek, sink.name, _BATCH)
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(30):
+                        await wake.wait()
+                continue
+            try:
+                await sink.write([reading for _, reading in rows])
+            except Exception as exc:
+                self._failed(sink.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            await asyncio.to_thread(self.outbox.remove, sink.name, rows[-1][0])
+            delay = 1.0
+            self._delivered(sink.name, len(rows))
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        state = self.state[name]
+        state.failures += 1
+        reason = str(exc) or type(exc).__name__
+        waiting = self.backlog(name)
+        self._note(name, False, f"cannot deliver ({reason}); {waiting} waiting, retrying",
+                   reason)
+
+    def _delivered(self, name: str, count: int) -> None:
+        state = self.state[name]
+        state.delivered += count
+        if not state.healthy:
+            self._note(name, True, "delivering again")
+
+    def _note(self, name: str, healthy: bool, message: str, error: str = "") -> None:
+        state = self.state[name]
+        if state.healthy == healthy and state.error == error:
+            return
+        state.healthy, state.error = healthy, error
+        self.log.log(logging.INFO if healthy else logging.WARNING, "%s: %s", name, message)
+
+    async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        queues = [queue.join() for queue in self._queues.values()]
+        if queues:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_DRAIN_SECONDS):
+                    await asyncio.gather(*queues)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                await sink.close()
+        if self.outbox is not None:
+            self.outbox.close()

@@ -1,0 +1,246 @@
+"""The service subcommands: ``run``, ``demo`` and ``history``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cli import EXIT_FAILURE, EXIT_OK, UsageError
+from .output import FORMATS
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["COMMANDS", "add_service_commands"]
+
+
+def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                         key_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    run = sub.add_parser(
+        "run", help="the long-running service: read the meter, deliver to every output",
+        description="Read the meter and deliver every reading to the configured outputs "
+                    "(SQLite by default). Settings come from --config, then "
+                    "SMARTMETER_<SECTION>_<KEY> environment variables, then these flags.")
+    run.add_argument("--config", type=Path, help="TOML configuration file")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--port", help="serial device ([source] port)")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="serial bridge ([source] tcp)")
+    where.add_argument("--simulate", metavar="PROFILE", help="built-in simulator")
+    where.add_argument("--replay", metavar="CAPTURE", help="a recorded capture")
+    key_options(run)
+    _common(run)
+
+    demo = sub.add_parser(
+        "demo", help="the service against the built-in simulator, on its defaults",
+        description="Run the service on a simulated meter: readings on the console and in "
+                    "SQLite (in a temporary directory unless --sqlite is given). Ctrl-C stops.")
+    demo.add_argument("--profile", default="vkw", help="simulator profile (simulate "
+                                                       "--profiles lists them)")
+    demo.add_argument("--interval", type=float, default=2.0, help="seconds between pushes")
+    _common(demo)
+
+    history = sub.add_parser(
+        "history", help="read the stored readings and aggregates back",
+        description="Readings (--step raw) or 1-minute, 15-minute, hourly or daily aggregates "
+                    "from the SQLite history.")
+    history.add_argument("--config", type=Path, help="TOML configuration file")
+    history.add_argument("--sqlite", type=Path, help="database file (default: [sqlite] path)")
+    history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
+                                         "yesterday (default -1d)")
+    history.add_argument("--until", help="end, same forms (default now)")
+    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d"), default="15m")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sqlite", type=Path, help="database file ([sqlite] path)")
+    parser.add_argument("--console", choices=("none", *FORMATS),
+                        help="also print readings ([console] format)")
+    parser.add_argument("--count", type=int, help="stop after this many readings")
+    parser.add_argument("--quiet", "-q", action="store_true", help="log only problems")
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]]) -> Config:
+    from .config import load_config
+    from .errors import ConfigError
+
+    log = logging.getLogger("smartmeter_readout")
+    try:
+        return load_config(getattr(args, "config", None), overrides=overrides,
+                           warn=log.warning)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {
+        "meter": {"key": getattr(args, "key", None), "auth_key": getattr(args, "auth_key", None),
+                  "key_file": str(args.key_file) if getattr(args, "key_file", None) else None},
+        "source": {"port": getattr(args, "port", None), "tcp": getattr(args, "tcp", None),
+                   "simulate": getattr(args, "simulate", None),
+                   "replay": getattr(args, "replay", None)},
+        "sqlite": {"path": str(args.sqlite) if args.sqlite else None},
+        "console": {"format": args.console},
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .live_cli import _logging
+
+    _logging(args)
+    config = _load(args, _overrides(args))
+    return _serve(config, args.count)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .live_cli import _logging
+
+    _logging(args)
+    overrides = _overrides(args)
+    overrides["source"] = {"simulate": args.profile, "interval": args.interval}
+    overrides["console"] = {"format": args.console or "table"}
+    if args.interval <= 0:
+        raise UsageError("--interval must be positive")
+    with tempfile.TemporaryDirectory(prefix="smartmeter-demo-") as tmp:
+        if not args.sqlite:
+            overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
+        config = _load(argparse.Namespace(config=None), overrides)
+        return _serve(config, args.count, demo=True)
+
+
+def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
+    import asyncio
+    import signal
+
+    from .app import build_service
+    from .errors import ConfigError
+    from .sinks.base import SinkError
+    from .sources.base import SourceFatal
+
+    log = logging.getLogger("smartmeter_readout")
+    try:
+        built = build_service(config, log=log, count=count)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    for note in built.notes:
+        log.info(note)
+    outputs = ", ".join(sink.name for sink in built.service.sinks) or "none"
+    log.info("reading %s; outputs: %s%s", built.reader.connector.name, outputs,
+             f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")
+    if demo:
+        log.info("demo: Ctrl-C stops")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await built.service.run(stop)
+
+    try:
+        asyncio.run(main())
+    except (SourceFatal, SinkError) as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    log.info("stopped after %d readings", built.service.readings)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import json
+    from zoneinfo import ZoneInfo
+
+    from .config import default_data_dir
+    from .sinks.sqlite import SqliteStore
+
+    config = _load(args, {})
+    path = args.sqlite or Path(config["sqlite"]["path"] or
+                               default_data_dir() / "smartmeter.sqlite")
+    if not Path(path).is_file():
+        raise UsageError(f"no history at {path}: the service has not stored anything there "
+                         "yet (give --sqlite or --config)")
+    tz = ZoneInfo(config["meter"]["timezone"])
+    since = _when(args.since or "-1d", tz, "--since")
+    until = _when(args.until, tz, "--until") if args.until else None
+    store = SqliteStore(path)
+    try:
+        if args.step == "raw":
+            rows = store.readings(since, until)
+        else:
+            rows = store.intervals(args.step, since, until, tz)
+    finally:
+        store.close()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    elif args.step == "raw":
+        from .output import render
+        from .reading import Reading
+
+        readings = [Reading.from_dict(row) for row in rows]
+        sys.stdout.write(render(readings, "csv" if args.format == "csv" else "table"))
+    else:
+        sys.stdout.write(_interval_text(rows, args.format))
+    return EXIT_OK
+
+
+def _when(text: str, tz: Any, option: str) -> Any:
+    import re
+    from datetime import datetime, timedelta
+
+    now = datetime.now(tz)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    relative = re.fullmatch(r"-(\d+)([smhdw])", text.strip())
+    if relative:
+        return now - timedelta(seconds=int(relative.group(1)) * units[relative.group(2)])
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if text == "today":
+        return midnight
+    if text == "yesterday":
+        return midnight - timedelta(days=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a time: use e.g. 2026-11-20, "
+                         "2026-11-20T08:00, -2h, -7d, today or yesterday") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _interval_text(rows: list[dict[str, Any]], fmt: str) -> str:
+    import csv
+    import io
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        for value in row["values"].values():
+            if value["name"] == "clock":
+                continue
+            unit = f"_{value['unit']}" if value["unit"] else ""
+            key = "delta" if "delta" in value else "mean"
+            columns.setdefault(f"{value['name']}{unit}_{key}")
+    out = io.StringIO()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["start", "end", "meter", *columns])
+    lines = []
+    for row in rows:
+        cells: dict[str, Any] = {}
+        for value in row["values"].values():
+            unit = f"_{value['unit']}" if value["unit"] else ""
+            key = "delta" if "delta" in value else "mean"
+            cells[f"{value['name']}{unit}_{key}"] = value[key]
+        if fmt == "csv":
+            writer.writerow([row["start"], row["end"], row["meter"],
+                             *(cells.get(c, "") for c in columns)])
+        else:
+            shown = "  ".join(f"{name}={cells[name]}" for name in columns if name in cells)
+            lines.append(f"{row['start']}  {row['meter']}  {shown}")
+    return out.getvalue() if fmt == "csv" else "\n".join(lines) + ("\n" if lines else "")
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "history": cmd_history}

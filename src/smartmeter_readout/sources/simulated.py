@@ -1,0 +1,54 @@
+"""The built-in simulator as a source: pushes of a profile as bytes, every interval.
+
+No pseudo-terminal in between (``simulate`` is for that): the service's ``[source] simulate``
+and ``demo`` take the bytes straight from the simulator, framed and encrypted like the real
+meter, through the same decoder as a serial port's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from ..profiles import SerialSettings
+from ..simulator import Simulator
+
+__all__ = ["SimulatedConnector"]
+
+
+class SimulatedConnector:
+    settings: tuple[SerialSettings, ...] = ()
+
+    def __init__(self, simulator: Simulator, interval: float | None = None) -> None:
+        self.simulator = simulator
+        self.interval = interval if interval is not None else simulator.profile.interval
+        self.name = f"simulated {simulator.profile.name} meter"
+
+    async def open(self, settings: SerialSettings | None = None) -> SimulatedConnection:
+        return SimulatedConnection(self.simulator, self.interval)
+
+
+class SimulatedConnection:
+    def __init__(self, simulator: Simulator, interval: float) -> None:
+        self._simulator = simulator
+        self._interval = interval
+        self._due: float | None = None
+
+    async def read(self, timeout: float) -> bytes:
+        loop = asyncio.get_running_loop()
+        if self._due is None:
+            self._due = loop.time()
+        wait = self._due - loop.time()
+        if wait > timeout:
+            await asyncio.sleep(timeout)
+            return b""
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._due += self._interval
+        return self._simulator.push(datetime.now(UTC)).wire
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

@@ -1,0 +1,94 @@
+"""Configuration: file, environment and flags, and the messages for every mistake."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from smartmeter_readout.config import load_config
+from smartmeter_readout.errors import ConfigError
+
+KEY = "000102030405060708090A0B0C0D0E0F"
+
+
+def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "smartmeter.toml"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_defaults_file_environment_and_flags_in_that_order(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[meter]\nkey = "{KEY}"\n[source]\nport = "/dev/ttyUSB0"\n'
+                           '[mqtt]\nhost = "broker"\n')
+    env = {"SMARTMETER_MQTT_PORT": "1884", "SMARTMETER_MQTT_HOST": "env-broker",
+           "SMARTMETER_SQLITE_KEEP_RAW_DAYS": "7.5", "SMARTMETER_MQTT_TLS": "yes",
+           "SMARTMETER_DEBUG": "1"}
+    config = load_config(path, env=env, overrides={"mqtt": {"host": "flag-broker"}})
+    assert config["mqtt"]["host"] == "flag-broker"  # flag beats env beats file
+    assert config["mqtt"]["port"] == 1884 and config["mqtt"]["tls"] is True
+    assert config["sqlite"]["keep_raw_days"] == 7.5
+    assert config["meter"]["timezone"] == "Europe/Vienna"
+    assert config.on("mqtt") and config.on("sqlite") and not config.on("postgres")
+    assert KEY not in repr(config)
+
+
+def test_short_key_variables_and_sections_switched_on_by_environment() -> None:
+    config = load_config(env={"SMARTMETER_KEY": KEY, "SMARTMETER_INFLUXDB_URL": "http://x"})
+    assert config["meter"]["key"] == KEY
+    assert config.on("influxdb")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[mqtt]\nhots = 'x'\n", "unknown key 'hots' in [mqtt] (did you mean 'host'?)"),
+    ("[mqttt]\n", "unknown section [mqttt] (did you mean 'mqtt'?)"),
+    ("[mqtt]\nport = '1883'\n", "[mqtt] port = '1883' must be a whole number"),
+    ("[mqtt]\nport = 0\n", "[mqtt] port = 0 must be at least 1"),
+    ("[source]\nparity = 'X'\n", "[source] parity = 'X' is not valid; valid are auto, N, E, O"),
+    ("[source]\nport = 'a'\ntcp = 'b:1'\n", "[source] names port and tcp: give exactly one"),
+    ("[source]\nbaud = 'fast'\n", "[source] baud = 'fast' is not valid"),
+    ("[sqlite]\nenabled = 'no'\n", "[sqlite] enabled = 'no' must be true or false"),
+    ("[meter\n", "is not valid TOML"),
+])
+def test_mistakes_name_key_value_and_what_is_valid(tmp_path: Path, text: str,
+                                                   message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as caught:
+        load_config(write(tmp_path, text), env={})
+    assert message in str(caught.value)
+
+
+def test_secret_values_never_appear_in_messages(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[mqtt]\npassword = 12345\n"), env={})
+    assert "12345" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_environment_values_are_checked_too() -> None:
+    with pytest.raises(ConfigError, match="SMARTMETER_MQTT_PORT='many' is not a number"):
+        load_config(env={"SMARTMETER_MQTT_PORT": "many"})
+    with pytest.raises(ConfigError, match="is not a yes/no value"):
+        load_config(env={"SMARTMETER_MQTT_TLS": "maybe"})
+
+
+def test_a_readable_config_with_a_key_gets_a_warning(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path, f'[meter]\nkey = "{KEY}"\n', mode=0o644)
+    log = logging.getLogger("test-config")
+    with caplog.at_level(logging.WARNING, "test-config"):
+        load_config(path, env={}, warn=log.warning)
+    assert "readable by other users: chmod 600" in caplog.text and KEY not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "test-config"):
+        load_config(write(tmp_path, f'[meter]\nkey = "{KEY}"\n'), env={}, warn=log.warning)
+    assert caplog.text == ""
+
+
+def test_layouts_come_with_the_config(tmp_path: Path) -> None:
+    path = write(tmp_path, '[layouts.mine]\nfields = [{obis = "1.0.1.8.0.255", '
+                           'unit = "Wh"}, {kind = "meter_id"}]\n')
+    [layout] = load_config(path, env={}).layouts
+    assert layout.name == "mine"
+    with pytest.raises(ConfigError, match="mine"):
+        load_config(write(tmp_path, "[layouts.mine]\nfields = 3\n"), env={})
