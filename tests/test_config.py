@@ -92,3 +92,10 @@ def test_layouts_come_with_the_config(tmp_path: Path) -> None:
     assert layout.name == "mine"
     with pytest.raises(ConfigError, match="mine"):
         load_config(write(tmp_path, "[layouts.mine]\nfields = 3\n"), env={})
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "config" / "smartmeter.example.toml"
+    config = load_config(example, env={})
+    assert config["source"]["port"].startswith("/dev/serial/by-id/")
+    assert config["sqlite"]["keep_raw_days"] == 90
