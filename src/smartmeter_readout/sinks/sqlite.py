@@ -65,6 +65,7 @@ ON CONFLICT (step, meter, obis, start) DO UPDATE SET
     min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last
 """
 _COUNTER_UNITS = {"Wh", "varh", "VAh"}
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class SqliteStore:
@@ -86,18 +87,19 @@ class SqliteStore:
     def write(self, readings: Sequence[Reading]) -> None:
         rows = []
         buckets: dict[tuple[int, int, str, str], list[Any]] = {}
+        dumps = _COMPACT.encode
         for reading in readings:
             moment = reading.time or reading.received or datetime.now(UTC)
             stamp = moment.timestamp()
             meter = reading.meter_key
-            rows.append((stamp, meter, reading.frame_counter,
-                         json.dumps(reading.to_dict(full=True), ensure_ascii=False)))
+            rows.append((stamp, meter, reading.frame_counter, dumps(reading.to_dict(full=True))))
+            starts = [(step, int(stamp // step) * step) for step in _STORED]
             for obis, measurement in reading.values.items():
                 value = measurement.value
                 if type(value) is str or type(value) is bool:
                     continue
-                for step in _STORED:
-                    key = (step, int(stamp // step) * step, meter, obis)
+                for step, start in starts:
+                    key = (step, start, meter, obis)
                     bucket = buckets.get(key)
                     if bucket is None:
                         buckets[key] = [measurement.name, measurement.unit, 1, value, value,
