@@ -200,7 +200,8 @@ def test_run_stops_cleanly_on_sigterm_and_keeps_everything(tmp_path: Path) -> No
     (["run", "--simulate", "vkw"], {"SMARTMETER_METER_TIMEZONE": "Mars/Olympus"},
      "is not a time zone"),
     (["run", "--simulate", "vkw", "--key", "123"], {}, "[meter]"),
-    (["run", "--simulate", "vkw"], {"SMARTMETER_MQTT_HOST": "x"}, "[mqtt]"),
+    (["run", "--simulate", "vkw"], {"SMARTMETER_MQTT_PORT": "0"},
+     "[mqtt] port = 0 must be at least 1"),
 ])
 def test_bad_configuration_stops_before_anything_starts(tmp_path: Path, args: list[str],
                                                         env: dict[str, str],

@@ -134,7 +134,15 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
         from .sinks.console import ConsoleSink
 
         sinks.append(ConsoleSink(fmt))
-    for section in ("mqtt", "influxdb", "postgres"):
+    if config.on("mqtt"):
+        try:
+            from .sinks.mqtt import MqttSink
+        except ImportError:
+            raise ConfigError("[mqtt] needs the MQTT client: pip install "
+                              "'smartmeter-readout[mqtt]'") from None
+
+        sinks.append(MqttSink(config["mqtt"]))
+    for section in ("influxdb", "postgres"):
         if config.on(section):
             raise ConfigError(f"[{section}]: this output is not available in this version yet;"
                               f" remove the [{section}] section for now")

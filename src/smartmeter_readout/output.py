@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 
 from .reading import Reading
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "LABELS", "render"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
-_LABELS = {
+LABELS = {
     "voltage_l1": "Voltage L1", "voltage_l2": "Voltage L2", "voltage_l3": "Voltage L3",
     "current_l1": "Current L1", "current_l2": "Current L2", "current_l3": "Current L3",
     "active_power_import": "Power import", "active_power_export": "Power export",
@@ -45,7 +45,7 @@ def table(reading: Reading) -> str:
     for key, measurement in reading.values.items():
         if measurement.name == "clock":
             continue
-        label = _LABELS.get(measurement.name, measurement.name)
+        label = LABELS.get(measurement.name, measurement.name)
         value, unit = _human(measurement.value, measurement.unit)
         rows.append((label, value, unit, key))
     width = max((len(row[0]) for row in rows), default=0)

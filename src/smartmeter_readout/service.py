@@ -39,6 +39,7 @@ _QUEUE = 10_000
 _BATCH = 500
 _BACKOFF_MAX = 60.0
 _DRAIN_SECONDS = 5.0
+_CLOSE_SECONDS = 3.0
 
 
 @dataclass(slots=True)
@@ -201,15 +202,20 @@ class Service:
 
     async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
         queues = [queue.join() for queue in self._queues.values()]
-        if queues:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_DRAIN_SECONDS):
-                    await asyncio.gather(*queues)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                await asyncio.gather(*queues)
+                # network outputs that are up get a moment to send what is waiting; the
+                # rest stays in the outbox for the next start
+                while any(self.backlog(name) and self.state[name].healthy
+                          for name in self._wake):
+                    await asyncio.sleep(0.05)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         for sink in self.sinks:
             with contextlib.suppress(Exception):
-                await sink.close()
+                async with asyncio.timeout(_CLOSE_SECONDS):  # a hung server cannot hold us
+                    await sink.close()
         if self.outbox is not None:
             self.outbox.close()

@@ -1,0 +1,177 @@
+"""MQTT with Home Assistant discovery (aiomqtt, on paho-mqtt).
+
+Topics, for a meter ``M`` (its number, else its system title) under ``topic``:
+
+- ``<topic>/M/state``: every reading as JSON (the reading contract), QoS 1;
+- ``<topic>/M/status``: ``online`` / ``offline``, retained; ``offline`` is also the last
+  will, so a killed service shows as unavailable;
+- ``<topic>/M/<name>`` (``per_value_topics``): each value alone, e.g. ``.../voltage_l1``;
+- ``<discovery_prefix>/sensor/smartmeter_M/<obis>/config`` (``homeassistant``): one sensor per
+  value, all of one device, with device_class, state_class and unit, retained. Energy
+  counters are ``total_increasing`` in Wh, so the Energy dashboard takes them as they are.
+
+A batch counts as delivered only when the broker acknowledged every QoS 1 publish; a broken
+connection raises ``SinkError`` and the service sends the batch again later from the outbox.
+The connection is made on the first reading (the topics and the will need the meter's name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import ssl
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiomqtt
+
+from ..output import LABELS
+from ..profiles import MAKERS
+from ..reading import Reading
+from .base import SinkError
+
+__all__ = ["MqttSink", "discovery_configs"]
+
+_TIMEOUT = 10.0
+#: unit -> (device_class, state_class); strings and clocks get no sensor
+_CLASSES: dict[str | None, tuple[str | None, str]] = {
+    "Wh": ("energy", "total_increasing"), "varh": ("reactive_energy", "total_increasing"),
+    "W": ("power", "measurement"), "var": ("reactive_power", "measurement"),
+    "VA": ("apparent_power", "measurement"), "V": ("voltage", "measurement"),
+    "A": ("current", "measurement"), "Hz": ("frequency", "measurement"),
+    "": ("power_factor", "measurement"), None: (None, "measurement"),
+}
+
+
+def topic_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def discovery_configs(reading: Reading, *, topic: str, prefix: str) -> dict[str, str]:
+    """Topic -> retained JSON payload announcing every numeric value of ``reading``."""
+    meter = topic_part(reading.meter_key)
+    base = f"{topic}/{meter}"
+    maker = reading.meter.manufacturer or ""
+    device = {
+        "identifiers": [f"smartmeter_{meter}"],
+        "name": f"Smart meter {reading.meter.id or meter}",
+        "manufacturer": MAKERS.get(maker[:3], maker or "unknown"),
+        "model": f"layout {reading.layout}" if reading.layout else "smart meter",
+        "serial_number": reading.meter.id or reading.meter.system_title or meter,
+        "via_device": "smartmeter-readout",
+    }
+    configs = {}
+    for obis, measurement in reading.values.items():
+        if isinstance(measurement.value, str | bool):
+            continue
+        device_class, state_class = _CLASSES.get(measurement.unit, (None, "measurement"))
+        object_id = topic_part(obis)
+        config: dict[str, Any] = {
+            "name": LABELS.get(measurement.name, measurement.name.replace("_", " ").title()),
+            "unique_id": f"smartmeter_{meter}_{object_id}",
+            "object_id": f"smartmeter_{meter}_{measurement.name}",
+            "state_topic": f"{base}/state",
+            "value_template": f"{{{{ value_json['values']['{obis}']['value'] }}}}",
+            "availability_topic": f"{base}/status",
+            "state_class": state_class,
+            "device": device,
+        }
+        if device_class:
+            config["device_class"] = device_class
+        if measurement.unit:
+            config["unit_of_measurement"] = measurement.unit
+        configs[f"{prefix}/sensor/smartmeter_{meter}/{object_id}/config"] = json.dumps(config)
+    return configs
+
+
+class MqttSink:
+    durable = True
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.name = "mqtt"
+        self.settings = dict(settings)
+        self._client: aiomqtt.Client | None = None
+        self._meter: str | None = None
+        self._announced: set[frozenset[str]] = set()
+        self._last_sent: float | None = None
+        where = f"{settings['host']}:{settings['port']}"
+        self._where = f"MQTT broker {where}"
+
+    async def start(self) -> None:
+        pass  # the connection needs the meter's name: made on the first reading
+
+    async def write(self, readings: Sequence[Reading]) -> None:
+        topic = self.settings["topic"]
+        try:
+            for reading in readings:
+                meter = topic_part(reading.meter_key)
+                client = await self._connected(meter)
+                keys = frozenset(reading.values)
+                if self.settings["homeassistant"] and keys not in self._announced:
+                    for config_topic, payload in discovery_configs(
+                            reading, topic=topic,
+                            prefix=self.settings["discovery_prefix"]).items():
+                        await client.publish(config_topic, payload, qos=1, retain=True,
+                                             timeout=_TIMEOUT)
+                    self._announced.add(keys)
+                stamp = (reading.received or reading.time)
+                moment = stamp.timestamp() if stamp else None
+                minimum = self.settings["min_interval"]
+                if (minimum and moment is not None and self._last_sent is not None
+                        and moment - self._last_sent < minimum):
+                    continue
+                await client.publish(f"{topic}/{meter}/state",
+                                     json.dumps(reading.to_dict(), ensure_ascii=False),
+                                     qos=1, timeout=_TIMEOUT)
+                if self.settings["per_value_topics"]:
+                    for measurement in reading.values.values():
+                        await client.publish(f"{topic}/{meter}/{measurement.name}",
+                                             str(measurement.value), qos=1, timeout=_TIMEOUT)
+                self._last_sent = moment
+        except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+            await self._drop()
+            raise SinkError(f"{self._where}: {_reason(exc)}") from None
+
+    async def _connected(self, meter: str) -> aiomqtt.Client:
+        if self._client is not None and self._meter == meter:
+            return self._client
+        await self.close()
+        settings = self.settings
+        status = f"{settings['topic']}/{meter}/status"
+        client = aiomqtt.Client(
+            settings["host"], settings["port"],
+            username=settings["username"] or None, password=settings["password"] or None,
+            identifier=f"smartmeter-readout-{meter}",
+            will=aiomqtt.Will(status, "offline", qos=1, retain=True),
+            tls_context=ssl.create_default_context() if settings["tls"] else None,
+            timeout=_TIMEOUT, keepalive=30)
+        await client.__aenter__()
+        self._client, self._meter = client, meter
+        self._announced.clear()
+        await client.publish(status, "online", qos=1, retain=True, timeout=_TIMEOUT)
+        return client
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
+                await client.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        """Say offline (a clean stop sends no last will) and disconnect."""
+        client = self._client
+        if client is not None and self._meter is not None:
+            with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
+                await client.publish(f"{self.settings['topic']}/{self._meter}/status",
+                                     "offline", qos=1, retain=True, timeout=2)
+        await self._drop()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower() or "errno 111" in text.lower():
+        return "connection refused (is the broker running and listening?)"
+    if "not authorised" in text.lower() or "bad user name" in text.lower():
+        return "the broker refused the username or password"
+    return text

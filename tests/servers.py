@@ -1,0 +1,64 @@
+"""Real servers for the tests, started on 127.0.0.1 by the tests themselves.
+
+``scripts/test`` installs the Debian packages; a missing server fails its tests (it never
+skips them), with the package to install named.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def need(program: str, package: str) -> str:
+    for candidate in (shutil.which(program), f"/usr/sbin/{program}", f"/usr/bin/{program}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail(f"{program} is missing: install the Debian package {package} "
+                "(./scripts/test does it when run as root)")
+
+
+class Mosquitto:
+    """A private broker; ``stop``/``start`` simulate an outage on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = need("mosquitto", "mosquitto")
+        self.port = free_port()
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {directory}/\n"
+            "autosave_interval 1\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
