@@ -220,3 +220,15 @@ def test_history_without_a_database_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no history at" in result.stderr
     bad = run(["history", "--sqlite", tmp_path / "none.sqlite", "--since", "last tuesday"])
     assert bad.returncode == 2
+
+
+def test_systemd_unit_runs_the_service_safely() -> None:
+    unit = (Path(__file__).resolve().parent.parent / "deploy" /
+            "smartmeter-readout.service").read_text()
+    lines = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in unit.splitlines()
+             if "=" in line and not line.startswith("#")}
+    assert lines["ExecStart"].endswith("run --config /etc/smartmeter-readout/smartmeter.toml")
+    assert lines["Restart"] == "on-failure" and lines["RestartPreventExitStatus"] == "2"
+    assert lines["SupplementaryGroups"] == "dialout" and lines["User"] == "smartmeter"
+    assert lines["StateDirectory"] == "smartmeter-readout"
+    assert lines["NoNewPrivileges"] == "yes" and lines["ProtectSystem"] == "strict"
