@@ -62,3 +62,42 @@ class Mosquitto:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+class Influx:
+    """InfluxDB 1.x (Debian's influxdb) with its data in a temporary directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = need("influxd", "influxdb")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = directory / "influxdb.conf"
+        config.write_text(
+            f'reporting-disabled = true\nbind-address = "127.0.0.1:{free_port()}"\n'
+            f'[meta]\n  dir = "{directory}/meta"\n'
+            f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
+            '  query-log-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n')
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "-config", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port, timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+            self.process = None
+
+    def query(self, database: str, statement: str) -> dict[str, object]:
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = f"{self.url}/query?" + urllib.parse.urlencode({"db": database, "q": statement,
+                                                             "epoch": "ms"})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return dict(json.loads(response.read()))

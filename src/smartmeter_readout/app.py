@@ -142,7 +142,16 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
                               "'smartmeter-readout[mqtt]'") from None
 
         sinks.append(MqttSink(config["mqtt"]))
-    for section in ("influxdb", "postgres"):
+    if config.on("influxdb"):
+        from .sinks.influxdb import InfluxSink
+
+        settings = config["influxdb"]
+        if bool(settings["token"]) != bool(settings["bucket"]) or (
+                settings["bucket"] and not settings["org"]):
+            raise ConfigError("[influxdb]: for InfluxDB 2/3 give bucket, org and token "
+                              "together; for 1.x give database only")
+        sinks.append(InfluxSink(settings))
+    for section in ("postgres",):
         if config.on(section):
             raise ConfigError(f"[{section}]: this output is not available in this version yet;"
                               f" remove the [{section}] section for now")
