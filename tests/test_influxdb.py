@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from livekit import CLI, ENV
 from servers import Influx
-
 from smartmeter_readout.sinks.influxdb import line_protocol
 from smartmeter_readout.sinks.sqlite import SqliteStore
 
