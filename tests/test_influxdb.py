@@ -28,7 +28,8 @@ def influx(tmp_path: Path) -> Iterator[Influx]:
 
 
 def service(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**ENV, "SMARTMETER_INFLUXDB_URL": url, "SMARTMETER_SOURCE_INTERVAL": "1"}  # distinct meter seconds
+    # one push a second, as meters do: points of the same second would overwrite each other
+    env = {**ENV, "SMARTMETER_INFLUXDB_URL": url, "SMARTMETER_SOURCE_INTERVAL": "1"}
     return subprocess.Popen([*CLI, "run", "--simulate", "netznoe", "--sqlite",
                              str(tmp_path / "h.sqlite"), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
