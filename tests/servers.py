@@ -101,3 +101,41 @@ class Influx:
                                                              "epoch": "ms"})
         with urllib.request.urlopen(url, timeout=10) as response:
             return dict(json.loads(response.read()))
+
+
+class Postgres:
+    """A private PostgreSQL cluster (Debian's postgresql), run as the postgres user."""
+
+    def __init__(self) -> None:
+        import glob
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            pytest.fail("PostgreSQL is missing: install the Debian package postgresql "
+                        "(./scripts/test does it when run as root)")
+        self.bin = Path(bins[-1])
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="smartmeter-pg-"))
+        shutil.chown(self.directory, "postgres", "postgres")
+        self.data = self.directory / "data"
+        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                           "--auth=trust", "-E", "UTF8"])
+
+    def _as_postgres(self, command: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def start(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-l",
+                           str(self.directory / "log"), "-o",
+                           f"-h 127.0.0.1 -p {self.port} -k {self.directory}", "start"])
+        wait_listening(self.port)
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast",
+                           "-w", "stop"])
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -151,8 +151,14 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
             raise ConfigError("[influxdb]: for InfluxDB 2/3 give bucket, org and token "
                               "together; for 1.x give database only")
         sinks.append(InfluxSink(settings))
-    for section in ("postgres",):
-        if config.on(section):
-            raise ConfigError(f"[{section}]: this output is not available in this version yet;"
-                              f" remove the [{section}] section for now")
+    if config.on("postgres"):
+        try:
+            from .sinks.postgres import PostgresSink
+        except ImportError:
+            raise ConfigError("[postgres] needs psycopg: pip install "
+                              "'smartmeter-readout[postgres]'") from None
+        try:
+            sinks.append(PostgresSink(config["postgres"]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return sinks, sqlite_path
