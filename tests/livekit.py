@@ -18,7 +18,8 @@ WRONG_KEY = "FFEEDDCCBBAA99887766554433221100"
 CLI = [sys.executable, "-m", "smartmeter_readout"]
 #: shorter waits than a real installation needs, so the tests run in seconds
 ENV = {**os.environ, "SMARTMETER_LIVE_SILENCE": "4", "SMARTMETER_LIVE_BACKOFF_MAX": "1",
-       "SMARTMETER_LIVE_RECONNECT_AFTER": "10", "PYTHONUNBUFFERED": "1"}
+       "SMARTMETER_LIVE_RECONNECT_AFTER": "10", "PYTHONUNBUFFERED": "1",
+       "SMARTMETER_WEB_PORT": "0"}  # services in the tests listen on a free port
 
 
 def run(args: Sequence[str | Path], timeout: float = 60, **kwargs: Any,

@@ -88,6 +88,7 @@ class LiveReader:
         self.settings: SerialSettings | None = None  # what the line turned out to use
         self.framing: str | None = None
         self.bytes_received = 0
+        self.reconnects = 0  # connections lost and made again (unplugged, bridge closed ...)
         self.recent_events: list[Event] = []
         self._said: tuple[str, str] | None = None
         self._key_failures = 0
@@ -117,6 +118,7 @@ class LiveReader:
                 self._say("finished", f"{self.connector.name}: end of input", logging.INFO)
                 return
             except SourceLost as exc:
+                self.reconnects += 1
                 self._say("lost", f"{exc}; trying again", logging.WARNING)
             finally:
                 await connection.close()

@@ -141,7 +141,17 @@ def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await built.service.run(stop)
+        web = None
+        if config.on("web"):
+            from .web.server import WebServer
+
+            web = WebServer(built.service, config["web"]["host"], config["web"]["port"], log)
+            await web.start()
+        try:
+            await built.service.run(stop)
+        finally:
+            if web is not None:
+                await web.close()
 
     try:
         asyncio.run(main())

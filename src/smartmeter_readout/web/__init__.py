@@ -1,0 +1,1 @@
+"""The service's HTTP side: /metrics for Prometheus (the web page and REST API follow)."""
