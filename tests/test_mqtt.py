@@ -63,9 +63,9 @@ class Listener:
 
 
 def service(tmp_path: Path, port: int, *extra: str, interval: str = "0.2",
-            ) -> subprocess.Popen[str]:
+            **env_extra: str) -> subprocess.Popen[str]:
     env = {**ENV, "SMARTMETER_MQTT_HOST": "127.0.0.1", "SMARTMETER_MQTT_PORT": str(port),
-           "SMARTMETER_SOURCE_INTERVAL": interval}
+           "SMARTMETER_SOURCE_INTERVAL": interval, **env_extra}
     return subprocess.Popen([*CLI, "run", "--simulate", "vkw", "--sqlite",
                              str(tmp_path / "h.sqlite"), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -78,7 +78,8 @@ STATUS = "smartmeter/1KFM0200014196/status"
 def test_discovery_state_and_availability(tmp_path: Path, broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     try:
-        process = service(tmp_path, broker.port, "--count", "5", "--console", "jsonl")
+        process = service(tmp_path, broker.port, "--count", "5", "--console", "jsonl",
+                          SMARTMETER_MQTT_PER_VALUE_TOPICS="true")
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
         listener.wait(lambda: len(listener.on(STATE)) >= 5 and
@@ -88,6 +89,9 @@ def test_discovery_state_and_availability(tmp_path: Path, broker: Mosquitto) -> 
     states = [json.loads(p) for p in listener.on(STATE)]
     assert states == jsonl(out)  # the reading contract, each reading once
     assert listener.on(STATUS) == [b"online", b"offline"]  # a clean stop says offline
+    voltages = listener.on("smartmeter/1KFM0200014196/voltage_l1")
+    assert [float(v) for v in voltages] == [s["values"]["1.0.32.7.0.255"]["value"]
+                                            for s in states]
     configs = {topic: json.loads(payload) for topic, payload, retain in listener.messages
                if (topic.startswith("homeassistant/") and retain is False) or
                topic.startswith("homeassistant/")}
