@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 
 from ..capture import Chunk, is_capture, parse_capture
 from ..profiles import SerialSettings
+from ._pacing import Schedule
 from .base import SourceFatal, SourceFinished
 
 __all__ = ["ReplayConnection", "ReplayConnector", "load_capture"]
@@ -52,27 +52,20 @@ class ReplayConnection:
         self._next = 0
         self._speed = speed
         self._name = name
-        self._due: float | None = None  # event-loop time when the next chunk is due
+        self._schedule = Schedule()
         #: when the last chunk was received at recording time (LiveReader uses it)
         self.received: datetime | None = None
 
     async def read(self, timeout: float) -> bytes:
         if self._next >= len(self._chunks):
             raise SourceFinished(f"{self._name}: played to the end")
-        loop = asyncio.get_running_loop()
-        if self._due is None:
-            self._due = loop.time()
-        wait = self._due - loop.time()
-        if wait > timeout:
-            await asyncio.sleep(timeout)
+        if not await self._schedule.reached(timeout):
             return b""
-        if wait > 0:
-            await asyncio.sleep(wait)
         chunk = self._chunks[self._next]
         self.received = chunk.received
         self._next += 1
         if self._next < len(self._chunks):
-            self._due += self._gap(chunk, self._chunks[self._next])
+            self._schedule.next(self._gap(chunk, self._chunks[self._next]))
         return chunk.data
 
     def _gap(self, chunk: Chunk, following: Chunk) -> float:

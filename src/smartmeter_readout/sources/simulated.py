@@ -7,11 +7,11 @@ meter, through the same decoder as a serial port's.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from ..profiles import SerialSettings
 from ..simulator import Simulator
+from ._pacing import Schedule
 
 __all__ = ["SimulatedConnector"]
 
@@ -32,19 +32,12 @@ class SimulatedConnection:
     def __init__(self, simulator: Simulator, interval: float) -> None:
         self._simulator = simulator
         self._interval = interval
-        self._due: float | None = None
+        self._schedule = Schedule()
 
     async def read(self, timeout: float) -> bytes:
-        loop = asyncio.get_running_loop()
-        if self._due is None:
-            self._due = loop.time()
-        wait = self._due - loop.time()
-        if wait > timeout:
-            await asyncio.sleep(timeout)
+        if not await self._schedule.reached(timeout):
             return b""
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._due += self._interval
+        self._schedule.next(self._interval)
         return self._simulator.push(datetime.now(UTC)).wire
 
     def write(self, data: bytes) -> None:
