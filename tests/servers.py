@@ -6,6 +6,7 @@ skips them), with the package to install named.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -42,12 +43,23 @@ def need(program: str, package: str) -> str:
 class Mosquitto:
     """A private broker; ``stop``/``start`` simulate an outage on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
         self.binary = need("mosquitto", "mosquitto")
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
+        access = "allow_anonymous true\n"
+        if users:
+            passwords = directory / "passwords"
+            passwords.write_text("".join(f"{user}:{secret}\n" for user, secret in users.items()))
+            passwords.chmod(0o600)
+            subprocess.run([need("mosquitto_passwd", "mosquitto"), "-U", str(passwords)],
+                           check=True, capture_output=True)
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
+            # as root, mosquitto would switch to its own user, who cannot read the test's
+            # private directory
+            access += "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\n{access}"
             f"persistence true\npersistence_location {directory}/\n"
             "autosave_interval 1\n")
         self.process: subprocess.Popen[bytes] | None = None

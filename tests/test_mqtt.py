@@ -153,3 +153,22 @@ def test_outage_and_restart_every_reading_once_in_order(tmp_path: Path,
     read = stored.readings()
     stored.close()
     assert sent == read  # every reading the service read arrived once, in order
+
+
+def test_username_and_password(tmp_path: Path) -> None:
+    secured = Mosquitto(tmp_path, users={"meter": "s3cret-pass"})
+    secured.start()
+    try:
+        good = service(tmp_path, secured.port, "--count", "2",
+                       SMARTMETER_MQTT_USERNAME="meter", SMARTMETER_MQTT_PASSWORD="s3cret-pass")
+        _, err = good.communicate(timeout=60)
+        assert good.returncode == 0 and "mqtt: cannot deliver" not in err, err
+        bad = service(tmp_path, secured.port, SMARTMETER_MQTT_USERNAME="meter",
+                      SMARTMETER_MQTT_PASSWORD="wrong-pass")
+        time.sleep(3)
+        bad.send_signal(signal.SIGTERM)
+        _, err = bad.communicate(timeout=20)
+    finally:
+        secured.stop()
+    assert "mqtt: cannot deliver" in err and "username or password" in err.lower()
+    assert "wrong-pass" not in err and "s3cret-pass" not in err

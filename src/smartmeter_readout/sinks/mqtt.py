@@ -172,6 +172,9 @@ def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower() or "errno 111" in text.lower():
         return "connection refused (is the broker running and listening?)"
-    if "not authorised" in text.lower() or "bad user name" in text.lower():
-        return "the broker refused the username or password"
+    lowered = text.lower()
+    if any(word in lowered for word in ("not authori", "bad user name", "code:134",
+                                        "code:135")):
+        return (f"the broker refused the username or password ({text}): check [mqtt] "
+                "username and password")
     return text
