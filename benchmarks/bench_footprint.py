@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _proc import cpu_seconds, cpu_times, peak_rss_mb
 from smartmeter_readout.simulator import Simulator
 from smartmeter_readout.virtual_meter import VirtualMeter
 
@@ -46,24 +46,6 @@ async def main():
     await asyncio.Event().wait()
 asyncio.run(main())
 """
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_times(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
-def cpu_seconds(pid: int) -> float:
-    return sum(cpu_times(pid))
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def main(rate: float, seconds: float, profile: str, silent: float,

@@ -30,13 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _proc import cpu_seconds, peak_rss_mb  # noqa: E402
 from servers import Influx, Mosquitto, Postgres  # noqa: E402
 from smartmeter_readout import Decoder  # noqa: E402
 from smartmeter_readout.config import SCHEMA  # noqa: E402
 from smartmeter_readout.simulator import Simulator  # noqa: E402
 
 KEY = bytes(range(16))
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def readings(count: int) -> list:  # type: ignore[type-arg]
@@ -91,10 +91,10 @@ def main(seconds: float, count: int) -> None:
                 [sys.executable, "-m", "smartmeter_readout", "run", "--simulate", "vkw",
                  "--sqlite", f"{tmp}/service.sqlite", "-q"], env=env)
             time.sleep(5)  # start-up
-            start = cpu(service.pid)
+            start = cpu_seconds(service.pid)
             time.sleep(seconds)
-            used = cpu(service.pid) - start
-            rss = peak_rss(service.pid)
+            used = cpu_seconds(service.pid) - start
+            rss = peak_rss_mb(service.pid)
             service.terminate()
             service.wait(30)
             print(f"service at 1 push/s, all outputs on, {seconds:g} s: CPU "
@@ -104,18 +104,6 @@ def main(seconds: float, count: int) -> None:
             for server in (broker, influx, postgres):
                 server.stop()
             postgres.remove()
-
-
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def peak_rss(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":

@@ -103,25 +103,14 @@ def make_decoder(args: argparse.Namespace) -> Decoder:
 
 
 def _layouts(path: Path) -> list[PositionalLayout]:
-    """The ``[layouts.<name>]`` tables of a TOML config file."""
-    import tomllib
-
-    from .cosem.layouts import layout_from_config
+    """The ``[layouts.<name>]`` tables of a config file (the whole file is checked)."""
+    from .config import load_config
     from .errors import ConfigError
 
     try:
-        config = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"the config file {path} is no valid TOML: {exc}") from None
-    tables = config.get("layouts", {})
-    if not isinstance(tables, dict):
-        raise UsageError(f"{path}: 'layouts' must be a table of [layouts.<name>] tables")
-    try:
-        return [layout_from_config(name, spec) for name, spec in tables.items()]
+        return list(load_config(path, env={}).layouts)
     except ConfigError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise UsageError(str(exc)) from None
 
 
 def _as_bytes(raw: bytes) -> bytes:

@@ -193,7 +193,10 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
 
         if not isinstance(tables, dict):
             raise ConfigError(f"{path}: 'layouts' must be [layouts.<name>] tables")
-        layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
+        try:
+            layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     for section, values in data.items():
         if section not in SCHEMA:
             raise ConfigError(f"{path}: unknown section [{section}]{_suggest(section, SCHEMA)};"

@@ -81,6 +81,8 @@ _STAT_NAMES = {
     EventKind.TAG_UNCHECKED: "tag_unchecked", EventKind.UNKNOWN_LAYOUT: "unknown_layout",
     EventKind.MALFORMED: "pushes_malformed",
 }
+_COMPLETE = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch", "unknown_layout",
+             "pushes_malformed")
 
 
 def _plausible(plaintext: bytes) -> bool:
@@ -140,6 +142,12 @@ class Decoder:
     @property
     def has_key(self) -> bool:
         return self._cipher is not None
+
+    @property
+    def pushes_complete(self) -> int:
+        """Whole pushes seen, decoded or not (the link worked; the key or body may not)."""
+        stats = self.stats
+        return sum(stats[name] for name in _COMPLETE)
 
     def take_events(self) -> list[Event]:
         """Return and forget the events since the last call (oldest first)."""

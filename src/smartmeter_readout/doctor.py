@@ -30,8 +30,6 @@ from .sources.base import (
 
 __all__ = ["Diagnosis", "Verdict", "diagnose"]
 
-_PUSH_STATS = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
-               "unknown_layout", "pushes_malformed")
 
 
 class Verdict(StrEnum):
@@ -141,7 +139,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     say("3. Waiting for a whole push")
     while True:
         readings = decoder.feed(data, received=datetime.now(UTC))
-        if readings or any(decoder.stats[name] for name in _PUSH_STATS):
+        if readings or decoder.pushes_complete:
             break
         left = deadline - time.monotonic()
         if left <= 0:

@@ -190,7 +190,6 @@ class LiveReader:
             if data:
                 now = self.clock()
                 last_byte = now
-                self.bytes_received += len(data) if data is not initial else 0
                 # a replayed capture knows when its bytes were first received
                 received = getattr(connection, "received", None) or datetime.now(UTC)
                 if self.on_bytes is not None:
@@ -221,6 +220,7 @@ class LiveReader:
                               f"{opts.silence:g} s (meter not sending? cable or adapter "
                               "loose?)", logging.WARNING)
             data = await connection.read(opts.silence)
+            self.bytes_received += len(data)  # the initial bytes were counted by _detect
 
     # ------------------------------------------------------------ reporting
 

@@ -19,6 +19,8 @@ from .cli import EXIT_FAILURE, EXIT_KEY, EXIT_OK, UsageError, key_arguments
 from .output import FORMATS
 
 if TYPE_CHECKING:
+    from .decoder import Decoder
+    from .live import LiveOptions
     from .profiles import SerialSettings
     from .sources.base import Connector
 
@@ -186,31 +188,20 @@ def cmd_read(args: argparse.Namespace) -> int:
     return _run(_read(connector, decoder, args))
 
 
-async def _read(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
-    import json
+async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
     from contextlib import aclosing
 
     from .live import KeyRejected, LiveReader
-    from .output import csv_text, render
+    from .sinks.console import ConsoleSink
     from .sources.base import SourceFatal
 
-    reader = LiveReader(connector, decoder, options=_live_options(key_failures=3))  # type: ignore[arg-type]
+    reader = LiveReader(connector, decoder, options=_live_options(key_failures=3))
     count = 0
-    columns: list[str] | None = None
+    console = ConsoleSink(args.format)
     try:
         async with aclosing(reader.readings()) as readings:
             async for reading in readings:
-                if args.format == "jsonl":  # the streaming case: no detour through render
-                    text = json.dumps(reading.to_dict(), ensure_ascii=False) + "\n"
-                elif args.format == "csv":
-                    text, columns = csv_text([reading], header=columns is None,
-                                             columns=columns)
-                else:
-                    text = render([reading], args.format)
-                    if args.format == "table" and count:
-                        text = "\n" + text
-                sys.stdout.write(text)
-                sys.stdout.flush()
+                await console.write((reading,))
                 count += 1
                 if args.count and count >= args.count:
                     return EXIT_OK
@@ -223,17 +214,20 @@ async def _read(connector: Connector, decoder: object, args: argparse.Namespace)
     return EXIT_OK if count or not args.count else 4
 
 
-def _live_options(**changes: object) -> object:
+def _live_options(key_failures: int = 0) -> LiveOptions:
+    """The reader's timings; SMARTMETER_LIVE_<NAME> shortens them (the tests do)."""
     from dataclasses import replace
 
     from .live import LiveOptions
 
-    options = LiveOptions()
-    for name in ("silence", "reconnect_after", "backoff_max"):
-        value = os.environ.get(f"SMARTMETER_LIVE_{name.upper()}")
-        if value:
-            changes[name] = float(value)
-    return replace(options, **changes)  # type: ignore[arg-type]
+    base = LiveOptions(key_failures=key_failures)
+
+    def tuned(name: str, default: float) -> float:
+        return float(os.environ.get(f"SMARTMETER_LIVE_{name.upper()}") or default)
+
+    return replace(base, silence=tuned("silence", base.silence),
+                   reconnect_after=tuned("reconnect_after", base.reconnect_after),
+                   backoff_max=tuned("backoff_max", base.backoff_max))
 
 
 # ------------------------------------------------------------------ simulate
@@ -323,7 +317,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     return _run(_record(connector, decoder, args))
 
 
-async def _record(connector: Connector, decoder: object, args: argparse.Namespace) -> int:
+async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
     import asyncio
     from contextlib import aclosing
     from datetime import UTC, datetime
@@ -332,8 +326,6 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
     from .live import LiveReader
     from .sources.base import SourceFatal
 
-    pushes = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch",
-              "unknown_layout", "pushes_malformed")
     done = asyncio.Event()
     redactor = None
     if args.redact:
@@ -356,10 +348,10 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
         else:
             out.write(format_chunk(received, data).encode())
         out.flush()
-        if args.count and sum(decoder.stats[n] for n in pushes) >= args.count:  # type: ignore[attr-defined]
+        if args.count and decoder.pushes_complete >= args.count:
             done.set()
 
-    reader = LiveReader(connector, decoder, on_bytes=write)  # type: ignore[arg-type]
+    reader = LiveReader(connector, decoder, on_bytes=write)
     if not args.raw:
         notes = ["receive time (UTC) and bytes in hex, one chunk per line"]
         if args.redact:
@@ -393,8 +385,8 @@ async def _record(connector: Connector, decoder: object, args: argparse.Namespac
     if redactor is not None and redactor.left_out:
         print(f"smartmeter-readout: {redactor.left_out} pushes left out: they could not be "
               "redacted (broken, or not decodable with the given keys)", file=sys.stderr)
-    total = sum(decoder.stats[n] for n in pushes)  # type: ignore[attr-defined]
-    print(f"recorded {reader.bytes_received} bytes, {total} pushes, to {args.output}",
+    print(f"recorded {reader.bytes_received} bytes, {decoder.pushes_complete} pushes, to "
+          f"{args.output}",
           file=sys.stderr)
     return EXIT_OK
 
