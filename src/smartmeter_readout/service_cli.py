@@ -52,7 +52,7 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
                                          "yesterday (default -1d)")
     history.add_argument("--until", help="end, same forms (default now)")
-    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d"), default="15m")
+    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"), default="15m")
     history.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
