@@ -56,6 +56,12 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
     decoder = Decoder(key_bytes, auth_bytes, timezone=tz, layouts=config.layouts)
     reader = LiveReader(connector, decoder, options=options or LiveOptions(key_failures=0),
                         log=log)
+    if config.on("web"):
+        from .web.policy import token_problem
+
+        problem = token_problem(config["web"]["host"], config["web"]["token"])
+        if problem:
+            raise ConfigError(problem)
     sinks, sqlite_path = _sinks(config)
     outbox = None
     if any(sink.durable for sink in sinks):

@@ -97,6 +97,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "enabled": _o(bool, True),
         "host": _o(str, "127.0.0.1"),
         "port": _o(int, 8080, minimum=0),
+        "token": _o(str, "", help="needed when host is not loopback: every request carries "
+                                  "it (Bearer header, or the page's login)"),
     },
     "console": {
         "format": _o(str, "none", "none", "table", "json", "jsonl", "csv"),

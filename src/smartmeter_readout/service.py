@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -64,6 +64,8 @@ class Service:
         self.last_reading: Reading | None = None
         self.last_reading_at: float | None = None  # monotonic
         self.state = {sink.name: SinkState() for sink in self.sinks}
+        self.listeners: list[Callable[[Reading], None]] = []  # the web page's live feed
+        self.started = time.time()
         self._queues: dict[str, asyncio.Queue[Reading]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         if outbox is None and any(sink.durable for sink in self.sinks):
@@ -122,6 +124,8 @@ class Service:
             self.outbox.append(names, [reading])
             for name in names:
                 self._wake[name].set()
+        for listener in self.listeners:
+            listener(reading)
 
     async def _local_worker(self, sink: Sink) -> None:
         queue = self._queues[sink.name]

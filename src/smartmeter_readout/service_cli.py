@@ -141,11 +141,8 @@ def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        web = None
-        if config.on("web"):
-            from .web.server import WebServer
-
-            web = WebServer(built.service, config["web"]["host"], config["web"]["port"], log)
+        web = _web(config, built, log)
+        if web is not None:
             await web.start()
         try:
             await built.service.run(stop)
@@ -160,6 +157,26 @@ def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
         return EXIT_FAILURE
     log.info("stopped after %d readings", built.service.readings)
     return EXIT_OK
+
+
+def _web(config: Config, built: Any, log: logging.Logger) -> Any:
+    """The web server, or None when it is off or its extra is not installed."""
+    if not config.on("web"):
+        return None
+    try:
+        from zoneinfo import ZoneInfo
+
+        from .web.server import SiteInfo, WebServer
+    except ImportError:
+        log.warning("web: the page, API and /metrics need aiohttp: pip install "
+                    "'smartmeter-readout[web]' (or set [web] enabled = false)")
+        return None
+    settings = config["web"]
+    info = SiteInfo(sqlite_path=built.sqlite_path, tz=ZoneInfo(config["meter"]["timezone"]),
+                    operator=config["meter"]["operator"],
+                    outputs=[sink.name for sink in built.service.sinks])
+    return WebServer(built.service, settings["host"], settings["port"], log,
+                     token=settings["token"], info=info)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -200,25 +217,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _when(text: str, tz: Any, option: str) -> Any:
-    import re
-    from datetime import datetime, timedelta
+    from .timespec import parse_when
 
-    now = datetime.now(tz)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    relative = re.fullmatch(r"-(\d+)([smhdw])", text.strip())
-    if relative:
-        return now - timedelta(seconds=int(relative.group(1)) * units[relative.group(2)])
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if text == "today":
-        return midnight
-    if text == "yesterday":
-        return midnight - timedelta(days=1)
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a time: use e.g. 2026-11-20, "
-                         "2026-11-20T08:00, -2h, -7d, today or yesterday") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        return parse_when(text, tz)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
 
 
 def _interval_text(rows: list[dict[str, Any]], fmt: str) -> str:

@@ -18,6 +18,7 @@ WAL mode, so ``history`` can read while the service writes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -199,7 +200,7 @@ class SqliteStore:
                     " AND start < ? ORDER BY start DESC LIMIT 1",
                     (stored, pair_meter, pair_obis, rows[0][0])).fetchone() if counter else None
                 previous = base[0] if base else rows[0][7]
-                for start, end, count, total, low_v, high_v, last, first in rows:
+                for start, end, count, total, low_v, high_v, last, _first in rows:
                     interval = grouped.setdefault((start, pair_meter), {
                         "start": _local(start, tz), "end": _local(end, tz),
                         "meter": pair_meter, "values": {}})
@@ -229,7 +230,7 @@ class SqliteStore:
         if len(bounds) < 2:
             return []
         spans = ",".join("(?,?)" for _ in bounds[1:])
-        edges = [edge for pair in zip(bounds, bounds[1:], strict=False) for edge in pair]
+        edges = [edge for pair in itertools.pairwise(bounds) for edge in pair]
         return self._db.execute(
             f"WITH b(lo, hi) AS (VALUES {spans}) "
             "SELECT b.lo, b.hi, sum(a.count), sum(a.sum), min(a.min), max(a.max),"

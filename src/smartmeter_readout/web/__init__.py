@@ -1,1 +1,1 @@
-"""The service's HTTP side: /metrics for Prometheus (the web page and REST API follow)."""
+"""The service's HTTP side: the page, the REST API under /api/v1, the live feed, /metrics."""

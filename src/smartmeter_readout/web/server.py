@@ -1,81 +1,103 @@
-"""A small HTTP/1.1 server on asyncio streams: GET /metrics (Prometheus text format).
+"""The web side of the service: the page, the REST API, the live feed and /metrics.
 
-Binds to ``[web] host`` (127.0.0.1 unless configured otherwise). Requests are read with a
-size cap and a timeout; anything but GET /metrics is answered 404/405.
+Served with aiohttp (the ``web`` extra) on ``[web] host:port``, 127.0.0.1:8080 unless
+configured otherwise; off loopback every request needs ``[web] token`` (see ``auth``). A port
+in use is logged and reading goes on: the meter comes first. Everything the page needs is in
+the package (no CDN), so it works on a Raspberry Pi without internet.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from importlib.resources import files
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from ..metrics import ServiceCollector
 from ..service import Service
+from .api import Api, SiteInfo
+from .auth import Auth, Handler
 
-__all__ = ["WebServer"]
+__all__ = ["SiteInfo", "WebServer"]
 
-_HEAD_LIMIT = 8192
-_TIMEOUT = 10.0
+_STATIC = files(__package__) / "static"
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class WebServer:
     def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 8080,
-                 log: logging.Logger | None = None) -> None:
+                 log: logging.Logger | None = None, *, token: str = "",
+                 info: SiteInfo | None = None) -> None:
         self.host, self.port = host, port
         self.log = log or logging.getLogger("smartmeter_readout")
         self.registry = CollectorRegistry()
         self.registry.register(ServiceCollector(service))
-        self._server: asyncio.Server | None = None
+        self.api = Api(service, info or SiteInfo())
+        self.auth = Auth(token)
+        self.app = web.Application(middlewares=[_headers, self.auth.middleware])
+        self.app.add_routes([
+            web.get("/", self.page), web.get("/metrics", self.metrics),
+            web.get("/login", self.auth.login_page), web.post("/login", self.auth.login),
+            web.post("/logout", self.auth.logout),
+            web.get("/static/{name}", self.static), *self.api.routes()])
+        self._runner: web.AppRunner | None = None
 
     async def start(self) -> bool:
         """Listen; a port in use is logged, not fatal: reading the meter comes first."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
         try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+            await site.start()
         except OSError as exc:
             self.log.error("web: cannot listen on %s:%s (%s): set [web] port to a free one",
                            self.host, self.port, exc.strerror)
+            await self._runner.cleanup()
+            self._runner = None
             return False
-        self.port = self._server.sockets[0].getsockname()[1]
-        self.log.info("web: /metrics on http://%s:%s/metrics", self.host, self.port)
+        self.port = self._runner.addresses[0][1]
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.log.info("web: page on http://%s:%s/ (API /api/v1/, /metrics)", shown, self.port)
         return True
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(_TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-            if len(head) > _HEAD_LIMIT:
-                raise ValueError("request head too long")
-            method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-            if target.split("?", 1)[0] != "/metrics":
-                await self._reply(writer, 404, "text/plain", b"not found\n")
-            elif method not in ("GET", "HEAD"):
-                await self._reply(writer, 405, "text/plain", b"method not allowed\n")
-            else:
-                body = generate_latest(self.registry)
-                await self._reply(writer, 200, CONTENT_TYPE_LATEST,
-                                  b"" if method == "HEAD" else body)
-        except (ValueError, TimeoutError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(body=(_STATIC / "index.html").read_bytes(),
+                            content_type="text/html", headers={"Cache-Control": "no-cache"})
 
-    @staticmethod
-    async def _reply(writer: asyncio.StreamWriter, status: int, kind: str,
-                     body: bytes) -> None:
-        reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                     + body)
-        await writer.drain()
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        kinds = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+        kind = next((kinds[end] for end in kinds if name.endswith(end)), None)
+        resource = _STATIC / name
+        if kind is None or "/" in name or not resource.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(body=resource.read_bytes(), content_type=kind,
+                            headers={"Cache-Control": "no-cache"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        self.api.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(_SECURITY_HEADERS)
+        raise
+    response.headers.update(_SECURITY_HEADERS)
+    return response

@@ -1,0 +1,254 @@
+"""The REST API under /api/v1 and the live feed (server-sent events).
+
+- ``GET /api/v1/reading``: the last reading (the JSON contract), 404 before the first;
+- ``GET /api/v1/status``: source, meter, push counts, last error, outputs;
+- ``GET /api/v1/history?from=&to=&step=&obis=&meter=``: intervals from the SQLite history
+  (``raw`` gives the stored readings);
+- ``GET /api/v1/series``: which values of which meter the history holds;
+- ``GET /api/v1/events``: ``reading`` events as they come, ``status`` every few seconds;
+- ``GET /api/v1/openapi.json``: the description of all of the above.
+
+History queries run in a worker thread on a read connection of their own, so a slow query
+never holds up the meter, and the answers are bounded in size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .. import __version__
+from ..reading import Reading
+from ..service import Service
+from ..sinks.base import SinkError
+from ..sinks.sqlite import STEPS, SqliteStore
+from ..timespec import parse_when
+
+__all__ = ["Api", "SiteInfo"]
+
+_OBIS = re.compile(r"\d{1,3}(\.\d{1,3}){5}")
+_STEP_SECONDS = {"1m": 60, "15m": 900, "1h": 3600, "1d": 86400, "1mo": 31 * 86400}
+_MAX_INTERVALS = 20_000
+_MAX_RAW = 10_000
+_STATUS_EVERY = 2.0
+_CLIENT_QUEUE = 64
+_BAD_PUSHES = ("pushes_incomplete", "key_missing", "decryption_failed", "tag_mismatch",
+               "unknown_layout", "pushes_malformed")
+_PROBLEMS = {"segment_lost", "key_missing", "wrong_key", "tag_mismatch", "unknown_layout",
+             "malformed", "bad_frame"}
+
+
+@dataclass(slots=True)
+class SiteInfo:
+    """What the page shows that the running service does not know by itself."""
+
+    sqlite_path: Path | None = None
+    tz: tzinfo = UTC
+    operator: str = "auto"
+    outputs: list[str] = field(default_factory=list)
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(text=json.dumps({"error": message}), content_type="application/json")
+
+
+class Api:
+    def __init__(self, service: Service, info: SiteInfo) -> None:
+        self.service = service
+        self.info = info
+        self._store: SqliteStore | None = None
+        self._clients: set[asyncio.Queue[Reading]] = set()
+        service.listeners.append(self._publish)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/api/v1/reading", self.reading),
+                web.get("/api/v1/status", self.status),
+                web.get("/api/v1/history", self.history),
+                web.get("/api/v1/series", self.series),
+                web.get("/api/v1/events", self.events),
+                web.get("/api/v1/openapi.json", self.openapi)]
+
+    async def reading(self, request: web.Request) -> web.Response:
+        reading = self.service.last_reading
+        if reading is None:
+            return web.json_response({"error": "no reading yet: the service is waiting for "
+                                      "the meter (see /api/v1/status)"}, status=404)
+        return web.json_response(reading.to_dict())
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status_data())
+
+    def status_data(self) -> dict[str, Any]:
+        service, reader = self.service, self.service.reader
+        stats = reader.decoder.stats
+        settings = reader.settings
+        reading = service.last_reading
+        problems = [event for event in reader.recent_events if event.kind in _PROBLEMS]
+        age = (time.monotonic() - service.last_reading_at
+               if service.last_reading_at is not None else None)
+        outbox = service.outbox
+        return {
+            "version": __version__,
+            "uptime_seconds": round(time.time() - service.started, 1),
+            "source": {
+                "name": reader.connector.name,
+                "state": reader.state,
+                "message": reader.state_message,
+                "baud": settings.baud if settings else None,
+                "parity": settings.parity if settings else None,
+                "framing": reader.framing or reader.decoder.seen.get("framing"),
+                "operator": self.info.operator,
+                "bytes_received": reader.bytes_received,
+                "reconnects": reader.reconnects,
+            },
+            "meter": None if reading is None else {
+                "key": reading.meter_key, **reading.to_dict()["meter"]},
+            "last_reading": None if reading is None else {
+                "time": reading.to_dict()["time"], "age_seconds": round(age or 0.0, 3)},
+            "readings": service.readings,
+            "pushes": {
+                "ok": stats.get("pushes_ok", 0),
+                "bad": sum(stats.get(name, 0) for name in _BAD_PUSHES),
+                "incomplete": stats.get("pushes_incomplete", 0),
+                "key_missing": stats.get("key_missing", 0),
+                "decryption_failed": stats.get("decryption_failed", 0),
+                "tag_mismatch": stats.get("tag_mismatch", 0),
+                "unknown_layout": stats.get("unknown_layout", 0),
+                "malformed": stats.get("pushes_malformed", 0),
+                "frames_bad": stats.get("frames_bad", 0),
+            },
+            "last_error": None if not problems else {
+                "kind": str(problems[-1].kind), "message": problems[-1].message},
+            "outputs": [{
+                "name": name, "up": state.healthy, "backlog": service.backlog(name),
+                "delivered": state.delivered, "failures": state.failures,
+                "dropped": state.dropped + (outbox.dropped.get(name, 0) if outbox else 0),
+                "error": state.error or None,
+            } for name, state in service.state.items()],
+        }
+
+    async def history(self, request: web.Request) -> web.Response:
+        query = request.query
+        step = query.get("step", "15m")
+        if step != "raw" and step not in STEPS:
+            raise BadRequest(f"step={step!r}: use raw, {', '.join(STEPS)}")
+        tz = self.info.tz
+        now = datetime.now(tz)
+        until = self._when(query, "to", now, now)
+        since = self._when(query, "from", until - timedelta(days=1), now)
+        if since >= until:
+            raise BadRequest("from must be before to")
+        obis = None
+        if "obis" in query:
+            obis = [code for text in query.getall("obis") for code in text.split(",") if code]
+            wrong = [code for code in obis if not _OBIS.fullmatch(code)]
+            if wrong:
+                raise BadRequest(f"obis={wrong[0]!r} is not an OBIS code like 1.0.1.7.0.255")
+        meter = query.get("meter") or None
+        span = (until - since).total_seconds()
+        answer: dict[str, Any] = {"step": step, "from": since.isoformat(),
+                                  "to": until.isoformat()}
+        store = await self._history_store()
+        if step == "raw":
+            rows = await asyncio.to_thread(store.readings, since, until, _MAX_RAW + 1)
+            if meter is not None:
+                rows = [row for row in rows if _meter_key(row) == meter]
+            answer["truncated"] = len(rows) > _MAX_RAW
+            answer["readings"] = rows[:_MAX_RAW]
+            return web.json_response(answer)
+        if span / _STEP_SECONDS[step] > _MAX_INTERVALS:
+            raise BadRequest(f"from..to holds more than {_MAX_INTERVALS} intervals of {step}: "
+                             "choose a larger step or a shorter range")
+        answer["intervals"] = await asyncio.to_thread(
+            store.intervals, step, since, until, tz, obis=obis, meter=meter)
+        return web.json_response(answer)
+
+    async def series(self, request: web.Request) -> web.Response:
+        store = await self._history_store()
+        return web.json_response({"series": await asyncio.to_thread(store.series)})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        queue: asyncio.Queue[Reading] = asyncio.Queue(_CLIENT_QUEUE)
+        self._clients.add(queue)
+        try:
+            await response.write(b"retry: 2000\n\n")
+            await self._send(response, "status", self.status_data())
+            if self.service.last_reading is not None:
+                await self._send(response, "reading", self.service.last_reading.to_dict())
+            while True:
+                try:
+                    async with asyncio.timeout(_STATUS_EVERY):
+                        reading = await queue.get()
+                    await self._send(response, "reading", reading.to_dict())
+                except TimeoutError:
+                    await self._send(response, "status", self.status_data())
+        except ConnectionError:
+            pass  # the tab was closed
+        finally:
+            self._clients.discard(queue)
+        return response
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        text = (files(__package__) / "openapi.json").read_text(encoding="utf-8")
+        return web.Response(text=text.replace("{version}", __version__),
+                            content_type="application/json")
+
+    def _publish(self, reading: Reading) -> None:
+        for queue in self._clients:
+            if queue.full():  # a stalled browser tab: it gets the newest, not the oldest
+                queue.get_nowait()
+            queue.put_nowait(reading)
+
+    @staticmethod
+    async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+
+    def _when(self, query: Any, name: str, default: datetime, now: datetime) -> datetime:
+        text = query.get(name)
+        if not text:
+            return default
+        try:
+            return parse_when(text, self.info.tz, now)
+        except (ValueError, OverflowError) as exc:
+            raise BadRequest(f"{name}: {exc}") from None
+
+    async def _history_store(self) -> SqliteStore:
+        if self.info.sqlite_path is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": "there is no history: enable [sqlite]"}),
+                content_type="application/json")
+        if self._store is None:
+            try:
+                self._store = await asyncio.to_thread(SqliteStore, self.info.sqlite_path)
+            except SinkError as exc:
+                raise web.HTTPServiceUnavailable(
+                    text=json.dumps({"error": str(exc)}),
+                    content_type="application/json") from None
+        return self._store
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.service.listeners.remove(self._publish)
+        if self._store is not None:
+            self._store.close()
+
+
+def _meter_key(row: dict[str, Any]) -> str:
+    meter = row.get("meter") or {}
+    return str(meter.get("id") or meter.get("system_title") or "meter")
