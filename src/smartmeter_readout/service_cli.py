@@ -41,6 +41,9 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     demo.add_argument("--profile", default="vkw", help="simulator profile (simulate "
                                                        "--profiles lists them)")
     demo.add_argument("--interval", type=float, default=2.0, help="seconds between pushes")
+    demo.add_argument("--history-days", type=float, default=None,
+                      help="made-up history before now for the page's charts (default 40 "
+                           "with the temporary database, 0 with --sqlite)")
     _common(demo)
 
     history = sub.add_parser(
@@ -111,7 +114,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.sqlite:
             overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
         config = _load(argparse.Namespace(config=None), overrides)
+        days = args.history_days if args.history_days is not None else (
+            0 if args.sqlite else 40)
+        if days > 0 and config.on("sqlite"):
+            _fill_demo_history(config, args.profile, days)
         return _serve(config, args.count, demo=True)
+
+
+def _fill_demo_history(config: Config, profile: str, days: float) -> None:
+    """Charts with something in them from the first second: the simulator's past."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from .history_fill import fill_history
+    from .simulator import PROFILES
+    from .sinks.sqlite import SqliteStore
+
+    if profile not in PROFILES:
+        return  # build_service names the problem
+    now = datetime.now(UTC)
+    store = SqliteStore(config["sqlite"]["path"])
+    try:
+        made = fill_history(store, now - timedelta(days=days), now, profile=profile,
+                            resolution=60, tz=ZoneInfo(config["meter"]["timezone"]),
+                            ends_at_default=True, minutes_from=now - timedelta(hours=6))
+    finally:
+        store.close()
+    logging.getLogger("smartmeter_readout").info(
+        "demo: %g days of made-up history (%d readings, one a minute) for the charts",
+        days, made)
 
 
 def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:

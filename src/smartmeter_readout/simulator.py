@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .cosem.layouts import scale
@@ -52,6 +53,18 @@ class Snapshot:
     power_factor: float
 
 
+class Sample(NamedTuple):
+    """The instantaneous values of one moment (the counters live in the model)."""
+
+    voltage: tuple[float, float, float]
+    current: tuple[float, float, float]
+    power_import: float
+    power_export: float
+    reactive_import: float
+    reactive_export: float
+    power_factor: float
+
+
 @dataclass(slots=True)
 class ValueModel:
     """A household: base load, peaks, optional PV; counters integrate the power."""
@@ -68,41 +81,48 @@ class ValueModel:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def household_load(self, moment: datetime) -> float:
-        hour = moment.hour + moment.minute / 60
+    def household_load(self, hour: float) -> float:
         curve = (250 + 900 * math.exp(-((hour - 7.5) ** 2) / 1.5)
                  + 1500 * math.exp(-((hour - 19) ** 2) / 3))
         return curve * (0.85 + 0.3 * self._rng.random())
 
-    def pv(self, moment: datetime) -> float:
-        hour = moment.hour + moment.minute / 60
+    def pv(self, hour: float) -> float:
         if not self.pv_peak or not 6 <= hour <= 20:
             return 0.0
         return self.pv_peak * math.sin(math.pi * (hour - 6) / 14) ** 2 * (0.9 + 0.1 *
                                                                          self._rng.random())
 
-    def snapshot(self, moment: datetime) -> Snapshot:
+    def advance(self, hour: float, seconds: float) -> Sample:
+        """The next moment, ``seconds`` after the last, at local ``hour`` of the day.
+
+        The counters integrate the power over ``seconds``. ``snapshot`` and the history
+        filler (which runs a year of seconds and cannot afford a datetime per second) share it.
+        """
         rng = self._rng
-        net = self.household_load(moment) - self.pv(moment)
+        net = self.household_load(hour) - self.pv(hour)
         p_import, p_export = (net, 0.0) if net >= 0 else (0.0, -net)
         q_import = 0.15 * p_import + 20 * rng.random()
         q_export = 5 * rng.random()
-        if self._last is not None:
-            hours = max(0.0, (moment - self._last).total_seconds() / 3600)
-            self.energy_import += p_import * hours
-            self.energy_export += p_export * hours
-            self.reactive_import += q_import * hours
-            self.reactive_export += q_export * hours
-        self._last = moment
-        voltage = tuple(230 + rng.uniform(-4, 6) for _ in range(3))
-        shares = (0.5, 0.3, 0.2)
+        hours = max(0.0, seconds / 3600)
+        self.energy_import += p_import * hours
+        self.energy_export += p_export * hours
+        self.reactive_import += q_import * hours
+        self.reactive_export += q_export * hours
+        voltage = (230 + rng.uniform(-4, 6), 230 + rng.uniform(-4, 6), 230 + rng.uniform(-4, 6))
         power = p_import + p_export
-        current = tuple(power * share / voltage[i] for i, share in enumerate(shares))
+        current = (power * 0.5 / voltage[0], power * 0.3 / voltage[1], power * 0.2 / voltage[2])
         apparent = math.hypot(power, q_import)
-        return Snapshot(moment, voltage, current, p_import, p_export,  # type: ignore[arg-type]
-                        q_import, q_export, self.energy_import, self.energy_export,
-                        self.reactive_import, self.reactive_export,
-                        power / apparent if apparent else 1.0)
+        return Sample(voltage, current, p_import, p_export, q_import, q_export,
+                      power / apparent if apparent else 1.0)
+
+    def snapshot(self, moment: datetime) -> Snapshot:
+        seconds = (moment - self._last).total_seconds() if self._last is not None else 0.0
+        self._last = moment
+        s = self.advance(moment.hour + moment.minute / 60, seconds)
+        return Snapshot(moment, s.voltage, s.current, s.power_import, s.power_export,
+                        s.reactive_import, s.reactive_export, self.energy_import,
+                        self.energy_export, self.reactive_import, self.reactive_export,
+                        s.power_factor)
 
 
 @dataclass(frozen=True, slots=True)

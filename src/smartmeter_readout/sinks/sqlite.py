@@ -140,6 +140,15 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise SinkError(f"cannot write to {self.path}: {exc}") from None
 
+    def add_aggregates(self, rows: Sequence[tuple[Any, ...]],
+                       series: Sequence[tuple[str, str, str, str | None]] = ()) -> None:
+        """Store ready-made aggregate rows (the history filler), replacing what is there."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO aggregates VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(_SERIES, series)
+
     def prune(self, keep_days: float) -> int:
         """Drop raw readings older than ``keep_days``; aggregates stay."""
         cutoff = time.time() - keep_days * 86400

@@ -36,9 +36,14 @@ from ..timespec import parse_when
 
 __all__ = ["Api", "SiteInfo"]
 
-_OBIS = re.compile(r"\d{1,3}(\.\d{1,3}){5}")
+# the same patterns as in openapi.json: what the description admits, the server takes
+OBIS_LIST = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){5}(,[0-9]{1,3}(\.[0-9]{1,3}){5})*")
+WHEN = re.compile(r"-[0-9]{1,5}[smhdw]|today|yesterday|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                  r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 _STEP_SECONDS = {"1m": 60, "15m": 900, "1h": 3600, "1d": 86400, "1mo": 31 * 86400}
 _MAX_INTERVALS = 20_000
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
@@ -145,20 +150,25 @@ class Api:
             raise BadRequest(f"step={step!r}: use raw, {', '.join(STEPS)}")
         tz = self.info.tz
         now = datetime.now(tz)
-        until = self._when(query, "to", now, now)
-        since = self._when(query, "from", until - timedelta(days=1), now)
+        until = _clamp(self._when(query, "to", now, now))
+        since = _clamp(self._when(query, "from", until - timedelta(days=1), now))
         if since >= until:
             raise BadRequest("from must be before to")
         obis = None
         if "obis" in query:
-            obis = [code for text in query.getall("obis") for code in text.split(",") if code]
-            wrong = [code for code in obis if not _OBIS.fullmatch(code)]
-            if wrong:
-                raise BadRequest(f"obis={wrong[0]!r} is not an OBIS code like 1.0.1.7.0.255")
+            text = query["obis"]
+            if not OBIS_LIST.fullmatch(text):
+                raise BadRequest(f"obis={text!r} is not a list of OBIS codes like "
+                                 "1.0.1.7.0.255,1.0.2.7.0.255")
+            obis = text.split(",")
         meter = query.get("meter") or None
-        span = (until - since).total_seconds()
+        truncated = False
+        if step != "raw" and (until - since).total_seconds() / _STEP_SECONDS[step] > \
+                _MAX_INTERVALS:
+            since = until - timedelta(seconds=_MAX_INTERVALS * _STEP_SECONDS[step])
+            truncated = True
         answer: dict[str, Any] = {"step": step, "from": since.isoformat(),
-                                  "to": until.isoformat()}
+                                  "to": until.isoformat(), "truncated": truncated}
         store = await self._history_store()
         if step == "raw":
             rows = await asyncio.to_thread(store.readings, since, until, _MAX_RAW + 1)
@@ -167,9 +177,6 @@ class Api:
             answer["truncated"] = len(rows) > _MAX_RAW
             answer["readings"] = rows[:_MAX_RAW]
             return web.json_response(answer)
-        if span / _STEP_SECONDS[step] > _MAX_INTERVALS:
-            raise BadRequest(f"from..to holds more than {_MAX_INTERVALS} intervals of {step}: "
-                             "choose a larger step or a shorter range")
         answer["intervals"] = await asyncio.to_thread(
             store.intervals, step, since, until, tz, obis=obis, meter=meter)
         return web.json_response(answer)
@@ -221,8 +228,11 @@ class Api:
 
     def _when(self, query: Any, name: str, default: datetime, now: datetime) -> datetime:
         text = query.get(name)
-        if not text:
+        if text is None:
             return default
+        if not WHEN.fullmatch(text):
+            raise BadRequest(f"{name}={text!r} is not a time: use e.g. 2026-11-20, "
+                             "2026-11-20T08:00, -2h, -7d, today or yesterday")
         try:
             return parse_when(text, self.info.tz, now)
         except (ValueError, OverflowError) as exc:
@@ -247,6 +257,11 @@ class Api:
             self.service.listeners.remove(self._publish)
         if self._store is not None:
             self._store.close()
+
+
+def _clamp(moment: datetime) -> datetime:
+    """Keep ranges where time arithmetic cannot overflow."""
+    return min(max(moment, _EARLIEST), _LATEST)
 
 
 def _meter_key(row: dict[str, Any]) -> str:

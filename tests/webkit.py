@@ -1,0 +1,70 @@
+"""A running ``demo`` with its web page on a free loopback port, for the API and browser tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livekit import CLI, ENV
+from servers import free_port, wait_listening
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@dataclass
+class Demo:
+    url: str
+    process: subprocess.Popen[str]
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        """Status and decoded JSON body (or text) of GET path."""
+        request = urllib.request.Request(self.url + path)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, body, kind = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, body, kind = error.code, error.read(), error.headers
+        text = body.decode()
+        if kind.get_content_type() == "application/json":
+            return status, json.loads(text)
+        return status, text
+
+    def wait_readings(self, count: int, token: str | None = None,
+                      timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.get("/api/v1/status", token)
+            if status == 200 and body["readings"] >= count:
+                return dict(body)
+            time.sleep(0.2)
+        raise AssertionError(f"the demo did not read {count} pushes in {timeout} s")
+
+
+@contextmanager
+def demo(*extra: str, env: dict[str, str] | None = None,
+         interval: float = 1.0) -> Iterator[Demo]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "demo", "--interval", str(interval), "--console", "none", *extra],
+        env={**ENV, "SMARTMETER_WEB_PORT": str(port), **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port, timeout=30)
+        yield Demo(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
