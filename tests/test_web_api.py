@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
-from livekit import CLI, ENV
 from prometheus_client.parser import text_string_to_metric_families
-from webkit import Demo, demo
+from schemathesis.checks import positive_data_acceptance
 
 import smartmeter_readout.web as web_package
+from livekit import CLI, ENV
+from webkit import Demo, demo
 
 OPENAPI = Path(web_package.__file__).parent / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(OPENAPI).exclude(path="/api/v1/events")
