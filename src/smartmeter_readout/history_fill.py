@@ -38,12 +38,12 @@ _BY_NAME: dict[str, _Pick] = {
 
 def fill_history(store: SqliteStore, start: datetime, end: datetime, *, profile: str = "vkw",
                  resolution: int = 1, seed: int = 1, tz: tzinfo | None = None,
-                 model: ValueModel | None = None, ends_at_default: bool = False,
+                 model: ValueModel | None = None,
                  minutes_from: datetime | None = None) -> int:
     """Write the aggregates of readings every ``resolution`` seconds from start to end.
 
-    ``model`` carries on (its counters keep rising); ``ends_at_default`` shifts the counters
-    so that they end where a fresh simulator starts, as the demo needs; ``minutes_from``
+    ``model`` is advanced (its counters keep rising), so a simulator given the same model
+    afterwards carries on where the made-up past ends; ``minutes_from``
     leaves out the 1-minute rows before it (the demo's page only shows the last hours at that
     step, and a month of them takes seconds to write). Returns the number of made-up readings.
     """
@@ -59,8 +59,6 @@ def fill_history(store: SqliteStore, start: datetime, end: datetime, *, profile:
     last = int(end.timestamp()) // 60 * 60
     if model is None:
         model = ValueModel(seed=seed, pv_peak=PROFILES[profile].pv_peak)
-        if ends_at_default:
-            _shift_counters(model, first, last, resolution, tz, seed)
     rows: list[tuple[object, ...]] = []
     quarters: dict[tuple[int, str], list[float]] = {}
     made = 0
@@ -105,20 +103,6 @@ def _minutes(model: ValueModel, first: int, last: int, resolution: int, tz: tzin
             for series, (_, _, _, pick) in zip(values, picks, strict=True):
                 series.append(pick(sample, model))
         yield minute, values
-
-
-def _shift_counters(model: ValueModel, first: int, last: int, resolution: int, tz: tzinfo,
-                    seed: int) -> None:
-    """Start the counters low enough that the same run ends at the model's defaults."""
-    probe = ValueModel(seed=seed, pv_peak=model.pv_peak)
-    offset = _Offset(tz)
-    for minute in range(first, last, 60):
-        hour0 = offset.local_hour(minute)
-        for second in range(0, 60, resolution):
-            probe.advance(hour0 + second / 3600, resolution)
-    for name in ("energy_import", "energy_export", "reactive_import", "reactive_export"):
-        rise = getattr(probe, name) - getattr(model, name)
-        setattr(model, name, max(0.0, getattr(model, name) - rise))
 
 
 class _Offset:

@@ -116,28 +116,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = _load(argparse.Namespace(config=None), overrides)
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
+        setup = None
         if days > 0 and config.on("sqlite"):
-            _fill_demo_history(config, args.profile, days)
-        return _serve(config, args.count, demo=True)
+            def setup(built: Any) -> None:
+                _fill_demo_history(built, config, days)
+        return _serve(config, args.count, demo=True, setup=setup)
 
 
-def _fill_demo_history(config: Config, profile: str, days: float) -> None:
-    """Charts with something in them from the first second: the simulator's past."""
+def _fill_demo_history(built: Any, config: Config, days: float) -> None:
+    """Charts with something in them from the first second: the simulated meter's past,
+    ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
     from .history_fill import fill_history
-    from .simulator import PROFILES
     from .sinks.sqlite import SqliteStore
 
-    if profile not in PROFILES:
-        return  # build_service names the problem
+    simulator = built.reader.connector.simulator
     now = datetime.now(UTC)
-    store = SqliteStore(config["sqlite"]["path"])
+    store = SqliteStore(built.sqlite_path)
     try:
-        made = fill_history(store, now - timedelta(days=days), now, profile=profile,
-                            resolution=60, tz=ZoneInfo(config["meter"]["timezone"]),
-                            ends_at_default=True, minutes_from=now - timedelta(hours=6))
+        made = fill_history(store, now - timedelta(days=days), now,
+                            profile=simulator.profile.name, resolution=60,
+                            tz=ZoneInfo(config["meter"]["timezone"]), model=simulator.model,
+                            minutes_from=now - timedelta(hours=6))
     finally:
         store.close()
     logging.getLogger("smartmeter_readout").info(
@@ -145,7 +147,8 @@ def _fill_demo_history(config: Config, profile: str, days: float) -> None:
         days, made)
 
 
-def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
+def _serve(config: Config, count: int | None, *, demo: bool = False,
+           setup: Callable[[Any], None] | None = None) -> int:
     import asyncio
     import signal
 
@@ -161,6 +164,8 @@ def _serve(config: Config, count: int | None, *, demo: bool = False) -> int:
         raise UsageError(str(exc)) from None
     for note in built.notes:
         log.info(note)
+    if setup is not None:
+        setup(built)
     outputs = ", ".join(sink.name for sink in built.service.sinks) or "none"
     log.info("reading %s; outputs: %s%s", built.reader.connector.name, outputs,
              f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")

@@ -106,11 +106,12 @@ function showStatus(status) {
   const list = $("status");
   list.replaceChildren();
   const source = status.source;
-  const setting = source.baud ? `${source.baud} 8${source.parity}1` : "not detected yet";
+  const line = [source.baud ? `${source.baud} 8${source.parity}1` : "",
+    source.framing || ""].filter(Boolean).join(", ");
   addPair(list, "Source", source.name);
-  addPair(list, "State", source.message ? `${source.state}: ${source.message}` : source.state,
-    ["reading", "found"].includes(source.state) ? "ok" : "");
-  addPair(list, "Line", `${setting}${source.framing ? ", " + source.framing : ""}`);
+  addPair(list, "State", source.message || source.state,
+    ["reading", "receiving", "found"].includes(source.state) ? "ok" : "");
+  addPair(list, "Line", line || "not detected yet");
   addPair(list, "Operator", source.operator);
   if (status.meter) {
     const m = status.meter;
@@ -152,7 +153,8 @@ function connect() {
 
 // ---- charts -----------------------------------------------------------------------------
 
-const SIZE = { width: 800, height: 220, left: 56, right: 8, top: 10, bottom: 24 };
+// Drawn in CSS pixels of the chart's own size, so text stays text-sized on a phone.
+const SIZE = { width: 800, height: 240, left: 56, right: 8, top: 10, bottom: 24 };
 
 function node(name, attributes, parent) {
   const element = document.createElementNS(SVG, name);
@@ -163,6 +165,8 @@ function node(name, attributes, parent) {
 
 function frame(svg) {
   svg.replaceChildren();
+  SIZE.width = Math.max(240, Math.round(svg.getBoundingClientRect().width) || 800);
+  SIZE.left = 56;
   svg.setAttribute("viewBox", `0 0 ${SIZE.width} ${SIZE.height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   return { x0: SIZE.left, x1: SIZE.width - SIZE.right, y0: SIZE.top,
@@ -177,7 +181,7 @@ function empty(svg, text) {
 }
 
 function niceStep(span) {
-  const raw = span / 4;
+  const raw = span / 5;
   const power = 10 ** Math.floor(Math.log10(raw || 1));
   return [1, 2, 2.5, 5, 10].map((f) => f * power).find((s) => s >= raw) || power;
 }
@@ -192,7 +196,8 @@ function yAxis(svg, box, low, high, format) {
 }
 
 function xLabels(svg, box, labels) {
-  const every = Math.max(1, Math.ceil(labels.length / 8));
+  const room = Math.max(2, Math.floor((box.x1 - box.x0) / 70));
+  const every = Math.max(1, Math.ceil(labels.length / room));
   labels.forEach((label, i) => {
     if (i % every) return;
     node("text", { x: label.x, y: box.y1 + 16, "text-anchor": "middle" }, svg)
@@ -211,7 +216,8 @@ function powerChart(svg, points, from, to, labelOf) {
   low -= low < 0 ? pad : 0; high += pad;
   const x = (t) => box.x0 + (t - from) / (to - from) * (box.x1 - box.x0);
   const y = (v) => box.y1 - (v - low) / (high - low) * (box.y1 - box.y0);
-  yAxis(svg, box, low, high, (v) => Math.abs(high - low) >= 5000
+  const kilo = Math.max(Math.abs(low), Math.abs(high)) >= 1000;
+  yAxis(svg, box, low, high, (v) => kilo
     ? `${decimals(1).format(v / 1000)} kW` : `${numbers.format(v)} W`);
   const line = points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`)
     .join("");
@@ -308,7 +314,7 @@ async function loadEnergy(range) {
         import: value(i, OBIS.energyImport, "delta") / 1000,
         export: value(i, OBIS.energyExport, "delta") / 1000 };
     });
-    barChart(svg, bars, (v) => decimals(Math.abs(v) < 10 ? 1 : 0).format(Math.abs(v)));
+    barChart(svg, bars, (v) => decimals(v !== 0 && Math.abs(v) < 10 ? 1 : 0).format(Math.abs(v)));
   } catch (error) { if (error.message !== "login") empty(svg, error.message); }
 }
 
@@ -391,6 +397,8 @@ function start() {
   refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, 60000);
   setInterval(showAge, 1000);
+  let resized = null;
+  addEventListener("resize", () => { clearTimeout(resized); resized = setTimeout(refresh, 300); });
   connect();
 }
 
