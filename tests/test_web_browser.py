@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
 from servers import need
 from webkit import ARTIFACTS, Demo, demo
 
@@ -64,7 +65,7 @@ def test_page_shows_live_values_charts_profile_and_status(browser: Browser, site
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     net = page.locator("[data-testid=net-power]")
     first = net.inner_text()
-    assert first.endswith("W") and first != "–"
+    assert first.endswith("W") and first != "\u2013"  # the placeholder dash
     counter = page.locator("#counters dd").first.inner_text()
     assert "kWh" in counter
     # the simulator pushes every second: the net power changes (the load is noisy)
