@@ -192,13 +192,10 @@ class SqliteStore:
             if step in ("1m", "15m"):
                 bounds = None
             else:
-                first_last = self._db.execute(
-                    "SELECT min(start), max(start) FROM aggregates WHERE step = 900"
-                    " AND start >= ? AND start < ?", (low, high)).fetchone()
-                if first_last[0] is None:
+                span = self._span(pairs, low, high)
+                if span is None:
                     return []
-                bounds = _boundaries(step, max(low, first_last[0]),
-                                     min(high, first_last[1] + 900), tz)
+                bounds = _boundaries(step, max(low, span[0]), min(high, span[1] + 900), tz)
             for pair_meter, pair_obis, name, unit in pairs:
                 rows = self._pair_rows(stored, pair_meter, pair_obis, low, high, bounds)
                 if not rows:
@@ -221,6 +218,20 @@ class SqliteStore:
                         previous = last
                     interval["values"][pair_obis] = value
         return [grouped[key] for key in sorted(grouped)]
+
+    def _span(self, pairs: list[tuple[str, str, str, str | None]], low: float,
+              high: float) -> tuple[int, int] | None:
+        """First and last 15-minute row in range, by index seeks (a scan took 40 ms a year)."""
+        starts: list[int] = []
+        for meter, obis, _, _ in pairs:
+            for order in ("", " DESC"):
+                row = self._db.execute(
+                    "SELECT start FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
+                    f" AND start >= ? AND start < ? ORDER BY start{order} LIMIT 1",
+                    (meter, obis, low, high)).fetchone()
+                if row is not None:
+                    starts.append(row[0])
+        return (min(starts), max(starts)) if starts else None
 
     def _series(self, meter: str | None) -> list[tuple[str, str, str, str | None]]:
         sql = "SELECT meter, obis, name, unit FROM series"
