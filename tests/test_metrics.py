@@ -28,7 +28,7 @@ def test_metrics_of_a_running_service(tmp_path: Path) -> None:
         while port is None and time.monotonic() < deadline:
             line = process.stderr.readline()  # type: ignore[union-attr]
             lines.append(line)
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line)
+            found = re.search(r"web: page on http://127\.0\.0\.1:(\d+)/", line)
             port = int(found.group(1)) if found else None
         assert port, lines
         time.sleep(2.5)
