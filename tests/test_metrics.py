@@ -30,7 +30,7 @@ def test_metrics_of_a_running_service(tmp_path: Path) -> None:
             lines.append(line)
             found = re.search(r"web: page on http://127\.0\.0\.1:(\d+)/", line)
             port = int(found.group(1)) if found else None
-        assert port, lines
+        assert port, "".join(lines)
         time.sleep(2.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             text = reply.read().decode()

@@ -59,7 +59,12 @@ def demo(*extra: str, env: dict[str, str] | None = None,
         env={**ENV, "SMARTMETER_WEB_PORT": str(port), **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_listening(port, timeout=30)
+        try:
+            wait_listening(port, timeout=30)
+        except TimeoutError:
+            process.terminate()
+            _, err = process.communicate(timeout=10)
+            raise AssertionError(f"demo did not listen on {port}:\n{err}") from None
         yield Demo(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
