@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +34,7 @@ class Built:
     reader: LiveReader
     sqlite_path: Path | None
     notes: list[str]
+    tz: tzinfo
 
 
 def build_service(config: Config, *, log: logging.Logger | None = None,
@@ -69,7 +71,7 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
             (sqlite_path.parent if sqlite_path else default_data_dir()) / "outbox.sqlite")
         outbox = Outbox(path, max_readings=config["outbox"]["max_readings"])
     service = Service(reader, sinks, outbox=outbox, log=log, count=count)
-    return Built(service, reader, sqlite_path, notes)
+    return Built(service, reader, sqlite_path, notes, tz)
 
 
 def _secret(section: Any, name: str) -> str | None:

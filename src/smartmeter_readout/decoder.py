@@ -63,7 +63,7 @@ from .link.frames import (
 from .link.splitter import FrameSplitter
 from .reading import MeterIdentity, Reading
 
-__all__ = ["Decoder", "decode"]
+__all__ = ["PUSH_OUTCOMES", "Decoder", "decode"]
 
 _LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _DSMR_START = 0x2F
@@ -81,6 +81,11 @@ _STAT_NAMES = {
     EventKind.TAG_UNCHECKED: "tag_unchecked", EventKind.UNKNOWN_LAYOUT: "unknown_layout",
     EventKind.MALFORMED: "pushes_malformed",
 }
+#: every stat that ends a push, by the outcome it stands for (metrics, status page)
+PUSH_OUTCOMES = {"pushes_ok": "ok", "pushes_incomplete": "incomplete",
+                 "key_missing": "key_missing", "decryption_failed": "decryption_failed",
+                 "tag_mismatch": "tag_mismatch", "unknown_layout": "unknown_layout",
+                 "pushes_malformed": "malformed"}
 _COMPLETE = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch", "unknown_layout",
              "pushes_malformed")
 

@@ -19,14 +19,11 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .decoder import PUSH_OUTCOMES
 from .service import Service
 
 __all__ = ["ServiceCollector"]
 
-_OUTCOMES = {"pushes_ok": "ok", "pushes_incomplete": "incomplete",
-             "key_missing": "key_missing", "decryption_failed": "decryption_failed",
-             "tag_mismatch": "tag_mismatch", "unknown_layout": "unknown_layout",
-             "pushes_malformed": "malformed"}
 
 
 class ServiceCollector(Collector):
@@ -48,7 +45,7 @@ class ServiceCollector(Collector):
         stats = service.reader.decoder.stats
         pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
                                      labels=["outcome"])
-        for stat, outcome in _OUTCOMES.items():
+        for stat, outcome in PUSH_OUTCOMES.items():
             pushes.add_metric([outcome], stats.get(stat, 0))
         yield pushes
         yield CounterMetricFamily("smartmeter_frames_bad", "Link frames with failed checks",
@@ -71,12 +68,10 @@ class ServiceCollector(Collector):
             "dropped": CounterMetricFamily("smartmeter_output_dropped", "Readings dropped: "
                                            "queue or outbox full", labels=["output"]),
         }
-        outbox = service.outbox
         for name, state in service.state.items():
-            dropped = state.dropped + (outbox.dropped.get(name, 0) if outbox else 0)
             families["backlog"].add_metric([name], service.backlog(name))
             families["up"].add_metric([name], 1.0 if state.healthy else 0.0)
             families["delivered"].add_metric([name], state.delivered)
             families["failures"].add_metric([name], state.failures)
-            families["dropped"].add_metric([name], dropped)
+            families["dropped"].add_metric([name], service.dropped(name))
         yield from families.values()

@@ -76,6 +76,11 @@ class Service:
             return self._queues[name].qsize()
         return self.outbox.backlog(name) if self.outbox is not None else 0
 
+    def dropped(self, name: str) -> int:
+        """Readings an output lost: its queue was full, or the outbox was."""
+        outbox = self.outbox.dropped.get(name, 0) if self.outbox is not None else 0
+        return self.state[name].dropped + outbox
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         local = [sink for sink in self.sinks if not sink.durable]

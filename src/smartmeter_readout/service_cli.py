@@ -119,15 +119,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         setup = None
         if days > 0 and config.on("sqlite"):
             def setup(built: Any) -> None:
-                _fill_demo_history(built, config, days)
+                _fill_demo_history(built, days)
         return _serve(config, args.count, demo=True, setup=setup)
 
 
-def _fill_demo_history(built: Any, config: Config, days: float) -> None:
+def _fill_demo_history(built: Any, days: float) -> None:
     """Charts with something in them from the first second: the simulated meter's past,
     ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
 
     from .history_fill import fill_history
     from .sinks.sqlite import SqliteStore
@@ -138,7 +137,7 @@ def _fill_demo_history(built: Any, config: Config, days: float) -> None:
     try:
         made = fill_history(store, now - timedelta(days=days), now,
                             profile=simulator.profile.name, resolution=60,
-                            tz=ZoneInfo(config["meter"]["timezone"]), model=simulator.model,
+                            tz=built.tz, model=simulator.model,
                             minutes_from=now - timedelta(hours=6))
     finally:
         store.close()
@@ -200,15 +199,13 @@ def _web(config: Config, built: Any, log: logging.Logger) -> Any:
     if not config.on("web"):
         return None
     try:
-        from zoneinfo import ZoneInfo
-
         from .web.server import SiteInfo, WebServer
     except ImportError:
         log.warning("web: the page, API and /metrics need aiohttp: pip install "
                     "'smartmeter-readout[web]' (or set [web] enabled = false)")
         return None
     settings = config["web"]
-    info = SiteInfo(sqlite_path=built.sqlite_path, tz=ZoneInfo(config["meter"]["timezone"]),
+    info = SiteInfo(sqlite_path=built.sqlite_path, tz=built.tz,
                     operator=config["meter"]["operator"],
                     outputs=[sink.name for sink in built.service.sinks])
     return WebServer(built.service, settings["host"], settings["port"], log,

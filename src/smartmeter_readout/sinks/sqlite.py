@@ -101,6 +101,7 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"cannot open the database {self.path}: {exc}") from None
         self._lock = threading.Lock()
+        self._known = set(self._series(None))  # the write path only upserts what is new
 
     def write(self, readings: Sequence[Reading]) -> None:
         rows = []
@@ -130,7 +131,7 @@ class SqliteStore:
                         bucket[7] = value
         upserts = [(*key[:2], key[2], key[3], *bucket) for key, bucket in buckets.items()]
         series = {(key[2], key[3], bucket[0], bucket[1]) for key, bucket in buckets.items()
-                  if key[0] == 900}
+                  if key[0] == 900} - self._known
         try:
             with self._lock, self._db:
                 self._db.execute("BEGIN")
@@ -139,6 +140,7 @@ class SqliteStore:
                 self._db.executemany(_SERIES, series)
         except sqlite3.Error as exc:
             raise SinkError(f"cannot write to {self.path}: {exc}") from None
+        self._known |= series
 
     def add_aggregates(self, rows: Sequence[tuple[Any, ...]],
                        series: Sequence[tuple[str, str, str, str | None]] = ()) -> None:
@@ -148,6 +150,7 @@ class SqliteStore:
             self._db.executemany("INSERT OR REPLACE INTO aggregates VALUES "
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.executemany(_SERIES, series)
+        self._known |= set(series)
 
     def prune(self, keep_days: float) -> int:
         """Drop raw readings older than ``keep_days``; aggregates stay."""
@@ -156,13 +159,17 @@ class SqliteStore:
             return self._db.execute("DELETE FROM readings WHERE time < ?", (cutoff,)).rowcount
 
     def readings(self, since: datetime | None = None, until: datetime | None = None,
-                 limit: int | None = None) -> list[dict[str, Any]]:
+                 limit: int | None = None, meter: str | None = None) -> list[dict[str, Any]]:
         low, high = _range(since, until)
-        sql = "SELECT data FROM readings WHERE time >= ? AND time < ? ORDER BY time"
+        sql = "SELECT data FROM readings WHERE time >= ? AND time < ?"
+        args: tuple[Any, ...] = (low, high)
+        if meter is not None:
+            sql, args = sql + " AND meter = ?", (*args, meter)
+        sql += " ORDER BY time"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self._db.execute(sql, (low, high)).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [_contract(json.loads(data)) for (data,) in rows]
 
     def series(self, meter: str | None = None) -> list[dict[str, Any]]:
@@ -201,12 +208,9 @@ class SqliteStore:
                 if not rows:
                     continue
                 counter = unit in _COUNTER_UNITS
-                base = self._db.execute(
-                    "SELECT last FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
-                    " AND start < ? ORDER BY start DESC LIMIT 1",
-                    (stored, pair_meter, pair_obis, rows[0][0])).fetchone() if counter else None
-                previous = base[0] if base else rows[0][7]
-                for start, end, count, total, low_v, high_v, last, _first in rows:
+                previous = self._base(stored, pair_meter, pair_obis, rows[0][0]) \
+                    if counter else 0.0
+                for start, end, count, total, low_v, high_v, last in rows:
                     interval = grouped.setdefault((start, pair_meter), {
                         "start": _local(start, tz), "end": _local(end, tz),
                         "meter": pair_meter, "values": {}})
@@ -243,7 +247,7 @@ class SqliteStore:
                    bounds: list[int] | None) -> list[tuple[Any, ...]]:
         if bounds is None:
             return self._db.execute(
-                "SELECT start, start + step, count, sum, min, max, last, first"
+                "SELECT start, start + step, count, sum, min, max, last"
                 " FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
                 " AND start >= ? AND start < ? ORDER BY start",
                 (stored, meter, obis, low, high)).fetchall()
@@ -255,12 +259,21 @@ class SqliteStore:
             f"WITH b(lo, hi) AS (VALUES {spans}) "
             "SELECT b.lo, b.hi, sum(a.count), sum(a.sum), min(a.min), max(a.max),"
             " (SELECT last FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
-            "  AND start < b.hi ORDER BY start DESC LIMIT 1),"
-            " (SELECT first FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
-            "  AND start >= b.lo ORDER BY start LIMIT 1)"
+            "  AND start < b.hi ORDER BY start DESC LIMIT 1)"
             " FROM b JOIN aggregates a ON a.step = 900 AND a.meter = ? AND a.obis = ?"
             " AND a.start >= b.lo AND a.start < b.hi GROUP BY b.lo ORDER BY b.lo",
-            (*edges, meter, obis, meter, obis, meter, obis)).fetchall()
+            (*edges, meter, obis, meter, obis)).fetchall()
+
+    def _base(self, stored: int, meter: str, obis: str, start: int) -> float:
+        """Where a counter stood before ``start``: the last value before, else the first."""
+        row = self._db.execute(
+            "SELECT last FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
+            " AND start < ? ORDER BY start DESC LIMIT 1", (stored, meter, obis, start)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT first FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
+                " AND start >= ? ORDER BY start LIMIT 1", (stored, meter, obis, start)).fetchone()
+        return float(row[0])
 
     def close(self) -> None:
         with self._lock:

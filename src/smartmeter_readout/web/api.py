@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from ..decoder import PUSH_OUTCOMES
 from ..reading import Reading
 from ..service import Service
 from ..sinks.base import SinkError
@@ -47,8 +48,6 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
-_BAD_PUSHES = ("pushes_incomplete", "key_missing", "decryption_failed", "tag_mismatch",
-               "unknown_layout", "pushes_malformed")
 _PROBLEMS = {"segment_lost", "key_missing", "wrong_key", "tag_mismatch", "unknown_layout",
              "malformed", "bad_frame"}
 
@@ -73,7 +72,7 @@ class Api:
         self.service = service
         self.info = info
         self._store: SqliteStore | None = None
-        self._clients: set[asyncio.Queue[Reading]] = set()
+        self._clients: set[asyncio.Queue[bytes]] = set()
         service.listeners.append(self._publish)
 
     def routes(self) -> list[web.RouteDef]:
@@ -102,7 +101,12 @@ class Api:
         problems = [event for event in reader.recent_events if event.kind in _PROBLEMS]
         age = (time.monotonic() - service.last_reading_at
                if service.last_reading_at is not None else None)
-        outbox = service.outbox
+        meter = last = None
+        if reading is not None:
+            shown = reading.to_dict()
+            meter = {"key": reading.meter_key, **shown["meter"]}
+            last = {"time": shown["time"], "age_seconds": round(age or 0.0, 3)}
+        pushes = {outcome: stats.get(stat, 0) for stat, outcome in PUSH_OUTCOMES.items()}
         return {
             "version": __version__,
             "uptime_seconds": round(time.time() - service.started, 1),
@@ -117,28 +121,17 @@ class Api:
                 "bytes_received": reader.bytes_received,
                 "reconnects": reader.reconnects,
             },
-            "meter": None if reading is None else {
-                "key": reading.meter_key, **reading.to_dict()["meter"]},
-            "last_reading": None if reading is None else {
-                "time": reading.to_dict()["time"], "age_seconds": round(age or 0.0, 3)},
+            "meter": meter,
+            "last_reading": last,
             "readings": service.readings,
-            "pushes": {
-                "ok": stats.get("pushes_ok", 0),
-                "bad": sum(stats.get(name, 0) for name in _BAD_PUSHES),
-                "incomplete": stats.get("pushes_incomplete", 0),
-                "key_missing": stats.get("key_missing", 0),
-                "decryption_failed": stats.get("decryption_failed", 0),
-                "tag_mismatch": stats.get("tag_mismatch", 0),
-                "unknown_layout": stats.get("unknown_layout", 0),
-                "malformed": stats.get("pushes_malformed", 0),
-                "frames_bad": stats.get("frames_bad", 0),
-            },
+            "pushes": {**pushes, "bad": sum(pushes.values()) - pushes["ok"],
+                       "frames_bad": stats.get("frames_bad", 0)},
             "last_error": None if not problems else {
                 "kind": str(problems[-1].kind), "message": problems[-1].message},
             "outputs": [{
                 "name": name, "up": state.healthy, "backlog": service.backlog(name),
                 "delivered": state.delivered, "failures": state.failures,
-                "dropped": state.dropped + (outbox.dropped.get(name, 0) if outbox else 0),
+                "dropped": service.dropped(name),
                 "error": state.error or None,
             } for name, state in service.state.items()],
         }
@@ -171,9 +164,7 @@ class Api:
                                   "to": until.isoformat(), "truncated": truncated}
         store = await self._history_store()
         if step == "raw":
-            rows = await asyncio.to_thread(store.readings, since, until, _MAX_RAW + 1)
-            if meter is not None:
-                rows = [row for row in rows if _meter_key(row) == meter]
+            rows = await asyncio.to_thread(store.readings, since, until, _MAX_RAW + 1, meter)
             answer["truncated"] = len(rows) > _MAX_RAW
             answer["readings"] = rows[:_MAX_RAW]
             return web.json_response(answer)
@@ -190,20 +181,19 @@ class Api:
             "Content-Type": "text/event-stream", "Cache-Control": "no-store",
             "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        queue: asyncio.Queue[Reading] = asyncio.Queue(_CLIENT_QUEUE)
+        queue: asyncio.Queue[bytes] = asyncio.Queue(_CLIENT_QUEUE)
         self._clients.add(queue)
         try:
-            await response.write(b"retry: 2000\n\n")
-            await self._send(response, "status", self.status_data())
+            await response.write(b"retry: 2000\n\n" + _event("status", self.status_data()))
             if self.service.last_reading is not None:
-                await self._send(response, "reading", self.service.last_reading.to_dict())
+                await response.write(_event("reading", self.service.last_reading.to_dict()))
             while True:
                 try:
                     async with asyncio.timeout(_STATUS_EVERY):
-                        reading = await queue.get()
-                    await self._send(response, "reading", reading.to_dict())
+                        message = await queue.get()
                 except TimeoutError:
-                    await self._send(response, "status", self.status_data())
+                    message = _event("status", self.status_data())
+                await response.write(message)
         except ConnectionError:
             pass  # the tab was closed
         finally:
@@ -216,15 +206,13 @@ class Api:
                             content_type="application/json")
 
     def _publish(self, reading: Reading) -> None:
+        if not self._clients:
+            return  # no page open: no work on the reading's way
+        message = _event("reading", reading.to_dict())  # once for all open pages
         for queue in self._clients:
             if queue.full():  # a stalled browser tab: it gets the newest, not the oldest
                 queue.get_nowait()
-            queue.put_nowait(reading)
-
-    @staticmethod
-    async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+            queue.put_nowait(message)
 
     def _when(self, query: Any, name: str, default: datetime, now: datetime) -> datetime:
         text = query.get(name)
@@ -259,11 +247,11 @@ class Api:
             self._store.close()
 
 
+def _event(name: str, data: Any) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
 def _clamp(moment: datetime) -> datetime:
     """Keep ranges where time arithmetic cannot overflow."""
     return min(max(moment, _EARLIEST), _LATEST)
-
-
-def _meter_key(row: dict[str, Any]) -> str:
-    meter = row.get("meter") or {}
-    return str(meter.get("id") or meter.get("system_title") or "meter")

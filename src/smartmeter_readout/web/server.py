@@ -9,7 +9,7 @@ the package (no CDN), so it works on a Raspberry Pi without internet.
 from __future__ import annotations
 
 import logging
-from importlib.resources import files
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,7 +22,7 @@ from .auth import Auth, Handler
 
 __all__ = ["SiteInfo", "WebServer"]
 
-_STATIC = files(__package__) / "static"
+_STATIC = Path(__file__).parent / "static"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; form-action 'self'",
@@ -46,7 +46,7 @@ class WebServer:
             web.get("/", self.page), web.get("/metrics", self.metrics),
             web.get("/login", self.auth.login_page), web.post("/login", self.auth.login),
             web.post("/logout", self.auth.logout),
-            web.get("/static/{name}", self.static), *self.api.routes()])
+            web.static("/static", _STATIC), *self.api.routes()])
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> bool:
@@ -71,16 +71,6 @@ class WebServer:
     async def page(self, request: web.Request) -> web.Response:
         return web.Response(body=(_STATIC / "index.html").read_bytes(),
                             content_type="text/html", headers={"Cache-Control": "no-cache"})
-
-    async def static(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        kinds = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-        kind = next((kinds[end] for end in kinds if name.endswith(end)), None)
-        resource = _STATIC / name
-        if kind is None or "/" in name or not resource.is_file():
-            raise web.HTTPNotFound()
-        return web.Response(body=resource.read_bytes(), content_type=kind,
-                            headers={"Cache-Control": "no-cache"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),
