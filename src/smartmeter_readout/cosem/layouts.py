@@ -29,6 +29,7 @@ from ..dlms import axdr
 from ..dlms.cosem_time import decode_date, decode_datetime, decode_time, looks_like_datetime
 from ..errors import ConfigError, LayoutError
 from ..reading import Measurement
+from .catalog import CATALOG
 from .obis import format_obis, obis_info, parse_obis
 from .units import unit_symbol
 
@@ -68,10 +69,11 @@ class Body:
 
 
 def scale(raw: Any, scaler: int) -> Any:
+    """``raw x 10**scaler``, exact for the scalers meters send (int8, so at most 10**127)."""
     if not scaler or type(raw) is not int:
         return raw
     if scaler > 0:
-        return raw * _POW10[scaler]
+        return raw * (_POW10[scaler] if scaler < 20 else 10**scaler)
     return raw / _POW10[-scaler] if -scaler < 20 else raw * 10.0**scaler
 
 
@@ -332,60 +334,8 @@ def _layout(name: str, spec: Iterable[tuple[str, str | None, int, str | None]],
     return PositionalLayout(name, fields, maker, list_id)
 
 
-def _energy_and_power(reactive_power: bool) -> list[tuple[str, str | None, int, str | None]]:
-    spec: list[tuple[str, str | None, int, str | None]] = [
-        ("number", "1.0.1.8.0.255", 0, "Wh"), ("number", "1.0.2.8.0.255", 0, "Wh"),
-        ("number", "1.0.3.8.0.255", 0, "varh"), ("number", "1.0.4.8.0.255", 0, "varh"),
-        ("number", "1.0.1.7.0.255", 0, "W"), ("number", "1.0.2.7.0.255", 0, "W"),
-    ]
-    if reactive_power:
-        spec += [("number", "1.0.3.7.0.255", 0, "var"), ("number", "1.0.4.7.0.255", 0, "var")]
-    return spec
-
-
-_PHASES3 = ("1.0.32.7.0.255", "1.0.52.7.0.255", "1.0.72.7.0.255")
-_CURRENTS3 = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255")
-
-
-def _norway_kaifa(phases: int, with_energy: bool) -> PositionalLayout:
-    spec: list[tuple[str, str | None, int, str | None]] = [
-        ("list_id", None, 0, None), ("string", "0.0.96.1.0.255", 0, None),
-        ("string", "0.0.96.1.7.255", 0, None),
-        ("number", "1.0.1.7.0.255", 0, "W"), ("number", "1.0.2.7.0.255", 0, "W"),
-        ("number", "1.0.3.7.0.255", 0, "var"), ("number", "1.0.4.7.0.255", 0, "var"),
-    ]
-    spec += [("number", code, -3, "A") for code in _CURRENTS3[:phases]]
-    spec += [("number", code, -1, "V") for code in _PHASES3[:phases]]
-    if with_energy:
-        spec += [("datetime", None, 0, None),
-                 ("number", "1.0.1.8.0.255", 0, "Wh"), ("number", "1.0.2.8.0.255", 0, "Wh"),
-                 ("number", "1.0.3.8.0.255", 0, "varh"), ("number", "1.0.4.8.0.255", 0, "varh")]
-    name = f"D3 Kaifa KFM_001 list {3 if with_energy else 2} ({phases}-phase)"
-    return _layout(name, spec, list_id="KFM_001")
-
-
-BUILTIN_LAYOUTS: tuple[PositionalLayout, ...] = (
-    # D1 Wiener Netze: date-time, +A, -A, +R, -R, +P, -P, +Q, -Q
-    _layout("D1", [("datetime", None, 0, None), *_energy_and_power(True)]),
-    # D2 Kärnten Netz / eww Wels: push setup name, meter id, time, date, +A -A +R -R +P -P
-    _layout("D2", [("push_setup", None, 0, None), ("string", "0.0.96.1.0.255", 0, None),
-                   ("time", None, 0, None), ("date", None, 0, None),
-                   *_energy_and_power(False)]),
-    _layout("D2", [("string", "0.0.96.1.0.255", 0, None), ("push_setup", None, 0, None),
-                   ("time", None, 0, None), ("date", None, 0, None),
-                   *_energy_and_power(False)]),
-    # Netz Burgenland L+G E450: U1-3, I1-3 (0.01 A), +P, -P, +A, -A, three angles, meter id
-    _layout("netzburgenland", [
-        *(("number", code, 0, "V") for code in _PHASES3),
-        *(("number", code, -2, "A") for code in _CURRENTS3),
-        ("number", "1.0.1.7.0.255", 0, "W"), ("number", "1.0.2.7.0.255", 0, "W"),
-        ("number", "1.0.1.8.0.255", 0, "Wh"), ("number", "1.0.2.8.0.255", 0, "Wh"),
-        ("number", "1.0.81.7.40.255", 0, "deg"), ("number", "1.0.81.7.51.255", 0, "deg"),
-        ("number", "1.0.81.7.62.255", 0, "deg"), ("string", "0.0.96.1.0.255", 0, None),
-    ], maker="LGZ"),
-    _norway_kaifa(3, False), _norway_kaifa(1, False),
-    _norway_kaifa(3, True), _norway_kaifa(1, True),
-)
+BUILTIN_LAYOUTS: tuple[PositionalLayout, ...] = tuple(
+    _layout(name, spec, maker, list_id) for name, spec, maker, list_id in CATALOG)
 
 
 def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:

@@ -58,9 +58,12 @@ class BodyTemplate:
               body_start: int) -> BodyTemplate | None:
         if not body.cacheable or body.layout == "F":
             return None
+        if any(kind == NUMBER and node[0] not in axdr.FIXED_STRUCTS
+               for node, _key, _name, _unit, _scaler, kind in body.slots):
+            return None  # a bcd value: rare enough to take the long way every time
         try:
             spans, end = axdr.value_spans(notification.body, body_start)
-        except DecodeError:
+        except (DecodeError, ValueError):  # a value that does not encode back byte for byte
             return None
         if end != len(plaintext):
             return None
@@ -69,11 +72,15 @@ class BodyTemplate:
             regions.append((body_start - 12, body_start, _HEADER_CLOCK))
         slot_specs = []
         for node, key, name, unit, scaler, kind in body.slots:
+            if id(node) not in spans:
+                return None
             start, stop = spans[id(node)]
             slot_specs.append((start, stop, (node[0], key, name, unit, scaler, kind,
                                             node is body.clock_node)))
         if body.clock_node is not None and not any(node is body.clock_node
                                                    for node, *_ in body.slots):
+            if id(body.clock_node) not in spans:
+                return None
             start, stop = spans[id(body.clock_node)]
             slot_specs.append((start, stop, (body.clock_node[0], "", "", None, 0, -1, True)))
         regions += slot_specs

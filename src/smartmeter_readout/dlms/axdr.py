@@ -187,7 +187,10 @@ def _boolean(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
 
 def _bcd(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
     value, pos = _take(buf, pos, 1, tag)
-    return (tag, (value[0] >> 4) * 10 + (value[0] & 0x0F)), pos
+    high, low = value[0] >> 4, value[0] & 0x0F
+    if high > 9 or low > 9:
+        raise DecodeError(f"bcd byte 0x{value[0]:02X} has a nibble above 9")
+    return (tag, high * 10 + low), pos
 
 
 def _time_bytes(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
@@ -205,14 +208,32 @@ def _compact_array(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, i
     if depth >= MAX_DEPTH:
         raise DecodeError("values nested deeper than any meter sends")
     description, pos = _type_description(buf, pos, depth)
+    if _least_bytes(description) == 0:
+        raise DecodeError("a compact-array whose elements take no bytes")
     size, pos = read_length(buf, pos)
     contents, end = _take(buf, pos, size, tag)
     items = []
     offset = 0
-    while offset < len(contents):
+    while offset < len(contents):  # every element takes at least one byte: the loop ends
         node, offset = _untagged(contents, offset, description, depth + 1)
         items.append(node)
     return (tag, items), end
+
+
+def _least_bytes(description: TypeDescription) -> int:
+    """The fewest bytes one element of this description can take in a compact-array."""
+    tag, detail = description
+    if tag == ARRAY:
+        count, element = detail
+        return int(count) * _least_bytes(element)
+    if tag == STRUCTURE:
+        return sum(_least_bytes(member) for member in detail)
+    fixed = FIXED_STRUCTS.get(tag)
+    if fixed is not None:
+        return fixed.size
+    if tag in _FIXED_BYTES:
+        return _FIXED_BYTES[tag]
+    return 0 if tag in (NULL, DONT_CARE) else 1  # strings: at least their length byte
 
 
 TypeDescription = tuple[int, Any]
@@ -247,6 +268,8 @@ def _untagged(buf: bytes, pos: int, description: TypeDescription, depth: int) ->
     tag, detail = description
     if tag == ARRAY:
         count, element = detail
+        if count * _least_bytes(element) > len(buf) - pos:  # nothing allocated before its bytes
+            raise TruncatedError("compact-array contents end inside an array")
         items = []
         for _ in range(count):
             node, pos = _untagged(buf, pos, element, depth + 1)
