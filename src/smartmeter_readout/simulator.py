@@ -223,15 +223,19 @@ def body_b(s: Snapshot, meter_id: str, codes: tuple[str, ...]) -> Push:
 
 
 def body_c(s: Snapshot, meter_id: str, codes: tuple[str, ...]) -> Push:
-    """Layout C (L+G E450): date-time, then flat (OBIS, value) pairs without scaler/unit."""
-    regs = standard_registers(s, current_scaler=0, voltage_scaler=0, tag16=axdr.UINT32)
+    """Layout C (L+G E450): date-time, then flat (OBIS, value) pairs without scaler/unit.
+
+    The values keep the resolution L+G's interface uses (current 0.01 A, voltage 1 V, power
+    and energy 1 W/Wh), which the decoder knows from its table of implied units.
+    """
+    regs = standard_registers(s, current_scaler=-2, voltage_scaler=0, tag16=axdr.UINT32)
     stamp = encode_datetime(s.time, deviation=False)
     items: list[axdr.Node] = [(axdr.OCTET_STRING, stamp)]
     expected: dict[str, int | float | str] = {}
     for code in codes:
         reg = regs[code]
         items += [reg.obis_node(), reg.node()]
-        expected[code] = reg.raw
+        expected[code] = reg.value
     return Push((axdr.STRUCTURE, items), expected, stamp)
 
 
@@ -306,7 +310,7 @@ def body_e(s: Snapshot, meter_id: str, codes: tuple[str, ...]) -> Push:
                               (axdr.OCTET_STRING, parse_obis("0.8.25.9.0.255")),
                               _os(meter_id), (axdr.OCTET_STRING, stamp)]
     items += [regs[code].node() for code in _E_CODES]
-    expected: dict[str, int | float | str] = {code: regs[code].raw for code in _E_CODES}
+    expected: dict[str, int | float | str] = {code: regs[code].value for code in _E_CODES}
     expected["0.0.96.1.0.255"] = meter_id
     return Push((axdr.STRUCTURE, items), expected, stamp)
 

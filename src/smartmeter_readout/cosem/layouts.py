@@ -30,6 +30,7 @@ from ..dlms.cosem_time import decode_date, decode_datetime, decode_time, looks_l
 from ..errors import ConfigError, LayoutError
 from ..reading import Measurement
 from .catalog import CATALOG
+from .implied_units import imply_units
 from .obis import format_obis, obis_info, parse_obis
 from .units import unit_symbol
 
@@ -135,6 +136,8 @@ def _put(body: Body, code: bytes, node: axdr.Node, scaler: int | None, unit: int
             body.device_name = value
         elif code[2] == 25 and code[3] == 9 and body.list_id is None:
             body.list_id = format_obis(raw) if len(raw) == 6 else value
+        elif code[2] == 0 and code[3] == 2 and code[4] == 129:  # the HAN list version id
+            body.list_id = value
         return
     if tag == axdr.BOOLEAN:
         body.values[key] = Measurement(name, int(raw), "")
@@ -397,13 +400,17 @@ def interpret(body: axdr.Node, *, maker: str | None, tz: tzinfo,
     if tag not in (axdr.ARRAY, axdr.STRUCTURE):
         raise LayoutError(f"the push body is a {axdr.TYPE_NAMES.get(tag)}, not a structure")
     if items and _is_capture_list(items[0]):
-        return _capture_list(items, tz)
+        found = _capture_list(items, tz)
+        imply_units(found, maker)
+        return found
     for layout in (*custom, *BUILTIN_LAYOUTS):
         if layout.matches(items, maker):
             return layout.apply(items, tz)
     flat, nested = _flatten(items)
     found = _walk(flat, tz, nested)
     if found is not None:
+        if found.layout == "C":  # OBIS codes and bare numbers: units from the maker's table
+            imply_units(found, maker)
         return found
     raise LayoutError(
         f"unknown body layout without OBIS codes: {len(items)} elements ({describe(items)}); "
