@@ -24,11 +24,13 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .cosem.layouts import Body, PositionalLayout, interpret
+from .cosem.layouts import Body, PositionalLayout, interpret, untagged_body
+from .cosem.plausibility import PlausibilityCheck
 from .cosem.template import BodyTemplate
 from .dlms.apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
+    body_start,
     parse_gbt_block,
     parse_notification,
 )
@@ -40,6 +42,7 @@ from .dlms.security import (
     parse_ciphered,
     unprotect,
 )
+from .dlms.untagged import looks_untagged, parse_untagged
 from .dsmr import parse_telegram
 from .errors import (
     AuthenticationError,
@@ -79,8 +82,11 @@ _STAT_NAMES = {
     EventKind.SEGMENT_LOST: "pushes_incomplete", EventKind.KEY_MISSING: "key_missing",
     EventKind.WRONG_KEY: "decryption_failed", EventKind.TAG_MISMATCH: "tag_mismatch",
     EventKind.TAG_UNCHECKED: "tag_unchecked", EventKind.UNKNOWN_LAYOUT: "unknown_layout",
-    EventKind.MALFORMED: "pushes_malformed",
+    EventKind.MALFORMED: "pushes_malformed", EventKind.IMPLAUSIBLE: "implausible_values",
 }
+#: a reading is checked against physics when its body shape is new, while checks fail, and
+#: else every CHECK_EVERY pushes (the check costs a few microseconds; a push ~25)
+CHECK_EVERY = 8
 #: every stat that ends a push, by the outcome it stands for (metrics, status page)
 PUSH_OUTCOMES = {"pushes_ok": "ok", "pushes_incomplete": "incomplete",
                  "key_missing": "key_missing", "decryption_failed": "decryption_failed",
@@ -135,6 +141,9 @@ class Decoder:
         self._meter: MeterIdentity | None = None
         self._template: BodyTemplate | None = None
         self._events: deque[Event] = deque(maxlen=max_events)
+        self._plausibility = PlausibilityCheck()
+        self._until_check = 0
+        self._implausible: tuple[str, ...] = ()  # what the last event said
         self.stats: dict[str, int] = dict.fromkeys(
             ("pushes_ok", *_STAT_NAMES.values()), 0)
         #: what the last intact frame looked like: framing, maker, security control ...
@@ -195,7 +204,26 @@ class Decoder:
                     if reading is not None:
                         self.stats["pushes_ok"] += 1
                         readings.append(reading)
+                        self._until_check -= 1
+                        if self._until_check <= 0:
+                            self._check(reading, framing)
         return readings
+
+    def _check(self, reading: Reading, framing: str) -> None:
+        """Check the values against each other; a misfit keeps the values but is reported."""
+        findings = self._plausibility.check(reading.values, reading.meter)
+        if not findings:
+            self._until_check = CHECK_EVERY
+            self._implausible = ()
+            return
+        self._until_check = 0  # check every push until they fit again
+        self._template = None  # and decode the long way: a unit calibrated on an odd push
+        self.stats["implausible_values"] += 1
+        said = tuple(finding.message for finding in findings)
+        if said != self._implausible:
+            self._implausible = said
+            self._events.append(Event(EventKind.IMPLAUSIBLE, "implausible values: " + "; ".join(
+                said) + ". Please record a push with `record --redact` and report it.", framing))
 
     # ------------------------------------------------------------ reassembly
 
@@ -309,13 +337,22 @@ class Decoder:
 
     def _notification(self, apdu: bytes, maker: str | None) -> tuple[Body, datetime | None]:
         """The long way: parse, recognise the layout, and keep a template for the next."""
-        notification, end = parse_notification(apdu)
+        try:
+            notification, end = parse_notification(apdu)
+        except DecodeError:
+            start = body_start(apdu)
+            if not looks_untagged(apdu, start):
+                raise
+            entries, _ = parse_untagged(apdu, start)
+            clock = decode_datetime(apdu[6:18], self._tz) if start > 6 else None
+            return untagged_body(entries, maker=maker, tz=self._tz), clock
         if end != len(apdu):
             raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification")
         body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
         clock = (decode_datetime(notification.date_time, self._tz)
                  if notification.date_time else None)
         self._template = BodyTemplate.build(apdu, notification, body, notification.body_offset)
+        self._until_check = 0  # a new shape: check its first reading
         return body, clock
 
     def _unprotect(self, ciphered: CipheredApdu) -> bytes:

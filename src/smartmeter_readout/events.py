@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     TAG_UNCHECKED = "tag_unchecked"  # the push has a tag but no authentication key was given
     UNKNOWN_LAYOUT = "unknown_layout"  # the body has a shape no layout describes
     MALFORMED = "malformed"  # an APDU or A-XDR value is broken
+    IMPLAUSIBLE = "implausible_values"  # decoded, but the values do not fit each other
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..reading import Measurement
 from .obis import parse_obis
 
-__all__ = ["UnitTable", "UNIT_TABLES", "find_table", "imply_units"]
+__all__ = ["UNIT_TABLES", "UnitTable", "find_table", "imply_units"]
 
 Units = Mapping[tuple[int, int, int], tuple[int, str]]  # (C, D, E) -> (scaler, unit)
 
@@ -42,6 +42,7 @@ class UnitTable:
     list_id: str | None  # the body's list id that must match
     units: Units
     source: str
+    layout: str | None = None  # the body layout that must match (E: push object list)
 
 
 def _phases(c_offsets: tuple[int, ...], d: int, scaler: int, unit: str
@@ -114,14 +115,17 @@ UNIT_TABLES: tuple[UnitTable, ...] = (
         **_phases(_CURRENTS, 7, -2, "A"), **_phases(_VOLTAGES, 7, 0, "V"),
         **_phases(_POWER_FACTORS, 7, -3, ""), (14, 7, 0): (-2, "Hz"),
     }, "Netz Burgenland E450 decoders; scs/smartmeter-datacollector issue 40; physics"),
-    # Iskraemeco AM550 push object lists (Swiss 2026 configuration): current 0.01 A and
-    # voltage 0.1 V (2347 = 234.7 V) as decoded by scs/smartmeter-datacollector's AM550
-    # reader; power 1 W, energy 1 Wh; physics: power within U x I at 0.01 A.
-    UnitTable("Iskraemeco push object list", "ISK", None, {
+    # Any push object list (layout E) whose maker the push does not name (unencrypted Swiss
+    # E450 pushes carry neither a system title nor a logical device name): the E450 and the
+    # Iskraemeco AM550 on the same push configuration agree on current 0.01 A, power 1 W,
+    # energy 1 Wh (scs/smartmeter-datacollector's AM550 and E450 readers; physics: the
+    # per-phase powers of such a push fit U x I at 0.01 A); their voltages differ (1 V, 0.1 V)
+    # and are calibrated by the grid.
+    UnitTable("push object list", None, None, {
         **_POWER, **_energy(0),
-        **_phases(_CURRENTS, 7, -2, "A"), **_phases(_VOLTAGES, 7, -1, "V"),
+        **_phases(_CURRENTS, 7, -2, "A"), **_phases(_VOLTAGES, 7, 0, "V"),
         **_phases(_POWER_FACTORS, 7, -3, ""),
-    }, "scs/smartmeter-datacollector AM550 reader; physics"),
+    }, "scs/smartmeter-datacollector E450/AM550 readers; physics", layout="E"),
 )
 
 #: mains ranges narrower than a decade: exactly one power of ten puts a value inside
@@ -131,9 +135,11 @@ GRID_RANGES: dict[tuple[int, int], tuple[float, float]] = {
 }
 
 
-def find_table(maker: str | None, list_id: str | None) -> UnitTable | None:
+def find_table(maker: str | None, list_id: str | None, layout: str) -> UnitTable | None:
     for table in UNIT_TABLES:
         if table.list_id is not None and table.list_id != list_id:
+            continue
+        if table.layout is not None and table.layout != layout:
             continue
         if table.maker is not None and (maker is None or not maker.startswith(table.maker)):
             continue
@@ -178,7 +184,7 @@ def imply_units(body: object, maker: str | None) -> str | None:
     slots = body.slots  # type: ignore[attr-defined]
     values = body.values  # type: ignore[attr-defined]
     maker = maker or _prefix(body.device_name)  # type: ignore[attr-defined]
-    table = find_table(maker, body.list_id)  # type: ignore[attr-defined]
+    table = find_table(maker, body.list_id, body.layout)  # type: ignore[attr-defined]
     units: Units = table.units if table is not None else {}
     for index, (node, key, name, unit, scaler, kind) in enumerate(slots):
         if kind != NUMBER or scaler:

@@ -35,7 +35,7 @@ from .obis import format_obis, obis_info, parse_obis
 from .units import unit_symbol
 
 __all__ = ["BUILTIN_LAYOUTS", "Body", "PositionalField", "PositionalLayout", "interpret",
-           "layout_from_config"]
+           "layout_from_config", "untagged_body"]
 
 _NUMBERS = frozenset((axdr.INT8, axdr.INT16, axdr.INT32, axdr.INT64, axdr.UINT8, axdr.UINT16,
                       axdr.UINT32, axdr.UINT64, axdr.ENUM, axdr.BCD, axdr.FLOAT32,
@@ -230,6 +230,20 @@ def _capture_list(items: list[axdr.Node], tz: tzinfo) -> Body:
         _put(body, code, node, None, None, tz, key)
         if code[2] == 25 and code[3] == 9 and body.list_id is None:
             body.list_id = format_obis(code)
+    return body
+
+
+def untagged_body(entries: Sequence[tuple[int, bytes, int, axdr.Node]], *, maker: str | None,
+                  tz: tzinfo) -> Body:
+    """The Czech push (EG.D, ČEZ): object descriptions and values in one list, no types on
+    the descriptions (``dlms.untagged``); read like a capture-object list with its values."""
+    body = Body("E", cacheable=False)
+    for _class_id, code, attribute, node in entries:
+        key = None if attribute == 2 else f"{format_obis(code)}:attr{attribute}"
+        _put(body, code, node, None, None, tz, key)
+        if code[2] == 25 and code[3] == 9 and body.list_id is None:
+            body.list_id = format_obis(code)
+    imply_units(body, maker)
     return body
 
 

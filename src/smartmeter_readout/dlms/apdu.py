@@ -17,7 +17,7 @@ from ..errors import DecodeError, TruncatedError
 from . import axdr
 
 __all__ = [
-    "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "DataNotification", "GbtBlock",
+    "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "DataNotification", "GbtBlock", "body_start",
     "build_gbt_blocks", "build_notification", "parse_gbt_block", "parse_notification",
 ]
 
@@ -59,6 +59,12 @@ def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotifi
         raise DecodeError(f"notification date-time with length 0x{marker:02X}, expected 0 or 12")
     body, end = axdr.decode(buf, at)
     return DataNotification(invoke_id, date_time, body, at - pos), end
+
+
+def body_start(apdu: bytes | bytearray) -> int:
+    """Where a data-notification's body starts: after ``00``, ``0C`` + 12 or ``09 0C`` + 12."""
+    marker = apdu[5] if len(apdu) > 5 else 0
+    return 6 if marker == 0x00 else 18 if marker == 0x0C else 19
 
 
 def build_notification(body: axdr.Node, *, invoke_id: int = 0, date_time: bytes | None = None,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-from ..dlms.apdu import parse_notification
+from ..dlms.apdu import body_start, parse_notification
 from ..dlms.security import AUTHENTICATED, ENCRYPTED, header_length
+from ..dlms.untagged import looks_untagged, parse_untagged
 from ..errors import DecodeError, TruncatedError
 from .checksums import crc16_arc
 from .frames import DsmrTelegram, RawApdu
@@ -64,10 +65,25 @@ def parse_bare_notification(buf: bytes | bytearray, pos: int) -> tuple[int, obje
     except TruncatedError:
         return (NEED_MORE, 0) if len(buf) - pos < MAX_BARE else (NOT_A_FRAME, None)
     except DecodeError:
-        return NOT_A_FRAME, None
+        return _untagged_notification(buf, pos)
     if notification.body[0] not in (1, 2):  # a push body is an array or a structure
         return NOT_A_FRAME, None
     return end - pos, RawApdu(bytes(buf[pos:end]))
+
+
+def _untagged_notification(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
+    """The Czech push, whose body is no A-XDR (``dlms.untagged``): its end from its entries."""
+    chunk = bytes(buf[pos : pos + MAX_BARE])
+    start = body_start(chunk)
+    if not looks_untagged(chunk, start):
+        return NOT_A_FRAME, None
+    try:
+        _, end = parse_untagged(chunk, start)
+    except TruncatedError:
+        return (NEED_MORE, 0) if len(buf) - pos < MAX_BARE else (NOT_A_FRAME, None)
+    except DecodeError:
+        return NOT_A_FRAME, None
+    return end, RawApdu(chunk[:end])
 
 
 def parse_dsmr_text(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
