@@ -9,6 +9,7 @@ fast-path template. Used by ``tests/test_fuzz_bodies.py`` and ``benchmarks/bench
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from smartmeter_readout import Decoder
+from smartmeter_readout import decoder as decoder_module
 from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification
 from smartmeter_readout.dlms.security import encrypt_apdu
+from smartmeter_readout.errors import DecodeError
 from smartmeter_readout.simulator import PROFILES, ValueModel, bare_framer, hdlc_framer, mbus_framer
 
 KEY = bytes.fromhex("5C316162209EBB790B52EB0E7FC5B11C")
@@ -30,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # values that break assumptions: type tags, BER length prefixes, extreme scalers and counts
 TAGS = bytes((0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x09, 0x0A, 0x0C, 0x0D, 0x0F, 0x10,
               0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0xFF))
-LENGTHS = (b"\x00", b"\x01", b"\x7f", b"\x80", b"\x81\xff", b"\x82\xff\xff", b"\x84\xff\xff\xff\xff",
-           b"\x85\x01\x01\x01\x01\x01", b"\x82\x00\x05")
+LENGTHS = (b"\x00", b"\x01", b"\x7f", b"\x80", b"\x81\xff", b"\x82\xff\xff",
+           b"\x84\xff\xff\xff\xff", b"\x85\x01\x01\x01\x01\x01", b"\x82\x00\x05")
 SCALERS = bytes((0x00, 0x01, 0x13, 0x14, 0x7F, 0x80, 0x81, 0xEC, 0xFD, 0xFF))
 SNIPPETS = (
     b"\x13\x00\x00\x00",  # compact-array of null: elements without bytes
@@ -62,38 +65,26 @@ def _simulated_plaintexts() -> list[bytes]:
 
 
 def _captured_plaintexts() -> list[bytes]:
-    """Plaintexts of the shared captures and the corpus, recorded as the decoder sees them."""
+    """Plaintexts of the shared captures and the corpus, as the decoder parses them."""
     files = [ROOT.parent / "shared" / "vectors" / "vectors.json",
              *sorted((ROOT / "tests" / "corpus").glob("*.json"))]
     entries: list[dict[str, Any]] = []
     for path in files:
         entries.extend(json.loads(path.read_text()))
     plaintexts: list[bytes] = []
-    for entry in entries:
-        if entry.get("verified") is False or not entry.get("hex"):
-            continue
-        decoder = Decoder(entry.get("key"))
-        original = decoder._on_apdu  # noqa: SLF001 - a test's look at the reassembled APDU
-        seen: list[bytes] = []
+    original = decoder_module.parse_notification
 
-        def unwrap(apdu: bytes, received: Any, _seen: list[bytes] = seen,
-                   _original: Any = original, _decoder: Decoder = decoder) -> Any:
-            if apdu[:1] in (b"\xdb", b"\xdc"):
-                from smartmeter_readout.dlms.security import parse_ciphered
-                try:
-                    _seen.append(_decoder._unprotect(parse_ciphered(apdu)))  # noqa: SLF001
-                except Exception:  # noqa: BLE001 - a capture the decoder cannot open
-                    pass
-            elif apdu[:1] == b"\x0f":
-                _seen.append(apdu)
-            return _original(apdu, received)
+    def recording(buf: bytes, pos: int = 0) -> Any:
+        plaintexts.append(bytes(buf))
+        return original(buf, pos)
 
-        decoder._on_apdu = unwrap  # type: ignore[method-assign]
-        try:
-            decoder.feed(bytes.fromhex(entry["hex"]))
-        except Exception:  # noqa: BLE001 - seeds only; the suite checks captures elsewhere
-            continue
-        plaintexts.extend(p for p in seen if p[:1] == b"\x0f")
+    decoder_module.parse_notification = recording  # type: ignore[assignment]
+    try:
+        for entry in entries:
+            if entry.get("verified") is not False and entry.get("hex"):
+                Decoder(entry.get("key")).feed(bytes.fromhex(entry["hex"]))
+    finally:
+        decoder_module.parse_notification = original
     return plaintexts
 
 
@@ -122,10 +113,8 @@ def _positions(plaintext: bytes) -> tuple[list[int], list[int], list[int]]:
             scalers.append(pos + 1)
         return end
 
-    try:
+    with contextlib.suppress(DecodeError):  # a seed the walker cannot follow: bytes only
         walk(start, 0)
-    except Exception:  # noqa: BLE001 - a seed the walker cannot follow still gets byte mutations
-        pass
     return tags, lengths, scalers
 
 
@@ -218,7 +207,7 @@ def run(count: int, *, memory_mb: int | None = None, seed: int = 20261130) -> di
         try:
             readings += len(decoder.feed(data))
             decoder.take_events()
-        except BaseException as exc:  # noqa: BLE001 - that is what is counted
+        except BaseException as exc:  # that is what is counted
             if isinstance(exc, KeyboardInterrupt):
                 raise
             exceptions.append(f"input {number}: {data.hex()}\n{traceback.format_exc()}")
