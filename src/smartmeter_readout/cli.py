@@ -168,6 +168,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     stats = decoder.stats
     events = decoder.take_events()
     _summarise(stats)
+    for event in events:
+        if event.kind is EventKind.IMPLAUSIBLE:
+            print(f"smartmeter-readout: {event.message}", file=sys.stderr)
     if readings:
         return EXIT_OK
     by_kind = {event.kind: event for event in events}

@@ -41,6 +41,7 @@ class Verdict(StrEnum):
     WRONG_KEY = "wrong_key"
     TAG_FAILS = "tag_fails"
     UNKNOWN_LAYOUT = "unknown_layout"
+    IMPLAUSIBLE = "implausible_values"
     DECODED = "decoded"
 
 
@@ -151,6 +152,11 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     _identify(found, say)
     if readings:
         _decoded(found, readings[0], decoder, key, auth_key, say)
+        implausible = events.get(EventKind.IMPLAUSIBLE)
+        if implausible is not None:
+            found.verdict = Verdict.IMPLAUSIBLE
+            found.sentence = implausible_verdict(implausible.message)
+            say(f"   {found.sentence}")
         return
     fix = _key_source(found)
     if EventKind.KEY_MISSING in events:
@@ -177,6 +183,14 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         found.sentence = (f"Frames arrive but no whole push within {timeout:g} s ({reason}): "
                           "a loose contact or interference may damage them.")
     say(f"   {found.sentence}")
+
+
+def implausible_verdict(message: str) -> str:
+    """The doctor's sentence for values that decode but do not fit each other."""
+    detail = message.removeprefix("implausible values: ").split(". Please")[0]
+    return (f"The push decodes, but its values do not fit each other ({detail}): this list's "
+            "units are not known yet, so these numbers may be wrong. Please record a push "
+            "with `smartmeter-readout record --redact` and report it.")
 
 
 def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:

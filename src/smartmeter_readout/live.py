@@ -238,6 +238,9 @@ class LiveReader:
                 self._tag_note = True
                 self.log.info("the meter authenticates its pushes; give the authentication "
                               "key (--auth-key) to have them checked")
+            if event.kind is EventKind.IMPLAUSIBLE:
+                self.log.warning(event.message)
+                continue
             problem = _PUSH_PROBLEMS.get(event.kind)
             if problem is None or decoded:
                 continue

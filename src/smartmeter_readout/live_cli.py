@@ -455,7 +455,7 @@ async def _doctor(connector: Connector, key: str | None, auth_key: str | None,
                            options=LiveOptions(silence=args.timeout))
     print()
     print(f"Verdict: {found.sentence}")
-    if found.verdict is Verdict.DECODED and found.reading is not None:
+    if found.verdict in (Verdict.DECODED, Verdict.IMPLAUSIBLE) and found.reading is not None:
         print()
         print(table(found.reading), end="")
         print()

@@ -50,6 +50,9 @@ class ServiceCollector(Collector):
         yield pushes
         yield CounterMetricFamily("smartmeter_frames_bad", "Link frames with failed checks",
                                   value=stats.get("frames_bad", 0))
+        yield CounterMetricFamily("smartmeter_implausible_values", "Readings whose values "
+                                  "do not fit each other (units of the list not known?)",
+                                  value=stats.get("implausible_values", 0))
         yield CounterMetricFamily("smartmeter_reconnects", "Connections to the meter lost "
                                   "and made again", value=service.reader.reconnects)
         age = (time.monotonic() - service.last_reading_at

@@ -250,7 +250,8 @@ def untagged_body(entries: Sequence[tuple[int, bytes, int, axdr.Node]], *, maker
 # ---------------------------------------------------------------- 2. positional layouts
 
 _KIND_TAGS: dict[str, frozenset[int]] = {
-    "number": _NUMBERS,
+    "number": _NUMBERS | {axdr.BOOLEAN},  # a state sent as boolean by some firmware: 0/1
+    "octet_number": frozenset((axdr.OCTET_STRING,)),  # a big-endian number in an octet string
     "string": _STRINGS,
     "hex": frozenset((axdr.OCTET_STRING,)),
     "list_id": _STRINGS,
@@ -268,7 +269,9 @@ _KIND_SIZES = {"datetime": 12, "date": 5, "time": 4}
 class PositionalField:
     """One position of a body without OBIS codes: what it is, its code, scaler and unit."""
 
-    kind: str  # number | string | hex | list_id | meter_id | push_setup | datetime | date | time
+    # number | octet_number | string | hex | list_id | meter_id | push_setup | datetime | date
+    # | time | ignore
+    kind: str
     obis: bytes | None = None
     scaler: int = 0
     unit: str | None = None
@@ -282,6 +285,8 @@ class PositionalField:
             return len(value) == size
         if self.kind == "push_setup":
             return len(value) == 6 and value[2] == 25 and value[3] == 9
+        if self.kind == "octet_number":
+            return 0 < len(value) <= 8
         return True
 
 
@@ -314,8 +319,17 @@ class PositionalLayout:
                 assert spec.obis is not None
                 key, name, registry_unit = _names(spec.obis)
                 unit = spec.unit if spec.unit is not None else registry_unit
+                if _tag == axdr.BOOLEAN:  # constant for the template: no slot
+                    body.values[key] = Measurement(name, int(value), unit)
+                    continue
                 body.values[key] = Measurement(name, scale(value, spec.scaler), unit)
                 body.slots.append((node, key, name, unit, spec.scaler, NUMBER))
+            elif kind == "octet_number":
+                assert spec.obis is not None
+                key, name, registry_unit = _names(spec.obis)
+                unit = spec.unit if spec.unit is not None else registry_unit
+                number = scale(int.from_bytes(value, "big"), spec.scaler)
+                body.values[key] = Measurement(name, number, unit)
             elif kind == "string":
                 assert spec.obis is not None
                 _put(body, spec.obis, node, None, None, tz)
@@ -359,8 +373,9 @@ def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
     """Build a user's positional layout from its config table.
 
     ``fields`` is a list, one entry per body element in order, each a table with ``obis`` and
-    optionally ``scaler``, ``unit`` and ``kind`` (number, string, hex, datetime, date, time,
-    list_id, meter_id, push_setup, ignore; default number, or string without a unit).
+    optionally ``scaler``, ``unit`` and ``kind`` (number, octet_number, string, hex, datetime,
+    date, time, list_id, meter_id, push_setup, ignore; default number, or string without a
+    unit).
     """
     where = f"layouts.{name}"
     fields_spec = spec.get("fields")
@@ -386,7 +401,7 @@ def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
                 code = parse_obis(str(entry["obis"]))
             except ValueError as exc:
                 raise ConfigError(f"{here}.obis: {exc}") from None
-        elif kind in ("number", "string", "hex"):
+        elif kind in ("number", "octet_number", "string", "hex"):
             raise ConfigError(f"{here} needs an obis code for a {kind} value")
         scaler = entry.get("scaler", 0)
         if not isinstance(scaler, int) or not -9 <= scaler <= 9:
@@ -414,9 +429,9 @@ def interpret(body: axdr.Node, *, maker: str | None, tz: tzinfo,
     if tag not in (axdr.ARRAY, axdr.STRUCTURE):
         raise LayoutError(f"the push body is a {axdr.TYPE_NAMES.get(tag)}, not a structure")
     if items and _is_capture_list(items[0]):
-        found = _capture_list(items, tz)
-        imply_units(found, maker)
-        return found
+        listed = _capture_list(items, tz)
+        imply_units(listed, maker)
+        return listed
     for layout in (*custom, *BUILTIN_LAYOUTS):
         if layout.matches(items, maker):
             return layout.apply(items, tz)

@@ -39,8 +39,8 @@ class Finding:
 
 def _fmt(factor: float) -> str:
     if factor >= 1:
-        return f"{factor:g}× too small"
-    return f"{1 / factor:g}× too large"
+        return f"{factor:g}x too small"
+    return f"{1 / factor:g}x too large"
 
 
 def _decade(ratio: float) -> float:
@@ -180,14 +180,14 @@ class PlausibilityCheck:
             if power > phase_apparent * 1.1 + _SLACK_VA:
                 factor = _decade(total_power / total_apparent) if total_apparent else None
                 findings.append(Finding(first_current, factor, (
-                    f"the power ({total_power:g} W, var) is more than voltage × current allows "
+                    f"the power ({total_power:g} W, var) is more than voltage x current allows "
                     f"({total_apparent:g} VA): currents look "
                     + (_fmt(factor) if factor else "missing") + " (or power too large)")))
                 return
             if phase_apparent > power * ratio + _SLACK_VA:
                 factor = _decade(max(total_power, 1.0) / total_apparent)
                 findings.append(Finding(first_current, factor, (
-                    f"voltage × current ({total_apparent:g} VA) is far more than the power "
+                    f"voltage x current ({total_apparent:g} VA) is far more than the power "
                     f"({total_power:g} W, var): currents look {_fmt(factor)}")))
                 return
 

@@ -32,7 +32,7 @@ def looks_like_datetime(raw: bytes) -> bool:
     return (
         (1 <= month <= 12 or month in (0xFD, 0xFE, 0xFF))
         and (1 <= day <= 31 or day >= 0xFD)
-        and (1 <= weekday <= 7 or weekday == 0xFF)
+        and (weekday <= 7 or weekday == 0xFF)  # Aidon and ZMF100 send weekday 0
         and (hour <= 23 or hour == 0xFF)
         and (minute <= 59 or minute == 0xFF)
         and (second <= 59 or second == 0xFF)

@@ -26,6 +26,7 @@ MAX_BARE = 4096  # no push is longer; a "start" claiming more is noise
 _SC_OK = frozenset(sc | suite for sc in (ENCRYPTED, AUTHENTICATED, ENCRYPTED | AUTHENTICATED)
                    for suite in (0, 1))
 _DSMR_HEADER = re.compile(rb"/[A-Za-z]{3}[0-9A-Za-z]")
+_UNTAGGED_HEAD = b"\x02\x02\x16"  # structure of 2, enum: the Czech push (dlms.untagged)
 _DSMR_END = re.compile(rb"!([0-9A-Fa-f]{4})?\r?\n")
 
 
@@ -75,13 +76,16 @@ def _untagged_notification(buf: bytes | bytearray, pos: int) -> tuple[int, objec
     """The Czech push, whose body is no A-XDR (``dlms.untagged``): its end from its entries."""
     chunk = bytes(buf[pos : pos + MAX_BARE])
     start = body_start(chunk)
-    if not looks_untagged(chunk, start):
+    head = chunk[start : start + 5]
+    if not (head[:3] == _UNTAGGED_HEAD[: len(head)][:3] and head[4:5] in (b"", b"\x01")):
         return NOT_A_FRAME, None
     try:
         _, end = parse_untagged(chunk, start)
     except TruncatedError:
         return (NEED_MORE, 0) if len(buf) - pos < MAX_BARE else (NOT_A_FRAME, None)
     except DecodeError:
+        return NOT_A_FRAME, None
+    if not looks_untagged(chunk[:end], start):
         return NOT_A_FRAME, None
     return end, RawApdu(chunk[:end])
 

@@ -49,7 +49,7 @@ _MAX_RAW = 10_000
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
 _PROBLEMS = {"segment_lost", "key_missing", "wrong_key", "tag_mismatch", "unknown_layout",
-             "malformed", "bad_frame"}
+             "malformed", "bad_frame", "implausible_values"}
 
 
 @dataclass(slots=True)
@@ -125,7 +125,8 @@ class Api:
             "last_reading": last,
             "readings": service.readings,
             "pushes": {**pushes, "bad": sum(pushes.values()) - pushes["ok"],
-                       "frames_bad": stats.get("frames_bad", 0)},
+                       "frames_bad": stats.get("frames_bad", 0),
+                       "implausible_values": stats.get("implausible_values", 0)},
             "last_error": None if not problems else {
                 "kind": str(problems[-1].kind), "message": problems[-1].message},
             "outputs": [{

@@ -125,6 +125,8 @@ function showStatus(status) {
   addPair(list, "Tag failures", numbers.format(pushes.tag_mismatch),
     pushes.tag_mismatch ? "bad" : "");
   addPair(list, "Bad frames", numbers.format(pushes.frames_bad));
+  addPair(list, "Implausible values", numbers.format(pushes.implausible_values || 0),
+    pushes.implausible_values ? "bad" : "");
   addPair(list, "Reconnects", numbers.format(source.reconnects));
   addPair(list, "Last error", status.last_error ? status.last_error.message : "none",
     status.last_error ? "bad" : "");
