@@ -35,9 +35,9 @@ def wrongly_scaled_push(moment: datetime, counter: int, current_scaler: int) -> 
     registers = standard_registers(snapshot)
     items: list[axdr.Node] = [(axdr.OCTET_STRING, parse_obis("0.0.1.0.0.255")),
                               (axdr.OCTET_STRING, encode_datetime(moment, deviation=True))]
-    for code, register in registers.items():
-        if code in CURRENTS:
-            register = Register(code, register.raw, current_scaler, 33, register.tag)
+    for code, sent in registers.items():
+        register = (Register(code, sent.raw, current_scaler, 33, sent.tag) if code in CURRENTS
+                    else sent)
         items.append((axdr.STRUCTURE, [register.obis_node(), register.node(),
                                        register.scaler_unit()]))
     apdu = build_notification((axdr.STRUCTURE, items), invoke_id=counter)
