@@ -13,7 +13,7 @@ varh, kvar -> var) with exact decimal arithmetic. The clock ``YYMMDDhhmmssX`` ca
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from .cosem.layouts import Body
 from .cosem.obis import format_obis, obis_info
@@ -23,12 +23,15 @@ from .reading import Measurement
 
 __all__ = ["parse_telegram"]
 
-_LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^()\r\n]*\))+)\s*$", re.M)
+# A-B:C.D.E, optionally *F (EasyMeter writes 1-0:1.8.0*255), then one or more (groups)
+_LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)(?:\*(\d+))?((?:\([^()\r\n]*\))+)\s*$",
+                   re.M)
 _GROUP = re.compile(r"\(([^()]*)\)")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_KILO = {"kWh": "Wh", "kW": "W", "kvarh": "varh", "kvar": "var", "kVAh": "VAh", "kVA": "VA",
-         "kvArh": "varh", "kvAr": "var"}
+# kilo units by their lower-case spelling: meters write kvarh, kvArh and kVArh alike
+_KILO = {"kwh": "Wh", "kw": "W", "kvarh": "varh", "kvar": "var", "kvah": "VAh", "kva": "VA"}
 _TIMESTAMP = re.compile(r"^(\d{12})([SW])$")
+_LONG_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})$")  # NES meters
 
 
 def _number(text: str, factor: int) -> int | float:
@@ -42,17 +45,33 @@ def _number(text: str, factor: int) -> int | float:
     return numerator / denominator
 
 
+def _local(parts: tuple[str, ...], tz: tzinfo) -> datetime | None:
+    try:
+        return datetime(*(int(part) for part in parts), tzinfo=tz)  # type: ignore[misc]
+    except ValueError:
+        return None
+
+
 def _timestamp(text: str, tz: tzinfo) -> datetime | None:
     match = _TIMESTAMP.match(text)
     if match is None:
-        return None
+        long_form = _LONG_TIMESTAMP.match(text)
+        return _local(long_form.groups(), tz) if long_form else None
     digits = match.group(1)
     try:
         naive = datetime(2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
                          int(digits[6:8]), int(digits[8:10]), int(digits[10:12]))
     except ValueError:
         return None
-    return naive.replace(tzinfo=tz, fold=0 if match.group(2) == "S" else 1)
+    local = naive.replace(tzinfo=tz, fold=0 if match.group(2) == "S" else 1)
+    summer = match.group(2) == "S"
+    dst = local.dst()
+    offset = local.utcoffset()
+    if dst is None or offset is None or bool(dst) == summer:
+        return local
+    # the meter says what its clock keeps (some keep standard time all year): believe it
+    standard = offset - dst
+    return naive.replace(tzinfo=timezone(standard + timedelta(hours=1) if summer else standard))
 
 
 def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
@@ -74,12 +93,13 @@ def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
     first_line = text.split("\n", 1)[0].strip()
     body.list_id = first_line[1:] or None
     for match in _LINE.finditer(text):
-        code = bytes(int(match.group(i)) for i in range(1, 6)) + b"\xff"
-        if any(part > 255 for part in code):
+        fields = [int(match.group(i)) for i in range(1, 6)] + [int(match.group(6) or 255)]
+        if any(part > 255 for part in fields):
             continue
+        code = bytes(fields)
         key = format_obis(code)
-        name, _ = obis_info(code)
-        groups = _GROUP.findall(match.group(6))
+        name, registry_unit = obis_info(code)
+        groups = _GROUP.findall(match.group(7))
         value_text = groups[-1]
         stamp = _timestamp(groups[0], tz) if code[2:5] == b"\x01\x00\x00" else None
         if stamp is not None:
@@ -88,13 +108,22 @@ def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
             continue
         number, _, unit = value_text.partition("*")
         if unit and _NUMBER.match(number):
-            base = _KILO.get(unit)
+            base = _KILO.get(unit.lower())
             value = _number(number, 1000) if base else _number(number, 1)
             body.values[key] = Measurement(name, value, base or unit)
+        elif number.isdigit() and (registry_unit is not None or (code[0] == 1 and code[2])):
+            # a count without a unit (power failures, voltage sags): a number, not text
+            body.values[key] = Measurement(name, int(number), registry_unit or "")
         else:
             body.values[key] = Measurement(name, value_text, None)
             if code[2:5] == b"\x60\x01\x00" or code[2:5] == b"\x60\x01\x01":
                 body.meter_id = body.meter_id or _hex_text(value_text)
+    if body.clock is None:  # IEC 62056-21 meters send time (0.9.1) and date (0.9.2) apart
+        clock_time, day = body.values.get("1.0.0.9.1.255"), body.values.get("1.0.0.9.2.255")
+        if clock_time is not None and day is not None:
+            hhmmss, yymmdd = str(clock_time.value).zfill(6), str(day.value).zfill(6)
+            body.clock = _local(("20" + yymmdd[0:2], yymmdd[2:4], yymmdd[4:6], hhmmss[0:2],
+                                 hhmmss[2:4], hhmmss[4:6]), tz)
     if not body.values:
         raise DecodeError("DSMR telegram without any value line")
     return body
