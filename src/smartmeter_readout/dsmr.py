@@ -47,7 +47,8 @@ def _number(text: str, factor: int) -> int | float:
 
 def _local(parts: tuple[str, ...], tz: tzinfo) -> datetime | None:
     try:
-        return datetime(*(int(part) for part in parts), tzinfo=tz)  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(part) for part in parts)
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
     except ValueError:
         return None
 
