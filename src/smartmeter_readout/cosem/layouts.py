@@ -14,6 +14,12 @@ in a fixed order, each recognised by the body's own structure, never by frame le
    scaler and unit; unlabelled elements are the clock (a valid 12-byte date-time), a list id
    (a string first) or the meter number (a string last).
 
+Not accepted, by decision: the Landis+Gyr ZMF100/E350 capture whose OBIS codes read
+``06 09`` (length and tag swapped) instead of ``09 06``. The one published frame with the
+swap has a broken FCS and no stated origin, a 2025 capture of the same Embriq module encodes
+correctly, and reading a swapped tag as an octet string would let any ``06`` (uint32) pass as
+a code: such a body is reported as malformed instead of guessed at.
+
 Scaled values are exact: ``raw / 10**n`` is correctly rounded, so 2337 with scaler -1 is the
 float nearest 233.7, printed as 233.7.
 """
