@@ -115,3 +115,14 @@ def test_phases_that_cancel_are_not_taken_for_a_scale_error() -> None:
               "1.0.2.7.0.255": Measurement("p", 0, "W"),
               "1.0.3.7.0.255": Measurement("q", 80, "var")}
     assert not PlausibilityCheck().check(values)
+
+
+def test_doctor_turns_the_event_into_a_verdict_that_asks_for_a_capture() -> None:
+    from smartmeter_readout.doctor import implausible_verdict
+
+    decoder = Decoder(KEY)
+    decoder.feed(wrongly_scaled_push(datetime(2024, 1, 15, 18, tzinfo=UTC), 1, 0))
+    event = next(e for e in decoder.take_events() if e.kind is EventKind.IMPLAUSIBLE)
+    sentence = implausible_verdict(event.message)
+    assert "currents look 100x too large" in sentence
+    assert "record --redact" in sentence and "Please record" not in sentence.split("(")[1]

@@ -56,6 +56,7 @@ def test_status_names_source_meter_counts_and_outputs(site: Demo) -> None:
     assert body["source"]["framing"] == "mbus"
     assert body["meter"]["manufacturer"] == "KFM"
     assert body["pushes"]["ok"] >= 3 and body["pushes"]["bad"] == 0
+    assert body["pushes"]["implausible_values"] == 0
     assert body["last_error"] is None
     assert [o["name"] for o in body["outputs"]] == ["sqlite"]
     assert body["outputs"][0]["up"] is True
