@@ -58,7 +58,7 @@ def ours_changing(key: str):
     """Same shape, different values every push (simulated VKW pushes, 1,000 distinct)."""
     from datetime import UTC, datetime, timedelta
 
-    from smartmeter_readout.simulator import Simulator
+    from smartmeter_readout.sim.simulator import Simulator
 
     simulator = Simulator("vkw", key=bytes.fromhex(key))
     start = datetime(2024, 6, 1, tzinfo=UTC)

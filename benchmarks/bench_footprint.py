@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from _proc import cpu_seconds, cpu_times, peak_rss_mb
-from smartmeter_readout.simulator import Simulator
-from smartmeter_readout.virtual_meter import VirtualMeter
+from smartmeter_readout.sim.simulator import Simulator
+from smartmeter_readout.sim.virtual_meter import VirtualMeter
 
 KEY = "000102030405060708090A0B0C0D0E0F"
 FLOOR = """

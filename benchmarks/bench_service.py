@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from _proc import cpu_seconds, peak_rss_mb  # noqa: E402
 from servers import Influx, Mosquitto, Postgres  # noqa: E402
 from smartmeter_readout import Decoder  # noqa: E402
-from smartmeter_readout.config import SCHEMA  # noqa: E402
-from smartmeter_readout.simulator import Simulator  # noqa: E402
+from smartmeter_readout.service.config import SCHEMA  # noqa: E402
+from smartmeter_readout.sim.simulator import Simulator  # noqa: E402
 
 KEY = bytes(range(16))
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter_readout import Decoder
-from smartmeter_readout.simulator import Simulator
-from smartmeter_readout.sinks.sqlite import SqliteStore
+from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.sim.simulator import Simulator
 
 KEY = bytes(range(16))
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter_readout.decoder import Decoder
-from smartmeter_readout.history_fill import fill_history
-from smartmeter_readout.simulator import Simulator
-from smartmeter_readout.sinks.sqlite import SqliteStore
+from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.sim.history_fill import fill_history
+from smartmeter_readout.sim.simulator import Simulator
 
 CACHE = Path(tempfile.gettempdir()) / "smartmeter-bench-year.sqlite"
 KEY = bytes(range(16))

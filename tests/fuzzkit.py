@@ -23,7 +23,13 @@ from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification
 from smartmeter_readout.dlms.security import encrypt_apdu
 from smartmeter_readout.errors import DecodeError
-from smartmeter_readout.simulator import PROFILES, ValueModel, bare_framer, hdlc_framer, mbus_framer
+from smartmeter_readout.sim.simulator import (
+    PROFILES,
+    ValueModel,
+    bare_framer,
+    hdlc_framer,
+    mbus_framer,
+)
 
 KEY = bytes.fromhex("5C316162209EBB790B52EB0E7FC5B11C")
 AUTH = bytes.fromhex("92705C5C97286064EABAE38D190F87A4")

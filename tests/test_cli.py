@@ -97,7 +97,7 @@ def test_demo_runs_the_service_on_the_simulator() -> None:
 
 
 def test_decode_imports_only_what_it_needs() -> None:
-    code = ("import sys; from smartmeter_readout.cli import main; "
+    code = ("import sys; from smartmeter_readout.cli.main import main; "
             f"main(['decode', '{VKW['hex']}', '--key', '{KEY}', '--format', 'json']); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('asyncio', 'serial', 'sqlite3', 'gurux_dlms', 'bs4', 'hypothesis')))")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from smartmeter_readout.config import load_config
 from smartmeter_readout.errors import ConfigError
+from smartmeter_readout.service.config import load_config
 
 KEY = "000102030405060708090A0B0C0D0E0F"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 CORE_FILES = [*CORE.glob("link/*.py"), *CORE.glob("dlms/*.py"), *CORE.glob("cosem/*.py"),
-              CORE / "decoder.py", CORE / "dsmr.py", CORE / "reading.py", CORE / "keys.py",
-              CORE / "events.py", CORE / "errors.py", CORE / "detect.py", CORE / "redact.py",
-              CORE / "capture.py", CORE / "faults.py", CORE / "profiles.py"]
+              CORE / "decoder.py", CORE / "reading.py", CORE / "keys.py",
+              CORE / "events.py", CORE / "errors.py", CORE / "live" / "detect.py",
+              CORE / "capture" / "redact.py", CORE / "capture" / "format.py",
+              CORE / "sim" / "faults.py", CORE / "operators.py"]
 FORBIDDEN = {"asyncio", "serial", "socket", "sqlite3", "logging", "subprocess", "os", "io",
              "pathlib", "time", "threading", "urllib", "http", "select"}
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from livekit import CLI, ENV, KEY, WRONG_KEY, jsonl, run, simulator, wait_for
-from smartmeter_readout.simulator import Simulator
+from smartmeter_readout.sim.simulator import Simulator
 from smartmeter_readout.sources.pty import VirtualSerialPort
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from conftest import VECTORS
 from smartmeter_readout import Decoder
-from smartmeter_readout.simulator import PROFILES, Simulator
+from smartmeter_readout.sim.simulator import PROFILES, Simulator
 
 KEY_HEX = "5C316162209EBB790B52EB0E7FC5B11C"
 AUTH_HEX = "92705C5C97286064EABAE38D190F87A4"

@@ -13,8 +13,8 @@ import pytest
 
 from livekit import CLI, ENV
 from servers import Influx
+from smartmeter_readout.history.store import SqliteStore
 from smartmeter_readout.sinks.influxdb import line_protocol
-from smartmeter_readout.sinks.sqlite import SqliteStore
 
 
 @pytest.fixture

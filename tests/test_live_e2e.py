@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from livekit import AUTH, CLI, ENV, KEY, assert_all_sent, jsonl, run, sent_log, simulator
-from smartmeter_readout.cli import main
-from smartmeter_readout.simulator import PROFILES
+from smartmeter_readout.cli.main import main
+from smartmeter_readout.sim.simulator import PROFILES
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smartmeter_readout import Decoder
-from smartmeter_readout.capture import format_chunk, format_header, is_capture, parse_capture
-from smartmeter_readout.detect import ProbeResult, SettingProbe
-from smartmeter_readout.faults import Fault, FaultPlan
+from smartmeter_readout.capture.format import format_chunk, format_header, is_capture, parse_capture
+from smartmeter_readout.capture.redact import Redactor
+from smartmeter_readout.cli.live import serial_candidates
 from smartmeter_readout.link.frames import BrokenFrame, RawApdu
 from smartmeter_readout.link.splitter import FrameSplitter
-from smartmeter_readout.live_cli import serial_candidates
-from smartmeter_readout.profiles import AUTO_SETTINGS, SerialSettings, operators_for_maker
-from smartmeter_readout.redact import Redactor
-from smartmeter_readout.simulator import PROFILES, Simulator
+from smartmeter_readout.live.detect import ProbeResult, SettingProbe
+from smartmeter_readout.operators import AUTO_SETTINGS, SerialSettings, operators_for_maker
+from smartmeter_readout.sim.faults import Fault, FaultPlan
+from smartmeter_readout.sim.simulator import PROFILES, Simulator
 from smartmeter_readout.sources.base import SourceFatal, SourceUnavailable
 from smartmeter_readout.sources.serial import open_error
 from smartmeter_readout.sources.tcp import parse_host_port
@@ -84,7 +84,7 @@ def test_serial_candidates_from_flags_and_operators() -> None:
 
 
 def test_unknown_and_unsupported_operators_are_usage_errors() -> None:
-    from smartmeter_readout.cli import UsageError
+    from smartmeter_readout.cli.main import UsageError
 
     with pytest.raises(UsageError, match="valid are vkw, tinetz"):
         serial_candidates(_args(operator="nowhere"))

@@ -15,7 +15,7 @@ import pytest
 
 from livekit import CLI, ENV, jsonl
 from servers import Mosquitto
-from smartmeter_readout.sinks.sqlite import SqliteStore
+from smartmeter_readout.history.store import SqliteStore
 
 
 @pytest.fixture

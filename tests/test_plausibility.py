@@ -15,7 +15,7 @@ from smartmeter_readout.dlms.cosem_time import encode_datetime
 from smartmeter_readout.dlms.security import encrypt_apdu
 from smartmeter_readout.events import EventKind
 from smartmeter_readout.reading import Measurement
-from smartmeter_readout.simulator import (
+from smartmeter_readout.sim.simulator import (
     PROFILES,
     Register,
     Simulator,
@@ -118,7 +118,7 @@ def test_phases_that_cancel_are_not_taken_for_a_scale_error() -> None:
 
 
 def test_doctor_turns_the_event_into_a_verdict_that_asks_for_a_capture() -> None:
-    from smartmeter_readout.doctor import implausible_verdict
+    from smartmeter_readout.live.doctor import implausible_verdict
 
     decoder = Decoder(KEY)
     decoder.feed(wrongly_scaled_push(datetime(2024, 1, 15, 18, tzinfo=UTC), 1, 0))

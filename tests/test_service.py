@@ -16,13 +16,13 @@ import pytest
 
 from livekit import CLI, ENV, jsonl, run
 from smartmeter_readout import Decoder
-from smartmeter_readout.live import LiveReader
-from smartmeter_readout.outbox import Outbox
+from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.live.reader import LiveReader
 from smartmeter_readout.reading import Reading
-from smartmeter_readout.service import Service
-from smartmeter_readout.simulator import Simulator
+from smartmeter_readout.service.outbox import Outbox
+from smartmeter_readout.service.service import Service
+from smartmeter_readout.sim.simulator import Simulator
 from smartmeter_readout.sinks.base import SinkError
-from smartmeter_readout.sinks.sqlite import SqliteStore
 from smartmeter_readout.sources.simulated import SimulatedConnector
 
 KEY = bytes(range(16))

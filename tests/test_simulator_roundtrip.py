@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartmeter_readout import Decoder, Reading
-from smartmeter_readout.simulator import PROFILES, Simulator, Snapshot
+from smartmeter_readout.sim.simulator import PROFILES, Simulator, Snapshot
 
 KEY = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AUTH = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -113,7 +113,7 @@ def test_random_chunking_and_garbage_between_pushes_lose_nothing(name: str,
 @settings(max_examples=40, deadline=None)
 @given(segment=st.integers(40, 250), block=st.integers(16, 200))  # M-Bus: <= 16 segments
 def test_random_segment_and_block_sizes(segment: int, block: int) -> None:
-    from smartmeter_readout.simulator import gbt_framer, hdlc_framer, mbus_framer
+    from smartmeter_readout.sim.simulator import gbt_framer, hdlc_framer, mbus_framer
 
     for framer in (mbus_framer(segment), hdlc_framer(segment=segment), gbt_framer(block)):
         profile = PROFILES["vkw"]

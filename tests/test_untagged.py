@@ -14,7 +14,7 @@ from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification, parse_notification
 from smartmeter_readout.dlms.untagged import looks_untagged, parse_untagged
 from smartmeter_readout.errors import DecodeError, TruncatedError
-from smartmeter_readout.simulator import PROFILES, ValueModel
+from smartmeter_readout.sim.simulator import PROFILES, ValueModel
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BODY = 6  # 0F, invoke-id (4), date-time 00: every Czech push carries no date-time

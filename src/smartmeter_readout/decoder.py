@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .cosem.dsmr import parse_telegram
 from .cosem.layouts import Body, PositionalLayout, interpret, untagged_body
 from .cosem.plausibility import PlausibilityCheck
 from .cosem.template import BodyTemplate
@@ -43,7 +44,6 @@ from .dlms.security import (
     unprotect,
 )
 from .dlms.untagged import looks_untagged, parse_untagged
-from .dsmr import parse_telegram
 from .errors import (
     AuthenticationError,
     DecodeError,

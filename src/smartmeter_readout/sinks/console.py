@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ..output import csv_text, render
 from ..reading import Reading
+from .formats import csv_text, render
 
 __all__ = ["ConsoleSink"]
 

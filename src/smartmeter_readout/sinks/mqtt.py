@@ -26,10 +26,10 @@ from typing import Any
 
 import aiomqtt
 
-from ..output import LABELS
-from ..profiles import MAKERS
+from ..operators import MAKERS
 from ..reading import Reading
 from .base import SinkError
+from .formats import LABELS
 
 __all__ = ["MqttSink", "discovery_configs"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..profiles import SerialSettings
+    from ..operators import SerialSettings
 
 __all__ = ["Connection", "Connector", "SettingUnsupported", "SourceError", "SourceFatal",
            "SourceFinished", "SourceLost", "SourceUnavailable"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..capture import Chunk, is_capture, parse_capture
-from ..profiles import SerialSettings
+from ..capture.format import Chunk, is_capture, parse_capture
+from ..operators import SerialSettings
 from ._pacing import Schedule
 from .base import SourceFatal, SourceFinished
 

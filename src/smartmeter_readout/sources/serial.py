@@ -17,7 +17,7 @@ from pathlib import Path
 
 import serial
 
-from ..profiles import AUTO_SETTINGS, SerialSettings
+from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
 from .base import SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..profiles import SerialSettings
-from ..simulator import Simulator
+from ..operators import SerialSettings
+from ..sim.simulator import Simulator
 from ._pacing import Schedule
 
 __all__ = ["SimulatedConnector"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ..profiles import SerialSettings
+from ..operators import SerialSettings
 from ._inbox import Inbox
 from .base import SourceLost, SourceUnavailable
 

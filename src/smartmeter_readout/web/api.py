@@ -29,11 +29,11 @@ from aiohttp import web
 
 from .. import __version__
 from ..decoder import PUSH_OUTCOMES
+from ..history.store import STEPS, SqliteStore
+from ..history.timespec import parse_when
 from ..reading import Reading
-from ..service import Service
+from ..service.service import Service
 from ..sinks.base import SinkError
-from ..sinks.sqlite import STEPS, SqliteStore
-from ..timespec import parse_when
 
 __all__ = ["Api", "SiteInfo"]
 

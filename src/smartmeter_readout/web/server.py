@@ -15,8 +15,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from ..metrics import ServiceCollector
-from ..service import Service
+from ..service.metrics import ServiceCollector
+from ..service.service import Service
 from .api import Api, SiteInfo
 from .auth import Auth, Handler
 

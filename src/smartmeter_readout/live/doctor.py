@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from .decoder import Decoder
-from .detect import ProbeResult
-from .events import EventKind
-from .live import LiveOptions, probe_setting
-from .profiles import MAKERS, Operator, SerialSettings, operators_for_maker
-from .reading import Reading
-from .sources.base import (
+from ..decoder import Decoder
+from ..events import EventKind
+from ..operators import MAKERS, Operator, SerialSettings, operators_for_maker
+from ..reading import Reading
+from ..sources.base import (
     Connection,
     Connector,
     SettingUnsupported,
     SourceError,
     SourceFatal,
 )
+from .detect import ProbeResult
+from .reader import LiveOptions, probe_setting
 
 __all__ = ["Diagnosis", "Verdict", "diagnose"]
 

@@ -21,12 +21,11 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from .decoder import Decoder
-from .detect import ProbeResult, SettingProbe
-from .events import Event, EventKind
-from .profiles import SerialSettings
-from .reading import Reading
-from .sources.base import (
+from ..decoder import Decoder
+from ..events import Event, EventKind
+from ..operators import SerialSettings
+from ..reading import Reading
+from ..sources.base import (
     Connection,
     Connector,
     SettingUnsupported,
@@ -34,6 +33,7 @@ from .sources.base import (
     SourceLost,
     SourceUnavailable,
 )
+from .detect import ProbeResult, SettingProbe
 
 __all__ = ["KeyRejected", "LiveOptions", "LiveReader", "probe_setting"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 
-from .decoder import Decoder
+from ..decoder import Decoder
+from ..history.store import SqliteStore
 from .simulator import PROFILES, Sample, Simulator, ValueModel
-from .sinks.sqlite import SqliteStore
 
 __all__ = ["fill_history"]
 

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
-from .reading import Reading
+from ..reading import Reading
 
 __all__ = ["FORMATS", "LABELS", "render"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
 
@@ -191,7 +191,7 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
     layouts: tuple[Any, ...] = ()
     tables = data.pop("layouts", {})
     if tables:
-        from .cosem.layouts import layout_from_config
+        from ..cosem.layouts import layout_from_config
 
         if not isinstance(tables, dict):
             raise ConfigError(f"{path}: 'layouts' must be [layouts.<name>] tables")

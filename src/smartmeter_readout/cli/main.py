@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .cosem.layouts import PositionalLayout
-    from .decoder import Decoder
+    from ..cosem.layouts import PositionalLayout
+    from ..decoder import Decoder
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
 _HEX_TEXT = frozenset(string.hexdigits + string.whitespace + ":-,")
@@ -29,7 +29,7 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="smartmeter-readout",
@@ -52,10 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML file; its [layouts.<name>] tables describe positional "
                              "layouts of meters the decoder does not know")
 
-    from .live_cli import add_live_commands
+    from .live import add_live_commands
 
     add_live_commands(sub, _key_options)
-    from .service_cli import add_service_commands
+    from .service import add_service_commands
 
     add_service_commands(sub, _key_options)
     return parser
@@ -88,7 +88,7 @@ def key_arguments(args: argparse.Namespace) -> tuple[str | None, str | None]:
 def make_decoder(args: argparse.Namespace) -> Decoder:
     from zoneinfo import ZoneInfoNotFoundError
 
-    from .decoder import Decoder
+    from ..decoder import Decoder
 
     key, auth_key = key_arguments(args)
     layouts = _layouts(args.config) if getattr(args, "config", None) else []
@@ -104,8 +104,8 @@ def make_decoder(args: argparse.Namespace) -> Decoder:
 
 def _layouts(path: Path) -> list[PositionalLayout]:
     """The ``[layouts.<name>]`` tables of a config file (the whole file is checked)."""
-    from .config import load_config
-    from .errors import ConfigError
+    from ..errors import ConfigError
+    from ..service.config import load_config
 
     try:
         return list(load_config(path, env={}).layouts)
@@ -147,9 +147,9 @@ def read_input(item: str) -> bytes:
 def cmd_decode(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from .capture import is_capture, parse_capture
-    from .events import EventKind
-    from .output import render
+    from ..capture.format import is_capture, parse_capture
+    from ..events import EventKind
+    from ..sinks.formats import render
 
     decoder = make_decoder(args)
     readings = []
@@ -203,8 +203,8 @@ def _summarise(stats: dict[str, int]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from .live_cli import COMMANDS as LIVE
-    from .service_cli import COMMANDS as SERVICE
+    from .live import COMMANDS as LIVE
+    from .service import COMMANDS as SERVICE
 
     commands = {"decode": cmd_decode, **LIVE, **SERVICE}
     if args.command is None:
@@ -228,6 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run as a script: use the package's module, not a second copy
-    from smartmeter_readout.cli import main as package_main
+    from smartmeter_readout.cli.main import main as package_main
 
     sys.exit(package_main())

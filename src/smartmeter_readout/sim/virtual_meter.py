@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..operators import SerialSettings
+from ..sources.pty import VirtualSerialPort
 from .faults import Fault, FaultPlan, break_tag, damage
-from .profiles import SerialSettings
 from .simulator import SimulatedPush, Simulator
-from .sources.pty import VirtualSerialPort
 
 __all__ = ["SentPush", "VirtualMeter"]
 

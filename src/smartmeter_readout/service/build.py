@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..decoder import Decoder
+from ..errors import ConfigError
+from ..keys import parse_key
+from ..live.reader import LiveOptions, LiveReader
+from ..operators import resolve_serial
+from ..sinks.base import Sink
+from ..sources.base import Connector
 from .config import Config, default_data_dir
-from .decoder import Decoder
-from .errors import ConfigError
-from .keys import parse_key
-from .live import LiveOptions, LiveReader
 from .outbox import Outbox
-from .profiles import resolve_serial
 from .service import Service
-from .sinks.base import Sink
-from .sources.base import Connector
 
 __all__ = ["Built", "build_service"]
 
@@ -59,7 +59,7 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
     reader = LiveReader(connector, decoder, options=options or LiveOptions(key_failures=0),
                         log=log)
     if config.on("web"):
-        from .web.policy import token_problem
+        from ..web.policy import token_problem
 
         problem = token_problem(config["web"]["host"], config["web"]["token"])
         if problem:
@@ -91,7 +91,7 @@ def _source(config: Config, key: bytes | None, auth_key: bytes | None,
     source = config["source"]
     operator = config["meter"]["operator"]
     if source["port"]:
-        from .sources.serial import SerialConnector
+        from ..sources.serial import SerialConnector
 
         try:
             candidates = resolve_serial(str(source["baud"]), source["parity"], operator)
@@ -99,7 +99,7 @@ def _source(config: Config, key: bytes | None, auth_key: bytes | None,
             raise ConfigError(f"[source]/[meter]: {exc}") from None
         return SerialConnector(source["port"], candidates), key
     if source["tcp"]:
-        from .sources.tcp import TcpConnector, parse_host_port
+        from ..sources.tcp import TcpConnector, parse_host_port
 
         try:
             host, port = parse_host_port(source["tcp"])
@@ -107,14 +107,14 @@ def _source(config: Config, key: bytes | None, auth_key: bytes | None,
             raise ConfigError(f"[source] tcp: {exc}") from None
         return TcpConnector(host, port), key
     if source["replay"]:
-        from .sources.replay import ReplayConnector
+        from ..sources.replay import ReplayConnector
 
         if not Path(source["replay"]).is_file():
             raise ConfigError(f"[source] replay = {source['replay']!r}: no such file")
         return ReplayConnector(source["replay"], speed=source["speed"]), key
     if source["simulate"]:
-        from .simulator import PROFILES, Simulator
-        from .sources.simulated import SimulatedConnector
+        from ..sim.simulator import PROFILES, Simulator
+        from ..sources.simulated import SimulatedConnector
 
         name = source["simulate"]
         if name not in PROFILES:
@@ -133,25 +133,25 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
     sinks: list[Sink] = []
     sqlite_path = None
     if config.on("sqlite"):
-        from .sinks.sqlite import SqliteSink
+        from ..history.store import SqliteSink
 
         sqlite_path = Path(config["sqlite"]["path"] or default_data_dir() / "smartmeter.sqlite")
         sinks.append(SqliteSink(sqlite_path, config["sqlite"]["keep_raw_days"]))
     fmt = config["console"]["format"]
     if fmt != "none":
-        from .sinks.console import ConsoleSink
+        from ..sinks.console import ConsoleSink
 
         sinks.append(ConsoleSink(fmt))
     if config.on("mqtt"):
         try:
-            from .sinks.mqtt import MqttSink
+            from ..sinks.mqtt import MqttSink
         except ImportError:
             raise ConfigError("[mqtt] needs the MQTT client: pip install "
                               "'smartmeter-readout[mqtt]'") from None
 
         sinks.append(MqttSink(config["mqtt"]))
     if config.on("influxdb"):
-        from .sinks.influxdb import InfluxSink
+        from ..sinks.influxdb import InfluxSink
 
         settings = config["influxdb"]
         if bool(settings["token"]) != bool(settings["bucket"]) or (
@@ -161,7 +161,7 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
         sinks.append(InfluxSink(settings))
     if config.on("postgres"):
         try:
-            from .sinks.postgres import PostgresSink
+            from ..sinks.postgres import PostgresSink
         except ImportError:
             raise ConfigError("[postgres] needs psycopg: pip install "
                               "'smartmeter-readout[postgres]'") from None

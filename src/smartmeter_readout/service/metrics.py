@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .decoder import PUSH_OUTCOMES
+from ..decoder import PUSH_OUTCOMES
 from .service import Service
 
 __all__ = ["ServiceCollector"]

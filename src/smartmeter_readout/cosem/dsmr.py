@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from .cosem.layouts import Body
-from .cosem.obis import format_obis, obis_info
-from .errors import DecodeError
-from .link.checksums import crc16_arc
-from .reading import Measurement
+from ..errors import DecodeError
+from ..link.checksums import crc16_arc
+from ..reading import Measurement
+from .layouts import Body
+from .obis import format_obis, obis_info
 
 __all__ = ["parse_telegram"]
 

@@ -20,14 +20,14 @@ import re
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .decoder import Decoder
-from .dlms import axdr
-from .dlms.security import encrypt_apdu, parse_ciphered, unprotect
-from .errors import SmartMeterError
-from .keys import parse_key
-from .link.checksums import crc16_arc, crc16_x25, mbus_checksum
-from .link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, RawApdu
-from .link.splitter import FrameSplitter
+from ..decoder import Decoder
+from ..dlms import axdr
+from ..dlms.security import encrypt_apdu, parse_ciphered, unprotect
+from ..errors import SmartMeterError
+from ..keys import parse_key
+from ..link.checksums import crc16_arc, crc16_x25, mbus_checksum
+from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, RawApdu
+from ..link.splitter import FrameSplitter
 
 __all__ = ["Redactor"]
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .reading import Reading
+from ..reading import Reading
 
 __all__ = ["Outbox"]
 

@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from .live import LiveReader
+from ..live.reader import LiveReader
+from ..reading import Reading
+from ..sinks.base import Sink
 from .outbox import Outbox
-from .reading import Reading
-from .sinks.base import Sink
 
 __all__ = ["Service", "SinkState"]
 

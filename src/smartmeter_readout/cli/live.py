@@ -15,14 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli import EXIT_FAILURE, EXIT_KEY, EXIT_OK, UsageError, key_arguments
-from .output import FORMATS
+from ..sinks.formats import FORMATS
+from .main import EXIT_FAILURE, EXIT_KEY, EXIT_OK, UsageError, key_arguments
 
 if TYPE_CHECKING:
-    from .decoder import Decoder
-    from .live import LiveOptions
-    from .profiles import SerialSettings
-    from .sources.base import Connector
+    from ..decoder import Decoder
+    from ..live.reader import LiveOptions
+    from ..operators import SerialSettings
+    from ..sources.base import Connector
 
 __all__ = ["add_live_commands"]
 
@@ -137,7 +137,7 @@ def _logging(args: argparse.Namespace) -> None:
 
 
 def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
-    from .profiles import resolve_serial
+    from ..operators import resolve_serial
 
     try:
         return resolve_serial(str(args.baud), args.parity, args.operator)
@@ -147,20 +147,20 @@ def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
 
 def make_connector(args: argparse.Namespace) -> Connector:
     if getattr(args, "replay", None):
-        from .sources.replay import ReplayConnector
+        from ..sources.replay import ReplayConnector
 
         if not args.replay.is_file():
             raise UsageError(f"capture {args.replay} does not exist")
         return ReplayConnector(args.replay, speed=args.speed)
     if args.tcp:
-        from .sources.tcp import TcpConnector, parse_host_port
+        from ..sources.tcp import TcpConnector, parse_host_port
 
         try:
             host, port = parse_host_port(args.tcp)
         except ValueError as exc:
             raise UsageError(f"--tcp: {exc}") from None
         return TcpConnector(host, port)
-    from .sources.serial import SerialConnector
+    from ..sources.serial import SerialConnector
 
     return SerialConnector(args.port, serial_candidates(args))
 
@@ -178,7 +178,7 @@ def _run(coroutine: object) -> int:
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    from .cli import make_decoder
+    from .main import make_decoder
 
     _logging(args)
     if args.count is not None and args.count < 1:
@@ -191,9 +191,9 @@ def cmd_read(args: argparse.Namespace) -> int:
 async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
     from contextlib import aclosing
 
-    from .live import KeyRejected, LiveReader
-    from .sinks.console import ConsoleSink
-    from .sources.base import SourceFatal
+    from ..live.reader import KeyRejected, LiveReader
+    from ..sinks.console import ConsoleSink
+    from ..sources.base import SourceFatal
 
     reader = LiveReader(connector, decoder, options=_live_options(key_failures=3))
     count = 0
@@ -218,7 +218,7 @@ def _live_options(key_failures: int = 0) -> LiveOptions:
     """The reader's timings; SMARTMETER_LIVE_<NAME> shortens them (the tests do)."""
     from dataclasses import replace
 
-    from .live import LiveOptions
+    from ..live.reader import LiveOptions
 
     base = LiveOptions(key_failures=key_failures)
 
@@ -234,9 +234,9 @@ def _live_options(key_failures: int = 0) -> LiveOptions:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .faults import FaultPlan
-    from .keys import parse_key
-    from .simulator import PROFILES
+    from ..keys import parse_key
+    from ..sim.faults import FaultPlan
+    from ..sim.simulator import PROFILES
 
     if args.profiles:
         width = max(map(len, PROFILES))
@@ -269,8 +269,8 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
     import asyncio
     import json
 
-    from .simulator import Simulator
-    from .virtual_meter import SentPush, VirtualMeter
+    from ..sim.simulator import Simulator
+    from ..sim.virtual_meter import SentPush, VirtualMeter
 
     simulator = Simulator(profile, key=key, auth_key=auth_key, seed=args.seed)
     meter = VirtualMeter(simulator, link=args.link, interval=args.interval,
@@ -306,7 +306,7 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .cli import make_decoder
+    from .main import make_decoder
 
     _logging(args)
     connector = make_connector(args)
@@ -322,14 +322,14 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     from contextlib import aclosing
     from datetime import UTC, datetime
 
-    from .capture import format_chunk, format_header
-    from .live import LiveReader
-    from .sources.base import SourceFatal
+    from ..capture.format import format_chunk, format_header
+    from ..live.reader import LiveReader
+    from ..sources.base import SourceFatal
 
     done = asyncio.Event()
     redactor = None
     if args.redact:
-        from .redact import Redactor
+        from ..capture.redact import Redactor
 
         redactor = Redactor(*key_arguments(args))
     try:
@@ -401,9 +401,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 async def _replay(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .sources.base import SourceFatal, SourceFinished
-    from .sources.pty import VirtualSerialPort
-    from .sources.replay import ReplayConnector
+    from ..sources.base import SourceFatal, SourceFinished
+    from ..sources.pty import VirtualSerialPort
+    from ..sources.replay import ReplayConnector
 
     connector = ReplayConnector(args.capture, speed=args.speed)
     try:
@@ -432,7 +432,7 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .keys import parse_key
+    from ..keys import parse_key
 
     key, auth_key = key_arguments(args)
     try:
@@ -446,9 +446,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 async def _doctor(connector: Connector, key: str | None, auth_key: str | None,
                   args: argparse.Namespace) -> int:
-    from .doctor import Verdict, diagnose
-    from .live import LiveOptions
-    from .output import table
+    from ..live.doctor import Verdict, diagnose
+    from ..live.reader import LiveOptions
+    from ..sinks.formats import table
 
     found = await diagnose(connector, key=key, auth_key=auth_key, timeout=args.timeout,
                            say=lambda line: print(line, flush=True),

@@ -19,15 +19,15 @@ from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .cosem.layouts import scale
-from .cosem.obis import parse_obis
-from .dlms import axdr
-from .dlms.apdu import build_gbt_blocks, build_notification
-from .dlms.cosem_time import encode_datetime
-from .dlms.security import encrypt_apdu
-from .link.checksums import crc16_arc
-from .link.hdlc import build_hdlc_frame
-from .link.mbus import build_mbus_frame
+from ..cosem.layouts import scale
+from ..cosem.obis import parse_obis
+from ..dlms import axdr
+from ..dlms.apdu import build_gbt_blocks, build_notification
+from ..dlms.cosem_time import encode_datetime
+from ..dlms.security import encrypt_apdu
+from ..link.checksums import crc16_arc
+from ..link.hdlc import build_hdlc_frame
+from ..link.mbus import build_mbus_frame
 
 __all__ = ["PROFILES", "Profile", "Register", "Simulator", "Snapshot", "ValueModel"]
 

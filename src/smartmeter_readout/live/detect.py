@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .link.frames import DsmrTelegram, HdlcFrame, MbusSegment, RawApdu
-from .link.splitter import FrameSplitter
+from ..link.frames import DsmrTelegram, HdlcFrame, MbusSegment, RawApdu
+from ..link.splitter import FrameSplitter
 
 __all__ = ["ProbeResult", "SettingProbe"]
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import EXIT_FAILURE, EXIT_OK, UsageError
-from .output import FORMATS
+from ..sinks.formats import FORMATS
+from .main import EXIT_FAILURE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ..service.config import Config
 
 __all__ = ["COMMANDS", "add_service_commands"]
 
@@ -68,8 +68,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]]) -> Config:
-    from .config import load_config
-    from .errors import ConfigError
+    from ..errors import ConfigError
+    from ..service.config import load_config
 
     log = logging.getLogger("smartmeter_readout")
     try:
@@ -92,7 +92,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .live_cli import _logging
+    from .live import _logging
 
     _logging(args)
     config = _load(args, _overrides(args))
@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .live_cli import _logging
+    from .live import _logging
 
     _logging(args)
     overrides = _overrides(args)
@@ -128,8 +128,8 @@ def _fill_demo_history(built: Any, days: float) -> None:
     ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
 
-    from .history_fill import fill_history
-    from .sinks.sqlite import SqliteStore
+    from ..history.store import SqliteStore
+    from ..sim.history_fill import fill_history
 
     simulator = built.reader.connector.simulator
     now = datetime.now(UTC)
@@ -151,10 +151,10 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     import asyncio
     import signal
 
-    from .app import build_service
-    from .errors import ConfigError
-    from .sinks.base import SinkError
-    from .sources.base import SourceFatal
+    from ..errors import ConfigError
+    from ..service.build import build_service
+    from ..sinks.base import SinkError
+    from ..sources.base import SourceFatal
 
     log = logging.getLogger("smartmeter_readout")
     try:
@@ -199,7 +199,7 @@ def _web(config: Config, built: Any, log: logging.Logger) -> Any:
     if not config.on("web"):
         return None
     try:
-        from .web.server import SiteInfo, WebServer
+        from ..web.server import SiteInfo, WebServer
     except ImportError:
         log.warning("web: the page, API and /metrics need aiohttp: pip install "
                     "'smartmeter-readout[web]' (or set [web] enabled = false)")
@@ -216,8 +216,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     import json
     from zoneinfo import ZoneInfo
 
-    from .config import default_data_dir
-    from .sinks.sqlite import SqliteStore
+    from ..history.store import SqliteStore
+    from ..service.config import default_data_dir
 
     config = _load(args, {})
     path = args.sqlite or Path(config["sqlite"]["path"] or
@@ -239,8 +239,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     elif args.step == "raw":
-        from .output import render
-        from .reading import Reading
+        from ..reading import Reading
+        from ..sinks.formats import render
 
         readings = [Reading.from_dict(row) for row in rows]
         sys.stdout.write(render(readings, "csv" if args.format == "csv" else "table"))
@@ -250,7 +250,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _when(text: str, tz: Any, option: str) -> Any:
-    from .timespec import parse_when
+    from ..history.timespec import parse_when
 
     try:
         return parse_when(text, tz)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..reading import Reading
-from .base import SinkError
+from ..sinks.base import SinkError
 
 __all__ = ["STEPS", "SqliteSink", "SqliteStore"]
 

@@ -1,0 +1,1 @@
+"""Captures for record/replay and bug reports: the capture file format and redaction."""

@@ -1,0 +1,1 @@
+"""The ``smartmeter-readout`` command: the parser in ``main``, one module per command family."""

@@ -1,0 +1,1 @@
+"""The SQLite history: schema and writer (``store``), and the time expressions of queries."""

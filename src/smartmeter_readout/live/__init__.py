@@ -1,0 +1,1 @@
+"""Keep reading a meter: the live reader (reconnects, detection, state), detect, doctor."""
