@@ -12,6 +12,7 @@ from smartmeter_readout import Decoder
 from smartmeter_readout.capture.format import format_chunk, format_header, is_capture, parse_capture
 from smartmeter_readout.capture.redact import Redactor
 from smartmeter_readout.cli.live import serial_candidates
+from smartmeter_readout.dlms.bare import BARE_APDU_PARSERS
 from smartmeter_readout.link.frames import BrokenFrame, RawApdu
 from smartmeter_readout.link.splitter import FrameSplitter
 from smartmeter_readout.live.detect import ProbeResult, SettingProbe
@@ -140,7 +141,7 @@ def test_capture_round_trip() -> None:
 def test_bare_apdu_cut_short_keeps_the_next_one() -> None:
     first, second = push("e-netze", 0), push("e-netze", 1)
     damaged = first[:100] + first[101:]  # one byte lost on the line
-    events = FrameSplitter().feed(damaged + second)
+    events = FrameSplitter(unframed=BARE_APDU_PARSERS).feed(damaged + second)
     assert any(isinstance(e, BrokenFrame) for e in events)
     assert [e.payload for e in events if isinstance(e, RawApdu)] == [second]
 

@@ -35,6 +35,7 @@ from .dlms.apdu import (
     parse_gbt_block,
     parse_notification,
 )
+from .dlms.bare import BARE_APDU_PARSERS
 from .dlms.cosem_time import decode_datetime
 from .dlms.security import (
     GENERAL_DED_CIPHERING,
@@ -134,7 +135,7 @@ class Decoder:
         self._auth_key = parse_key(auth_key, what="authentication key")
         self._tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
         self._layouts = tuple(layouts)
-        self._splitter = FrameSplitter()
+        self._splitter = FrameSplitter(unframed=BARE_APDU_PARSERS)
         self._mbus_parts: list[bytes] | None = None
         self._hdlc_parts: list[bytes] | None = None
         self._gbt_parts: list[bytes] | None = None
@@ -173,25 +174,24 @@ class Decoder:
              received: datetime | None = None) -> list[Reading]:
         readings: list[Reading] = []
         for frame in self._splitter.feed(data):
-            kind = type(frame)
             apdu = None
-            if kind is MbusSegment:
-                apdu = self._on_mbus(frame)  # type: ignore[arg-type]
-                framing = "mbus"
-            elif kind is HdlcFrame:
-                apdu = self._on_hdlc(frame)  # type: ignore[arg-type]
-                framing = "hdlc"
-            elif kind is RawApdu or kind is DsmrTelegram:
-                apdu = frame.payload  # type: ignore[union-attr]
-                framing = "apdu" if kind is RawApdu else "dsmr"
-            elif kind is Garbage:
-                self._interrupted()
-                self._note(EventKind.GARBAGE, f"skipped {frame.size} bytes that belong to no "  # type: ignore[union-attr]
-                           "frame", None, frame.size)  # type: ignore[union-attr]
-            elif kind is BrokenFrame:
-                self._interrupted()
-                self._note(EventKind.BAD_FRAME, f"broken {frame.framing} frame: "  # type: ignore[union-attr]
-                           f"{frame.reason}", frame.framing)  # type: ignore[union-attr]
+            match frame:
+                case MbusSegment():
+                    apdu, framing = self._on_mbus(frame), "mbus"
+                case HdlcFrame():
+                    apdu, framing = self._on_hdlc(frame), "hdlc"
+                case RawApdu(payload):
+                    apdu, framing = payload, "apdu"
+                case DsmrTelegram(payload):
+                    apdu, framing = payload, "dsmr"
+                case Garbage(size):
+                    self._interrupted()
+                    self._note(EventKind.GARBAGE, f"skipped {size} bytes that belong to no "
+                               "frame", None, size)
+                case BrokenFrame(framing_name, reason):
+                    self._interrupted()
+                    self._note(EventKind.BAD_FRAME, f"broken {framing_name} frame: {reason}",
+                               framing_name)
             if apdu is not None:
                 self.seen["framing"] = framing
                 try:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..decoder import Decoder
 from ..dlms import axdr
+from ..dlms.bare import BARE_APDU_PARSERS
 from ..dlms.security import encrypt_apdu, parse_ciphered, unprotect
 from ..errors import SmartMeterError
 from ..keys import parse_key
@@ -40,7 +41,7 @@ class Redactor:
     def __init__(self, key: str | bytes | None, auth_key: str | bytes | None = None) -> None:
         self._key = parse_key(key)
         self._auth_key = parse_key(auth_key, what="authentication key")
-        self._splitter = FrameSplitter(track_spans=True)
+        self._splitter = FrameSplitter(track_spans=True, unframed=BARE_APDU_PARSERS)
         self._raw = bytearray()
         self._base = 0  # stream offset of self._raw[0]
         self._push: list[tuple[LinkEvent, int, int]] = []

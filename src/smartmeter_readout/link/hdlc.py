@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .checksums import crc16_x25
 from .frames import HdlcFrame
-from .results import BROKEN, NEED_MORE, NOT_A_FRAME
+from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
 
 __all__ = ["build_hdlc_frame", "hdlc_header_ok", "parse_hdlc"]
 
@@ -29,24 +29,24 @@ def _address_end(buf: bytes | bytearray, pos: int, limit: int) -> int:
     return -1
 
 
-def parse_hdlc(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
+def parse_hdlc(buf: bytes | bytearray, pos: int) -> ParseResult:
     """Parse the frame starting at ``buf[pos] == 0x7E`` (see ``results`` for the answer)."""
     if len(buf) - pos < 3:
-        return NEED_MORE, 0
+        return NEED_MORE
     fmt = buf[pos + 1]
     if fmt & 0xF0 != 0xA0:
-        return NOT_A_FRAME, None
+        return NOT_A_FRAME
     length = ((fmt & 0x07) << 8) | buf[pos + 2]
     if length < _MIN_LENGTH:
-        return NOT_A_FRAME, None
+        return NOT_A_FRAME
     total = length + 2
     if len(buf) - pos < total:
-        return NEED_MORE, total
+        return NeedMore(total)
     last = pos + total - 1  # the closing flag
     src = _address_end(buf, pos + 3, last)
     ctrl = _address_end(buf, src, last) if src > 0 else -1
     if ctrl < 0:
-        return NOT_A_FRAME, None
+        return NOT_A_FRAME
     header_end = ctrl + 1
     fcs_at = last - 2
     if header_end == fcs_at:
@@ -54,16 +54,16 @@ def parse_hdlc(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
     else:
         info_start = header_end + 2
         if info_start > fcs_at:
-            return NOT_A_FRAME, None
+            return NOT_A_FRAME
         hcs = crc16_x25(buf[pos + 1 : header_end])
         if hcs != buf[header_end] | buf[header_end + 1] << 8:
-            return NOT_A_FRAME, None  # a header that fails its own CRC was never a header
+            return NOT_A_FRAME  # a header that fails its own CRC was never a header
     if buf[last] != FLAG:
-        return BROKEN, ("no closing flag 0x7E where the length field says the frame ends", total)
+        return Broken("no closing flag 0x7E where the length field says the frame ends", total)
     if crc16_x25(buf[pos + 1 : fcs_at]) != buf[fcs_at] | buf[fcs_at + 1] << 8:
-        return BROKEN, ("frame check sequence (FCS) mismatch", total)
+        return Broken("frame check sequence (FCS) mismatch", total)
     frame = HdlcFrame(bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl])
-    return total - 1, frame
+    return Found(total - 1, frame)
 
 
 def hdlc_header_ok(buf: bytes | bytearray, pos: int) -> bool | None:

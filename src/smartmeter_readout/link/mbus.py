@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .checksums import mbus_checksum
 from .frames import BrokenFrame, MbusSegment
-from .results import BROKEN, NEED_MORE, NOT_A_FRAME
+from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
 
 __all__ = ["build_mbus_frame", "parse_mbus"]
 
@@ -22,28 +22,29 @@ _HEADER = 4  # 68 L L 68
 _DLMS_HEAD = 5  # C A CI STSAP DTSAP
 
 
-def parse_mbus(buf: bytes | bytearray, pos: int) -> tuple[int, object]:
+def parse_mbus(buf: bytes | bytearray, pos: int) -> ParseResult:
     """Parse the long frame starting at ``buf[pos] == 0x68`` (see ``results`` for the answer)."""
     if len(buf) - pos < _HEADER:
-        return NEED_MORE, 0
+        return NEED_MORE
     length = buf[pos + 1]
     if buf[pos + 2] != length or buf[pos + 3] != START:
-        return NOT_A_FRAME, None
+        return NOT_A_FRAME
     overflow = length < _DLMS_HEAD
     if overflow:
         length += 256
     total = length + 6
     if len(buf) - pos < total:
-        return NEED_MORE, total
+        return NeedMore(total)
     body_end = pos + _HEADER + length
     if buf[body_end + 1] != STOP:
-        return BROKEN, ("no stop byte 0x16 where the length field says the frame ends", total)
+        return Broken("no stop byte 0x16 where the length field says the frame ends", total)
     if mbus_checksum(buf[pos + _HEADER : body_end]) != buf[body_end]:
-        return BROKEN, ("checksum mismatch", total)
+        return Broken("checksum mismatch", total)
     ci = buf[pos + 6]
     if ci & 0xE0:
-        return total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS", total)
-    return total, MbusSegment(ci, bytes(buf[pos + 9 : body_end]), overflow)
+        return Found(total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS",
+                                        total))
+    return Found(total, MbusSegment(ci, bytes(buf[pos + 9 : body_end]), overflow))
 
 
 def build_mbus_frame(ci: int, payload: bytes, *, control: int = 0x53, address: int = 0xFF,

@@ -1,14 +1,47 @@
-"""Return codes shared by the frame parsers (a parser never raises on wire bytes).
+"""What a frame parser answers (h11's style: a typed value, never a raise on wire bytes).
 
-A parser looks at a buffer at one position and answers with ``(status, detail)``:
-a positive status is the number of bytes the frame takes (detail: the frame), ``NEED_MORE``
-(detail: how many bytes the frame needs in all, or 0 when unknown), ``NOT_A_FRAME`` (the
-start byte was noise) or ``BROKEN`` (detail: why a plausible frame fails its checks, and
-how long it claimed to be).
+A parser looks at a buffer at one position and answers with one of:
+
+- ``Found(size, frame)``: a checked frame of ``size`` bytes (``frame`` may itself be a
+  ``BrokenFrame`` when the frame is intact but carries nothing this reader can use);
+- ``NeedMore(total)``: wait; ``total`` is how many bytes the frame needs in all, 0 unknown;
+- ``NOT_A_FRAME``: the start byte was noise;
+- ``Broken(reason, size)``: a plausible frame fails its checks; ``size`` is what it claimed.
 """
 
 from __future__ import annotations
 
-NEED_MORE = 0
-NOT_A_FRAME = -1
-BROKEN = -2
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from .frames import LinkEvent
+
+__all__ = ["NOT_A_FRAME", "Broken", "Found", "NeedMore", "NotAFrame", "ParseResult", "Parser"]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    size: int
+    frame: LinkEvent
+
+
+@dataclass(frozen=True, slots=True)
+class NeedMore:
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    reason: str
+    size: int
+
+
+class NotAFrame(Enum):
+    NOT_A_FRAME = "not a frame"
+
+
+NOT_A_FRAME = NotAFrame.NOT_A_FRAME
+NEED_MORE = NeedMore()  # when the total is not known yet
+ParseResult = Found | NeedMore | Broken | NotAFrame
+Parser = Callable[[bytearray, int], ParseResult]

@@ -23,33 +23,35 @@ capped; consumed bytes are dropped in one ``del`` per feed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Mapping
 
-from .bare import parse_bare_ciphered, parse_bare_notification, parse_dsmr_text
+from .bare import parse_dsmr_text
 from .frames import BrokenFrame, Garbage, LinkEvent
 from .hdlc import hdlc_header_ok, parse_hdlc
 from .mbus import parse_mbus
-from .results import BROKEN, NEED_MORE
+from .results import Broken, Found, NeedMore, Parser
 
 __all__ = ["FrameSplitter"]
 
-_Parser = Callable[[bytearray, int], tuple[int, object]]
-_PARSERS: dict[int, _Parser] = {
-    0x68: parse_mbus, 0x7E: parse_hdlc, 0xDB: parse_bare_ciphered, 0xDC: parse_bare_ciphered,
-    0x0F: parse_bare_notification, 0x2F: parse_dsmr_text,
-}
-_FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0xDB: "apdu", 0xDC: "apdu", 0x0F: "apdu", 0x2F: "dsmr"}
-_START = re.compile(rb"[\x68\x7e\xdb\xdc\x0f/]")
+_LINK_PARSERS: dict[int, Parser] = {0x68: parse_mbus, 0x7E: parse_hdlc, 0x2F: parse_dsmr_text}
+_FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0x2F: "dsmr"}  # any other start byte: a bare APDU
 _CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
 _CHECKSUMMED = frozenset((0x68, 0x7E))
 _FLAG = 0x7E
 
 
 class FrameSplitter:
-    """Incremental splitter: ``feed(bytes) -> list of link events`` (never raises)."""
+    """Incremental splitter: ``feed(bytes) -> list of link events`` (never raises).
 
-    def __init__(self, max_buffer: int = 1 << 16, *, track_spans: bool = False) -> None:
+    ``unframed`` adds parsers for pushes without link framing by their start byte (the bare
+    APDUs of ``dlms.bare``): the link layer finds M-Bus, HDLC and DSMR text by itself.
+    """
+
+    def __init__(self, max_buffer: int = 1 << 16, *, track_spans: bool = False,
+                 unframed: Mapping[int, Parser] | None = None) -> None:
+        self._parsers: dict[int, Parser] = {**_LINK_PARSERS, **(unframed or {})}
+        self._start = re.compile(b"[" + b"".join(re.escape(bytes((byte,)))
+                                                 for byte in sorted(self._parsers)) + b"]")
         self._buf = bytearray()
         self._consumed = 0  # stream offset of the buffer's first byte
         #: with ``track_spans``: each frame handed out, with its start and end stream offset
@@ -93,8 +95,9 @@ class FrameSplitter:
     def _scan(self, buf: bytearray, events: list[LinkEvent]) -> int:
         pos = 0
         end = len(buf)
+        parsers = self._parsers
         while pos < end:
-            match = _START.search(buf, pos)
+            match = self._start.search(buf, pos)
             if match is None:
                 self._garbage += end - pos
                 return end
@@ -105,48 +108,48 @@ class FrameSplitter:
                 self._garbage += 1
                 pos = start + 1
                 continue
-            status, detail = _PARSERS[first](buf, start)
-            if status > 0 and first not in _CHECKSUMMED:
-                inner = self._framed_inside(buf, start, start + status)
-                if inner == NEED_MORE:
+            result = parsers[first](buf, start)
+            if isinstance(result, Found) and first not in _CHECKSUMMED:
+                inner = self._framed_inside(buf, start, start + result.size)
+                if inner == 0:
                     return start
                 if inner > 0:  # the "APDU" is the inside of a cut-off framed stream
                     self._garbage += inner - start
                     pos = inner
                     continue
-            if status > 0:
-                self._flush_garbage(events)
-                events.append(detail)  # type: ignore[arg-type]
-                if self.spans is not None:
-                    self.spans.append((detail, self._consumed + start,  # type: ignore[arg-type]
-                                       self._consumed + start + status))
-                pos = start + status
-                if first in _CHECKSUMMED:
-                    self._framed = True
-            elif status == NEED_MORE:
-                later = self._complete_frame_after(buf, start)
-                if later < 0:
-                    return start
-                self._garbage += later - start
-                pos = later
-            elif status == BROKEN:
-                reason, claimed = cast(tuple[str, int], detail)
-                self._flush_garbage(events)
-                events.append(BrokenFrame(_FRAMINGS[first], reason, claimed))
-                if first in _CHECKSUMMED:
-                    self._broken_until = max(self._broken_until, start + claimed)
+            match result:
+                case Found(size, frame):
+                    self._flush_garbage(events)
+                    events.append(frame)
+                    if self.spans is not None:
+                        self.spans.append((frame, self._consumed + start,
+                                           self._consumed + start + size))
+                    pos = start + size
+                    if first in _CHECKSUMMED:
+                        self._framed = True
+                case NeedMore():
+                    later = self._complete_frame_after(buf, start)
+                    if later < 0:
+                        return start
+                    self._garbage += later - start
+                    pos = later
+                case Broken(reason, claimed):
+                    self._flush_garbage(events)
+                    events.append(BrokenFrame(_FRAMINGS.get(first, "apdu"), reason, claimed))
+                    if first in _CHECKSUMMED:
+                        self._broken_until = max(self._broken_until, start + claimed)
+                        pos = start + 1
+                    else:  # unframed: its own structure says where the next push begins
+                        pos = start + max(1, claimed)
+                case _:
+                    if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
+                        self._garbage += 1
                     pos = start + 1
-                else:  # unframed: its own structure says where the next push begins
-                    pos = start + max(1, claimed)
-            else:
-                if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
-                    self._garbage += 1
-                pos = start + 1
         return pos
 
     def _framed_inside(self, buf: bytearray, start: int, end: int) -> int:
         """Where a checksummed frame starts inside an unframed candidate: -1 nowhere,
-        NEED_MORE (0) wait for more bytes to tell.
+        0 wait for more bytes to tell.
 
         Listening that begins inside an M-Bus or HDLC frame meets the ciphered APDU it
         carries without its header; a checksummed frame inside the extent unmasks it.
@@ -156,12 +159,13 @@ class FrameSplitter:
         pos = start + 1
         while (match := _CHECKSUMMED_START.search(buf, pos, end)) is not None:
             at = match.start()
-            status, _ = _PARSERS[buf[at]](buf, at)
-            if status > 0:
+            result = self._parsers[buf[at]](buf, at)
+            if isinstance(result, Found):
                 return at
-            if status == NEED_MORE and ((buf[at] == 0x68 and len(buf) - at >= 4)
-                                        or (buf[at] == _FLAG and hdlc_header_ok(buf, at))):
-                return NEED_MORE
+            if isinstance(result, NeedMore) and (
+                    (buf[at] == 0x68 and len(buf) - at >= 4)
+                    or (buf[at] == _FLAG and hdlc_header_ok(buf, at))):
+                return 0
             pos = at + 1
         return -1
 
@@ -174,11 +178,11 @@ class FrameSplitter:
                 self._ahead = len(buf)
                 return -1
             at = match.start()
-            status, _ = _PARSERS[buf[at]](buf, at)
-            if status > 0:
+            result = self._parsers[buf[at]](buf, at)
+            if isinstance(result, Found):
                 self._ahead = 0
                 return at
-            if status == NEED_MORE:
+            if isinstance(result, NeedMore):
                 self._ahead = at  # try this one again when more bytes arrive
                 return -1
             pos = at + 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..dlms.bare import BARE_APDU_PARSERS
 from ..link.frames import DsmrTelegram, HdlcFrame, MbusSegment, RawApdu
 from ..link.splitter import FrameSplitter
 
@@ -43,7 +44,8 @@ class SettingProbe:
     result: ProbeResult | None = None
     framing: str | None = None
     received: bytearray = field(default_factory=bytearray)
-    _splitter: FrameSplitter = field(default_factory=FrameSplitter)
+    _splitter: FrameSplitter = field(
+        default_factory=lambda: FrameSplitter(unframed=BARE_APDU_PARSERS))
     _last: float | None = None
     _burst_start: int = 0
     _counts: bool = False  # the current burst began after a quiet gap
