@@ -111,7 +111,7 @@ def main() -> None:
     frame, key = load()
     work, decoder = ours(frame, key)
     fast, count = rate(work, args.seconds)
-    assert decoder.stats["pushes_ok"] == count + 50
+    assert decoder.stats.ok == count + 50
     print(f"smartmeter-readout Decoder.feed: {fast:,.0f} frames/s "
           f"({1e6 / fast:.1f} us per {len(frame)}-byte frame, {count:,} frames)")
     changing, count = rate(ours_changing(key), args.seconds)

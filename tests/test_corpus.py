@@ -79,7 +79,7 @@ def test_corpus_frame_decodes_to_its_checked_values_every_way(entry_id: str) -> 
         events = decoder.take_events()
         if entry.get("checksum_ok") is False:
             assert readings == [], way
-            broken = decoder.stats["frames_bad"] + decoder.stats["pushes_malformed"]
+            broken = decoder.stats[EventKind.BAD_FRAME] + decoder.stats[EventKind.MALFORMED]
             assert broken >= 1, (way, decoder.stats)  # the link's or the telegram's CRC
             continue
         assert len(readings) == 1, (way, decoder.stats, events[-3:])

@@ -13,6 +13,7 @@ from smartmeter_readout.capture.format import format_chunk, format_header, is_ca
 from smartmeter_readout.capture.redact import Redactor
 from smartmeter_readout.cli.live import serial_candidates
 from smartmeter_readout.dlms.bare import BARE_APDU_PARSERS
+from smartmeter_readout.events import EventKind
 from smartmeter_readout.link.frames import BrokenFrame, RawApdu
 from smartmeter_readout.link.splitter import FrameSplitter
 from smartmeter_readout.live.detect import ProbeResult, SettingProbe
@@ -152,7 +153,7 @@ def test_listening_from_inside_a_frame_decodes_no_fragment() -> None:
     decoder = Decoder(KEY)
     readings = decoder.feed(stream[20:])  # started inside the first M-Bus frame
     assert [r.frame_counter for r in readings] == [1002]
-    assert decoder.stats["pushes_malformed"] == decoder.stats["decryption_failed"] == 0
+    assert decoder.stats[EventKind.MALFORMED] == decoder.stats[EventKind.WRONG_KEY] == 0
 
 
 def test_broken_frame_between_segments_drops_the_push() -> None:
@@ -163,7 +164,7 @@ def test_broken_frame_between_segments_drops_the_push() -> None:
     decoder = Decoder(KEY)
     # push one loses its last segment; push two its first: never join one[0] + two[1]
     assert decoder.feed(one.frames[0] + bytes(broken_first) + two.frames[1]) == []
-    assert decoder.stats["pushes_incomplete"] >= 1
+    assert decoder.stats[EventKind.SEGMENT_LOST] >= 1
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -51,7 +51,7 @@ def test_a_list_that_claims_amps_for_centiamps_is_reported_once_and_keeps_its_va
     readings = [decoder.feed(wrongly_scaled_push(start + timedelta(seconds=5 * n), n, 0))[0]
                 for n in range(1, 21)]
     events = [e for e in decoder.take_events() if e.kind is EventKind.IMPLAUSIBLE]
-    assert decoder.stats["implausible_values"] == 20  # every push is checked while it fails
+    assert decoder.stats[EventKind.IMPLAUSIBLE] == 20  # every push is checked while it fails
     assert len(events) >= 1 and len(events) <= 20
     assert "100x too large" in events[0].message and "record --redact" in events[0].message
     assert isinstance(readings[0].values[CURRENTS[0]].value, int)  # kept as the meter sent it
@@ -62,7 +62,7 @@ def test_the_same_list_with_its_right_scaler_is_quiet_push_after_push() -> None:
     start = datetime(2024, 1, 15, 18, tzinfo=UTC)
     for n in range(1, 41):
         assert decoder.feed(wrongly_scaled_push(start + timedelta(seconds=5 * n), n, -2))
-    assert decoder.stats["implausible_values"] == 0
+    assert decoder.stats[EventKind.IMPLAUSIBLE] == 0
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -73,7 +73,7 @@ def test_no_simulated_profile_is_implausible_over_a_day(name: str) -> None:
     readings = [r for push in simulator.pushes(start, 96, interval=900)
                 for r in decoder.feed(push.wire)]
     assert len(readings) >= 95  # a bare APDU's end shows only when the next one starts
-    assert decoder.stats["implausible_values"] == 0, decoder.take_events()[-1:]
+    assert decoder.stats[EventKind.IMPLAUSIBLE] == 0, decoder.take_events()[-1:]
 
 
 def _values(**numbers: tuple[float, str]) -> dict[str, Measurement]:

@@ -34,7 +34,7 @@ def test_every_profile_round_trips_push_after_push(name: str) -> None:
         check(reading, push.expected, push.time)
         if simulator.profile.security_control is not None:
             assert reading.frame_counter == push.frame_counter
-    assert decoder.stats["pushes_ok"] == len(pushes)
+    assert decoder.stats.ok == len(pushes)
 
 
 def test_profiles_cover_every_layout_and_framing() -> None:

@@ -9,6 +9,7 @@ import pytest
 from conftest import BY_ID, feed_all, feed_ways, same_moment, vector_ids, wire
 from smartmeter_readout import Decoder, Reading, decode
 from smartmeter_readout.cosem.obis import format_obis
+from smartmeter_readout.events import EventKind
 
 # the source's own tag does not verify with its published authentication key: decrypt only
 TAG_UNVERIFIABLE = {v["id"] for v in BY_ID.values() if v.get("gcm_tag_verifies") is False}
@@ -53,7 +54,8 @@ def test_verified_vector_decodes_every_way(verified_vector: dict[str, Any]) -> N
         assert len(readings) == 1, (way, decoder.stats, decoder.take_events())
         check_expected(readings[0], verified_vector)
         stats = decoder.stats
-        assert stats["frames_bad"] == stats["decryption_failed"] == stats["tag_mismatch"] == 0
+        assert not (stats[EventKind.BAD_FRAME] or stats[EventKind.WRONG_KEY]
+                    or stats[EventKind.TAG_MISMATCH])
 
 
 def test_verified_vector_meter_identity(verified_vector: dict[str, Any]) -> None:
@@ -73,13 +75,13 @@ def test_verified_vector_meter_identity(verified_vector: dict[str, Any]) -> None
 def test_unpublished_key_captures_pass_framing_and_ask_for_the_key(vector_id: str) -> None:
     decoder = Decoder()
     assert decoder.feed(wire(vector_id)) == []
-    assert decoder.stats["key_missing"] == 1
-    assert decoder.stats["frames_bad"] == decoder.stats["garbage_bytes"] == 0
+    assert decoder.stats[EventKind.KEY_MISSING] == 1
+    assert decoder.stats[EventKind.BAD_FRAME] == decoder.stats[EventKind.GARBAGE] == 0
     assert decoder.seen["system_title"] == BY_ID[vector_id]["wire"]["system_title"]
     # and a made-up key is recognised as wrong at the first push
     wrong = Decoder(key="00" * 16)
     assert wrong.feed(wire(vector_id)) == []
-    assert wrong.stats["decryption_failed"] == 1
+    assert wrong.stats[EventKind.WRONG_KEY] == 1
 
 
 @pytest.mark.parametrize("vector_id", vector_ids(lambda v: v["key"]))
@@ -88,8 +90,8 @@ def test_wrong_key_is_told_apart_from_bad_frames(vector_id: str) -> None:
     wrong_key = bytes(b ^ 0x5A for b in bytes.fromhex(vector["key"]))
     decoder = Decoder(wrong_key, vector["auth_key"])
     assert decoder.feed(wire(vector_id)) == []
-    assert decoder.stats["decryption_failed"] == 1
-    assert decoder.stats["frames_bad"] == 0
+    assert decoder.stats[EventKind.WRONG_KEY] == 1
+    assert decoder.stats[EventKind.BAD_FRAME] == 0
     [event] = decoder.take_events()[-1:]
     assert "key is wrong" in event.message
     assert vector["key"].lower() not in event.message.lower()
@@ -104,18 +106,18 @@ def test_tag_verified_and_wrong_auth_key_rejected(vector_id: str) -> None:
     assert reading.security == "authenticated"
     bad = Decoder(vector["key"], "11" * 16)
     assert bad.feed(wire(vector_id)) == []
-    assert bad.stats["tag_mismatch"] == 1 and bad.stats["decryption_failed"] == 0
+    assert bad.stats[EventKind.TAG_MISMATCH] == 1 and bad.stats[EventKind.WRONG_KEY] == 0
 
 
 def test_steiermark_tag_refused_when_checked_and_decrypted_when_not() -> None:
     vector = BY_ID["at_steiermark_sagemcom_t210d_p1"]
     checked = Decoder(vector["key"], vector["auth_key"])
     assert checked.feed(wire(vector["id"])) == []
-    assert checked.stats["tag_mismatch"] == 1
+    assert checked.stats[EventKind.TAG_MISMATCH] == 1
     unchecked = Decoder(vector["key"])
     [reading] = unchecked.feed(wire(vector["id"]))
     assert reading.security == "encrypted"
-    assert unchecked.stats["tag_unchecked"] == 1
+    assert unchecked.stats[EventKind.TAG_UNCHECKED] == 1
     kinds = [event.kind.value for event in unchecked.take_events()]
     assert kinds == ["tag_unchecked"]
 
@@ -137,7 +139,7 @@ def test_corrupted_checksum_is_reported(vector_id: str) -> None:
     data[len(data) // 2] ^= 0x01
     decoder = decoder_for(vector)
     assert decoder.feed(bytes(data)) == []
-    assert decoder.stats["frames_bad"] >= 1
+    assert decoder.stats[EventKind.BAD_FRAME] >= 1
 
 
 def test_all_captures_back_to_back_with_noise_decode_in_one_stream() -> None:
@@ -149,7 +151,7 @@ def test_all_captures_back_to_back_with_noise_decode_in_one_stream() -> None:
     decoder = Decoder()
     readings = decoder.feed(stream)
     assert len(readings) == len(plain)
-    assert decoder.stats["garbage_bytes"] == 14 * len(plain)
+    assert decoder.stats[EventKind.GARBAGE] == 14 * len(plain)
 
 
 def test_unframed_apdu_inside_a_frame_with_damaged_header_is_not_decoded() -> None:

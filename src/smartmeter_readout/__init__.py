@@ -19,7 +19,7 @@ from .errors import (
     LayoutError,
     SmartMeterError,
 )
-from .events import Event, EventKind
+from .events import DecoderStats, Event, EventKind
 from .reading import Measurement, MeterIdentity, Reading
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "Decoder",
+    "DecoderStats",
     "DecryptionError",
     "Event",
     "EventKind",

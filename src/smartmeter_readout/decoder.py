@@ -17,7 +17,7 @@ receive time, which becomes the reading's time when the meter sends none.
 from __future__ import annotations
 
 import functools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
@@ -51,10 +51,9 @@ from .errors import (
     DecryptionError,
     FrameError,
     KeyMissingError,
-    LayoutError,
     SmartMeterError,
 )
-from .events import Event, EventKind
+from .events import DecoderStats, Event, EventKind
 from .keys import parse_key
 from .link.frames import (
     BrokenFrame,
@@ -67,34 +66,13 @@ from .link.frames import (
 from .link.splitter import FrameSplitter
 from .reading import MeterIdentity, Reading
 
-__all__ = ["PUSH_OUTCOMES", "Decoder", "decode"]
+__all__ = ["Decoder", "decode"]
 
 _LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _DSMR_START = 0x2F
-_ERROR_KINDS: dict[type[SmartMeterError], EventKind] = {
-    FrameError: EventKind.SEGMENT_LOST,
-    KeyMissingError: EventKind.KEY_MISSING,
-    DecryptionError: EventKind.WRONG_KEY,
-    AuthenticationError: EventKind.TAG_MISMATCH,
-    LayoutError: EventKind.UNKNOWN_LAYOUT,
-}
-_STAT_NAMES = {
-    EventKind.GARBAGE: "garbage_bytes", EventKind.BAD_FRAME: "frames_bad",
-    EventKind.SEGMENT_LOST: "pushes_incomplete", EventKind.KEY_MISSING: "key_missing",
-    EventKind.WRONG_KEY: "decryption_failed", EventKind.TAG_MISMATCH: "tag_mismatch",
-    EventKind.TAG_UNCHECKED: "tag_unchecked", EventKind.UNKNOWN_LAYOUT: "unknown_layout",
-    EventKind.MALFORMED: "pushes_malformed", EventKind.IMPLAUSIBLE: "implausible_values",
-}
 #: a reading is checked against physics when its body shape is new, while checks fail, and
 #: else every CHECK_EVERY pushes (the check costs ~3 us, a push ~25 us on the fast path)
 CHECK_EVERY = 64
-#: every stat that ends a push, by the outcome it stands for (metrics, status page)
-PUSH_OUTCOMES = {"pushes_ok": "ok", "pushes_incomplete": "incomplete",
-                 "key_missing": "key_missing", "decryption_failed": "decryption_failed",
-                 "tag_mismatch": "tag_mismatch", "unknown_layout": "unknown_layout",
-                 "pushes_malformed": "malformed"}
-_COMPLETE = ("pushes_ok", "key_missing", "decryption_failed", "tag_mismatch", "unknown_layout",
-             "pushes_malformed")
 
 
 def _plausible(plaintext: bytes) -> bool:
@@ -145,24 +123,29 @@ class Decoder:
         self._plausibility = PlausibilityCheck()
         self._until_check = 0
         self._implausible: tuple[str, ...] = ()  # what the last event said
-        self.stats: dict[str, int] = dict.fromkeys(
-            ("pushes_ok", *_STAT_NAMES.values()), 0)
+        self._ok = 0  # pushes decoded
+        self._counts: Counter[EventKind] = Counter()
         #: what the last intact frame looked like: framing, maker, security control ...
         self.seen: dict[str, object] = {}
 
     def __repr__(self) -> str:  # never show the keys
         return (f"Decoder(key={'set' if self._cipher else None}, "
-                f"auth_key={'set' if self._auth_key else None}, stats={self.stats})")
+                f"auth_key={'set' if self._auth_key else None}, ok={self._ok}, "
+                f"events={dict(self._counts)})")
 
     @property
     def has_key(self) -> bool:
         return self._cipher is not None
 
     @property
-    def pushes_complete(self) -> int:
-        """Whole pushes seen, decoded or not (the link worked; the key or body may not)."""
-        stats = self.stats
-        return sum(stats[name] for name in _COMPLETE)
+    def stats(self) -> DecoderStats:
+        """A frozen snapshot of what this decoder has counted."""
+        return DecoderStats(self._ok, dict(self._counts))
+
+    @property
+    def pushes_ok(self) -> int:
+        """Pushes decoded so far (cheap: the live reader asks after every chunk)."""
+        return self._ok
 
     def take_events(self) -> list[Event]:
         """Return and forget the events since the last call (oldest first)."""
@@ -197,12 +180,10 @@ class Decoder:
                 try:
                     reading = self._on_apdu(apdu, received)
                 except SmartMeterError as exc:
-                    kind_of = next((k for t, k in _ERROR_KINDS.items() if isinstance(exc, t)),
-                                   EventKind.MALFORMED)
-                    self._note(kind_of, str(exc), framing)
+                    self._note(exc.kind, str(exc), framing)
                 else:
                     if reading is not None:
-                        self.stats["pushes_ok"] += 1
+                        self._ok += 1
                         readings.append(reading)
                         self._until_check -= 1
                         if self._until_check <= 0:
@@ -218,7 +199,7 @@ class Decoder:
             return
         self._until_check = 0  # check every push until they fit again
         self._template = None  # and decode the long way: a unit calibrated on an odd push
-        self.stats["implausible_values"] += 1
+        self._counts[EventKind.IMPLAUSIBLE] += 1
         said = tuple(finding.message for finding in findings)
         if said != self._implausible:
             self._implausible = said
@@ -375,12 +356,12 @@ class Decoder:
         if not _plausible(plaintext):
             raise DecryptionError(self._wrong_key_message())
         if ciphered.tag is not None and not verified:
-            if self.stats["tag_unchecked"] == 0:
+            if self._counts[EventKind.TAG_UNCHECKED] == 0:
                 self._note(EventKind.TAG_UNCHECKED, "the push carries an authentication tag "
                            "that is not checked: give the authentication key (--auth-key) to "
                            "verify it", None)
             else:
-                self.stats["tag_unchecked"] += 1
+                self._counts[EventKind.TAG_UNCHECKED] += 1
         return plaintext
 
     @staticmethod
@@ -412,7 +393,7 @@ class Decoder:
         )
 
     def _note(self, kind: EventKind, message: str, framing: str | None, amount: int = 1) -> None:
-        self.stats[_STAT_NAMES[kind]] += amount
+        self._counts[kind] += amount
         self._events.append(Event(kind, message, framing))
 
 

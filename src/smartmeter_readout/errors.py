@@ -6,6 +6,10 @@ escaping the core is a bug. Messages name the cause and the fix, and never conta
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from .events import EventKind
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -23,9 +27,14 @@ __all__ = [
 class SmartMeterError(Exception):
     """Base of every error smartmeter-readout raises on purpose."""
 
+    #: what the decoder counts when this error ends a push
+    kind: ClassVar[EventKind] = EventKind.MALFORMED
+
 
 class FrameError(SmartMeterError):
     """A link frame is broken: bad checksum, bad stop byte, impossible length, lost segment."""
+
+    kind = EventKind.SEGMENT_LOST
 
 
 class DecodeError(SmartMeterError):
@@ -39,17 +48,25 @@ class TruncatedError(DecodeError):
 class KeyMissingError(SmartMeterError):
     """The push is encrypted and no key was given."""
 
+    kind = EventKind.KEY_MISSING
+
 
 class DecryptionError(SmartMeterError):
     """The plaintext is no valid APDU: the key is wrong (or the push is corrupted)."""
+
+    kind = EventKind.WRONG_KEY
 
 
 class AuthenticationError(SmartMeterError):
     """The GCM tag does not verify: the authentication key is wrong or the push was altered."""
 
+    kind = EventKind.TAG_MISMATCH
+
 
 class LayoutError(SmartMeterError):
     """The notification body has a shape no known layout describes."""
+
+    kind = EventKind.UNKNOWN_LAYOUT
 
 
 class KeyFormatError(SmartMeterError, ValueError):

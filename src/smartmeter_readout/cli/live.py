@@ -348,7 +348,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         else:
             out.write(format_chunk(received, data).encode())
         out.flush()
-        if args.count and decoder.pushes_complete >= args.count:
+        if args.count and decoder.stats.complete >= args.count:
             done.set()
 
     reader = LiveReader(connector, decoder, on_bytes=write)
@@ -385,7 +385,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     if redactor is not None and redactor.left_out:
         print(f"smartmeter-readout: {redactor.left_out} pushes left out: they could not be "
               "redacted (broken, or not decodable with the given keys)", file=sys.stderr)
-    print(f"recorded {reader.bytes_received} bytes, {decoder.pushes_complete} pushes, to "
+    print(f"recorded {reader.bytes_received} bytes, {decoder.stats.complete} pushes, to "
           f"{args.output}",
           file=sys.stderr)
     return EXIT_OK

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..events import DecoderStats, EventKind
+
 if TYPE_CHECKING:
     from ..cosem.layouts import PositionalLayout
     from ..decoder import Decoder
@@ -148,7 +150,6 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from ..capture.format import is_capture, parse_capture
-    from ..events import EventKind
     from ..sinks.formats import render
 
     decoder = make_decoder(args)
@@ -189,15 +190,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_NO_PUSH
 
 
-def _summarise(stats: dict[str, int]) -> None:
-    notes = {"frames_bad": "broken frames skipped", "garbage_bytes": "bytes of noise skipped",
-             "pushes_incomplete": "incomplete pushes dropped",
-             "pushes_malformed": "malformed pushes dropped",
-             "tag_unchecked": "pushes with an unchecked authentication tag (give --auth-key)",
-             "unknown_layout": "pushes with an unknown body layout"}
-    for name, text in notes.items():
-        if stats.get(name):
-            print(f"smartmeter-readout: {stats[name]} {text}", file=sys.stderr)
+def _summarise(stats: DecoderStats) -> None:
+    for kind in (EventKind.BAD_FRAME, EventKind.GARBAGE, EventKind.SEGMENT_LOST,
+                 EventKind.MALFORMED, EventKind.TAG_UNCHECKED, EventKind.UNKNOWN_LAYOUT):
+        if stats[kind]:
+            print(f"smartmeter-readout: {stats[kind]} {kind.label}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -140,7 +140,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     say("3. Waiting for a whole push")
     while True:
         readings = decoder.feed(data, received=datetime.now(UTC))
-        if readings or decoder.pushes_complete:
+        if readings or decoder.stats.complete:
             break
         left = deadline - time.monotonic()
         if left <= 0:
@@ -219,7 +219,7 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
     found.verdict, found.reading = Verdict.DECODED, reading
     values = len([m for m in reading.values.values() if m.name != "clock"])
     note = ""
-    if decoder.stats["tag_unchecked"]:
+    if decoder.stats[EventKind.TAG_UNCHECKED]:
         note = " (the meter sends an authentication tag: add auth_key to have it checked)"
     found.sentence = (f"Everything works: the push decoded to {values} values"
                       f" (layout {reading.layout}, {reading.security}){note}.")

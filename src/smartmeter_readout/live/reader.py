@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import Event, EventKind
@@ -35,21 +36,28 @@ from ..sources.base import (
 )
 from .detect import ProbeResult, SettingProbe
 
-__all__ = ["KeyRejected", "LiveOptions", "LiveReader", "probe_setting"]
+__all__ = ["KeyRejected", "LiveOptions", "LiveReader", "SourceState", "probe_setting"]
 
 logger = logging.getLogger("smartmeter_readout")
 
-#: outcomes that show a whole push arrived, even if it could not be decoded
-_PUSH_KINDS = frozenset((EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH,
-                         EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED))
-_KEY_EVENTS = {EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH}
-_PUSH_PROBLEMS = {
-    EventKind.KEY_MISSING: ("key_missing", "{message}"),
-    EventKind.WRONG_KEY: ("wrong_key", "{message}"),
-    EventKind.TAG_MISMATCH: ("tag_mismatch", "{message}"),
-    EventKind.UNKNOWN_LAYOUT: ("unknown_layout", "{message}"),
-    EventKind.MALFORMED: ("malformed", "pushes arrive but cannot be decoded: {message}"),
-}
+class SourceState(StrEnum):
+    """Where the reader stands with its source; the status API shows the value."""
+
+    STARTING = "starting"
+    UNAVAILABLE = "unavailable"
+    CONNECTED = "connected"
+    DETECTING = "detecting"
+    FOUND = "found"
+    RECEIVING = "receiving"
+    NO_FRAMES = "no_frames"
+    SILENT = "silent"
+    LOST = "lost"
+    FINISHED = "finished"
+    KEY_MISSING = "key_missing"
+    WRONG_KEY = "wrong_key"
+    TAG_MISMATCH = "tag_mismatch"
+    UNKNOWN_LAYOUT = "unknown_layout"
+    MALFORMED = "malformed"
 
 
 class KeyRejected(Exception):
@@ -73,7 +81,7 @@ class LiveOptions:
 class LiveReader:
     def __init__(self, connector: Connector, decoder: Decoder, *,
                  options: LiveOptions = LiveOptions(), log: logging.Logger = logger,
-                 on_state: Callable[[str, str], None] | None = None,
+                 on_state: Callable[[SourceState, str], None] | None = None,
                  on_bytes: Callable[[bytes, datetime], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.connector = connector
@@ -83,14 +91,14 @@ class LiveReader:
         self.on_state = on_state
         self.on_bytes = on_bytes  # every byte that reaches the decoder (record taps here)
         self.clock = clock
-        self.state = "starting"
+        self.state = SourceState.STARTING
         self.state_message = ""
         self.settings: SerialSettings | None = None  # what the line turned out to use
         self.framing: str | None = None
         self.bytes_received = 0
         self.reconnects = 0  # connections lost and made again (unplugged, bridge closed ...)
         self.recent_events: list[Event] = []
-        self._said: tuple[str, str] | None = None
+        self._said: tuple[SourceState, str] | None = None
         self._key_failures = 0
         self._decoded_any = False
         self._tag_note = False
@@ -106,23 +114,24 @@ class LiveReader:
             except SourceFinished:
                 return
             except (SourceUnavailable, SourceLost) as exc:
-                self._say("unavailable", str(exc), logging.WARNING)
+                self._say(SourceState.UNAVAILABLE, str(exc), logging.WARNING)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.options.backoff_max)
                 continue
-            decoded = self.decoder.stats["pushes_ok"]
+            decoded = self.decoder.pushes_ok
             try:
                 async for reading in self._pump(connection, initial):
                     yield reading
             except SourceFinished:
-                self._say("finished", f"{self.connector.name}: end of input", logging.INFO)
+                self._say(SourceState.FINISHED, f"{self.connector.name}: end of input",
+                          logging.INFO)
                 return
             except SourceLost as exc:
                 self.reconnects += 1
-                self._say("lost", f"{exc}; trying again", logging.WARNING)
+                self._say(SourceState.LOST, f"{exc}; trying again", logging.WARNING)
             finally:
                 await connection.close()
-            if self.decoder.stats["pushes_ok"] > decoded:
+            if self.decoder.pushes_ok > decoded:
                 delay = self.options.backoff_min  # it worked for a while: retry soon
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.options.backoff_max)
@@ -138,7 +147,7 @@ class LiveReader:
                 self.settings = replace(self.settings, parity="N")
                 self.log.warning("%s; reading at %s instead", exc, self.settings)
                 connection = await self.connector.open(self.settings)
-            self._say("connected", f"{self.connector.name}: connected"
+            self._say(SourceState.CONNECTED, f"{self.connector.name}: connected"
                       + (f" at {self.settings}" if self.settings else ""), logging.INFO)
             return connection, b""
         return await self._detect(candidates)
@@ -151,7 +160,7 @@ class LiveReader:
                 connection = await self.connector.open(settings)
             except SettingUnsupported:
                 continue
-            self._say("detecting", f"{name}: looking for meter frames at "
+            self._say(SourceState.DETECTING, f"{name}: looking for meter frames at "
                       + ", ".join(map(str, candidates)), logging.INFO)
             try:
                 probe = await self._probe(connection)
@@ -161,7 +170,8 @@ class LiveReader:
             self.bytes_received += len(probe.received)
             if probe.result is ProbeResult.FOUND:
                 self.settings, self.framing = settings, probe.framing
-                self._say("found", f"{name}: {probe.framing} frames at {settings}", logging.INFO)
+                self._say(SourceState.FOUND, f"{name}: {probe.framing} frames at {settings}",
+                          logging.INFO)
                 return connection, bytes(probe.received)
             await connection.close()
             saw_bytes = saw_bytes or bool(probe.received)
@@ -196,17 +206,17 @@ class LiveReader:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
                 events = self.decoder.take_events()
-                if readings or any(event.kind in _PUSH_KINDS for event in events):
+                if readings or any(event.kind.ends_push for event in events):
                     last_push = now
-                if events or self.state != "receiving":
+                if events or self.state is not SourceState.RECEIVING:
                     self._review(events, bool(readings))
                 for reading in readings:
                     yield reading
                 if now - last_push >= opts.silence:
                     detail = (" (the reader searches the serial settings again)" if auto else
                               ": wrong baud rate or parity? try --baud auto --parity auto")
-                    self._say("no_frames", f"{self.connector.name}: bytes arrive but no valid "
-                              f"push for {opts.silence:g} s{detail}", logging.WARNING)
+                    self._say(SourceState.NO_FRAMES, f"{self.connector.name}: bytes arrive but "
+                              f"no valid push for {opts.silence:g} s{detail}", logging.WARNING)
                     if auto:
                         raise SourceLost(f"{self.connector.name}: no frames any more")
                     last_push = now
@@ -216,7 +226,7 @@ class LiveReader:
                     raise SourceLost(f"{self.connector.name}: nothing received for "
                                      f"{quiet:.0f} s")
                 if quiet >= opts.silence:
-                    self._say("silent", f"{self.connector.name}: no data for "
+                    self._say(SourceState.SILENT, f"{self.connector.name}: no data for "
                               f"{opts.silence:g} s (meter not sending? cable or adapter "
                               "loose?)", logging.WARNING)
             data = await connection.read(opts.silence)
@@ -231,7 +241,7 @@ class LiveReader:
             self._decoded_any = True
             self._key_failures = 0
             detail = ", ".join(str(part) for part in (self.settings, self.framing) if part)
-            self._say("receiving", f"{self.connector.name}: reading pushes"
+            self._say(SourceState.RECEIVING, f"{self.connector.name}: reading pushes"
                       + (f" ({detail})" if detail else ""), logging.INFO)
         for event in events:
             if event.kind is EventKind.TAG_UNCHECKED and not self._tag_note:
@@ -241,18 +251,19 @@ class LiveReader:
             if event.kind is EventKind.IMPLAUSIBLE:
                 self.log.warning(event.message)
                 continue
-            problem = _PUSH_PROBLEMS.get(event.kind)
-            if problem is None or decoded:
+            if not event.kind.ends_push or decoded:
                 continue
-            state, template = problem
-            self._say(state, template.format(message=event.message), logging.ERROR)
-            if event.kind in _KEY_EVENTS:
+            message = event.message
+            if event.kind is EventKind.MALFORMED:
+                message = f"pushes arrive but cannot be decoded: {message}"
+            self._say(SourceState(event.kind.value), message, logging.ERROR)
+            if event.kind.key_problem:
                 self._key_failures += 1
                 limit = self.options.key_failures
                 if limit and not self._decoded_any and self._key_failures >= limit:
                     raise KeyRejected(event)
 
-    def _say(self, state: str, message: str, level: int) -> None:
+    def _say(self, state: SourceState, message: str, level: int) -> None:
         self.state, self.state_message = state, message
         if self._said == (state, message):
             return

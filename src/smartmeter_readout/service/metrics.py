@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..decoder import PUSH_OUTCOMES
+from ..events import EventKind
 from .service import Service
 
 __all__ = ["ServiceCollector"]
@@ -45,14 +45,14 @@ class ServiceCollector(Collector):
         stats = service.reader.decoder.stats
         pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
                                      labels=["outcome"])
-        for stat, outcome in PUSH_OUTCOMES.items():
-            pushes.add_metric([outcome], stats.get(stat, 0))
+        for outcome, count in stats.outcomes.items():
+            pushes.add_metric([outcome], count)
         yield pushes
         yield CounterMetricFamily("smartmeter_frames_bad", "Link frames with failed checks",
-                                  value=stats.get("frames_bad", 0))
+                                  value=stats[EventKind.BAD_FRAME])
         yield CounterMetricFamily("smartmeter_implausible_values", "Readings whose values "
                                   "do not fit each other (units of the list not known?)",
-                                  value=stats.get("implausible_values", 0))
+                                  value=stats[EventKind.IMPLAUSIBLE])
         yield CounterMetricFamily("smartmeter_reconnects", "Connections to the meter lost "
                                   "and made again", value=service.reader.reconnects)
         age = (time.monotonic() - service.last_reading_at

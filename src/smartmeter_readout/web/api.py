@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
-from ..decoder import PUSH_OUTCOMES
+from ..events import EventKind
 from ..history.store import STEPS, SqliteStore
 from ..history.timespec import parse_when
 from ..reading import Reading
@@ -48,8 +48,6 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
-_PROBLEMS = {"segment_lost", "key_missing", "wrong_key", "tag_mismatch", "unknown_layout",
-             "malformed", "bad_frame", "implausible_values"}
 
 
 @dataclass(slots=True)
@@ -98,7 +96,7 @@ class Api:
         stats = reader.decoder.stats
         settings = reader.settings
         reading = service.last_reading
-        problems = [event for event in reader.recent_events if event.kind in _PROBLEMS]
+        problems = [event for event in reader.recent_events if event.kind.problem]
         age = (time.monotonic() - service.last_reading_at
                if service.last_reading_at is not None else None)
         meter = last = None
@@ -106,7 +104,7 @@ class Api:
             shown = reading.to_dict()
             meter = {"key": reading.meter_key, **shown["meter"]}
             last = {"time": shown["time"], "age_seconds": round(age or 0.0, 3)}
-        pushes = {outcome: stats.get(stat, 0) for stat, outcome in PUSH_OUTCOMES.items()}
+        pushes = stats.outcomes
         return {
             "version": __version__,
             "uptime_seconds": round(time.time() - service.started, 1),
@@ -125,8 +123,8 @@ class Api:
             "last_reading": last,
             "readings": service.readings,
             "pushes": {**pushes, "bad": sum(pushes.values()) - pushes["ok"],
-                       "frames_bad": stats.get("frames_bad", 0),
-                       "implausible_values": stats.get("implausible_values", 0)},
+                       "frames_bad": stats[EventKind.BAD_FRAME],
+                       "implausible_values": stats[EventKind.IMPLAUSIBLE]},
             "last_error": None if not problems else {
                 "kind": str(problems[-1].kind), "message": problems[-1].message},
             "outputs": [{
