@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter_readout.decoder import Decoder
+from smartmeter_readout.history.fill import fill_history
 from smartmeter_readout.history.store import SqliteStore
-from smartmeter_readout.sim.history_fill import fill_history
 from smartmeter_readout.sim.simulator import Simulator
 
 CACHE = Path(tempfile.gettempdir()) / "smartmeter-bench-year.sqlite"

@@ -25,7 +25,9 @@ ensure_debian_packages() {
     policy=1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # debconf's "delaying package configuration" note on machines without apt-utils is noise
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+    2> >(grep -v "^debconf: delaying package configuration" >&2) >/dev/null
   [ -n "$policy" ] && rm -f /usr/sbin/policy-rc.d
   return 0
 }

@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from livekit import CLI, ENV, KEY, WRONG_KEY, jsonl, run, simulator, wait_for
+from smartmeter_readout.sim.pty import VirtualSerialPort
 from smartmeter_readout.sim.simulator import Simulator
-from smartmeter_readout.sources.pty import VirtualSerialPort
 
 
 def test_doctor_silent_line(tmp_path: Path) -> None:

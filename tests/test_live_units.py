@@ -11,7 +11,6 @@ import pytest
 from smartmeter_readout import Decoder
 from smartmeter_readout.capture.format import format_chunk, format_header, is_capture, parse_capture
 from smartmeter_readout.capture.redact import Redactor
-from smartmeter_readout.cli.live import serial_candidates
 from smartmeter_readout.dlms.bare import BARE_APDU_PARSERS
 from smartmeter_readout.events import EventKind
 from smartmeter_readout.link.frames import BrokenFrame, RawApdu
@@ -76,6 +75,18 @@ def _args(**kw: str | None) -> argparse.Namespace:
     return argparse.Namespace(**{"baud": "auto", "parity": "auto", "operator": None, **kw})
 
 
+def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
+    """What a command's --baud/--parity/--operator resolve to, through the composition root."""
+    from smartmeter_readout.cli.common import UsageError, load
+    from smartmeter_readout.errors import ConfigError
+    from smartmeter_readout.service import build
+
+    try:
+        return build.serial_candidates(load(args))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def test_serial_candidates_from_flags_and_operators() -> None:
     assert serial_candidates(_args()) == AUTO_SETTINGS
     assert serial_candidates(_args(operator="tinetz")) == (SerialSettings(2400, "E"),)
@@ -86,7 +97,7 @@ def test_serial_candidates_from_flags_and_operators() -> None:
 
 
 def test_unknown_and_unsupported_operators_are_usage_errors() -> None:
-    from smartmeter_readout.cli.main import UsageError
+    from smartmeter_readout.cli.common import UsageError
 
     with pytest.raises(UsageError, match="valid are vkw, tinetz"):
         serial_candidates(_args(operator="nowhere"))

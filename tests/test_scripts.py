@@ -18,8 +18,8 @@ def _bash(script: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def test_one_list_of_debian_packages_for_both_scripts_and_the_readme() -> None:
     listed = _bash("source scripts/_setup.sh; debian_packages test").stdout.split()
-    assert {"mosquitto", "influxdb", "postgresql", "chromium", "libatomic1",
-            "python3-venv"} <= set(listed)
+    assert {"mosquitto", "influxdb", "postgresql", "chromium", "libatomic1", "gcc",
+            "libc6-dev", "python3-venv"} <= set(listed)
     assert _bash("source scripts/_setup.sh; debian_packages demo").stdout.split() == [
         "python3-venv"]
     readme = (ROOT / "README.md").read_text()

@@ -8,39 +8,49 @@ else auto-detection over the common settings.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..sinks.formats import FORMATS
-from .main import EXIT_FAILURE, EXIT_KEY, EXIT_OK, UsageError, key_arguments
+from .common import (
+    EXIT_FAILURE,
+    EXIT_KEY,
+    EXIT_OK,
+    UsageError,
+    connector_from,
+    decoder_from,
+    key_options,
+    keys_from,
+    live_options,
+    load,
+    quiet_option,
+    run,
+    setup_logging,
+    source_options,
+)
 
 if TYPE_CHECKING:
     from ..decoder import Decoder
-    from ..live.reader import LiveOptions
-    from ..operators import SerialSettings
     from ..sources.base import Connector
 
 __all__ = ["add_live_commands"]
 
 
-def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                      key_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     read = sub.add_parser(
         "read", help="read a meter live from a serial port or a TCP serial bridge",
         description="Print every push as it arrives. Serial settings are detected unless "
                     "--operator, --baud or --parity say otherwise.")
-    _source_options(read, replay=True)
+    source_options(read, replay=True)
     key_options(read)
     read.add_argument("--count", type=int, help="exit after this many readings")
     read.add_argument("--format", choices=FORMATS, default="table")
     read.add_argument("--timezone", default="Europe/Vienna",
                       help="zone of meter clocks without UTC offset (default Europe/Vienna)")
     read.add_argument("--config", type=Path, help="TOML file with [layouts.<name>] tables")
-    _quiet(read)
+    quiet_option(read)
 
     simulate = sub.add_parser(
         "simulate", help="a virtual meter on a pseudo-terminal",
@@ -65,13 +75,13 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--log", type=Path, help="write what was sent (frame counter, "
                                                    "fault, expected values) as JSON lines")
-    _quiet(simulate)
+    quiet_option(simulate)
 
     record = sub.add_parser(
         "record", help="save what arrives on the line to a capture file",
         description="Write every byte that arrives, with receive times, to a capture file "
                     "(text, readable by decode and replay); --raw writes the bytes alone.")
-    _source_options(record)
+    source_options(record)
     key_options(record)
     record.add_argument("--output", "-o", type=Path, required=True, help="capture file")
     record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
@@ -80,7 +90,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     record.add_argument("--redact", action="store_true",
                         help="replace the system title and meter numbers (needs the key; the "
                              "capture stays decodable with it)")
-    _quiet(record)
+    quiet_option(record)
 
     replay = sub.add_parser(
         "replay", help="play a capture file on a pseudo-terminal, like a meter",
@@ -92,100 +102,30 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="1 = recorded pace, 10 = ten times faster, 0 = at once")
     replay.add_argument("--wait", type=float, default=1.0,
                         help="seconds to wait before playing (for the reader to open)")
-    _quiet(replay)
+    quiet_option(replay)
 
     doctor = sub.add_parser(
         "doctor", help="find out why a meter does not read, step by step",
         description="Open the port, find the serial settings and framing, name the meter "
                     "and operator, check the keys, and end with one verdict. Exit code 0 "
                     "only when a push decoded.")
-    _source_options(doctor)
+    source_options(doctor)
     key_options(doctor)
     doctor.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait at each step (default 30; some meters push "
                              "every 15 s)")
 
 
-def _source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
-    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP serial bridge (ser2net, ESP)")
-    if replay:
-        where.add_argument("--replay", type=Path, metavar="CAPTURE",
-                           help="read a recorded capture instead of a meter")
-        parser.add_argument("--speed", type=float, default=0.0,
-                            help="replay pace: 1 = as recorded, 0 = at once (default)")
-    parser.add_argument("--operator", help="your grid operator: its serial settings are used "
-                                           "(see README); default: detect")
-    parser.add_argument("--baud", default="auto", help="auto (default) or a rate, e.g. 2400")
-    parser.add_argument("--parity", default="auto", choices=("auto", "N", "E", "O"))
-
-
-def _quiet(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="log only problems, not state changes")
-
-
-def _logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
-    log = logging.getLogger("smartmeter_readout")
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
-
-
-def serial_candidates(args: argparse.Namespace) -> tuple[SerialSettings, ...]:
-    from ..operators import resolve_serial
-
-    try:
-        return resolve_serial(str(args.baud), args.parity, args.operator)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def make_connector(args: argparse.Namespace) -> Connector:
-    if getattr(args, "replay", None):
-        from ..sources.replay import ReplayConnector
-
-        if not args.replay.is_file():
-            raise UsageError(f"capture {args.replay} does not exist")
-        return ReplayConnector(args.replay, speed=args.speed)
-    if args.tcp:
-        from ..sources.tcp import TcpConnector, parse_host_port
-
-        try:
-            host, port = parse_host_port(args.tcp)
-        except ValueError as exc:
-            raise UsageError(f"--tcp: {exc}") from None
-        return TcpConnector(host, port)
-    from ..sources.serial import SerialConnector
-
-    return SerialConnector(args.port, serial_candidates(args))
-
-
-def _run(coroutine: object) -> int:
-    import asyncio
-
-    try:
-        return asyncio.run(coroutine)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        return EXIT_OK  # stopped by the user
-
-
 # ------------------------------------------------------------------ read
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    from .main import make_decoder
-
-    _logging(args)
+    setup_logging(args)
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    connector = make_connector(args)
-    decoder = make_decoder(args)
-    return _run(_read(connector, decoder, args))
+    connector = connector_from(args)
+    decoder = decoder_from(args)
+    return run(_read(connector, decoder, args))
 
 
 async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
@@ -195,7 +135,7 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
     from ..sinks.console import ConsoleSink
     from ..sources.base import SourceFatal
 
-    reader = LiveReader(connector, decoder, options=_live_options(key_failures=3))
+    reader = LiveReader(connector, decoder, options=live_options(key_failures=3))
     count = 0
     console = ConsoleSink(args.format)
     try:
@@ -212,22 +152,6 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
         print(f"smartmeter-readout: {exc}", file=sys.stderr)
         return EXIT_KEY
     return EXIT_OK if count or not args.count else 4
-
-
-def _live_options(key_failures: int = 0) -> LiveOptions:
-    """The reader's timings; SMARTMETER_LIVE_<NAME> shortens them (the tests do)."""
-    from dataclasses import replace
-
-    from ..live.reader import LiveOptions
-
-    base = LiveOptions(key_failures=key_failures)
-
-    def tuned(name: str, default: float) -> float:
-        return float(os.environ.get(f"SMARTMETER_LIVE_{name.upper()}") or default)
-
-    return replace(base, silence=tuned("silence", base.silence),
-                   reconnect_after=tuned("reconnect_after", base.reconnect_after),
-                   backoff_max=tuned("backoff_max", base.backoff_max))
 
 
 # ------------------------------------------------------------------ simulate
@@ -253,7 +177,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.interval is not None and args.interval <= 0:
         raise UsageError("--interval must be positive")
-    _logging(args)
+    setup_logging(args)
     profile = PROFILES[args.profile]
     if key is None and profile.security_control is not None:
         key = os.urandom(16)
@@ -261,7 +185,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if auth_key is None and profile.authenticated:
         auth_key = os.urandom(16)
         print(f"authentication key (made up): {auth_key.hex().upper()}", flush=True)
-    return _run(_simulate(args, profile.name, key, auth_key, faults))
+    return run(_simulate(args, profile.name, key, auth_key, faults))
 
 
 async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
@@ -306,15 +230,13 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .main import make_decoder
-
-    _logging(args)
-    connector = make_connector(args)
-    decoder = make_decoder(args)
+    setup_logging(args)
+    connector = connector_from(args)
+    decoder = decoder_from(args)
     if args.redact and not decoder.has_key:
         raise UsageError("--redact needs the key (--key): the identifiers are inside the "
                          "encrypted data")
-    return _run(_record(connector, decoder, args))
+    return run(_record(connector, decoder, args))
 
 
 async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
@@ -331,7 +253,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     if args.redact:
         from ..capture.redact import Redactor
 
-        redactor = Redactor(*key_arguments(args))
+        redactor = Redactor(*keys_from(load(args)))
     try:
         out = args.output.open("wb")
     except OSError as exc:
@@ -392,17 +314,17 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    _logging(args)
+    setup_logging(args)
     if not args.capture.is_file():
         raise UsageError(f"capture {args.capture} does not exist")
-    return _run(_replay(args))
+    return run(_replay(args))
 
 
 async def _replay(args: argparse.Namespace) -> int:
     import asyncio
 
+    from ..sim.pty import VirtualSerialPort
     from ..sources.base import SourceFatal, SourceFinished
-    from ..sources.pty import VirtualSerialPort
     from ..sources.replay import ReplayConnector
 
     connector = ReplayConnector(args.capture, speed=args.speed)
@@ -432,19 +354,12 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from ..keys import parse_key
-
-    key, auth_key = key_arguments(args)
-    try:
-        parse_key(key)
-        parse_key(auth_key, what="authentication key")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    connector = make_connector(args)
-    return _run(_doctor(connector, key, auth_key, args))
+    key, auth_key = keys_from(load(args))
+    connector = connector_from(args)
+    return run(_doctor(connector, key, auth_key, args))
 
 
-async def _doctor(connector: Connector, key: str | None, auth_key: str | None,
+async def _doctor(connector: Connector, key: bytes | None, auth_key: bytes | None,
                   args: argparse.Namespace) -> int:
     from ..live.doctor import Verdict, diagnose
     from ..live.reader import LiveOptions

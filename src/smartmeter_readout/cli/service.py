@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..sinks.formats import FORMATS
-from .main import EXIT_FAILURE, EXIT_OK, UsageError
+from .common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    flag_overrides,
+    key_options,
+    load,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     from ..service.config import Config
@@ -18,8 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "add_service_commands"]
 
 
-def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                         key_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run", help="the long-running service: read the meter, deliver to every output",
         description="Read the meter and deliver every reading to the configured outputs "
@@ -67,45 +74,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="log only problems")
 
 
-def _load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]]) -> Config:
-    from ..errors import ConfigError
-    from ..service.config import load_config
-
-    log = logging.getLogger("smartmeter_readout")
-    try:
-        return load_config(getattr(args, "config", None), overrides=overrides,
-                           warn=log.warning)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    return {
-        "meter": {"key": getattr(args, "key", None), "auth_key": getattr(args, "auth_key", None),
-                  "key_file": str(args.key_file) if getattr(args, "key_file", None) else None},
-        "source": {"port": getattr(args, "port", None), "tcp": getattr(args, "tcp", None),
-                   "simulate": getattr(args, "simulate", None),
-                   "replay": getattr(args, "replay", None)},
-        "sqlite": {"path": str(args.sqlite) if args.sqlite else None},
-        "console": {"format": args.console},
-    }
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from .live import _logging
-
-    _logging(args)
-    config = _load(args, _overrides(args))
+    setup_logging(args)
+    config = load(args, flag_overrides(args))
     return _serve(config, args.count)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .live import _logging
-
-    _logging(args)
-    overrides = _overrides(args)
+    setup_logging(args)
+    overrides = flag_overrides(args)
     overrides["source"] = {"simulate": args.profile, "interval": args.interval}
     overrides["console"] = {"format": args.console or "table"}
     if args.interval <= 0:
@@ -113,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="smartmeter-demo-") as tmp:
         if not args.sqlite:
             overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
-        config = _load(argparse.Namespace(config=None), overrides)
+        config = load(argparse.Namespace(config=None), overrides)
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
         setup = None
@@ -128,8 +107,8 @@ def _fill_demo_history(built: Any, days: float) -> None:
     ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
 
+    from ..history.fill import fill_history
     from ..history.store import SqliteStore
-    from ..sim.history_fill import fill_history
 
     simulator = built.reader.connector.simulator
     now = datetime.now(UTC)
@@ -168,7 +147,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     outputs = ", ".join(sink.name for sink in built.service.sinks) or "none"
     log.info("reading %s; outputs: %s%s", built.reader.connector.name, outputs,
              f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")
-    if demo:
+    if demo and count is None:
         log.info("demo: Ctrl-C stops")
 
     async def main() -> None:
@@ -219,7 +198,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from ..history.store import SqliteStore
     from ..service.config import default_data_dir
 
-    config = _load(args, {})
+    config = load(args, {})
     path = args.sqlite or Path(config["sqlite"]["path"] or
                                default_data_dir() / "smartmeter.sqlite")
     if not Path(path).is_file():

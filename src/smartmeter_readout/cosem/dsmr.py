@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from ..errors import DecodeError
 from ..link.checksums import crc16_arc
 from ..reading import Measurement
-from .layouts import Body
+from .body import Body
 from .obis import format_obis, obis_info
 
 __all__ = ["parse_telegram"]

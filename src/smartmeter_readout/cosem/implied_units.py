@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..reading import Measurement
+from .body import NUMBER, Body, scale
 from .obis import parse_obis
 
 __all__ = ["UNIT_TABLES", "UnitTable", "find_table", "imply_units"]
@@ -174,17 +175,15 @@ def _code(key: str) -> bytes | None:
         return None
 
 
-def imply_units(body: object, maker: str | None) -> str | None:
+def imply_units(body: Body, maker: str | None) -> str | None:
     """Give the unscaled numbers of ``body`` (a ``layouts.Body``) their units, in place.
 
     Returns the name of the table used, or None when only the grid calibration applied.
     """
-    from .layouts import NUMBER, scale  # the layouts module calls this one
-
-    slots = body.slots  # type: ignore[attr-defined]
-    values = body.values  # type: ignore[attr-defined]
-    maker = maker or _prefix(body.device_name)  # type: ignore[attr-defined]
-    table = find_table(maker, body.list_id, body.layout)  # type: ignore[attr-defined]
+    slots = body.slots
+    values = body.values
+    maker = maker or _prefix(body.device_name)
+    table = find_table(maker, body.list_id, body.layout)
     units: Units = table.units if table is not None else {}
     for index, (node, key, name, unit, scaler, kind) in enumerate(slots):
         if kind != NUMBER or scaler:

@@ -27,14 +27,15 @@ float nearest 233.7, printed as 233.7.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from ..dlms import axdr
 from ..dlms.cosem_time import decode_date, decode_datetime, decode_time, looks_like_datetime
-from ..errors import ConfigError, LayoutError
+from ..errors import LayoutError
 from ..reading import Measurement
+from .body import DATETIME_VALUE, NUMBER, Body, scale
 from .catalog import CATALOG
 from .implied_units import imply_units
 from .obis import format_obis, obis_info, parse_obis
@@ -47,41 +48,7 @@ _NUMBERS = frozenset((axdr.INT8, axdr.INT16, axdr.INT32, axdr.INT64, axdr.UINT8,
                       axdr.UINT32, axdr.UINT64, axdr.ENUM, axdr.BCD, axdr.FLOAT32,
                       axdr.FLOAT64))
 _STRINGS = frozenset((axdr.OCTET_STRING, axdr.VISIBLE_STRING, axdr.UTF8_STRING))
-_POW10 = tuple(10**n for n in range(20))
 _NAMES: dict[bytes, tuple[str, str, str | None]] = {}  # OBIS bytes -> key, name, unit
-
-
-NUMBER, DATETIME_VALUE = 0, 1
-
-
-@dataclass(slots=True)
-class Body:
-    """The meaning of one notification body, before it becomes a Reading.
-
-    ``slots`` records which leaf node became which value (node, key, name, unit, scaler,
-    kind) and ``clock_node`` which leaf became the clock: everything else in the body is
-    constant for this meaning, which is what lets ``template`` decode the next push of the
-    same shape without walking it again.
-    """
-
-    layout: str
-    values: dict[str, Measurement] = field(default_factory=dict)
-    clock: datetime | None = None
-    meter_id: str | None = None
-    device_name: str | None = None
-    list_id: str | None = None
-    slots: list[tuple[axdr.Node, str, str, str | None, int, int]] = field(default_factory=list)
-    clock_node: axdr.Node | None = None
-    cacheable: bool = True
-
-
-def scale(raw: Any, scaler: int) -> Any:
-    """``raw x 10**scaler``, exact for the scalers meters send (int8, so at most 10**127)."""
-    if not scaler or type(raw) is not int:
-        return raw
-    if scaler > 0:
-        return raw * (_POW10[scaler] if scaler < 20 else 10**scaler)
-    return raw / _POW10[-scaler] if -scaler < 20 else raw * 10.0**scaler
 
 
 def text(node: axdr.Node) -> str:
@@ -376,7 +343,8 @@ BUILTIN_LAYOUTS: tuple[PositionalLayout, ...] = tuple(
 
 
 def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
-    """Build a user's positional layout from its config table.
+    """Build a user's positional layout from its config table (``ValueError`` names what is
+    wrong; the config loader reports it as a configuration error).
 
     ``fields`` is a list, one entry per body element in order, each a table with ``obis`` and
     optionally ``scaler``, ``unit`` and ``kind`` (number, octet_number, string, hex, datetime,
@@ -386,36 +354,36 @@ def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
     where = f"layouts.{name}"
     fields_spec = spec.get("fields")
     if not isinstance(fields_spec, list) or not fields_spec:
-        raise ConfigError(f"{where}.fields must be a non-empty list of tables, one per position")
+        raise ValueError(f"{where}.fields must be a non-empty list of tables, one per position")
     unknown = set(spec) - {"fields", "maker", "list_id"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid are fields, "
+        raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid are fields, "
                           "maker, list_id")
     fields = []
     for position, entry in enumerate(fields_spec):
         here = f"{where}.fields[{position}]"
         if not isinstance(entry, Mapping):
-            raise ConfigError(f"{here} must be a table like {{obis = \"1.0.1.8.0.255\", "
+            raise ValueError(f"{here} must be a table like {{obis = \"1.0.1.8.0.255\", "
                               "scaler = 0, unit = \"Wh\"}")
         kind = entry.get("kind", "number")
         if kind not in _KIND_TAGS:
-            raise ConfigError(f"{here}.kind = {kind!r} is not valid; valid are "
+            raise ValueError(f"{here}.kind = {kind!r} is not valid; valid are "
                               + ", ".join(sorted(_KIND_TAGS)))
         code = None
         if "obis" in entry:
             try:
                 code = parse_obis(str(entry["obis"]))
             except ValueError as exc:
-                raise ConfigError(f"{here}.obis: {exc}") from None
+                raise ValueError(f"{here}.obis: {exc}") from None
         elif kind in ("number", "octet_number", "string", "hex"):
-            raise ConfigError(f"{here} needs an obis code for a {kind} value")
+            raise ValueError(f"{here} needs an obis code for a {kind} value")
         scaler = entry.get("scaler", 0)
         if not isinstance(scaler, int) or not -9 <= scaler <= 9:
-            raise ConfigError(f"{here}.scaler = {scaler!r} is not valid; use an integer "
+            raise ValueError(f"{here}.scaler = {scaler!r} is not valid; use an integer "
                               "from -9 to 9 (value = raw x 10^scaler)")
         unit = entry.get("unit")
         if unit is not None and not isinstance(unit, str):
-            raise ConfigError(f"{here}.unit must be a string like \"W\"")
+            raise ValueError(f"{here}.unit must be a string like \"W\"")
         fields.append(PositionalField(kind, code, scaler, unit))
     maker = spec.get("maker")
     list_id = spec.get("list_id")

@@ -23,7 +23,7 @@ from ..dlms.apdu import DataNotification
 from ..dlms.cosem_time import decode_datetime
 from ..errors import DecodeError
 from ..reading import Measurement
-from .layouts import DATETIME_VALUE, NUMBER, Body, scale
+from .body import DATETIME_VALUE, NUMBER, Body, scale
 
 __all__ = ["BodyTemplate"]
 

@@ -1,7 +1,11 @@
-"""Build the service from a ``Config``: keys, source, decoder, outputs, outbox.
+"""The one composition root: keys, source, decoder, outputs and outbox from a ``Config``.
 
-Everything that can be wrong with the configuration is found here, before anything starts,
-and reported as a ``ConfigError`` naming the key, the bad value and what is valid.
+Every command builds here: ``run`` and ``demo`` the whole service, ``read``, ``record``,
+``doctor`` and ``decode`` the decoder and the source, after turning their flags into config
+overrides (``cli.common``). So the key is read in one place (flag, key file, config or
+SMARTMETER_KEY) and a source is built one way. Everything that can be wrong with the
+configuration is found here, before anything starts, and reported as a ``ConfigError``
+naming the key, the bad value and what is valid.
 """
 
 from __future__ import annotations
@@ -11,21 +15,24 @@ import os
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..decoder import Decoder
 from ..errors import ConfigError
 from ..keys import parse_key
-from ..live.reader import LiveOptions, LiveReader
-from ..operators import resolve_serial
+from ..operators import SerialSettings, resolve_serial
 from ..sinks.base import Sink
 from ..sources.base import Connector
 from .config import Config, default_data_dir
-from .outbox import Outbox
-from .service import Service
+from .policy import token_problem
 
-__all__ = ["Built", "build_service"]
+if TYPE_CHECKING:
+    from ..live.reader import LiveOptions, LiveReader
+    from .service import Service
+
+__all__ = ["Built", "Keys", "build_connector", "build_decoder", "build_service", "meter_keys",
+           "meter_timezone", "serial_candidates"]
 
 
 @dataclass(slots=True)
@@ -37,30 +44,65 @@ class Built:
     tz: tzinfo
 
 
-def build_service(config: Config, *, log: logging.Logger | None = None,
-                  count: int | None = None, options: LiveOptions | None = None) -> Built:
-    log = log or logging.getLogger("smartmeter_readout")
-    notes: list[str] = []
+Keys = tuple[bytes | None, bytes | None]
+
+
+def meter_keys(config: Config) -> Keys:
+    """The key and authentication key: from the config, a key file or the environment (the
+    config loader reads SMARTMETER_KEY), checked, as bytes. Never printed."""
     meter = config["meter"]
     key = _secret(meter, "key")
     auth_key = _secret(meter, "auth_key")
     try:
-        key_bytes = parse_key(key)
-        auth_bytes = parse_key(auth_key, what="authentication key")
+        return parse_key(key), parse_key(auth_key, what="authentication key")
     except ValueError as exc:
         raise ConfigError(f"[meter] {exc}") from None
+
+
+def meter_timezone(config: Config) -> tzinfo:
+    name = config["meter"]["timezone"]
     try:
-        tz = ZoneInfo(meter["timezone"])
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-        raise ConfigError(f"[meter] timezone = {meter['timezone']!r} is not a time zone: use a "
-                          "name like Europe/Vienna") from None
-    connector, key_bytes = _source(config, key_bytes, auth_bytes, notes)
-    decoder = Decoder(key_bytes, auth_bytes, timezone=tz, layouts=config.layouts)
+        raise ConfigError(f"[meter] timezone = {name!r} is not a time zone: use a name like "
+                          "Europe/Vienna") from None
+
+
+def build_decoder(config: Config, keys: Keys | None = None) -> Decoder:
+    key, auth_key = keys if keys is not None else meter_keys(config)
+    return Decoder(key, auth_key, timezone=meter_timezone(config), layouts=config.layouts)
+
+
+def serial_candidates(config: Config) -> tuple[SerialSettings, ...]:
+    """The serial settings to try: the operator's, the ones given, or every common one."""
+    source = config["source"]
+    try:
+        return resolve_serial(str(source["baud"]), source["parity"], config["meter"]["operator"])
+    except ValueError as exc:
+        raise ConfigError(f"[source]/[meter]: {exc}") from None
+
+
+def build_connector(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
+    """The source of bytes, and the keys (a simulated meter without a key gets one made up),
+    and notes for the log."""
+    return _source(config, keys)
+
+
+def build_service(config: Config, *, log: logging.Logger | None = None,
+                  count: int | None = None, options: LiveOptions | None = None) -> Built:
+    # imported here, not above: ``decode`` builds its decoder from this module and must not
+    # pay for asyncio and sqlite3 at start (tests/test_cli.py checks)
+    from ..live.reader import LiveOptions, LiveReader
+    from .outbox import Outbox
+    from .service import Service
+
+    log = log or logging.getLogger("smartmeter_readout")
+    connector, keys, notes = build_connector(config, meter_keys(config))
+    tz = meter_timezone(config)
+    decoder = build_decoder(config, keys)
     reader = LiveReader(connector, decoder, options=options or LiveOptions(key_failures=0),
                         log=log)
     if config.on("web"):
-        from ..web.policy import token_problem
-
         problem = token_problem(config["web"]["host"], config["web"]["token"])
         if problem:
             raise ConfigError(problem)
@@ -86,18 +128,14 @@ def _secret(section: Any, name: str) -> str | None:
     return str(value) if value else None
 
 
-def _source(config: Config, key: bytes | None, auth_key: bytes | None,
-            notes: list[str]) -> tuple[Connector, bytes | None]:
+def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
+    # each source's module is imported only when it is used: pyserial, the simulator
     source = config["source"]
-    operator = config["meter"]["operator"]
+    key, auth_key = keys
     if source["port"]:
         from ..sources.serial import SerialConnector
 
-        try:
-            candidates = resolve_serial(str(source["baud"]), source["parity"], operator)
-        except ValueError as exc:
-            raise ConfigError(f"[source]/[meter]: {exc}") from None
-        return SerialConnector(source["port"], candidates), key
+        return SerialConnector(source["port"], serial_candidates(config)), keys, []
     if source["tcp"]:
         from ..sources.tcp import TcpConnector, parse_host_port
 
@@ -105,13 +143,13 @@ def _source(config: Config, key: bytes | None, auth_key: bytes | None,
             host, port = parse_host_port(source["tcp"])
         except ValueError as exc:
             raise ConfigError(f"[source] tcp: {exc}") from None
-        return TcpConnector(host, port), key
+        return TcpConnector(host, port), keys, []
     if source["replay"]:
         from ..sources.replay import ReplayConnector
 
         if not Path(source["replay"]).is_file():
-            raise ConfigError(f"[source] replay = {source['replay']!r}: no such file")
-        return ReplayConnector(source["replay"], speed=source["speed"]), key
+            raise ConfigError(f"[source] replay = {str(source['replay'])!r}: no such file")
+        return ReplayConnector(source["replay"], speed=source["speed"]), keys, []
     if source["simulate"]:
         from ..sim.simulator import PROFILES, Simulator
         from ..sources.simulated import SimulatedConnector
@@ -120,11 +158,12 @@ def _source(config: Config, key: bytes | None, auth_key: bytes | None,
         if name not in PROFILES:
             raise ConfigError(f"[source] simulate = {name!r} is not a profile; valid are "
                               + ", ".join(PROFILES))
+        notes = []
         if key is None and PROFILES[name].security_control is not None:
             key = os.urandom(16)  # a simulated meter: any key will do
             notes.append("the simulated meter uses a made-up key")
         simulator = Simulator(name, key=key, auth_key=auth_key)
-        return SimulatedConnector(simulator, source["interval"]), key
+        return SimulatedConnector(simulator, source["interval"]), (key, auth_key), notes
     raise ConfigError('[source] needs one of port, tcp, simulate or replay, e.g. '
                       'port = "/dev/ttyUSB0" (or SMARTMETER_SOURCE_PORT)')
 

@@ -197,7 +197,7 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
             raise ConfigError(f"{path}: 'layouts' must be [layouts.<name>] tables")
         try:
             layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
-        except ConfigError as exc:
+        except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     for section, values in data.items():
         if section not in SCHEMA:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from ..cosem.layouts import scale
+from ..cosem.body import scale
 from ..cosem.obis import parse_obis
 from ..dlms import axdr
 from ..dlms.apdu import build_gbt_blocks, build_notification

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..operators import SerialSettings
-from ..sources.pty import VirtualSerialPort
 from .faults import Fault, FaultPlan, break_tag, damage
+from .pty import VirtualSerialPort
 from .simulator import SimulatedPush, Simulator
 
 __all__ = ["SentPush", "VirtualMeter"]

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 
 from ..decoder import Decoder
-from ..history.store import SqliteStore
-from .simulator import PROFILES, Sample, Simulator, ValueModel
+from ..sim.simulator import PROFILES, Sample, Simulator, ValueModel
+from .store import SqliteStore
 
 __all__ = ["fill_history"]
 

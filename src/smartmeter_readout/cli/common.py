@@ -1,0 +1,176 @@
+"""What every command shares: exit codes, usage errors, the key and source flags, logging,
+and the path from flags to the one composition root (``service.build``).
+
+A command never builds a decoder or a source from its flags by itself: the flags become
+config overrides (``flag_overrides``), the config loader adds the config file and the
+environment (SMARTMETER_KEY ...), and ``service.build`` builds from the result, as ``run``
+does. The heavy modules (the decoder's cryptography, asyncio, the sources) are imported
+inside the functions that need them, so ``--help`` and ``decode`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..decoder import Decoder
+    from ..live.reader import LiveOptions
+    from ..service.build import Keys
+    from ..service.config import Config
+    from ..sources.base import Connector
+
+__all__ = ["EXIT_FAILURE", "EXIT_KEY", "EXIT_NO_PUSH", "EXIT_OK", "EXIT_USAGE", "UsageError",
+           "connector_from", "decoder_from", "flag_overrides", "key_options", "keys_from",
+           "live_options", "load", "quiet_option", "run", "setup_logging", "source_options"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
+
+
+class UsageError(Exception):
+    """Bad usage: one sentence for stderr, exit 2."""
+
+
+# ------------------------------------------------------------------ flags
+
+
+def key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", help="AES key from your grid operator (hex; or set "
+                                      "SMARTMETER_KEY)")
+    parser.add_argument("--auth-key", help="authentication key, for meters that send a tag "
+                                           "(or set SMARTMETER_AUTH_KEY)")
+    parser.add_argument("--key-file", type=Path, help="read the key from this file")
+
+
+def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP serial bridge (ser2net, ESP)")
+    if replay:
+        where.add_argument("--replay", type=Path, metavar="CAPTURE",
+                           help="read a recorded capture instead of a meter")
+        parser.add_argument("--speed", type=float, default=0.0,
+                            help="replay pace: 1 = as recorded, 0 = at once (default)")
+    parser.add_argument("--operator", help="your grid operator: its serial settings are used "
+                                           "(see README); default: detect")
+    parser.add_argument("--baud", default="auto", help="auto (default) or a rate, e.g. 2400")
+    parser.add_argument("--parity", default="auto", choices=("auto", "N", "E", "O"))
+
+
+def quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="log only problems, not state changes")
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
+    log = logging.getLogger("smartmeter_readout")
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+# ------------------------------------------------------------------ flags -> config -> build
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every flag that has a config key, as overrides (``None``: not given)."""
+    def flag(name: str) -> Any:
+        return getattr(args, name, None)
+
+    return {
+        "meter": {"key": flag("key"), "auth_key": flag("auth_key"),
+                  "key_file": _text(flag("key_file")), "operator": flag("operator"),
+                  "timezone": flag("timezone")},
+        "source": {"port": flag("port"), "tcp": flag("tcp"), "simulate": flag("simulate"),
+                   "replay": _text(flag("replay")), "speed": flag("speed"),
+                   "baud": _text(flag("baud")), "parity": flag("parity")},
+        "sqlite": {"path": _text(flag("sqlite"))},
+        "console": {"format": flag("console")},
+    }
+
+
+def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None = None
+         ) -> Config:
+    """The config: ``--config`` (if the command has it), the environment, then the flags."""
+    from ..errors import ConfigError
+    from ..service.config import load_config
+
+    try:
+        return load_config(getattr(args, "config", None),
+                           overrides=flag_overrides(args) if overrides is None else overrides,
+                           warn=logging.getLogger("smartmeter_readout").warning)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def keys_from(config: Config) -> Keys:
+    from ..errors import ConfigError
+    from ..service.build import meter_keys
+
+    try:
+        return meter_keys(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def decoder_from(args: argparse.Namespace) -> Decoder:
+    from ..errors import ConfigError
+    from ..service.build import build_decoder
+
+    config = load(args)
+    try:
+        return build_decoder(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def connector_from(args: argparse.Namespace) -> Connector:
+    from ..errors import ConfigError
+    from ..service.build import build_connector
+
+    config = load(args)
+    try:
+        connector, _, _ = build_connector(config, (None, None))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return connector
+
+
+# ------------------------------------------------------------------ running
+
+
+def run(coroutine: Coroutine[Any, Any, int]) -> int:
+    import asyncio
+
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        return EXIT_OK  # stopped by the user
+
+
+def live_options(key_failures: int = 0) -> LiveOptions:
+    """The reader's timings; SMARTMETER_LIVE_<NAME> shortens them (the tests do)."""
+    from dataclasses import replace
+
+    from ..live.reader import LiveOptions
+
+    base = LiveOptions(key_failures=key_failures)
+
+    def tuned(name: str, default: float) -> float:
+        return float(os.environ.get(f"SMARTMETER_LIVE_{name.upper()}") or default)
+
+    return replace(base, silence=tuned("silence", base.silence),
+                   reconnect_after=tuned("reconnect_after", base.reconnect_after),
+                   backoff_max=tuned("backoff_max", base.backoff_max))
