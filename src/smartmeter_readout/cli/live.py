@@ -340,7 +340,7 @@ async def _replay(args: argparse.Namespace) -> int:
         sent = 0
         try:
             while True:
-                data = await connection.read(3600.0)
+                data = (await connection.read(3600.0)).data
                 port.write(data)
                 sent += len(data)
         except SourceFinished:

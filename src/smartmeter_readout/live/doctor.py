@@ -145,7 +145,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        data = await connection.read(min(left, 1.0))
+        data = (await connection.read(min(left, 1.0))).data
     events = {event.kind: event for event in decoder.take_events()}
     title = decoder.seen.get("system_title")
     found.system_title = title if isinstance(title, str) else None

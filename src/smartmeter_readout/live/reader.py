@@ -27,6 +27,7 @@ from ..events import Event, EventKind
 from ..operators import SerialSettings
 from ..reading import Reading
 from ..sources.base import (
+    Chunk,
     Connection,
     Connector,
     SettingUnsupported,
@@ -36,7 +37,8 @@ from ..sources.base import (
 )
 from .detect import ProbeResult, SettingProbe
 
-__all__ = ["KeyRejected", "LiveOptions", "LiveReader", "SourceState", "probe_setting"]
+__all__ = ["KeyRejected", "LiveOptions", "LiveReader", "SourceState", "SourceStatus",
+           "probe_setting"]
 
 logger = logging.getLogger("smartmeter_readout")
 
@@ -58,6 +60,20 @@ class SourceState(StrEnum):
     TAG_MISMATCH = "tag_mismatch"
     UNKNOWN_LAYOUT = "unknown_layout"
     MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Where the reader stands, for the status API and /metrics."""
+
+    name: str
+    state: SourceState
+    message: str
+    settings: SerialSettings | None
+    framing: str | None
+    bytes_received: int
+    reconnects: int
+    recent_events: tuple[Event, ...]
 
 
 class KeyRejected(Exception):
@@ -102,6 +118,12 @@ class LiveReader:
         self._key_failures = 0
         self._decoded_any = False
         self._tag_note = False
+
+    def status(self) -> SourceStatus:
+        framing = self.framing or self.decoder.seen.get("framing")
+        return SourceStatus(self.connector.name, self.state, self.state_message, self.settings,
+                            framing if isinstance(framing, str) else None,
+                            self.bytes_received, self.reconnects, tuple(self.recent_events))
 
     # ------------------------------------------------------------ the loop
 
@@ -195,13 +217,14 @@ class LiveReader:
         opts = self.options
         auto = len(self.connector.settings) > 1
         last_byte = last_push = self.clock()
-        data = initial
+        chunk = Chunk(None, initial)
         while True:
+            data = chunk.data
             if data:
                 now = self.clock()
                 last_byte = now
                 # a replayed capture knows when its bytes were first received
-                received = getattr(connection, "received", None) or datetime.now(UTC)
+                received = chunk.received or datetime.now(UTC)
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
@@ -229,8 +252,8 @@ class LiveReader:
                     self._say(SourceState.SILENT, f"{self.connector.name}: no data for "
                               f"{opts.silence:g} s (meter not sending? cable or adapter "
                               "loose?)", logging.WARNING)
-            data = await connection.read(opts.silence)
-            self.bytes_received += len(data)  # the initial bytes were counted by _detect
+            chunk = await connection.read(opts.silence)
+            self.bytes_received += len(chunk.data)  # the initial bytes were counted by _detect
 
     # ------------------------------------------------------------ reporting
 
@@ -279,7 +302,7 @@ async def probe_setting(connection: Connection, options: LiveOptions = LiveOptio
     probe = SettingProbe(started=clock(), quiet=options.quiet_gap, silence=options.silence)
     deadline = probe.started + 2 * options.silence
     while probe.result is None and clock() < deadline:
-        data = await connection.read(options.quiet_gap / 2)
+        data = (await connection.read(options.quiet_gap / 2)).data
         if data:
             probe.feed(data, clock())
         else:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -31,10 +30,10 @@ class ServiceCollector(Collector):
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        service = self.service
+        status = self.service.status()
         values = GaugeMetricFamily("smartmeter_value", "The last reading's values, in base "
                                    "units", labels=["meter", "obis", "name", "unit"])
-        reading = service.last_reading
+        reading = status.last_reading
         if reading is not None:
             for obis, measurement in reading.values.items():
                 value = measurement.value
@@ -42,7 +41,7 @@ class ServiceCollector(Collector):
                     values.add_metric([reading.meter_key, obis, measurement.name,
                                        measurement.unit or ""], float(value))
         yield values
-        stats = service.reader.decoder.stats
+        stats = status.decoder
         pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
                                      labels=["outcome"])
         for outcome, count in stats.outcomes.items():
@@ -54,11 +53,10 @@ class ServiceCollector(Collector):
                                   "do not fit each other (units of the list not known?)",
                                   value=stats[EventKind.IMPLAUSIBLE])
         yield CounterMetricFamily("smartmeter_reconnects", "Connections to the meter lost "
-                                  "and made again", value=service.reader.reconnects)
-        age = (time.monotonic() - service.last_reading_at
-               if service.last_reading_at is not None else float("nan"))
+                                  "and made again", value=status.source.reconnects)
+        age = status.last_reading_age
         yield GaugeMetricFamily("smartmeter_last_reading_age_seconds", "Seconds since the "
-                                "last reading", value=age)
+                                "last reading", value=float("nan") if age is None else age)
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "backlog": GaugeMetricFamily("smartmeter_output_backlog",
                                          "Readings waiting for an output", labels=["output"]),
@@ -71,10 +69,10 @@ class ServiceCollector(Collector):
             "dropped": CounterMetricFamily("smartmeter_output_dropped", "Readings dropped: "
                                            "queue or outbox full", labels=["output"]),
         }
-        for name, state in service.state.items():
-            families["backlog"].add_metric([name], service.backlog(name))
-            families["up"].add_metric([name], 1.0 if state.healthy else 0.0)
-            families["delivered"].add_metric([name], state.delivered)
-            families["failures"].add_metric([name], state.failures)
-            families["dropped"].add_metric([name], service.dropped(name))
+        for output in status.outputs:
+            families["backlog"].add_metric([output.name], output.backlog)
+            families["up"].add_metric([output.name], 1.0 if output.up else 0.0)
+            families["delivered"].add_metric([output.name], output.delivered)
+            families["failures"].add_metric([output.name], output.failures)
+            families["dropped"].add_metric([output.name], output.dropped)
         yield from families.values()

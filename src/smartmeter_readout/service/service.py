@@ -22,16 +22,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from ..live.reader import LiveReader
+from ..events import DecoderStats
+from ..live.reader import LiveReader, SourceStatus
 from ..reading import Reading
 from ..sinks.base import Sink
 from .outbox import Outbox
 
-__all__ = ["Service", "SinkState"]
+__all__ = ["OutputStatus", "Service", "ServiceStatus", "SinkState", "SourceStatus"]
 
 logger = logging.getLogger("smartmeter_readout")
 
@@ -40,6 +41,31 @@ _BATCH = 500
 _BACKOFF_MAX = 60.0
 _DRAIN_SECONDS = 5.0
 _CLOSE_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutputStatus:
+    name: str
+    up: bool
+    backlog: int
+    delivered: int
+    failures: int
+    dropped: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """What the service knows about itself at one moment: what the status API, /metrics and
+    the page read, instead of reaching into the reader and the decoder."""
+
+    started: float  # wall clock
+    readings: int
+    last_reading: Reading | None
+    last_reading_age: float | None  # seconds
+    source: SourceStatus
+    decoder: DecoderStats
+    outputs: tuple[OutputStatus, ...]
 
 
 @dataclass(slots=True)
@@ -64,7 +90,7 @@ class Service:
         self.last_reading: Reading | None = None
         self.last_reading_at: float | None = None  # monotonic
         self.state = {sink.name: SinkState() for sink in self.sinks}
-        self.listeners: list[Callable[[Reading], None]] = []  # the web page's live feed
+        self._subscribers: set[asyncio.Queue[Reading]] = set()  # the web page's live feed
         self.started = time.time()
         self._queues: dict[str, asyncio.Queue[Reading]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -80,6 +106,31 @@ class Service:
         """Readings an output lost: its queue was full, or the outbox was."""
         outbox = self.outbox.dropped.get(name, 0) if self.outbox is not None else 0
         return self.state[name].dropped + outbox
+
+    def status(self) -> ServiceStatus:
+        age = (time.monotonic() - self.last_reading_at
+               if self.last_reading_at is not None else None)
+        outputs = tuple(OutputStatus(name, state.healthy, self.backlog(name), state.delivered,
+                                     state.failures, self.dropped(name), state.error)
+                        for name, state in self.state.items())
+        return ServiceStatus(self.started, self.readings, self.last_reading, age,
+                             self.reader.status(), self.reader.decoder.stats, outputs)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, size: int = 64) -> AsyncIterator[AsyncIterator[Reading]]:
+        """The readings from now on, as an async iterator over a bounded queue: a reader
+        that falls behind loses the oldest, never holds the service up."""
+        queue: asyncio.Queue[Reading] = asyncio.Queue(size)
+        self._subscribers.add(queue)
+
+        async def readings() -> AsyncIterator[Reading]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield readings()
+        finally:
+            self._subscribers.discard(queue)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -129,8 +180,10 @@ class Service:
             self.outbox.append(names, [reading])
             for name in names:
                 self._wake[name].set()
-        for listener in self.listeners:
-            listener(reading)
+        for subscriber in self._subscribers:
+            if subscriber.full():
+                subscriber.get_nowait()
+            subscriber.put_nowait(reading)
 
     async def _local_worker(self, sink: Sink) -> None:
         queue = self._queues[sink.name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from .base import SourceLost
+from .base import NOTHING, Chunk, SourceLost
 
 __all__ = ["Inbox"]
 
@@ -48,17 +48,17 @@ class Inbox(asyncio.Protocol):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closed.wait(), timeout)
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float) -> Chunk:
         if not self._data and not self._lost:
             try:
                 async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
                     await self._ready.wait()
             except TimeoutError:
-                return b""
+                return NOTHING
         self._ready.clear()
         if self._data:
             data = bytes(self._data)
             self._data.clear()
-            return data
+            return Chunk(None, data)
         reason = f" ({self._error})" if self._error else ""
         raise SourceLost(f"{self.name} went away{reason}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ..capture.format import Chunk
+
 if TYPE_CHECKING:
     from ..operators import SerialSettings
 
-__all__ = ["Connection", "Connector", "SettingUnsupported", "SourceError", "SourceFatal",
-           "SourceFinished", "SourceLost", "SourceUnavailable"]
+__all__ = ["NOTHING", "Chunk", "Connection", "Connector", "SettingUnsupported", "SourceError",
+           "SourceFatal", "SourceFinished", "SourceLost", "SourceUnavailable"]
 
 
 class SourceError(Exception):
@@ -35,11 +37,16 @@ class SourceFinished(SourceError):
     """A finite source (a replayed capture) has delivered everything."""
 
 
-class Connection(Protocol):
-    """A live link; a replayed one also has ``received``, the recorded receive time."""
+#: what ``read`` answers when no byte came in time
+NOTHING = Chunk(None, b"")
 
-    async def read(self, timeout: float) -> bytes:
-        """The next bytes, or ``b""`` when none came within ``timeout`` seconds."""
+
+class Connection(Protocol):
+    """A live link. ``read`` answers chunks: the bytes and when they were received, which a
+    replayed capture knows (``received``) and a live line leaves to the reader (None: now)."""
+
+    async def read(self, timeout: float) -> Chunk:
+        """The next bytes, or ``NOTHING`` when none came within ``timeout`` seconds."""
 
     def write(self, data: bytes) -> None: ...
 

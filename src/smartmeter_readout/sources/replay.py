@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from ..capture.format import Chunk, is_capture, parse_capture
 from ..operators import SerialSettings
 from ._pacing import Schedule
-from .base import SourceFatal, SourceFinished
+from .base import NOTHING, SourceFatal, SourceFinished
 
 __all__ = ["ReplayConnection", "ReplayConnector", "load_capture"]
 
@@ -53,20 +52,18 @@ class ReplayConnection:
         self._speed = speed
         self._name = name
         self._schedule = Schedule()
-        #: when the last chunk was received at recording time (LiveReader uses it)
-        self.received: datetime | None = None
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float) -> Chunk:
+        """The next recorded chunk, with the time it was received when it was recorded."""
         if self._next >= len(self._chunks):
             raise SourceFinished(f"{self._name}: played to the end")
         if not await self._schedule.reached(timeout):
-            return b""
+            return NOTHING
         chunk = self._chunks[self._next]
-        self.received = chunk.received
         self._next += 1
         if self._next < len(self._chunks):
             self._schedule.next(self._gap(chunk, self._chunks[self._next]))
-        return chunk.data
+        return chunk
 
     def _gap(self, chunk: Chunk, following: Chunk) -> float:
         if not self._speed or chunk.received is None or following.received is None:

@@ -19,7 +19,7 @@ import serial
 
 from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
-from .base import SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
+from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
 
 __all__ = ["SerialConnection", "SerialConnector", "open_error"]
 
@@ -85,7 +85,7 @@ class SerialConnection:
         asyncio.get_running_loop().remove_reader(self._fd)
         self._inbox.connection_lost(exc)
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float) -> Chunk:
         try:
             return await self._inbox.read(timeout)
         except SourceLost:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from ..operators import SerialSettings
 from ..sim.simulator import Simulator
 from ._pacing import Schedule
+from .base import NOTHING, Chunk
 
 __all__ = ["SimulatedConnector"]
 
@@ -34,11 +35,11 @@ class SimulatedConnection:
         self._interval = interval
         self._schedule = Schedule()
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float) -> Chunk:
         if not await self._schedule.reached(timeout):
-            return b""
+            return NOTHING
         self._schedule.next(self._interval)
-        return self._simulator.push(datetime.now(UTC)).wire
+        return Chunk(None, self._simulator.push(datetime.now(UTC)).wire)
 
     def write(self, data: bytes) -> None:
         pass

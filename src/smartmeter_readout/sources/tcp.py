@@ -7,7 +7,7 @@ import socket
 
 from ..operators import SerialSettings
 from ._inbox import Inbox
-from .base import SourceLost, SourceUnavailable
+from .base import Chunk, SourceLost, SourceUnavailable
 
 __all__ = ["TcpConnection", "TcpConnector", "parse_host_port"]
 
@@ -57,7 +57,7 @@ class TcpConnection:
         self._inbox = inbox
         self._transport = transport
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float) -> Chunk:
         try:
             return await self._inbox.read(timeout)
         except SourceLost:

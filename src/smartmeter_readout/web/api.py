@@ -15,7 +15,6 @@ never holds up the meter, and the answers are bounded in size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
@@ -31,7 +30,6 @@ from .. import __version__
 from ..events import EventKind
 from ..history.store import STEPS, SqliteStore
 from ..history.timespec import parse_when
-from ..reading import Reading
 from ..service.service import Service
 from ..sinks.base import SinkError
 
@@ -71,7 +69,7 @@ class Api:
         self.info = info
         self._store: SqliteStore | None = None
         self._clients: set[asyncio.Queue[bytes]] = set()
-        service.listeners.append(self._publish)
+        self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
@@ -92,47 +90,43 @@ class Api:
         return web.json_response(self.status_data())
 
     def status_data(self) -> dict[str, Any]:
-        service, reader = self.service, self.service.reader
-        stats = reader.decoder.stats
-        settings = reader.settings
-        reading = service.last_reading
-        problems = [event for event in reader.recent_events if event.kind.problem]
-        age = (time.monotonic() - service.last_reading_at
-               if service.last_reading_at is not None else None)
+        status = self.service.status()
+        source, stats, reading = status.source, status.decoder, status.last_reading
+        problems = [event for event in source.recent_events if event.kind.problem]
         meter = last = None
         if reading is not None:
             shown = reading.to_dict()
             meter = {"key": reading.meter_key, **shown["meter"]}
-            last = {"time": shown["time"], "age_seconds": round(age or 0.0, 3)}
+            last = {"time": shown["time"], "age_seconds": round(status.last_reading_age or 0.0, 3)}
         pushes = stats.outcomes
+        settings = source.settings
         return {
             "version": __version__,
-            "uptime_seconds": round(time.time() - service.started, 1),
+            "uptime_seconds": round(time.time() - status.started, 1),
             "source": {
-                "name": reader.connector.name,
-                "state": reader.state,
-                "message": reader.state_message,
+                "name": source.name,
+                "state": source.state,
+                "message": source.message,
                 "baud": settings.baud if settings else None,
                 "parity": settings.parity if settings else None,
-                "framing": reader.framing or reader.decoder.seen.get("framing"),
+                "framing": source.framing,
                 "operator": self.info.operator,
-                "bytes_received": reader.bytes_received,
-                "reconnects": reader.reconnects,
+                "bytes_received": source.bytes_received,
+                "reconnects": source.reconnects,
             },
             "meter": meter,
             "last_reading": last,
-            "readings": service.readings,
+            "readings": status.readings,
             "pushes": {**pushes, "bad": sum(pushes.values()) - pushes["ok"],
                        "frames_bad": stats[EventKind.BAD_FRAME],
                        "implausible_values": stats[EventKind.IMPLAUSIBLE]},
             "last_error": None if not problems else {
                 "kind": str(problems[-1].kind), "message": problems[-1].message},
             "outputs": [{
-                "name": name, "up": state.healthy, "backlog": service.backlog(name),
-                "delivered": state.delivered, "failures": state.failures,
-                "dropped": service.dropped(name),
-                "error": state.error or None,
-            } for name, state in service.state.items()],
+                "name": output.name, "up": output.up, "backlog": output.backlog,
+                "delivered": output.delivered, "failures": output.failures,
+                "dropped": output.dropped, "error": output.error or None,
+            } for output in status.outputs],
         }
 
     async def history(self, request: web.Request) -> web.Response:
@@ -182,6 +176,8 @@ class Api:
         await response.prepare(request)
         queue: asyncio.Queue[bytes] = asyncio.Queue(_CLIENT_QUEUE)
         self._clients.add(queue)
+        if self._feed is None:
+            self._feed = asyncio.create_task(self._follow(), name="web live feed")
         try:
             await response.write(b"retry: 2000\n\n" + _event("status", self.status_data()))
             if self.service.last_reading is not None:
@@ -204,11 +200,14 @@ class Api:
         return web.Response(text=text.replace("{version}", __version__),
                             content_type="application/json")
 
-    def _publish(self, reading: Reading) -> None:
-        if not self._clients:
-            return  # no page open: no work on the reading's way
-        message = _event("reading", reading.to_dict())  # once for all open pages
-        for queue in self._clients:
+    async def _follow(self) -> None:
+        async with self.service.subscribe() as readings:
+            async for reading in readings:
+                if self._clients:  # no page open: no work on the reading's way
+                    self._publish(_event("reading", reading.to_dict()))
+
+    def _publish(self, message: bytes) -> None:
+        for queue in self._clients:  # encoded once for all open pages
             if queue.full():  # a stalled browser tab: it gets the newest, not the oldest
                 queue.get_nowait()
             queue.put_nowait(message)
@@ -240,8 +239,8 @@ class Api:
         return self._store
 
     def close(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.service.listeners.remove(self._publish)
+        if self._feed is not None:
+            self._feed.cancel()
         if self._store is not None:
             self._store.close()
 
