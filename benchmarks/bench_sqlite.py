@@ -1,7 +1,7 @@
 """Sustained ingest into the SQLite history: readings per second, batched as the service does.
 
 Decoded VKW-shaped readings (15 values each, values changing every push) are written with
-``SqliteStore.write`` in batches of 500 (the service's batch size), raw rows and the
+``HistoryStore.write`` in batches of 500 (the service's batch size), raw rows and the
 1-minute and 15-minute aggregates, into a fresh WAL database on disk.
 
     python benchmarks/bench_sqlite.py [--readings 100000] [--batch 500]
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter_readout import Decoder
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.sim.simulator import Simulator
 
 KEY = bytes(range(16))
@@ -32,7 +32,7 @@ def main(count: int, batch: int) -> None:
     for index in range(count):
         readings += decoder.feed(simulator.push(start + timedelta(seconds=index)).wire)
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(tmp) / "bench.sqlite")
+        store = HistoryStore(Path(tmp) / "bench.sqlite")
         began = time.perf_counter()
         for at in range(0, len(readings), batch):
             store.write(readings[at : at + batch])

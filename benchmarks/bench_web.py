@@ -29,7 +29,7 @@ from pathlib import Path
 
 from smartmeter_readout.decoder import Decoder
 from smartmeter_readout.history.fill import fill_history
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.sim.simulator import Simulator
 
 CACHE = Path(tempfile.gettempdir()) / "smartmeter-bench-year.sqlite"
@@ -53,7 +53,7 @@ REQUESTS = {
 def build(path: Path) -> None:
     started = time.perf_counter()
     path.unlink(missing_ok=True)
-    store = SqliteStore(path)
+    store = HistoryStore(path)
     now = datetime.now(UTC).replace(microsecond=0)
     simulator = Simulator("vkw", key=KEY)
     raw_from = now - timedelta(days=1)

@@ -13,7 +13,7 @@ import pytest
 
 from livekit import CLI, ENV
 from servers import Influx
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.sinks.influxdb import line_protocol
 
 
@@ -60,7 +60,7 @@ def test_readings_arrive_as_points(tmp_path: Path, influx: Influx) -> None:
     process = service(tmp_path, influx.url, "--count", "5")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    stored = SqliteStore(tmp_path / "h.sqlite").readings()
+    stored = HistoryStore(tmp_path / "h.sqlite").readings()
     got = points(influx)
     assert len(got) == 5
     for point, reading in zip(got, stored, strict=True):
@@ -80,7 +80,7 @@ def test_outage_then_every_reading_once(tmp_path: Path, influx: Influx) -> None:
     second = service(tmp_path, influx.url)
     time.sleep(1.5)
     influx.start()
-    stored = SqliteStore(tmp_path / "h.sqlite")
+    stored = HistoryStore(tmp_path / "h.sqlite")
     deadline = time.monotonic() + 60
     while len(points(influx)) < len(stored.readings()) and time.monotonic() < deadline:
         time.sleep(0.3)

@@ -15,7 +15,7 @@ import pytest
 
 from livekit import CLI, ENV, jsonl
 from servers import Mosquitto
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_outage_and_restart_every_reading_once_in_order(tmp_path: Path,
         second = service(tmp_path, broker.port)
         time.sleep(2)
         broker.start()  # back
-        stored = SqliteStore(tmp_path / "h.sqlite")
+        stored = HistoryStore(tmp_path / "h.sqlite")
 
         def caught_up() -> bool:
             return len(listener.on(STATE)) >= len(stored.readings()) > 10

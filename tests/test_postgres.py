@@ -15,7 +15,7 @@ import pytest
 
 from livekit import CLI, ENV
 from servers import Postgres
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_readings_arrive_as_rows(tmp_path: Path, postgres: Postgres) -> None:
     process = service(tmp_path, postgres.dsn, "--count", "3")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    stored = SqliteStore(tmp_path / "h.sqlite").readings()
+    stored = HistoryStore(tmp_path / "h.sqlite").readings()
     got = rows(postgres.dsn)
     assert len(got) == 3 * 8  # Wiener Netze: eight values a push
     first = {row[2]: row for row in got[:8]}
@@ -70,7 +70,7 @@ def test_outage_then_every_reading_once(tmp_path: Path, postgres: Postgres) -> N
     second = service(tmp_path, postgres.dsn)
     time.sleep(1.5)
     postgres.start()
-    stored = SqliteStore(tmp_path / "h.sqlite")
+    stored = HistoryStore(tmp_path / "h.sqlite")
     deadline = time.monotonic() + 60
     while len(rows(postgres.dsn)) < 8 * len(stored.readings()) and time.monotonic() < deadline:
         time.sleep(0.3)

@@ -16,7 +16,7 @@ import pytest
 
 from livekit import CLI, ENV, jsonl, run
 from smartmeter_readout import Decoder
-from smartmeter_readout.history.store import SqliteStore
+from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.live.reader import LiveReader
 from smartmeter_readout.reading import Reading
 from smartmeter_readout.service.outbox import Outbox
@@ -39,7 +39,7 @@ def readings(count: int, step: float = 10.0, profile: str = "vkw") -> list[Readi
 
 
 def test_store_keeps_readings_and_aggregates(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "h.sqlite")
+    store = HistoryStore(tmp_path / "h.sqlite")
     batch = readings(180)  # 30 minutes at 10 s
     store.write(batch[:100])
     store.write(batch[100:])
@@ -186,7 +186,7 @@ def test_run_stops_cleanly_on_sigterm_and_keeps_everything(tmp_path: Path) -> No
     assert service.returncode == 0, err
     printed = jsonl(out)
     assert len(printed) >= 5
-    stored = SqliteStore(db).readings()
+    stored = HistoryStore(db).readings()
     assert stored == printed  # every reading printed is also stored
     assert "stopped after" in err
 

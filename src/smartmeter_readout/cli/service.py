@@ -108,11 +108,11 @@ def _fill_demo_history(built: Any, days: float) -> None:
     from datetime import UTC, datetime, timedelta
 
     from ..history.fill import fill_history
-    from ..history.store import SqliteStore
+    from ..history.store import HistoryStore
 
     simulator = built.reader.connector.simulator
     now = datetime.now(UTC)
-    store = SqliteStore(built.sqlite_path)
+    store = HistoryStore(built.sqlite_path)
     try:
         made = fill_history(store, now - timedelta(days=days), now,
                             profile=simulator.profile.name, resolution=60,
@@ -195,7 +195,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     import json
     from zoneinfo import ZoneInfo
 
-    from ..history.store import SqliteStore
+    from ..history.query import HistoryError, HistoryQuery
     from ..service.config import default_data_dir
 
     config = load(args, {})
@@ -207,14 +207,18 @@ def cmd_history(args: argparse.Namespace) -> int:
     tz = ZoneInfo(config["meter"]["timezone"])
     since = _when(args.since or "-1d", tz, "--since")
     until = _when(args.until, tz, "--until") if args.until else None
-    store = SqliteStore(path)
     try:
-        if args.step == "raw":
-            rows = store.readings(since, until)
-        else:
-            rows = store.intervals(args.step, since, until, tz)
-    finally:
-        store.close()
+        store = HistoryQuery(path)
+        try:
+            if args.step == "raw":
+                rows = store.readings(since, until)
+            else:
+                rows = store.intervals(args.step, since, until, tz)
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     elif args.step == "raw":

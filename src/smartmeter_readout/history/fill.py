@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 
 from ..decoder import Decoder
 from ..sim.simulator import PROFILES, Sample, Simulator, ValueModel
-from .store import SqliteStore
+from .store import HistoryStore
 
 __all__ = ["fill_history"]
 
@@ -36,7 +36,7 @@ _BY_NAME: dict[str, _Pick] = {
 }
 
 
-def fill_history(store: SqliteStore, start: datetime, end: datetime, *, profile: str = "vkw",
+def fill_history(store: HistoryStore, start: datetime, end: datetime, *, profile: str = "vkw",
                  resolution: int = 1, seed: int = 1, tz: tzinfo | None = None,
                  model: ValueModel | None = None,
                  minutes_from: datetime | None = None) -> int:

@@ -172,7 +172,7 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
     sinks: list[Sink] = []
     sqlite_path = None
     if config.on("sqlite"):
-        from ..history.store import SqliteSink
+        from ..sinks.sqlite import SqliteSink
 
         sqlite_path = Path(config["sqlite"]["path"] or default_data_dir() / "smartmeter.sqlite")
         sinks.append(SqliteSink(sqlite_path, config["sqlite"]["keep_raw_days"]))

@@ -15,9 +15,11 @@ never holds up the meter, and the answers are bounded in size.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from importlib.resources import files
@@ -28,10 +30,9 @@ from aiohttp import web
 
 from .. import __version__
 from ..events import EventKind
-from ..history.store import STEPS, SqliteStore
+from ..history.query import STEPS, HistoryError, HistoryQuery
 from ..history.timespec import parse_when
 from ..service.service import Service
-from ..sinks.base import SinkError
 
 __all__ = ["Api", "SiteInfo"]
 
@@ -67,7 +68,7 @@ class Api:
     def __init__(self, service: Service, info: SiteInfo) -> None:
         self.service = service
         self.info = info
-        self._store: SqliteStore | None = None
+        self._store: HistoryQuery | None = None
         self._clients: set[asyncio.Queue[bytes]] = set()
         self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
 
@@ -157,17 +158,26 @@ class Api:
                                   "to": until.isoformat(), "truncated": truncated}
         store = await self._history_store()
         if step == "raw":
-            rows = await asyncio.to_thread(store.readings, since, until, _MAX_RAW + 1, meter)
+            rows = await self._query(store.readings, since, until, _MAX_RAW + 1, meter)
             answer["truncated"] = len(rows) > _MAX_RAW
             answer["readings"] = rows[:_MAX_RAW]
             return web.json_response(answer)
-        answer["intervals"] = await asyncio.to_thread(
-            store.intervals, step, since, until, tz, obis=obis, meter=meter)
+        answer["intervals"] = await self._query(
+            functools.partial(store.intervals, obis=obis, meter=meter), step, since, until, tz)
         return web.json_response(answer)
 
     async def series(self, request: web.Request) -> web.Response:
         store = await self._history_store()
-        return web.json_response({"series": await asyncio.to_thread(store.series)})
+        return web.json_response({"series": await self._query(store.series)})
+
+    @staticmethod
+    async def _query(call: Callable[..., list[dict[str, Any]]], *args: Any
+                     ) -> list[dict[str, Any]]:
+        """A history query off the event loop; a database that cannot be read is a 503."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except HistoryError as exc:
+            raise _unavailable(str(exc)) from None
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={
@@ -224,18 +234,14 @@ class Api:
         except (ValueError, OverflowError) as exc:
             raise BadRequest(f"{name}: {exc}") from None
 
-    async def _history_store(self) -> SqliteStore:
+    async def _history_store(self) -> HistoryQuery:
         if self.info.sqlite_path is None:
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": "there is no history: enable [sqlite]"}),
-                content_type="application/json")
+            raise _unavailable("there is no history: enable [sqlite]")
         if self._store is None:
             try:
-                self._store = await asyncio.to_thread(SqliteStore, self.info.sqlite_path)
-            except SinkError as exc:
-                raise web.HTTPServiceUnavailable(
-                    text=json.dumps({"error": str(exc)}),
-                    content_type="application/json") from None
+                self._store = await asyncio.to_thread(HistoryQuery, self.info.sqlite_path)
+            except HistoryError as exc:
+                raise _unavailable(str(exc)) from None
         return self._store
 
     def close(self) -> None:
@@ -243,6 +249,11 @@ class Api:
             self._feed.cancel()
         if self._store is not None:
             self._store.close()
+
+
+def _unavailable(reason: str) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(text=json.dumps({"error": reason}),
+                                      content_type="application/json")
 
 
 def _event(name: str, data: Any) -> bytes:

@@ -1,0 +1,217 @@
+"""Reading the history: raw readings, the series a meter sends, and aggregated intervals.
+
+``HistoryQuery`` opens an existing database and never changes it (``PRAGMA query_only``, no
+schema statements), so the page and the ``history`` command read beside the writing service
+(WAL mode) and a damaged or missing file is a ``HistoryError`` with a reason, never a write.
+``history.store.HistoryStore`` is the writer; it answers the same queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STEPS", "HistoryError", "HistoryQuery"]
+
+STEPS = ("1m", "15m", "1h", "1d", "1mo")
+_COUNTER_UNITS = {"Wh", "varh", "VAh"}
+
+
+class HistoryError(Exception):
+    """The history cannot be read or written now; the message says why."""
+
+
+class HistoryQuery:
+    """Read-only queries on the history database (synchronous: callers use a thread)."""
+
+    def __init__(self, path: str | Path, *, _db: sqlite3.Connection | None = None) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        if _db is not None:  # the writer's own connection
+            self._db = _db
+            return
+        if not self.path.is_file():
+            raise HistoryError(f"no history at {self.path}")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA query_only = ON")
+            self._db.execute("SELECT count(*) FROM series").fetchone()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot read the history {self.path}: {exc}") from None
+
+    def readings(self, since: datetime | None = None, until: datetime | None = None,
+                 limit: int | None = None, meter: str | None = None) -> list[dict[str, Any]]:
+        low, high = _range(since, until)
+        sql = "SELECT data FROM readings WHERE time >= ? AND time < ?"
+        args: tuple[Any, ...] = (low, high)
+        if meter is not None:
+            sql, args = sql + " AND meter = ?", (*args, meter)
+        sql += " ORDER BY time"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._reading():
+            rows = self._db.execute(sql, args).fetchall()
+        return [_contract(json.loads(data)) for (data,) in rows]
+
+    def series(self, meter: str | None = None) -> list[dict[str, Any]]:
+        """What the store holds: one row per meter and value, with its name and unit."""
+        with self._reading():
+            rows = sorted(self._series(meter))
+        return [{"meter": m, "obis": o, "name": n, "unit": u} for m, o, n, u in rows]
+
+    def intervals(self, step: str, since: datetime | None = None,
+                  until: datetime | None = None, tz: tzinfo = UTC, *,
+                  obis: Sequence[str] | None = None,
+                  meter: str | None = None) -> list[dict[str, Any]]:
+        """Aggregated intervals: mean, min, max, last, and for counters the delta.
+
+        1m and 15m are stored as they are; 1h, 1d and 1mo are summed up from the 15-minute
+        rows inside SQLite, one indexed range per interval and value, so a year of history
+        is a few thousand rows of work instead of hundreds of thousands in Python.
+        """
+        if step not in STEPS:
+            raise ValueError(f"step {step!r}: use one of {', '.join(STEPS)}")
+        low, high = _range(since, until)
+        wanted = set(obis) if obis is not None else None
+        grouped: dict[tuple[int, str], dict[str, Any]] = {}
+        with self._reading():
+            pairs = [row for row in self._series(meter) if wanted is None or row[1] in wanted]
+            stored = 60 if step == "1m" else 900
+            if step in ("1m", "15m"):
+                bounds = None
+            else:
+                span = self._span(pairs, low, high)
+                if span is None:
+                    return []
+                bounds = _boundaries(step, max(low, span[0]), min(high, span[1] + 900), tz)
+            for pair_meter, pair_obis, name, unit in pairs:
+                rows = self._pair_rows(stored, pair_meter, pair_obis, low, high, bounds)
+                if not rows:
+                    continue
+                counter = unit in _COUNTER_UNITS
+                previous = self._base(stored, pair_meter, pair_obis, rows[0][0]) \
+                    if counter else 0.0
+                for start, end, count, total, low_v, high_v, last in rows:
+                    interval = grouped.setdefault((start, pair_meter), {
+                        "start": _local(start, tz), "end": _local(end, tz),
+                        "meter": pair_meter, "values": {}})
+                    value = {"name": name, "unit": unit, "count": count,
+                             "mean": _tidy(total / count), "min": _tidy(low_v),
+                             "max": _tidy(high_v), "last": _tidy(last)}
+                    if counter:
+                        value["delta"] = _tidy(last - previous)
+                        previous = last
+                    interval["values"][pair_obis] = value
+        return [grouped[key] for key in sorted(grouped)]
+
+    def _span(self, pairs: list[tuple[str, str, str, str | None]], low: float,
+              high: float) -> tuple[int, int] | None:
+        """First and last 15-minute row in range, by index seeks (a scan took 40 ms a year)."""
+        starts: list[int] = []
+        for meter, obis, _, _ in pairs:
+            for order in ("", " DESC"):
+                row = self._db.execute(
+                    "SELECT start FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
+                    f" AND start >= ? AND start < ? ORDER BY start{order} LIMIT 1",
+                    (meter, obis, low, high)).fetchone()
+                if row is not None:
+                    starts.append(row[0])
+        return (min(starts), max(starts)) if starts else None
+
+    def _series(self, meter: str | None) -> list[tuple[str, str, str, str | None]]:
+        sql = "SELECT meter, obis, name, unit FROM series"
+        if meter is None:
+            return self._db.execute(sql).fetchall()
+        return self._db.execute(sql + " WHERE meter = ?", (meter,)).fetchall()
+
+    def _pair_rows(self, stored: int, meter: str, obis: str, low: float, high: float,
+                   bounds: list[int] | None) -> list[tuple[Any, ...]]:
+        if bounds is None:
+            return self._db.execute(
+                "SELECT start, start + step, count, sum, min, max, last"
+                " FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
+                " AND start >= ? AND start < ? ORDER BY start",
+                (stored, meter, obis, low, high)).fetchall()
+        if len(bounds) < 2:
+            return []
+        spans = ",".join("(?,?)" for _ in bounds[1:])
+        edges = [edge for pair in itertools.pairwise(bounds) for edge in pair]
+        return self._db.execute(
+            f"WITH b(lo, hi) AS (VALUES {spans}) "
+            "SELECT b.lo, b.hi, sum(a.count), sum(a.sum), min(a.min), max(a.max),"
+            " (SELECT last FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
+            "  AND start < b.hi ORDER BY start DESC LIMIT 1)"
+            " FROM b JOIN aggregates a ON a.step = 900 AND a.meter = ? AND a.obis = ?"
+            " AND a.start >= b.lo AND a.start < b.hi GROUP BY b.lo ORDER BY b.lo",
+            (*edges, meter, obis, meter, obis)).fetchall()
+
+    def _base(self, stored: int, meter: str, obis: str, start: int) -> float:
+        """Where a counter stood before ``start``: the last value before, else the first."""
+        row = self._db.execute(
+            "SELECT last FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
+            " AND start < ? ORDER BY start DESC LIMIT 1", (stored, meter, obis, start)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT first FROM aggregates WHERE step = ? AND meter = ? AND obis = ?"
+                " AND start >= ? ORDER BY start LIMIT 1", (stored, meter, obis, start)).fetchone()
+        return float(row[0])
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One query at a time on the shared connection; a damaged file says so."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot read the history {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[float, float]:
+    return (since.timestamp() if since else 0.0,
+            until.timestamp() if until else float("inf"))
+
+
+def _contract(data: dict[str, Any]) -> dict[str, Any]:
+    for extra in ("layout", "security", "meter_time"):
+        data.pop(extra, None)
+    return data
+
+
+def _boundaries(step: str, low: float, high: float, tz: tzinfo) -> list[int]:
+    """Local hour, day or month edges from the one holding ``low`` past ``high``."""
+    moment = datetime.fromtimestamp(low, tz)
+    if step == "1h":
+        edge = int(moment.replace(minute=0, second=0, microsecond=0).timestamp())
+        return list(range(edge, int(high) + 3600, 3600))
+    day = moment.date().replace(day=1) if step == "1mo" else moment.date()
+    edges = []
+    while True:
+        edge = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+        edges.append(edge)
+        if edge >= high:
+            return edges
+        if step == "1d":
+            day += timedelta(days=1)
+        else:
+            day = (day + timedelta(days=32)).replace(day=1)
+
+
+def _local(stamp: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(stamp, tz).isoformat()
+
+
+def _tidy(number: float) -> float | int:
+    rounded = round(number, 6)
+    return int(rounded) if rounded == int(rounded) else rounded
