@@ -22,7 +22,7 @@ from smartmeter_readout.reading import Reading
 from smartmeter_readout.service.outbox import Outbox
 from smartmeter_readout.service.service import Service
 from smartmeter_readout.sim.simulator import Simulator
-from smartmeter_readout.sinks.base import SinkError
+from smartmeter_readout.sinks.base import SinkBase, SinkError
 from smartmeter_readout.sources.simulated import SimulatedConnector
 
 KEY = bytes(range(16))
@@ -86,7 +86,7 @@ def test_outbox_keeps_order_across_reopening_and_bounds_its_size(tmp_path: Path)
     box.close()
 
 
-class FlakySink:
+class FlakySink(SinkBase):
     """A network output that is down for the first ``down`` seconds."""
 
     durable = True
@@ -108,7 +108,7 @@ class FlakySink:
         pass
 
 
-class StuckSink:
+class StuckSink(SinkBase):
     durable = False
     name = "stuck"
 

@@ -40,7 +40,6 @@ _QUEUE = 10_000
 _BATCH = 500
 _BACKOFF_MAX = 60.0
 _DRAIN_SECONDS = 5.0
-_CLOSE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +132,14 @@ class Service:
             self._subscribers.discard(queue)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
+        async with contextlib.AsyncExitStack() as outputs:
+            if self.outbox is not None:
+                outputs.callback(self.outbox.close)  # closed last, after every output
+            for sink in self.sinks:  # opened together, each closed on the way out
+                await outputs.enter_async_context(sink)
+            await self._run(stop or asyncio.Event())
+
+    async def _run(self, stop: asyncio.Event) -> None:
         local = [sink for sink in self.sinks if not sink.durable]
         durable = [sink for sink in self.sinks if sink.durable]
         for sink in local:
@@ -160,12 +166,12 @@ class Service:
     async def _read(self, stop: asyncio.Event) -> None:
         async with aclosing(self.reader.readings()) as readings:
             async for reading in readings:
-                self.dispatch(reading)
+                await self.dispatch(reading)
                 if self.count is not None and self.readings >= self.count:
                     stop.set()
                     return
 
-    def dispatch(self, reading: Reading) -> None:
+    async def dispatch(self, reading: Reading) -> None:
         self.readings += 1
         self.last_reading, self.last_reading_at = reading, time.monotonic()
         for name, queue in self._queues.items():
@@ -177,7 +183,8 @@ class Service:
             queue.put_nowait(reading)
         if self._wake and self.outbox is not None:
             names = list(self._wake)
-            self.outbox.append(names, [reading])
+            # on disk before anything is sent; SQLite's fsync runs off the event loop
+            await asyncio.to_thread(self.outbox.append, names, [reading])
             for name in names:
                 self._wake[name].set()
         for subscriber in self._subscribers:
@@ -275,9 +282,3 @@ class Service:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        for sink in self.sinks:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(_CLOSE_SECONDS):  # a hung server cannot hold us
-                    await sink.close()
-        if self.outbox is not None:
-            self.outbox.close()

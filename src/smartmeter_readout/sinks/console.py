@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..reading import Reading
+from .base import SinkBase
 from .formats import csv_text, render
 
 __all__ = ["ConsoleSink"]
 
 
-class ConsoleSink:
+class ConsoleSink(SinkBase):
     durable = False
 
     def __init__(self, fmt: str = "table", stream: TextIO | None = None) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..reading import Reading
-from .base import SinkError
+from .base import SinkBase, SinkError
 
 __all__ = ["InfluxSink", "line_protocol"]
 
@@ -50,7 +50,7 @@ def line_protocol(readings: Sequence[Reading], measurement: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-class InfluxSink:
+class InfluxSink(SinkBase):
     durable = True
 
     def __init__(self, settings: Mapping[str, Any], log: logging.Logger = logger) -> None:

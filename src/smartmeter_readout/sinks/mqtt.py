@@ -28,7 +28,7 @@ import aiomqtt
 
 from ..operators import MAKERS
 from ..reading import Reading
-from .base import SinkError
+from .base import SinkBase, SinkError
 from .formats import LABELS
 
 __all__ = ["MqttSink", "discovery_configs"]
@@ -85,13 +85,14 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str) -> dict[str,
     return configs
 
 
-class MqttSink:
+class MqttSink(SinkBase):
     durable = True
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.name = "mqtt"
         self.settings = dict(settings)
         self._client: aiomqtt.Client | None = None
+        self._connection: contextlib.AsyncExitStack | None = None
         self._meter: str | None = None
         self._announced: set[frozenset[str]] = set()
         self._last_sent: float | None = None
@@ -100,6 +101,9 @@ class MqttSink:
 
     async def start(self) -> None:
         pass  # the connection needs the meter's name: made on the first reading
+
+    # the broker connection lives in an exit stack of its own: it is entered when the first
+    # reading names the meter, left when the broker goes away or the meter changes
 
     async def write(self, readings: Sequence[Reading]) -> None:
         topic = self.settings["topic"]
@@ -146,17 +150,23 @@ class MqttSink:
             will=aiomqtt.Will(status, "offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if settings["tls"] else None,
             timeout=_TIMEOUT, keepalive=30)
-        await client.__aenter__()
+        self._connection = contextlib.AsyncExitStack()
+        try:
+            await self._connection.enter_async_context(client)
+        except BaseException:
+            self._connection = None
+            raise
         self._client, self._meter = client, meter
         self._announced.clear()
         await client.publish(status, "online", qos=1, retain=True, timeout=_TIMEOUT)
         return client
 
     async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
+        self._client = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
             with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
-                await client.__aexit__(None, None, None)
+                await connection.aclose()
 
     async def close(self) -> None:
         """Say offline (a clean stop sends no last will) and disconnect."""

@@ -28,14 +28,14 @@ from typing import Any
 import psycopg
 
 from ..reading import Reading
-from .base import SinkError
+from .base import SinkBase, SinkError
 
 __all__ = ["PostgresSink"]
 
 _TIMEOUT = 10
 
 
-class PostgresSink:
+class PostgresSink(SinkBase):
     durable = True
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

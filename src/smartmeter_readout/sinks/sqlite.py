@@ -14,12 +14,12 @@ from pathlib import Path
 from ..history.query import HistoryError
 from ..history.store import HistoryStore
 from ..reading import Reading
-from .base import SinkError
+from .base import SinkBase, SinkError
 
 __all__ = ["SqliteSink"]
 
 
-class SqliteSink:
+class SqliteSink(SinkBase):
     durable = False
 
     def __init__(self, path: str | Path, keep_raw_days: float = 90) -> None:
