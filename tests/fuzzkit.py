@@ -58,7 +58,8 @@ SNIPPETS = (
 )
 
 
-def _simulated_plaintexts() -> list[bytes]:
+def simulated_plaintexts() -> list[bytes]:
+    """Every simulator profile's push body as a plaintext data-notification."""
     moment = datetime(2024, 6, 1, 12, tzinfo=UTC)
     out = []
     for profile in PROFILES.values():
@@ -95,7 +96,7 @@ def _captured_plaintexts() -> list[bytes]:
 
 
 def seeds() -> list[bytes]:
-    return _simulated_plaintexts() + _captured_plaintexts()
+    return simulated_plaintexts() + _captured_plaintexts()
 
 
 def _positions(plaintext: bytes) -> tuple[list[int], list[int], list[int]]:

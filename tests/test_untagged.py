@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fuzzkit import simulated_plaintexts
 from smartmeter_readout.dlms import axdr
-from smartmeter_readout.dlms.apdu import build_notification, parse_notification
+from smartmeter_readout.dlms.apdu import parse_notification
 from smartmeter_readout.dlms.untagged import looks_untagged, parse_untagged
 from smartmeter_readout.errors import DecodeError, TruncatedError
-from smartmeter_readout.sim.simulator import PROFILES, ValueModel
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BODY = 6  # 0F, invoke-id (4), date-time 00: every Czech push carries no date-time
@@ -169,20 +168,8 @@ def test_wrong_heads_are_decode_errors() -> None:
         assert not looks_untagged(broken, BODY)
 
 
-def _simulated_plaintexts() -> list[bytes]:
-    moment = datetime(2024, 6, 1, 12, tzinfo=UTC)
-    out = []
-    for profile in PROFILES.values():
-        if profile.body is None:
-            continue
-        snapshot = ValueModel(seed=3, pv_peak=profile.pv_peak).snapshot(moment)
-        push = profile.body(snapshot, profile.meter_id, profile.codes)
-        out.append(build_notification(push.body, invoke_id=7, date_time=push.notification_time))
-    return out
-
-
 def test_simulator_bodies_are_not_untagged() -> None:
-    plaintexts = _simulated_plaintexts()
+    plaintexts = simulated_plaintexts()
     assert plaintexts
     for apdu in plaintexts:
         notification, _ = parse_notification(apdu)

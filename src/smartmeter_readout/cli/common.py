@@ -11,10 +11,11 @@ inside the functions that need them, so ``--help`` and ``decode`` start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,50 +102,49 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     }
 
 
+@contextlib.contextmanager
+def _as_usage() -> Iterator[None]:
+    """A configuration error met while building for a command is a usage error (exit 2)."""
+    from ..errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None = None
          ) -> Config:
     """The config: ``--config`` (if the command has it), the environment, then the flags."""
-    from ..errors import ConfigError
     from ..service.config import load_config
 
-    try:
+    with _as_usage():
         return load_config(getattr(args, "config", None),
                            overrides=flag_overrides(args) if overrides is None else overrides,
                            warn=logging.getLogger("smartmeter_readout").warning)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def keys_from(config: Config) -> Keys:
-    from ..errors import ConfigError
     from ..service.build import meter_keys
 
-    try:
+    with _as_usage():
         return meter_keys(config)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def decoder_from(args: argparse.Namespace) -> Decoder:
-    from ..errors import ConfigError
     from ..service.build import build_decoder
 
     config = load(args)
-    try:
+    with _as_usage():
         return build_decoder(config)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def connector_from(args: argparse.Namespace) -> Connector:
-    from ..errors import ConfigError
     from ..service.build import build_connector
 
     config = load(args)
-    try:
+    with _as_usage():
         connector, _, _ = build_connector(config, (None, None))
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
     return connector
 
 

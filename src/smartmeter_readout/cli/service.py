@@ -21,7 +21,9 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..service.build import Built
     from ..service.config import Config
+    from ..web.server import WebServer
 
 __all__ = ["COMMANDS", "add_service_commands"]
 
@@ -97,20 +99,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             0 if args.sqlite else 40)
         setup = None
         if days > 0 and config.on("sqlite"):
-            def setup(built: Any) -> None:
+            def setup(built: Built) -> None:
                 _fill_demo_history(built, days)
         return _serve(config, args.count, demo=True, setup=setup)
 
 
-def _fill_demo_history(built: Any, days: float) -> None:
+def _fill_demo_history(built: Built, days: float) -> None:
     """Charts with something in them from the first second: the simulated meter's past,
     ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
 
     from ..history.fill import fill_history
     from ..history.store import HistoryStore
+    from ..sources.simulated import SimulatedConnector
 
-    simulator = built.reader.connector.simulator
+    connector = built.reader.connector
+    assert isinstance(connector, SimulatedConnector) and built.sqlite_path is not None
+    simulator = connector.simulator
     now = datetime.now(UTC)
     store = HistoryStore(built.sqlite_path)
     try:
@@ -126,7 +131,7 @@ def _fill_demo_history(built: Any, days: float) -> None:
 
 
 def _serve(config: Config, count: int | None, *, demo: bool = False,
-           setup: Callable[[Any], None] | None = None) -> int:
+           setup: Callable[[Built], None] | None = None) -> int:
     import asyncio
     import signal
 
@@ -173,7 +178,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     return EXIT_OK
 
 
-def _web(config: Config, built: Any, log: logging.Logger) -> Any:
+def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:
     """The web server, or None when it is off or its extra is not installed."""
     if not config.on("web"):
         return None

@@ -22,13 +22,13 @@ from ..decoder import Decoder
 from ..errors import ConfigError
 from ..keys import parse_key
 from ..operators import SerialSettings, resolve_serial
-from ..sinks.base import Sink
 from ..sources.base import Connector
 from .config import Config, default_data_dir
 from .policy import token_problem
 
 if TYPE_CHECKING:
     from ..live.reader import LiveOptions, LiveReader
+    from ..sinks.base import Sink
     from .service import Service
 
 __all__ = ["Built", "Keys", "build_connector", "build_decoder", "build_service", "meter_keys",

@@ -1,5 +1,2 @@
-"""Where readings go: one module per output, all behind the small ``Sink`` contract."""
-
-from .base import Sink, SinkError
-
-__all__ = ["Sink", "SinkError"]
+"""Where readings go: one module per output, all behind the small ``Sink`` contract
+(``sinks.base``; not imported here, so ``decode`` can use ``sinks.formats`` without asyncio)."""
