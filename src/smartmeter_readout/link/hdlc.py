@@ -18,6 +18,7 @@ from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResul
 __all__ = ["build_hdlc_frame", "hdlc_header_ok", "parse_hdlc"]
 
 FLAG = 0x7E
+_new = tuple.__new__  # a frame of every push: the named tuples without their Python __new__
 _MIN_LENGTH = 7  # format 2, dest 1, src 1, ctrl 1, FCS 2
 
 
@@ -62,8 +63,8 @@ def parse_hdlc(buf: bytes | bytearray, pos: int) -> ParseResult:
         return Broken("no closing flag 0x7E where the length field says the frame ends", total)
     if crc16_x25(buf[pos + 1 : fcs_at]) != buf[fcs_at] | buf[fcs_at + 1] << 8:
         return Broken("frame check sequence (FCS) mismatch", total)
-    frame = HdlcFrame(bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl])
-    return Found(total - 1, frame)
+    frame = _new(HdlcFrame, (bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl]))
+    return _new(Found, (total - 1, frame))
 
 
 def hdlc_header_ok(buf: bytes | bytearray, pos: int) -> bool | None:

@@ -18,6 +18,7 @@ from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResul
 __all__ = ["build_mbus_frame", "parse_mbus"]
 
 START, STOP = 0x68, 0x16
+_new = tuple.__new__  # a frame of every push: the named tuples without their Python __new__
 _HEADER = 4  # 68 L L 68
 _DLMS_HEAD = 5  # C A CI STSAP DTSAP
 
@@ -44,7 +45,7 @@ def parse_mbus(buf: bytes | bytearray, pos: int) -> ParseResult:
     if ci & 0xE0:
         return Found(total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS",
                                         total))
-    return Found(total, MbusSegment(ci, bytes(buf[pos + 9 : body_end]), overflow))
+    return _new(Found, (total, _new(MbusSegment, (ci, bytes(buf[pos + 9 : body_end]), overflow))))
 
 
 def build_mbus_frame(ci: int, payload: bytes, *, control: int = 0x53, address: int = 0xFF,

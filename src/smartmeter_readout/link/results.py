@@ -12,27 +12,26 @@ A parser looks at a buffer at one position and answers with one of:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from .frames import LinkEvent
 
 __all__ = ["NOT_A_FRAME", "Broken", "Found", "NeedMore", "NotAFrame", "ParseResult", "Parser"]
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+# named tuples, not frozen dataclasses: one is made for every frame on the hot path, and a
+# tuple is built several times faster; ``match`` reads them the same way
+class Found(NamedTuple):
     size: int
     frame: LinkEvent
 
 
-@dataclass(frozen=True, slots=True)
-class NeedMore:
+class NeedMore(NamedTuple):
     total: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Broken:
+class Broken(NamedTuple):
     reason: str
     size: int
 

@@ -109,42 +109,44 @@ class FrameSplitter:
                 pos = start + 1
                 continue
             result = parsers[first](buf, start)
-            if isinstance(result, Found) and first not in _CHECKSUMMED:
-                inner = self._framed_inside(buf, start, start + result.size)
-                if inner == 0:
-                    return start
-                if inner > 0:  # the "APDU" is the inside of a cut-off framed stream
-                    self._garbage += inner - start
-                    pos = inner
-                    continue
-            match result:
-                case Found(size, frame):
-                    self._flush_garbage(events)
-                    events.append(frame)
-                    if self.spans is not None:
-                        self.spans.append((frame, self._consumed + start,
-                                           self._consumed + start + size))
-                    pos = start + size
-                    if first in _CHECKSUMMED:
-                        self._framed = True
-                case NeedMore():
-                    later = self._complete_frame_after(buf, start)
-                    if later < 0:
+            # the hot path: an isinstance test and tuple unpacking cost less than match
+            if isinstance(result, Found):
+                size, frame = result
+                if first not in _CHECKSUMMED:
+                    inner = self._framed_inside(buf, start, start + size)
+                    if inner == 0:
                         return start
-                    self._garbage += later - start
-                    pos = later
-                case Broken(reason, claimed):
-                    self._flush_garbage(events)
-                    events.append(BrokenFrame(_FRAMINGS.get(first, "apdu"), reason, claimed))
-                    if first in _CHECKSUMMED:
-                        self._broken_until = max(self._broken_until, start + claimed)
-                        pos = start + 1
-                    else:  # unframed: its own structure says where the next push begins
-                        pos = start + max(1, claimed)
-                case _:
-                    if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
-                        self._garbage += 1
+                    if inner > 0:  # the "APDU" is the inside of a cut-off framed stream
+                        self._garbage += inner - start
+                        pos = inner
+                        continue
+                self._flush_garbage(events)
+                events.append(frame)
+                if self.spans is not None:
+                    self.spans.append((frame, self._consumed + start,
+                                       self._consumed + start + size))
+                pos = start + size
+                if first in _CHECKSUMMED:
+                    self._framed = True
+            elif isinstance(result, NeedMore):
+                later = self._complete_frame_after(buf, start)
+                if later < 0:
+                    return start
+                self._garbage += later - start
+                pos = later
+            elif isinstance(result, Broken):
+                reason, claimed = result
+                self._flush_garbage(events)
+                events.append(BrokenFrame(_FRAMINGS.get(first, "apdu"), reason, claimed))
+                if first in _CHECKSUMMED:
+                    self._broken_until = max(self._broken_until, start + claimed)
                     pos = start + 1
+                else:  # unframed: its own structure says where the next push begins
+                    pos = start + max(1, claimed)
+            else:  # NOT_A_FRAME
+                if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
+                    self._garbage += 1
+                pos = start + 1
         return pos
 
     def _framed_inside(self, buf: bytearray, start: int, end: int) -> int:
