@@ -128,3 +128,11 @@ fields = [
     config.write_text('[layouts.mine]\nfields = [{obis = "1.0.1.8"}]\n')
     result = run("decode", push, "--config", str(config))
     assert result.returncode == 2 and "layouts.mine.fields[0].obis" in result.stderr
+
+
+def test_a_pace_that_is_not_a_finite_number_is_a_usage_error() -> None:
+    for args in (("demo", "--interval", "nan"), ("simulate", "--interval", "inf"),
+                 ("replay", "x.txt", "--speed", "-1")):
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "finite number" in result.stderr

@@ -99,3 +99,62 @@ def test_the_shipped_example_is_valid() -> None:
     config = load_config(example, env={})
     assert config["source"]["port"].startswith("/dev/serial/by-id/")
     assert config["sqlite"]["keep_raw_days"] == 90
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[source]\nsimulate = 'vkw'\ninterval = nan\n", "interval = nan is not a finite number"),
+    ("[source]\nsimulate = 'vkw'\ninterval = inf\n", "interval = inf is not a finite number"),
+    ("[web]\nport = 70000\n", "port = 70000 must be at most 65535"),
+    ("[mqtt]\nport = 99999\n", "port = 99999 must be at most 65535"),
+    ("[mqtt]\nhost = 'mqtt://broker'\n", "give the broker's name or address only"),
+    ("[influxdb]\nurl = 'localhost:8086'\n", "url = 'localhost:8086' is not valid"),
+    ("[influxdb]\nurl = 'http://db:99999'\n", "the port must be 1-65535"),
+    ("[postgres]\ndsn = 'this is not a dsn'\n", "neither a URL"),
+])
+def test_numbers_and_addresses_that_cannot_work_stop_the_start(tmp_path: Path, text: str,
+                                                               message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, env={})
+
+
+def test_a_dsn_in_key_value_form_and_as_a_url_are_both_accepted(tmp_path: Path) -> None:
+    for dsn in ("host=db.local port=5432 dbname=meter password='x y'",
+                "postgresql://meter@db.local:5432/meter", "postgresql:///smartmeter"):
+        path = tmp_path / "c.toml"
+        path.write_text(f"[postgres]\ndsn = \"{dsn}\"\n")
+        assert load_config(path, env={})["postgres"]["dsn"] == dsn
+
+
+def test_an_interval_from_the_environment_must_be_finite() -> None:
+    with pytest.raises(ConfigError, match="not a finite number"):
+        load_config(None, env={"SMARTMETER_SOURCE_SIMULATE": "vkw",
+                               "SMARTMETER_SOURCE_INTERVAL": "nan"})
+
+
+def test_a_paced_source_behind_its_schedule_still_lets_the_loop_run() -> None:
+    import asyncio
+
+    from smartmeter_readout.sources._pacing import Schedule
+
+    async def scenario() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        schedule = Schedule()
+        for _ in range(200):  # always due: a replay at speed 0
+            assert await schedule.reached(1.0)
+            schedule.next(0.0)
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(scenario()) >= 100
+    with pytest.raises(ValueError, match="impossible"):
+        Schedule().next(float("nan"))

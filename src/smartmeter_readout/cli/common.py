@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Coroutine, Iterator
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_FAILURE", "EXIT_KEY", "EXIT_NO_PUSH", "EXIT_OK", "EXIT_USAGE", "UsageError",
            "connector_from", "decoder_from", "flag_overrides", "key_options", "keys_from",
-           "live_options", "load", "quiet_option", "run", "setup_logging", "source_options"]
+           "live_options", "load", "quiet_option", "run", "seconds", "setup_logging",
+           "source_options"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
 
@@ -38,6 +40,17 @@ class UsageError(Exception):
 
 
 # ------------------------------------------------------------------ flags
+
+
+def seconds(text: str) -> float:
+    """An argparse type for durations and paces: a finite number, not below zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or more")
+    return value
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +68,7 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
     if replay:
         where.add_argument("--replay", type=Path, metavar="CAPTURE",
                            help="read a recorded capture instead of a meter")
-        parser.add_argument("--speed", type=float, default=0.0,
+        parser.add_argument("--speed", type=seconds, default=0.0,
                             help="replay pace: 1 = as recorded, 0 = at once (default)")
     parser.add_argument("--operator", help="your grid operator: its serial settings are used "
                                            "(see README); default: detect")

@@ -27,6 +27,7 @@ from .common import (
     load,
     quiet_option,
     run,
+    seconds,
     setup_logging,
     source_options,
 )
@@ -62,13 +63,13 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     simulate.add_argument("--auth-key", help="authentication key, for profiles that send a tag")
     simulate.add_argument("--link", type=Path, help="also make this path a symlink to the "
                                                     "device (e.g. /tmp/ttyMETER)")
-    simulate.add_argument("--interval", type=float, help="seconds between pushes (default: "
+    simulate.add_argument("--interval", type=seconds, help="seconds between pushes (default: "
                                                          "the profile's)")
     simulate.add_argument("--count", type=int, help="stop after this many pushes")
     simulate.add_argument("--faults", default="none", metavar="SPEC",
                           help="damage pushes: a rate for all kinds (0.1) or "
                                "garbage=R,drop=R,checksum=R,tag=R,unplug=R")
-    simulate.add_argument("--unplug-seconds", type=float, default=3.0,
+    simulate.add_argument("--unplug-seconds", type=seconds, default=3.0,
                           help="how long an unplug fault lasts (default 3)")
     simulate.add_argument("--pace", action=argparse.BooleanOptionalAction, default=True,
                           help="send at the meter's baud rate (default) or at once")
@@ -86,7 +87,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     record.add_argument("--output", "-o", type=Path, required=True, help="capture file")
     record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
     record.add_argument("--count", type=int, help="stop after this many pushes")
-    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--duration", type=seconds, help="stop after this many seconds")
     record.add_argument("--redact", action="store_true",
                         help="replace the system title and meter numbers (needs the key; the "
                              "capture stays decodable with it)")
@@ -98,9 +99,9 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "for read, doctor or the service.")
     replay.add_argument("capture", type=Path)
     replay.add_argument("--link", type=Path, help="also make this path a symlink to the device")
-    replay.add_argument("--speed", type=float, default=1.0,
+    replay.add_argument("--speed", type=seconds, default=1.0,
                         help="1 = recorded pace, 10 = ten times faster, 0 = at once")
-    replay.add_argument("--wait", type=float, default=1.0,
+    replay.add_argument("--wait", type=seconds, default=1.0,
                         help="seconds to wait before playing (for the reader to open)")
     quiet_option(replay)
 
@@ -111,7 +112,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "only when a push decoded.")
     source_options(doctor)
     key_options(doctor)
-    doctor.add_argument("--timeout", type=float, default=30.0,
+    doctor.add_argument("--timeout", type=seconds, default=30.0,
                         help="seconds to wait at each step (default 30; some meters push "
                              "every 15 s)")
 

@@ -17,6 +17,7 @@ from .common import (
     flag_overrides,
     key_options,
     load,
+    seconds,
     setup_logging,
 )
 
@@ -49,8 +50,8 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
                     "SQLite (in a temporary directory unless --sqlite is given). Ctrl-C stops.")
     demo.add_argument("--profile", default="vkw", help="simulator profile (simulate "
                                                        "--profiles lists them)")
-    demo.add_argument("--interval", type=float, default=2.0, help="seconds between pushes")
-    demo.add_argument("--history-days", type=float, default=None,
+    demo.add_argument("--interval", type=seconds, default=2.0, help="seconds between pushes")
+    demo.add_argument("--history-days", type=seconds, default=None,
                       help="made-up history before now for the page's charts (default 40 "
                            "with the temporary database, 0 with --sqlite)")
     _common(demo)

@@ -11,9 +11,12 @@ unless ``enabled = false``. Secrets (keys, passwords, tokens) never appear in me
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import stat
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +37,12 @@ class Option:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     help: str = ""
+    maximum: float | None = None
 
 
 def _o(kind: type | tuple[type, ...], default: Any = None, *choices: Any,
-       minimum: float | None = None, help: str = "") -> Option:
-    return Option(kind, default, choices, minimum, help)
+       minimum: float | None = None, maximum: float | None = None, help: str = "") -> Option:
+    return Option(kind, default, choices, minimum, help, maximum)
 
 
 SCHEMA: dict[str, dict[str, Option]] = {
@@ -55,21 +59,22 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "tcp": _o(str, help="HOST:PORT of a serial bridge"),
         "simulate": _o(str, help="a simulator profile"),
         "replay": _o(str, help="a capture file"),
-        "interval": _o((int, float), None, minimum=0.01, help="seconds between simulated pushes"),
-        "speed": _o((int, float), 1.0, minimum=0, help="replay pace"),
+        "interval": _o((int, float), None, minimum=0.01, maximum=86400,
+                       help="seconds between simulated pushes"),
+        "speed": _o((int, float), 1.0, minimum=0, maximum=1_000_000, help="replay pace"),
         "baud": _o((str, int), "auto"),
         "parity": _o(str, "auto", "auto", "N", "E", "O"),
     },
     "sqlite": {
         "enabled": _o(bool, True),
         "path": _o(str, help="database file (default: the user data directory)"),
-        "keep_raw_days": _o((int, float), 90, minimum=0,
+        "keep_raw_days": _o((int, float), 90, minimum=0, maximum=36500,
                             help="days to keep every reading; aggregates are kept forever"),
     },
     "mqtt": {
         "enabled": _o(bool, True),
         "host": _o(str, "127.0.0.1"),
-        "port": _o(int, 1883, minimum=1),
+        "port": _o(int, 1883, minimum=1, maximum=65535),
         "username": _o(str, ""),
         "password": _o(str, ""),
         "tls": _o(bool, False),
@@ -77,7 +82,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "homeassistant": _o(bool, True),
         "discovery_prefix": _o(str, "homeassistant"),
         "per_value_topics": _o(bool, False),
-        "min_interval": _o((int, float), 0, minimum=0),
+        "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
     },
     "influxdb": {
         "enabled": _o(bool, True),
@@ -96,7 +101,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
     "web": {
         "enabled": _o(bool, True),
         "host": _o(str, "127.0.0.1"),
-        "port": _o(int, 8080, minimum=0),
+        "port": _o(int, 8080, minimum=0, maximum=65535),
         "token": _o(str, "", help="needed when host is not loopback: every request carries "
                                   "it (Bearer header, or the page's login)"),
     },
@@ -105,7 +110,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
     },
     "outbox": {
         "path": _o(str, help="durable queue for network outputs (default: next to sqlite)"),
-        "max_readings": _o(int, 1_000_000, minimum=100,
+        "max_readings": _o(int, 1_000_000, minimum=100, maximum=1_000_000_000,
                            help="per output; beyond it the oldest are dropped"),
     },
 }
@@ -176,6 +181,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     enabled = {s for s in SCHEMA if s not in _OPTIONAL or s in present}
     enabled = {s for s in enabled if sections[s].get("enabled", True)}
     _check_source(sections["source"])
+    _check_addresses(sections, enabled)
     return Config(sections, frozenset(enabled), origin, layouts)
 
 
@@ -267,10 +273,16 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
         if option.choices and value not in option.choices:
             raise ConfigError(f"{where}: [{section}] {key} = {shown} is not valid; valid are "
                               + ", ".join(map(str, option.choices)))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: [{section}] {key} = {shown} is not a finite number")
         if (option.minimum is not None and isinstance(value, int | float)
                 and value < option.minimum):
             raise ConfigError(f"{where}: [{section}] {key} = {shown} must be at least "
                               f"{option.minimum:g}")
+        if (option.maximum is not None and isinstance(value, int | float)
+                and value > option.maximum):
+            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be at most "
+                              f"{option.maximum:g}")
         result[key] = value
     return result
 
@@ -282,6 +294,37 @@ _KIND_NAMES = {str: "text in quotes", int: "a whole number", float: "a number",
 def _suggest(word: str, valid: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(word, list(valid), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_DSN_PAIRS = re.compile(r"\s*(\w+\s*=\s*('([^'\\]|\\.)*'|[^\s']+)\s*)+")
+
+
+def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str]) -> None:
+    """Server addresses that cannot work are configuration errors now, not retries later."""
+    if "influxdb" in enabled:
+        url = urllib.parse.urlsplit(sections["influxdb"]["url"])
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"[influxdb] url = {sections['influxdb']['url']!r} is not valid: "
+                              "use http://HOST:8086 or https://...")
+        try:
+            url.port  # noqa: B018 - raises for a port out of range
+        except ValueError:
+            raise ConfigError("[influxdb] url: the port must be 1-65535") from None
+    if "postgres" in enabled:
+        dsn = sections["postgres"]["dsn"]
+        if dsn.startswith(("postgres://", "postgresql://")):
+            try:
+                urllib.parse.urlsplit(dsn).port  # noqa: B018 - raises for a bad port
+            except ValueError:
+                raise ConfigError("[postgres] dsn: the port must be 1-65535") from None
+        elif not _DSN_PAIRS.fullmatch(dsn):
+            raise ConfigError("[postgres] dsn is neither a URL (postgresql://user@host/db) nor "
+                              "key=value pairs (host=... dbname=...)")
+    if "mqtt" in enabled:
+        host = sections["mqtt"]["host"]
+        if not host or "://" in host or any(c.isspace() for c in host):
+            raise ConfigError(f"[mqtt] host = {host!r} is not valid: give the broker's name or "
+                              "address only, e.g. 192.168.1.10 (the port goes in [mqtt] port)")
 
 
 def _check_source(source: Mapping[str, Any]) -> None:
