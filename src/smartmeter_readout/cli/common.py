@@ -20,6 +20,8 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..masking import hide_secrets
+
 if TYPE_CHECKING:
     from ..decoder import Decoder
     from ..live.reader import LiveOptions
@@ -81,9 +83,28 @@ def quiet_option(parser: argparse.ArgumentParser) -> None:
                         help="log only problems, not state changes")
 
 
+class SecretFilter(logging.Filter):
+    """Hides passwords, tokens and keys in every log line (``masking``), in every form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = hide_secrets(message, self.secrets)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+SECRETS = SecretFilter()  # the service adds the configured secrets by value
+
+
 def setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SECRETS)
     handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
     log = logging.getLogger("smartmeter_readout")
     log.handlers[:] = [handler]

@@ -13,6 +13,7 @@ from ..sinks.formats import FORMATS
 from .common import (
     EXIT_FAILURE,
     EXIT_OK,
+    SECRETS,
     UsageError,
     flag_overrides,
     key_options,
@@ -146,6 +147,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
         built = build_service(config, log=log, count=count)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    SECRETS.secrets.update(built.service.secrets)
     for note in built.notes:
         log.info(note)
     if setup is not None:

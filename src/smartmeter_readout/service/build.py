@@ -31,8 +31,17 @@ if TYPE_CHECKING:
     from ..sinks.base import Sink
     from .service import Service
 
-__all__ = ["Built", "Keys", "build_connector", "build_decoder", "build_service", "meter_keys",
-           "meter_timezone", "serial_candidates"]
+__all__ = [
+    "Built",
+    "Keys",
+    "build_connector",
+    "build_decoder",
+    "build_service",
+    "configured_secrets",
+    "meter_keys",
+    "meter_timezone",
+    "serial_candidates",
+]
 
 
 @dataclass(slots=True)
@@ -112,8 +121,16 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
         path = config["outbox"]["path"] or (
             (sqlite_path.parent if sqlite_path else default_data_dir()) / "outbox.sqlite")
         outbox = Outbox(path, max_readings=config["outbox"]["max_readings"])
-    service = Service(reader, sinks, outbox=outbox, log=log, count=count)
+    service = Service(reader, sinks, outbox=outbox, log=log, count=count,
+                      secrets=configured_secrets(config))
     return Built(service, reader, sqlite_path, notes, tz)
+
+
+def configured_secrets(config: Config) -> list[str]:
+    """Every secret the config holds, to be hidden wherever a message might quote it."""
+    found = [config["mqtt"]["password"], config["influxdb"]["token"], config["web"]["token"],
+             config["meter"]["key"], config["meter"]["auth_key"]]
+    return [str(value) for value in found if value]
 
 
 def _secret(section: Any, name: str) -> str | None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..events import DecoderStats
 from ..live.reader import LiveReader, SourceStatus
+from ..masking import hide_secrets
 from ..reading import Reading
 from ..sinks.base import Sink
 from .outbox import Outbox
@@ -79,12 +80,13 @@ class SinkState:
 class Service:
     def __init__(self, reader: LiveReader, sinks: Sequence[Sink], *,
                  outbox: Outbox | None = None, log: logging.Logger = logger,
-                 count: int | None = None) -> None:
+                 count: int | None = None, secrets: Sequence[str] = ()) -> None:
         self.reader = reader
         self.sinks = list(sinks)
         self.outbox = outbox
         self.log = log
         self.count = count  # stop after this many readings (demo, tests)
+        self.secrets = tuple(secrets)  # hidden in every message an output's failure makes
         self.readings = 0
         self.last_reading: Reading | None = None
         self.last_reading_at: float | None = None  # monotonic
@@ -251,7 +253,7 @@ class Service:
     def _failed(self, name: str, exc: BaseException) -> None:
         state = self.state[name]
         state.failures += 1
-        reason = str(exc) or type(exc).__name__
+        reason = hide_secrets(str(exc) or type(exc).__name__, self.secrets)
         waiting = self.backlog(name)
         self._note(name, False, f"cannot deliver ({reason}); {waiting} waiting, retrying",
                    reason)

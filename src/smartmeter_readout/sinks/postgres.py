@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from ..masking import hide_secrets
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -46,8 +47,7 @@ class PostgresSink(SinkBase):
             raise ValueError(f"[postgres] table = {table!r} is not a plain SQL name")
         self.table = table
         self._connection: psycopg.AsyncConnection[Any] | None = None
-        host = re.sub(r"//[^@/]*@", "//", self.dsn)  # never show a password
-        self._where = f"PostgreSQL {host}"
+        self._where = f"PostgreSQL {hide_secrets(self.dsn)}"  # never show a password
 
     async def start(self) -> None:
         await self._connect()
@@ -73,7 +73,8 @@ class PostgresSink(SinkBase):
                         "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, "
                         "migrate_data => TRUE)", (self.table,))
         except psycopg.Error as exc:
-            raise SinkError(f"{self._where}: {_first_line(exc)}") from None
+            raise SinkError(f"{self._where}: {hide_secrets(_first_line(exc), [self.dsn])}"
+                            ) from None
         self._connection = connection
         return connection
 
@@ -93,7 +94,8 @@ class PostgresSink(SinkBase):
                     "ON CONFLICT DO NOTHING", rows)
         except psycopg.Error as exc:
             await self.close()
-            raise SinkError(f"{self._where}: {_first_line(exc)}") from None
+            raise SinkError(f"{self._where}: {hide_secrets(_first_line(exc), [self.dsn])}"
+                            ) from None
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
