@@ -121,6 +121,7 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
         path = config["outbox"]["path"] or (
             (sqlite_path.parent if sqlite_path else default_data_dir()) / "outbox.sqlite")
         outbox = Outbox(path, max_readings=config["outbox"]["max_readings"])
+        notes += outbox.notes
     service = Service(reader, sinks, outbox=outbox, log=log, count=count,
                       secrets=configured_secrets(config))
     return Built(service, reader, sqlite_path, notes, tz)

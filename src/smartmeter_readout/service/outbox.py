@@ -7,19 +7,27 @@ confirmed them, so an output that is down, or a service that restarts, loses not
 Bound: at most ``max_readings`` rows per output. Beyond that the *oldest* rows are dropped
 (the newest data is what a returning dashboard wants first) and counted in ``dropped``;
 at one push per second the default of 1,000,000 covers more than eleven days of outage.
+
+When the file cannot take rows (disk full, a read-only directory) the readings wait in memory,
+at most ``memory_readings`` of them (the oldest go first, counted as dropped), and every later
+append tries to store them again, in order: ``append`` raises ``OutboxError`` naming the
+cause, which the service shows as the outputs' state while reading goes on. A file that is
+damaged is set aside (``outbox.sqlite.damaged-<time>``) and a fresh one started.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..reading import Reading
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "OutboxError"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -31,54 +39,152 @@ CREATE INDEX IF NOT EXISTS outbox_sink ON outbox (sink, id);
 """
 
 
+_CHUNK = 100
+
+
+class OutboxError(Exception):
+    """The outbox cannot store or read rows now (disk full, read-only, damaged)."""
+
+
 class Outbox:
-    def __init__(self, path: str | Path, *, max_readings: int = 1_000_000) -> None:
+    def __init__(self, path: str | Path, *, max_readings: int = 1_000_000,
+                 memory_readings: int = 10_000) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
         self.max_readings = max_readings
         self.dropped: dict[str, int] = {}
-        self._counts: dict[str, int] = dict(
-            self._db.execute("SELECT sink, count(*) FROM outbox GROUP BY sink").fetchall())
+        self.notes: list[str] = []  # what happened at opening, for the log
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._counts: dict[str, int] = {}
+        # delivered but not yet deleted (a full disk refuses even a DELETE): never sent again
+        self._delivered: dict[str, int] = {}
+        self._waiting: collections.deque[tuple[tuple[str, ...], Reading]] = \
+            collections.deque(maxlen=memory_readings)
+        try:
+            self._open()
+        except OutboxError as exc:
+            self.notes.append(f"outbox: {exc}; readings wait in memory until it opens")
+
+    # ------------------------------------------------------------ opening
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect()
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("the quick check found damage")
+        except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
+                raise OutboxError(f"cannot open {self.path}: {exc}") from None
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            try:
+                self.path.rename(aside)
+            except OSError as moved:
+                raise OutboxError(f"{self.path} is damaged and cannot be set aside: "
+                                  f"{moved.strerror}") from None
+            self.notes.append(f"outbox: {self.path} was damaged ({exc}); it is kept as {aside}"
+                              " and a fresh outbox started (readings in it were not sent)")
+            try:
+                db = self._connect()
+            except sqlite3.Error as again:
+                raise OutboxError(f"cannot open {self.path}: {again}") from None
+        except OSError as exc:
+            raise OutboxError(f"cannot open {self.path}: {exc.strerror}") from None
+        self._counts = dict(db.execute("SELECT sink, count(*) FROM outbox GROUP BY sink")
+                            .fetchall())
+        self._db = db
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        self.path.chmod(0o600)  # readings are personal data
+        return db
+
+    # ------------------------------------------------------------ the queue
 
     def append(self, sinks: Sequence[str], readings: Sequence[Reading]) -> None:
-        rows = [(sink, json.dumps(r.to_dict(full=True), ensure_ascii=False))
-                for r in readings for sink in sinks]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO outbox (sink, data) VALUES (?, ?)", rows)
-            for sink in sinks:
-                count = self._counts.get(sink, 0) + len(readings)
+        """Store ``readings`` for ``sinks`` behind what waits already; OutboxError: they wait
+        in memory (bounded) and are stored by a later append."""
+        with self._lock:
+            for reading in readings:
+                if len(self._waiting) == self._waiting.maxlen:
+                    for sink in self._waiting[0][0]:
+                        self.dropped[sink] = self.dropped.get(sink, 0) + 1
+                self._waiting.append((tuple(sinks), reading))
+            try:
+                db = self._open()
+                while self._waiting:  # in chunks: a disk that frees a little takes a little
+                    chunk = [self._waiting[at] for at in range(min(_CHUNK, len(self._waiting)))]
+                    self._store(db, chunk)
+                    for _ in chunk:
+                        self._waiting.popleft()
+            except (sqlite3.Error, OutboxError) as exc:
+                reason = str(exc) if isinstance(exc, OutboxError) else (
+                    f"cannot store readings in {self.path}: {exc}")
+                raise OutboxError(f"{reason}; {len(self._waiting)} wait in memory") from None
+
+    def _store(self, db: sqlite3.Connection,
+               chunk: Sequence[tuple[tuple[str, ...], Reading]]) -> None:
+        rows = [(sink, json.dumps(reading.to_dict(full=True), ensure_ascii=False))
+                for names, reading in chunk for sink in names]
+        counts = dict(self._counts)
+        with db:
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO outbox (sink, data) VALUES (?, ?)", rows)
+            for sink, more in collections.Counter(sink for sink, _ in rows).items():
+                count = counts.get(sink, 0) + more
                 excess = count - self.max_readings
                 if excess > 0:
-                    self._db.execute(
-                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sink = ? "
-                        "ORDER BY id LIMIT ?)", (sink, excess))
+                    db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                               "WHERE sink = ? ORDER BY id LIMIT ?)", (sink, excess))
                     self.dropped[sink] = self.dropped.get(sink, 0) + excess
                     count -= excess
-                self._counts[sink] = count
+                counts[sink] = count
+        self._counts = counts
 
     def peek(self, sink: str, limit: int) -> list[tuple[int, Reading]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, data FROM outbox WHERE sink = ? ORDER BY id "
-                                    "LIMIT ?", (sink, limit)).fetchall()
+            if self._db is None:
+                return []
+            try:
+                rows = self._db.execute("SELECT id, data FROM outbox WHERE sink = ? AND id > ? "
+                                        "ORDER BY id LIMIT ?",
+                                        (sink, self._delivered.get(sink, 0), limit)).fetchall()
+            except sqlite3.Error as exc:
+                raise OutboxError(f"cannot read {self.path}: {exc}") from None
         return [(row_id, Reading.from_dict(json.loads(data))) for row_id, data in rows]
 
     def remove(self, sink: str, up_to: int) -> None:
-        """Forget the rows of ``sink`` up to and including id ``up_to`` (delivered)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            gone = self._db.execute("DELETE FROM outbox WHERE sink = ? AND id <= ?",
-                                    (sink, up_to)).rowcount
+        """Forget the rows of ``sink`` up to and including id ``up_to`` (delivered). Where
+        the file refuses the DELETE, they are only marked delivered (never sent again) and
+        deleted by a later call."""
+        with self._lock:
+            self._delivered[sink] = max(up_to, self._delivered.get(sink, 0))
+            if self._db is None:
+                return
+            try:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    gone = self._db.execute("DELETE FROM outbox WHERE sink = ? AND id <= ?",
+                                            (sink, self._delivered[sink])).rowcount
+            except sqlite3.Error:
+                return  # the DELETE waits for space; the mark keeps them from going twice
             self._counts[sink] = max(0, self._counts.get(sink, 0) - gone)
 
     def backlog(self, sink: str) -> int:
-        return self._counts.get(sink, 0)
+        waiting = sum(1 for names, _ in self._waiting if sink in names)
+        return self._counts.get(sink, 0) + waiting
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()

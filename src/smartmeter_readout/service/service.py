@@ -31,7 +31,7 @@ from ..live.reader import LiveReader, SourceStatus
 from ..masking import hide_secrets
 from ..reading import Reading
 from ..sinks.base import Sink
-from .outbox import Outbox
+from .outbox import Outbox, OutboxError
 
 __all__ = ["OutputStatus", "Service", "ServiceStatus", "SinkState", "SourceStatus"]
 
@@ -92,6 +92,7 @@ class Service:
         self.last_reading_at: float | None = None  # monotonic
         self.state = {sink.name: SinkState() for sink in self.sinks}
         self._subscribers: set[asyncio.Queue[Reading]] = set()  # the web page's live feed
+        self.outbox_error = ""  # why the outbox cannot store readings now, if it cannot
         self.started = time.time()
         self._queues: dict[str, asyncio.Queue[Reading]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -111,11 +112,16 @@ class Service:
     def status(self) -> ServiceStatus:
         age = (time.monotonic() - self.last_reading_at
                if self.last_reading_at is not None else None)
-        outputs = tuple(OutputStatus(name, state.healthy, self.backlog(name), state.delivered,
-                                     state.failures, self.dropped(name), state.error)
+        outputs = tuple(OutputStatus(name, state.healthy and not self._outbox_fault(name),
+                                     self.backlog(name), state.delivered, state.failures,
+                                     self.dropped(name),
+                                     self._outbox_fault(name) or state.error)
                         for name, state in self.state.items())
         return ServiceStatus(self.started, self.readings, self.last_reading, age,
                              self.reader.status(), self.reader.decoder.stats, outputs)
+
+    def _outbox_fault(self, name: str) -> str:
+        return self.outbox_error if name in self._wake else ""
 
     @contextlib.asynccontextmanager
     async def subscribe(self, size: int = 64) -> AsyncIterator[AsyncIterator[Reading]]:
@@ -186,7 +192,17 @@ class Service:
         if self._wake and self.outbox is not None:
             names = list(self._wake)
             # on disk before anything is sent; SQLite's fsync runs off the event loop
-            await asyncio.to_thread(self.outbox.append, names, [reading])
+            try:
+                await asyncio.to_thread(self.outbox.append, names, [reading])
+            except OutboxError as exc:
+                if not self.outbox_error:
+                    self.log.warning("outbox: %s (reading goes on; stored when it can be)",
+                                     hide_secrets(str(exc), self.secrets))
+                self.outbox_error = str(exc).split(";")[0]
+            else:
+                if self.outbox_error:
+                    self.log.info("outbox: storing readings again")
+                    self.outbox_error = ""
             for name in names:
                 self._wake[name].set()
         for subscriber in self._subscribers:
@@ -233,7 +249,13 @@ class Service:
                     delay = min(delay * 2, _BACKOFF_MAX)
                     continue
             wake.clear()
-            rows = await asyncio.to_thread(self.outbox.peek, sink.name, _BATCH)
+            try:
+                rows = await asyncio.to_thread(self.outbox.peek, sink.name, _BATCH)
+            except OutboxError as exc:
+                self._failed(sink.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
             if not rows:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(30):
