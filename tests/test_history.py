@@ -50,3 +50,43 @@ def test_a_file_that_is_no_database_is_a_history_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(HistoryError, match="cannot read the history"):
         HistoryQuery(path)
+
+
+def _damage_the_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    page = 4096
+    middle = (len(data) // page // 2) * page
+    data[middle : middle + page] = b"\xa5" * page  # a page of garbage inside the file
+    path.write_bytes(bytes(data))
+
+
+def test_a_database_damaged_in_the_middle_is_set_aside_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store.write(_readings(400))
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    _damage_the_middle(path)
+    fresh = HistoryStore(path)
+    assert fresh.readings() == []  # a fresh database: the meter is still read and stored
+    (note,) = fresh.notes
+    aside = next(tmp_path.glob("h.sqlite.damaged-*"))
+    assert str(aside) in note and ".recover" in note and "backup" in note
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    fresh.close()
+
+
+def test_reading_a_damaged_database_is_a_history_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store.write(_readings(400))
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    _damage_the_middle(path)
+    try:
+        query = HistoryQuery(path)
+    except HistoryError:
+        return  # refused at once: as good
+    with pytest.raises(HistoryError, match="cannot read the history"):
+        query.readings()
+        query.intervals("1h")

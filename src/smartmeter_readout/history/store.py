@@ -85,19 +85,49 @@ class HistoryStore(HistoryQuery):
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
+        #: what opening found and did (a damaged file set aside), for the log
+        self.notes: list[str] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = self._checked(path)
             db.executescript(_SCHEMA)
             if db.execute("SELECT count(*) FROM series").fetchone()[0] == 0:
                 db.execute("INSERT OR IGNORE INTO series SELECT DISTINCT meter, obis,"
                            " name, unit FROM aggregates WHERE step = 900")
+            path.chmod(0o600)  # readings are personal data
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open the database {path}: {exc}") from None
         super().__init__(path, _db=db)
         self._known = set(self._series(None))  # the write path only upserts what is new
+
+    def _checked(self, path: Path) -> sqlite3.Connection:
+        """Open ``path``; a file that fails SQLite's quick check (it stops at the first
+        problem) is set aside and a fresh database started, so the meter is still read."""
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            damaged = db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+        except sqlite3.OperationalError:
+            db.close()
+            raise  # disk full, no permission: not damage
+        except sqlite3.DatabaseError:
+            damaged = True
+        if not damaged:
+            return db
+        db.close()
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        path.rename(aside)
+        for extra in ("-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        self.notes.append(
+            f"the history database {path} is damaged: it is kept as {aside} and a fresh one "
+            f"started. To recover what it holds: sqlite3 {aside} .recover | sqlite3 "
+            f"{path.parent / 'recovered.sqlite'} (or restore a backup copy)")
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     def write(self, readings: Sequence[Reading]) -> None:
         rows = []

@@ -7,6 +7,7 @@ them like any output's; raw readings older than ``keep_raw_days`` are pruned onc
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ class SqliteSink(SinkBase):
             self.store = await asyncio.to_thread(HistoryStore, self.path)
         except HistoryError as exc:
             raise SinkError(str(exc)) from None
+        for note in self.store.notes:
+            logging.getLogger("smartmeter_readout").warning("sqlite: %s", note)
 
     async def write(self, readings: Sequence[Reading]) -> None:
         assert self.store is not None
