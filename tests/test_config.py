@@ -158,3 +158,26 @@ def test_a_paced_source_behind_its_schedule_still_lets_the_loop_run() -> None:
     assert asyncio.run(scenario()) >= 100
     with pytest.raises(ValueError, match="impossible"):
         Schedule().next(float("nan"))
+
+
+def test_a_binary_key_file_or_config_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    binary = tmp_path / "key.bin"
+    binary.write_bytes(bytes(range(200, 256)))
+    config = tmp_path / "c.toml"
+    config.write_bytes(b"\xff\xfe[meter]\x00")
+    cli = [sys.executable, "-m", "smartmeter_readout"]
+    for args, message in (([*cli, "decode", "00", "--key-file", str(binary)], "not a text file"),
+                          ([*cli, "run", "--config", str(config)], "not a text file in UTF-8")):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_key_pasted_with_quotes_is_taken() -> None:
+    from smartmeter_readout.keys import parse_key
+
+    key = "36C66639E48A8CA4D6BC8B282A793BBB"
+    assert parse_key(f'"{key}"') == parse_key(f"\u201c{key}\u201d") == bytes.fromhex(key)

@@ -1,6 +1,7 @@
 """Parse AES keys as users write them.
 
-Operators hand out keys as hex in many spellings (spaces, dashes, colons, ``0x``, any case).
+Operators hand out keys as hex in many spellings (spaces, dashes, colons, ``0x``, any case,
+and pasted with the quotes around it).
 The key itself never appears in an error message: only its length and the kind of problem.
 """
 
@@ -14,6 +15,7 @@ __all__ = ["parse_key"]
 
 _SEPARATORS = str.maketrans("", "", " \t\r\n-:_,")
 _HEX = frozenset(string.hexdigits)
+_QUOTES = "\"'\u201c\u201d\u201e\u2018\u2019"  # a key pasted with the quotes around it
 
 
 def parse_key(value: str | bytes | bytearray | None, *, what: str = "key") -> bytes | None:
@@ -26,7 +28,7 @@ def parse_key(value: str | bytes | bytearray | None, *, what: str = "key") -> by
                 f"the {what} must be 16 bytes (32 hex digits), got {len(value)} bytes"
             )
         return bytes(value)
-    text = value.translate(_SEPARATORS)
+    text = value.translate(_SEPARATORS).strip(_QUOTES)
     if text[:2].lower() == "0x":
         text = text[2:]
     if not text:

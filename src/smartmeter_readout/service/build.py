@@ -138,11 +138,20 @@ def _secret(section: Any, name: str) -> str | None:
     value = section[name]
     path = section[f"{name}_file"]
     if path:
+        file = Path(path)
         try:
-            return str(Path(path).read_text().strip())
+            text = file.read_text(encoding="utf-8").strip()
+            readable_by_others = file.stat().st_mode & 0o044
         except OSError as exc:
             raise ConfigError(f"[meter] {name}_file = {path!r} cannot be read: "
                               f"{exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"[meter] {name}_file = {path!r} is not a text file: it should "
+                              "hold the 32 hex digits of the key") from None
+        if readable_by_others:
+            logging.getLogger("smartmeter_readout").warning(
+                "%s can be read by other users of this machine: chmod 600 %s", file, file)
+        return text
     return str(value) if value else None
 
 

@@ -187,9 +187,12 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 
 def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...]]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file in UTF-8: give the TOML config file "
+                          "(see config/smartmeter.example.toml)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
