@@ -9,6 +9,8 @@ the package (no CDN), so it works on a Raspberry Pi without internet.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -31,6 +33,31 @@ _SECURITY_HEADERS = {
 }
 
 
+class OneLineRateLimited(logging.Filter):
+    """aiohttp logs a malformed request with its whole traceback: one line instead, and at
+    most one a minute (a scanner on the network would otherwise fill the journal)."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every, self.clock = every, clock
+        self._last = -every
+        self._quiet = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self.clock()
+        if now - self._last < self.every:
+            self._quiet += 1
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        reason = (f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                  if error else record.getMessage())
+        more = f" ({self._quiet} more since the last one)" if self._quiet else ""
+        record.msg, record.args = f"web: {record.getMessage()}: {reason}{more}", None
+        record.exc_info = record.exc_text = None
+        self._last, self._quiet = now, 0
+        return True
+
+
 class WebServer:
     def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 8080,
                  log: logging.Logger | None = None, *, token: str = "",
@@ -51,8 +78,11 @@ class WebServer:
 
     async def start(self) -> bool:
         """Listen; a port in use is logged, not fatal: reading the meter comes first."""
+        errors = self.log.getChild("web")
+        if not any(isinstance(f, OneLineRateLimited) for f in errors.filters):
+            errors.addFilter(OneLineRateLimited())
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+                                     shutdown_timeout=1.0, logger=errors)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
