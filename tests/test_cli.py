@@ -15,6 +15,7 @@ from conftest import BY_ID, wire
 
 VKW = BY_ID["at_vkw_kaifa_ma309_seed_synthetic"]
 KEY = VKW["key"]
+CLI = [sys.executable, "-m", "smartmeter_readout"]
 
 
 def run(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None,
@@ -136,3 +137,39 @@ def test_a_pace_that_is_not_a_finite_number_is_a_usage_error() -> None:
         result = run(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "finite number" in result.stderr
+
+
+def test_decode_streams_stdin_with_bounded_memory() -> None:
+    """200 MB through a pipe: read in pieces, never held whole (it once grew to 2 GB)."""
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run('head -c 200000000 /dev/zero | ' + sys.argv[1] + "
+            "' -m smartmeter_readout decode -q -', shell=True, capture_output=True, text=True); "
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code, sys.executable], capture_output=True,
+                            text=True, timeout=600, check=False)
+    returncode, peak_kb = map(int, result.stdout.split())
+    assert returncode == 4
+    assert peak_kb < 120 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def test_random_bytes_with_a_valid_key_are_no_valid_push_not_a_wrong_key() -> None:
+    import random
+
+    noise = random.Random(7).randbytes(10 * 1024 * 1024)
+    result = subprocess.run([*CLI, "decode", "-", "--key", KEY], input=noise,
+                            capture_output=True, timeout=300, check=False)
+    assert result.returncode == 4, result.stderr[-500:]
+    assert b"key is wrong" not in result.stderr and b"no valid push" in result.stderr
+
+
+def test_decode_prints_each_push_as_it_arrives_on_a_pipe() -> None:
+    with subprocess.Popen([*CLI, "decode", "-", "--key", KEY, "--format", "jsonl"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        reader.stdin.write(bytes.fromhex(VKW["hex"]))
+        reader.stdin.flush()
+        line = reader.stdout.readline()  # before the end of the input: it streams
+        reader.stdin.close()
+        reader.wait(timeout=60)
+    assert json.loads(line)["values"]["1.0.32.7.0.255"]["unit"] == "V"

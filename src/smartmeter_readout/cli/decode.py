@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import string
 import sys
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from ..events import DecoderStats, EventKind
+from ..capture.format import Chunk, is_capture, parse_capture
+from ..events import DecoderStats, Event, EventKind
+from ..reading import Reading
+from ..sinks.formats import csv_text, render
 from .common import EXIT_KEY, EXIT_NO_PUSH, EXIT_OK, UsageError, decoder_from, key_options
 
 __all__ = ["COMMANDS", "add_decode_command", "read_input"]
@@ -26,6 +33,8 @@ def add_decode_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
     decode.add_argument("--timezone", default="Europe/Vienna",
                         help="zone of meter clocks without UTC offset (default Europe/Vienna)")
+    decode.add_argument("--quiet", "-q", action="store_true",
+                        help="print only the readings and the final verdict")
     decode.add_argument("--config", type=Path,
                         help="TOML file; its [layouts.<name>] tables describe positional "
                              "layouts of meters the decoder does not know")
@@ -62,48 +71,142 @@ def read_input(item: str) -> bytes:
                      "(give a hex string, a capture file, or - for stdin)")
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+_CHUNK = 1 << 16
 
-    from ..capture.format import is_capture, parse_capture
-    from ..sinks.formats import render
 
-    decoder = decoder_from(args)
-    readings = []
-    for item in args.inputs:
+def _stdin_chunks(stream: BinaryIO) -> Iterator[Chunk]:
+    """Standard input as it arrives, in bounded pieces: raw bytes, hex text (a hex dump, kept
+    across line breaks) or a capture file (its lines with their receive times)."""
+    first = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
+    if not first:
+        return
+    if is_capture(first):
+        pending = b""
+        piece = first
+        number = 0
+        while piece:
+            *lines, pending = (pending + piece).split(b"\n")
+            for line in lines:
+                number += 1
+                try:
+                    yield from parse_capture(line.decode("utf-8", "replace"))
+                except ValueError as exc:
+                    raise UsageError(f"-: capture line {number}: {exc}") from None
+            piece = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
+        yield from parse_capture(pending.decode("utf-8", "replace"))
+        return
+    stripped = first.strip()
+    hex_text = bool(stripped) and all(chr(b) in _HEX_TEXT for b in stripped)
+    carry = ""
+    piece = first
+    while piece:
+        if hex_text:
+            digits = carry + "".join(chr(b) for b in piece if chr(b) in string.hexdigits)
+            cut = len(digits) - len(digits) % 2
+            carry = digits[cut:]
+            yield Chunk(None, bytes.fromhex(digits[:cut]))
+        else:
+            yield Chunk(None, piece)
+        piece = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
+
+
+def _inputs(items: list[str]) -> Iterator[tuple[str, Chunk]]:
+    for item in items:
+        if item == "-":
+            for chunk in _stdin_chunks(sys.stdin.buffer):
+                yield item, chunk
+            continue
         data = read_input(item)
         if not is_capture(data):
-            readings += decoder.feed(data, received=datetime.now(UTC))
+            yield item, Chunk(None, data)
             continue
         try:  # a recorded capture: every chunk with its receive time
             for chunk in parse_capture(data.decode("utf-8", "replace")):
-                readings += decoder.feed(chunk.data, received=chunk.received)
+                yield item, chunk
         except ValueError as exc:
             raise UsageError(f"{item}: {exc}") from None
-    if readings:
-        sys.stdout.write(render(readings, args.format))
+
+
+class _Printer:
+    """Readings printed as they are decoded, so a stream of days needs no memory for them."""
+
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+        self.count = 0
+        self._columns: list[str] | None = None
+
+    def print(self, reading: Reading) -> None:
+        if self.format == "json":
+            text = textwrap.indent(json.dumps(reading.to_dict(), indent=2, ensure_ascii=False),
+                                   "  ")
+            text = ("[\n" if not self.count else ",\n") + text
+        elif self.format == "csv":
+            text, self._columns = csv_text([reading], header=self._columns is None,
+                                           columns=self._columns)
+        else:
+            text = render([reading], self.format)
+            if self.format == "table" and self.count:
+                text = "\n" + text
+        self.count += 1
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.format == "json" and self.count:
+            sys.stdout.write("\n]\n")
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    decoder = decoder_from(args)
+    if args.inputs == ["-"] and sys.stdin.isatty() and not args.quiet:
+        print("smartmeter-readout: decoding what arrives on standard input (hex text, a "
+              "capture file or raw bytes from a meter); Ctrl-D ends it", file=sys.stderr)
+    printer = _Printer(args.format)
+    first: dict[EventKind, Event] = {}  # the first event of each kind: the verdict's evidence
+    total = 0
+    for _, chunk in _inputs(args.inputs):
+        total += len(chunk.data)
+        for reading in decoder.feed(chunk.data, received=chunk.received or datetime.now(UTC)):
+            printer.print(reading)
+        for event in decoder.take_events():
+            first.setdefault(event.kind, event)
+            if event.kind is EventKind.IMPLAUSIBLE and not args.quiet:
+                print(f"smartmeter-readout: {event.message}", file=sys.stderr)
+    printer.close()
     stats = decoder.stats
-    events = decoder.take_events()
-    _summarise(stats)
-    for event in events:
-        if event.kind is EventKind.IMPLAUSIBLE:
-            print(f"smartmeter-readout: {event.message}", file=sys.stderr)
-    if readings:
+    if not args.quiet:
+        _summarise(stats)
+    if printer.count:
         return EXIT_OK
-    by_kind = {event.kind: event for event in events}
-    for kind in (EventKind.TAG_MISMATCH, EventKind.WRONG_KEY, EventKind.KEY_MISSING):
-        if kind in by_kind:
-            print(f"smartmeter-readout: {by_kind[kind].message}", file=sys.stderr)
-            return EXIT_KEY
+    if _key_is_the_cause(first, stats, total):
+        cause = next(first[k] for k in (EventKind.TAG_MISMATCH, EventKind.WRONG_KEY,
+                                        EventKind.KEY_MISSING) if k in first)
+        print(f"smartmeter-readout: {cause.message}", file=sys.stderr)
+        return EXIT_KEY
     for kind in (EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED, EventKind.SEGMENT_LOST,
                  EventKind.BAD_FRAME):
-        if kind in by_kind:
-            print(f"smartmeter-readout: no valid push found; {by_kind[kind].message}",
+        if kind in first:
+            print(f"smartmeter-readout: no valid push found; {first[kind].message}",
                   file=sys.stderr)
             return EXIT_NO_PUSH
     print("smartmeter-readout: no valid push found in the input (no M-Bus, HDLC, APDU or "
           "DSMR frame with intact checksums)", file=sys.stderr)
     return EXIT_NO_PUSH
+
+
+def _key_is_the_cause(first: dict[EventKind, Event], stats: DecoderStats, total: int) -> bool:
+    """A key verdict needs evidence: a push in a checksummed frame the key failed, or a stream
+    that is pushes and not mostly noise. Random bytes hold a few things shaped like bare
+    APDUs; their failing to decrypt says nothing about the key."""
+    failed = [first[kind] for kind in (EventKind.TAG_MISMATCH, EventKind.WRONG_KEY,
+                                       EventKind.KEY_MISSING) if kind in first]
+    if not failed:
+        return False
+    if any(event.framing in ("mbus", "hdlc") for event in failed):
+        return True
+    return stats[EventKind.GARBAGE] * 2 < total
 
 
 def _summarise(stats: DecoderStats) -> None:
