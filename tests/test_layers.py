@@ -1,6 +1,6 @@
 """The import graph follows the layers, has no cycle, and the core does no I/O.
 
-    core (reading, events, errors, keys, operators, decoder, link/, dlms/, cosem/)
+    core (reading, events, errors, keys, operators, masking, decoder, link/, dlms/, cosem/)
       <- capture/, sim/                 pure helpers: capture format and redaction, the simulator
       <- sources/, sinks/, history/     bytes in, readings out, the stored history
       <- live/, service/                keep reading a meter, run the outputs
@@ -20,8 +20,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
-    {"__init__", "reading", "events", "errors", "keys", "operators", "decoder", "link", "dlms",
-     "cosem"},
+    {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "decoder", "link",
+     "dlms", "cosem"},
     {"capture", "sim"},
     {"sources", "sinks", "history"},
     {"live", "service"},

@@ -126,3 +126,16 @@ def test_doctor_turns_the_event_into_a_verdict_that_asks_for_a_capture() -> None
     sentence = implausible_verdict(event.message)
     assert "currents look 100x too large" in sentence
     assert "record --redact" in sentence and "Please record" not in sentence.split("(")[1]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1e-320, 10**400,
+                                   0.0])
+def test_values_no_meter_sends_are_findings_not_exceptions(value: float) -> None:
+    """A damaged but sealed body can carry anything a float32/float64 or a scaler allows."""
+    values = {code: Measurement("x", value, unit) for code, unit in (
+        ("1.0.32.7.0.255", "V"), ("1.0.31.7.0.255", "A"), ("1.0.1.7.0.255", "W"),
+        ("1.0.14.7.0.255", "Hz"), ("1.0.13.7.0.255", ""), ("1.0.1.8.0.255", "Wh"))}
+    check = PlausibilityCheck()
+    for _ in range(2):
+        for finding in check.check(values):
+            assert finding.factor is None or 0 < finding.factor < float("inf")

@@ -33,18 +33,33 @@ _SLACK_VA = 150.0  # standby loads with poor power factor, and the rounding of s
 @dataclass(frozen=True, slots=True)
 class Finding:
     key: str  # the OBIS code (or the first of a group) that does not fit
-    factor: float | None  # multiply the value by this to make it fit, where one power of ten does
+    factor: float | None  # multiply the value by this to make it fit, where a power of ten does
     message: str
 
 
-def _fmt(factor: float) -> str:
+def _fmt(factor: float | None) -> str:
+    if factor is None:
+        return "wrong by more than any power of ten explains"
     if factor >= 1:
         return f"{factor:g}x too small"
     return f"{1 / factor:g}x too large"
 
 
-def _decade(ratio: float) -> float:
-    return float(10.0 ** round(math.log10(ratio))) if ratio > 0 else 1.0
+def _decade(ratio: float) -> float | None:
+    """The power of ten nearest ``ratio``; None where no power of ten can say it (a value of
+    0, infinity or NaN from a damaged body)."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return None
+    exponent = round(math.log10(ratio))
+    return float(10.0**exponent) if -300 < exponent < 300 else None
+
+
+def _float(value: object) -> float:
+    """A measurement as a float; a number too large for one is infinite (it fails a check)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +139,28 @@ class PlausibilityCheck:
         ok = True
         low, high = _VOLTAGE_RANGE
         for key in plan.voltage_keys:
-            volts = float(values[key].value)
-            if volts and not low <= volts <= high:
+            volts = _float(values[key].value)
+            if volts and not low <= volts <= high:  # NaN is outside too
                 factor = _decade(230.0 / volts)
                 findings.append(Finding(key, factor, f"voltage {key} = {volts:g} V is no mains "
                                         f"voltage: it looks {_fmt(factor)}"))
                 ok = False
         if plan.frequency is not None:
-            hertz = float(values[plan.frequency].value)
+            hertz = _float(values[plan.frequency].value)
             if hertz and not _FREQUENCY_RANGE[0] <= hertz <= _FREQUENCY_RANGE[1]:
                 factor = _decade(50.0 / hertz)
                 findings.append(Finding(plan.frequency, factor, f"frequency = {hertz:g} Hz is "
                                         f"no mains frequency: it looks {_fmt(factor)}"))
         for key in plan.power_factors:
             measurement = values[key]
-            factor_value = float(measurement.value)
+            factor_value = _float(measurement.value)
             if measurement.unit == "%":
                 factor_value /= 100
-            if abs(factor_value) > 1.0005:
+            if not abs(factor_value) <= 1.0005:  # NaN fails too
                 factor = _decade(1 / abs(factor_value)) if abs(factor_value) > 5 else 0.1
-                findings.append(Finding(key, factor, f"power factor {key} = {measurement.value:g}"
-                                        f" lies outside ±1: it looks {_fmt(factor)}"))
+                findings.append(Finding(key, factor, f"power factor {key} = "
+                                        f"{_float(measurement.value):g} lies outside ±1: it "
+                                        f"looks {_fmt(factor)}"))
         return ok
 
     # -------------------------------------------------------------- power against U x I
@@ -155,7 +171,7 @@ class PlausibilityCheck:
             return
 
         def number(key: str | None) -> float:
-            return float(values[key].value) if key is not None else 0.0
+            return _float(values[key].value) if key is not None else 0.0
 
         apparent = []
         for current_key, voltage_key in plan.voltages:
@@ -201,7 +217,7 @@ class PlausibilityCheck:
                 self._counters.clear()
             last = self._counters[meter] = {}
         for key in plan.counters:
-            value = float(values[key].value)
+            value = _float(values[key].value)
             before = last.get(key)
             if before is not None and value < before:
                 findings.append(Finding(key, None, f"counter {key} ran backwards from "
