@@ -173,3 +173,16 @@ def test_decode_prints_each_push_as_it_arrives_on_a_pipe() -> None:
         reader.stdin.close()
         reader.wait(timeout=60)
     assert json.loads(line)["values"]["1.0.32.7.0.255"]["unit"] == "V"
+
+
+def test_history_takes_a_relative_time_that_starts_with_a_dash(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    assert run("demo", "--interval", "0.1", "--count", "2", "--sqlite", str(db),
+               "--history-days", "0").returncode == 0
+    result = run("history", "--sqlite", str(db), "--since", "-7d", "--step", "raw",
+                 "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2
+    one = run("demo", "--interval", "0.1", "--count", "1", "--sqlite", str(db),
+              "--history-days", "0")
+    assert "stopped after 1 reading\n" in one.stderr  # not "1 readings"

@@ -203,3 +203,20 @@ def test_redacted_stream_decodes_to_the_same_values_without_identifiers(profile:
                 assert name.encode() not in out
     if sim.profile.system_title:
         assert sim.profile.system_title not in out
+
+
+@pytest.mark.parametrize(("name", "operator"), [
+    ("evn", "netznoe"), ("EVN", "netznoe"), ("NetzNOE", "netznoe"), ("Netz NOE", "netznoe"),
+    ("netz-noe", "netznoe"), ("Wiener Netze", "wienernetze"), ("KELAG", "kaerntennetz"),
+    ("Netz_Burgenland", "netzburgenland"), ("e-netze", "e-netze")])
+def test_operators_are_found_by_the_names_people_use(name: str, operator: str) -> None:
+    from smartmeter_readout.operators import find_operator
+
+    assert find_operator(name).name == operator
+
+
+def test_an_unknown_operator_gets_a_did_you_mean() -> None:
+    from smartmeter_readout.operators import find_operator
+
+    with pytest.raises(ValueError, match="did you mean 'tinetz'"):
+        find_operator("tinetzz")

@@ -8,6 +8,7 @@ that operator's customers get their key.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -133,6 +134,36 @@ def operators_for_maker(maker: str | None) -> list[Operator]:
     return [op for op in OPERATORS.values() if prefix in op.makers]
 
 
+# what people call them: the operator's own short names, the owner, the city, the region
+ALIASES: dict[str, str] = {
+    "evn": "netznoe", "netznö": "netznoe", "netz-noe": "netznoe",
+    "netzniederoesterreich": "netznoe", "niederoesterreich": "netznoe",
+    "vorarlbergnetz": "vkw", "vorarlberg": "vkw",
+    "ikb": "tinetz", "tirol": "tinetz", "innsbruck": "tinetz", "salzburg": "salzburgnetz",
+    "salzburgag": "salzburgnetz", "wien": "wienernetze", "vienna": "wienernetze",
+    "kaernten": "kaerntennetz", "kärntennetz": "kaerntennetz", "kng": "kaerntennetz",
+    "kelag": "kaerntennetz", "wels": "eww-wels", "eww": "eww-wels",
+    "energienetze-steiermark": "e-netze", "steiermark": "e-netze", "graz": "e-netze",
+    "stromnetz-graz": "e-netze", "burgenland": "netzburgenland",
+    "netz-burgenland": "netzburgenland",
+    "stadtwerke-klagenfurt": "klagenfurt", "netz-ooe": "netzooe", "netzoö": "netzooe",
+    "oberoesterreich": "netzooe", "linz": "linznetz", "linzag": "linznetz",
+}
+
+
+def find_operator(name: str) -> Operator:
+    """The operator for a name as people write it (``EVN``, ``NetzNOE``, ``netz-noe``);
+    ValueError with a did-you-mean and the valid names."""
+    key = name.strip().lower().replace(" ", "-").replace("_", "-")
+    bare = key.replace("-", "")
+    for candidate in (key, bare, ALIASES.get(key), ALIASES.get(bare)):
+        if candidate and candidate in OPERATORS:
+            return OPERATORS[candidate]
+    close = difflib.get_close_matches(key, [*OPERATORS, *ALIASES], n=1, cutoff=0.7)
+    hint = f" (did you mean {ALIASES.get(close[0], close[0])!r}?)" if close else ""
+    raise ValueError(f"unknown operator {name!r}{hint}; valid are " + ", ".join(OPERATORS))
+
+
 def resolve_serial(baud: str = "auto", parity: str = "auto",
                    operator: str | None = None) -> tuple[SerialSettings, ...]:
     """The settings to try: explicit ones win, then the operator's, else auto-detection.
@@ -148,9 +179,7 @@ def resolve_serial(baud: str = "auto", parity: str = "auto",
     if chosen not in (None, "N", "E", "O"):
         raise ValueError(f"parity {parity!r} is not valid: use auto, N, E or O")
     if operator and operator != "auto":
-        preset = OPERATORS.get(operator)
-        if preset is None:
-            raise ValueError(f"unknown operator {operator!r}; valid are " + ", ".join(OPERATORS))
+        preset = find_operator(operator)
         if not preset.supported:
             raise ValueError(f"{preset.title}: {preset.note}")
         return (SerialSettings(rate or preset.serial.baud, chosen or preset.serial.parity),)

@@ -308,7 +308,8 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     if redactor is not None and redactor.left_out:
         print(f"smartmeter-readout: {redactor.left_out} pushes left out: they could not be "
               "redacted (broken, or not decodable with the given keys)", file=sys.stderr)
-    print(f"recorded {reader.bytes_received} bytes, {decoder.stats.complete} pushes, to "
+    pushes = decoder.stats.complete
+    print(f"recorded {reader.bytes_received} bytes, {pushes} push{'es' if pushes != 1 else ''}, to "
           f"{args.output}",
           file=sys.stderr)
     return EXIT_OK

@@ -35,9 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _joined_values(argv: Sequence[str]) -> list[str]:
+    """``--since -7d`` as ``--since=-7d``: argparse takes a value that starts with a dash for
+    an option of its own ("expected one argument")."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _DASHED_VALUES and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+_DASHED_VALUES = {"--since", "--until", "--from", "--to"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_values(sys.argv[1:] if argv is None else argv))
     commands = COMMANDS
     if args.command is None:
         parser.print_help()

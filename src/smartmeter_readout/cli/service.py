@@ -177,7 +177,8 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     except (SourceFatal, SinkError) as exc:
         print(f"smartmeter-readout: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    log.info("stopped after %d readings", built.service.readings)
+    readings = built.service.readings
+    log.info("stopped after %d reading%s", readings, "" if readings == 1 else "s")
     return EXIT_OK
 
 
