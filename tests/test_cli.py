@@ -186,3 +186,21 @@ def test_history_takes_a_relative_time_that_starts_with_a_dash(tmp_path: Path) -
     one = run("demo", "--interval", "0.1", "--count", "1", "--sqlite", str(db),
               "--history-days", "0")
     assert "stopped after 1 reading\n" in one.stderr  # not "1 readings"
+
+
+def test_demo_takes_a_web_port_and_run_finds_its_config(tmp_path: Path) -> None:
+    import os
+
+    result = run("demo", "--count", "1", "--interval", "0.1", "--web-port", "0",
+                 "--history-days", "0")
+    assert result.returncode == 0 and "web: page on http://127.0.0.1:" in result.stderr
+    assert "INFO smartmeter-readout:" in result.stderr  # a long run logs time and level
+    folder = tmp_path / "smartmeter-readout"
+    folder.mkdir()
+    (folder / "smartmeter.toml").write_text(
+        f"[source]\nsimulate = 'netznoe'\ninterval = 0.1\n[sqlite]\npath = '{tmp_path}/h.db'\n"
+        "[web]\nenabled = false\n")
+    found = run("run", "--count", "1", env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert found.returncode == 0, found.stderr
+    assert f"config: {folder / 'smartmeter.toml'}" in found.stderr
+    assert "simulated netznoe meter" in found.stderr

@@ -105,7 +105,13 @@ def setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SECRETS)
-    handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
+    if os.environ.get("JOURNAL_STREAM"):  # journald stamps time and level itself
+        handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
+    elif getattr(args, "command", None) in ("run", "demo"):  # a long run: when and how bad
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s smartmeter-readout: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    else:
+        handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
     log = logging.getLogger("smartmeter_readout")
     log.handlers[:] = [handler]
     log.setLevel(level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +37,9 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         description="Read the meter and deliver every reading to the configured outputs "
                     "(SQLite by default). Settings come from --config, then "
                     "SMARTMETER_<SECTION>_<KEY> environment variables, then these flags.")
-    run.add_argument("--config", type=Path, help="TOML configuration file")
+    run.add_argument("--config", type=Path, help="TOML configuration file (default: "
+                     "$XDG_CONFIG_HOME/smartmeter-readout/smartmeter.toml, then "
+                     "/etc/smartmeter-readout/smartmeter.toml, if there)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--port", help="serial device ([source] port)")
     where.add_argument("--tcp", metavar="HOST:PORT", help="serial bridge ([source] tcp)")
@@ -55,6 +58,10 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     demo.add_argument("--history-days", type=seconds, default=None,
                       help="made-up history before now for the page's charts (default 40 "
                            "with the temporary database, 0 with --sqlite)")
+    demo.add_argument("--web-port", type=int, help="port of the page ([web] port, default 8080;"
+                                                   " 0: any free one)")
+    demo.add_argument("--config", type=Path, help="TOML configuration file: its outputs and "
+                                                  "[web] settings join the demo")
     _common(demo)
 
     history = sub.add_parser(
@@ -80,8 +87,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args)
+    if args.config is None:
+        args.config = default_config()
+        if args.config is not None:
+            logging.getLogger("smartmeter_readout").info("config: %s", args.config)
     config = load(args, flag_overrides(args))
     return _serve(config, args.count)
+
+
+def default_config() -> Path | None:
+    """Where ``run`` looks without --config: the user's config folder, then /etc."""
+    user = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    for folder in (user / "smartmeter-readout", Path("/etc/smartmeter-readout")):
+        found = folder / "smartmeter.toml"
+        if found.is_file():
+            return found
+    return None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -91,12 +112,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = flag_overrides(args)
     overrides["source"] = {"simulate": args.profile, "interval": args.interval}
     overrides["console"] = {"format": args.console or "table"}
+    if args.web_port is not None:
+        overrides["web"] = {"port": args.web_port}
     if args.interval <= 0:
         raise UsageError("--interval must be positive")
     with tempfile.TemporaryDirectory(prefix="smartmeter-demo-") as tmp:
         if not args.sqlite:
             overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
-        config = load(argparse.Namespace(config=None), overrides)
+        config = load(argparse.Namespace(config=args.config), overrides)
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
         setup = None

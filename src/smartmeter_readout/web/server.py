@@ -88,7 +88,8 @@ class WebServer:
         try:
             await site.start()
         except OSError as exc:
-            self.log.error("web: cannot listen on %s:%s (%s): set [web] port to a free one",
+            self.log.error("web: cannot listen on %s:%s (%s): set [web] port to a free one "
+                           "(the demo: --web-port 8081; or SMARTMETER_WEB_PORT)",
                            self.host, self.port, exc.strerror)
             await self._runner.cleanup()
             self._runner = None
