@@ -60,13 +60,18 @@ def _damage_the_middle(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_database_damaged_in_the_middle_is_set_aside_with_what_to_do(tmp_path: Path) -> None:
+def _damaged_history(tmp_path: Path) -> Path:
     path = tmp_path / "h.sqlite"
     store = HistoryStore(path)
     store.write(_readings(400))
     store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     _damage_the_middle(path)
+    return path
+
+
+def test_a_database_damaged_in_the_middle_is_set_aside_with_what_to_do(tmp_path: Path) -> None:
+    path = _damaged_history(tmp_path)
     fresh = HistoryStore(path)
     assert fresh.readings() == []  # a fresh database: the meter is still read and stored
     (note,) = fresh.notes
@@ -77,12 +82,7 @@ def test_a_database_damaged_in_the_middle_is_set_aside_with_what_to_do(tmp_path:
 
 
 def test_reading_a_damaged_database_is_a_history_error_not_a_crash(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
-    store = HistoryStore(path)
-    store.write(_readings(400))
-    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    _damage_the_middle(path)
+    path = _damaged_history(tmp_path)
     try:
         query = HistoryQuery(path)
     except HistoryError:

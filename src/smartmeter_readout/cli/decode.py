@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import string
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from ..capture.format import Chunk, is_capture, parse_capture
 from ..events import DecoderStats, Event, EventKind
-from ..reading import Reading
-from ..sinks.formats import csv_text, render
+from ..sinks.formats import Printer
 from .common import EXIT_KEY, EXIT_NO_PUSH, EXIT_OK, UsageError, decoder_from, key_options
 
 __all__ = ["COMMANDS", "add_decode_command", "read_input"]
@@ -127,35 +124,6 @@ def _inputs(items: list[str]) -> Iterator[tuple[str, Chunk]]:
             raise UsageError(f"{item}: {exc}") from None
 
 
-class _Printer:
-    """Readings printed as they are decoded, so a stream of days needs no memory for them."""
-
-    def __init__(self, fmt: str) -> None:
-        self.format = fmt
-        self.count = 0
-        self._columns: list[str] | None = None
-
-    def print(self, reading: Reading) -> None:
-        if self.format == "json":
-            text = textwrap.indent(json.dumps(reading.to_dict(), indent=2, ensure_ascii=False),
-                                   "  ")
-            text = ("[\n" if not self.count else ",\n") + text
-        elif self.format == "csv":
-            text, self._columns = csv_text([reading], header=self._columns is None,
-                                           columns=self._columns)
-        else:
-            text = render([reading], self.format)
-            if self.format == "table" and self.count:
-                text = "\n" + text
-        self.count += 1
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-    def close(self) -> None:
-        if self.format == "json" and self.count:
-            sys.stdout.write("\n]\n")
-
-
 def cmd_decode(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -163,13 +131,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.inputs == ["-"] and sys.stdin.isatty() and not args.quiet:
         print("smartmeter-readout: decoding what arrives on standard input (hex text, a "
               "capture file or raw bytes from a meter); Ctrl-D ends it", file=sys.stderr)
-    printer = _Printer(args.format)
+    printer = Printer(args.format, sys.stdout, json_array=True)
     first: dict[EventKind, Event] = {}  # the first event of each kind: the verdict's evidence
     total = 0
     for _, chunk in _inputs(args.inputs):
         total += len(chunk.data)
         for reading in decoder.feed(chunk.data, received=chunk.received or datetime.now(UTC)):
             printer.print(reading)
+            sys.stdout.flush()
         for event in decoder.take_events():
             first.setdefault(event.kind, event)
             if event.kind is EventKind.IMPLAUSIBLE and not args.quiet:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Iterable, Sequence
+from typing import TextIO
 
 from ..reading import Reading
 
@@ -91,3 +93,35 @@ def render(readings: Iterable[Reading], fmt: str) -> str:
     if fmt == "csv":
         return csv_text(readings)[0]
     return "\n".join(table(r) for r in readings)
+
+
+class Printer:
+    """Readings printed one by one as they come, in one format: what ``decode`` and the
+    console output share. ``json_array`` makes the JSON of all readings one array, written
+    as it grows (``close`` ends it); without it each reading is an array of one."""
+
+    def __init__(self, fmt: str, stream: TextIO, *, json_array: bool = False) -> None:
+        self.format, self.stream, self.json_array = fmt, stream, json_array
+        self.count = 0
+        self._columns: list[str] | None = None
+
+    def print(self, reading: Reading) -> None:
+        if self.format == "jsonl":
+            text = json.dumps(reading.to_dict(), ensure_ascii=False) + "\n"
+        elif self.format == "csv":
+            text, self._columns = csv_text([reading], header=self._columns is None,
+                                           columns=self._columns)
+        elif self.format == "json" and self.json_array:
+            text = textwrap.indent(json.dumps(reading.to_dict(), indent=2, ensure_ascii=False),
+                                   "  ")
+            text = ("[\n" if not self.count else ",\n") + text
+        else:
+            text = render([reading], self.format)
+            if self.format == "table" and self.count:
+                text = "\n" + text
+        self.count += 1
+        self.stream.write(text)
+
+    def close(self) -> None:
+        if self.format == "json" and self.json_array and self.count:
+            self.stream.write("\n]\n")
