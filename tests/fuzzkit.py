@@ -71,7 +71,7 @@ def simulated_plaintexts() -> list[bytes]:
     return out
 
 
-def _captured_plaintexts() -> list[bytes]:
+def captured_plaintexts() -> list[bytes]:
     """Plaintexts of the shared captures and the corpus, as the decoder parses them."""
     files = [ROOT.parent / "shared" / "vectors" / "vectors.json",
              *sorted((ROOT / "tests" / "corpus").glob("*.json"))]
@@ -96,7 +96,7 @@ def _captured_plaintexts() -> list[bytes]:
 
 
 def seeds() -> list[bytes]:
-    return simulated_plaintexts() + _captured_plaintexts()
+    return simulated_plaintexts() + captured_plaintexts()
 
 
 def _positions(plaintext: bytes) -> tuple[list[int], list[int], list[int]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fuzzkit import simulated_plaintexts
+from fuzzkit import captured_plaintexts, simulated_plaintexts
 from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import parse_notification
 from smartmeter_readout.dlms.untagged import looks_untagged, parse_untagged
@@ -188,9 +188,8 @@ def test_other_bare_apdus_in_the_corpus_are_not_untagged() -> None:
 
 def test_captured_plaintexts_are_not_untagged() -> None:
     """Every decodable capture (shared vectors and corpus) except the Czech ones."""
-    fuzzkit = pytest.importorskip("fuzzkit")
     czech = {bytes.fromhex(e["hex"]) for e in CZECH}
-    plaintexts = [p for p in fuzzkit._captured_plaintexts() if p not in czech]
+    plaintexts = [p for p in captured_plaintexts() if p not in czech]
     assert plaintexts
     for apdu in plaintexts:
         if len(apdu) > 6:
