@@ -192,12 +192,21 @@ def connector_from(args: argparse.Namespace) -> Connector:
 
 
 def run(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; SIGTERM stops it like Ctrl-C, so what it made (a symlink
+    to its pseudo-terminal, a capture file) is cleaned up on the way out."""
     import asyncio
+    import signal
 
+    def stop(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
         return EXIT_OK  # stopped by the user
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def live_options(key_failures: int = 0) -> LiveOptions:

@@ -149,9 +149,8 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
     except SourceFatal as exc:
         print(f"smartmeter-readout: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyRejected as exc:
-        print(f"smartmeter-readout: {exc}", file=sys.stderr)
-        return EXIT_KEY
+    except KeyRejected:
+        return EXIT_KEY  # the reader has said why, once
     return EXIT_OK if count or not args.count else 4
 
 
