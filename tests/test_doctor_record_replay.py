@@ -109,9 +109,12 @@ def test_record_raw_stays_decodable(tmp_path: Path) -> None:
         result = run(["record", "--port", link, "--output", capture, "--raw", "--duration",
                       "3", "-q"])
     assert result.returncode == 0, result.stderr
+    assert "key" not in result.stderr  # recording needs no key: nothing to warn about
     assert b"\x7e\xa0" in capture.read_bytes()  # raw HDLC frames, no text
     decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
     assert decoded.returncode == 0 and len(jsonl(decoded.stdout)) >= 2
+    again = run(["record", "--port", link, "--output", capture, "--raw", "--duration", "1"])
+    assert again.returncode == 2 and "--force overwrites it, --append adds to it" in again.stderr
 
 
 class _Bridge:
@@ -202,3 +205,16 @@ def test_record_redacted_capture_decodes_without_identifiers(tmp_path: Path) -> 
     assert decoded.returncode == 0 and readings
     assert all(r["meter"]["system_title"] == "4B464D0000000001" for r in readings)
     assert all(r["meter"]["id"] == "0KFM0000000000" for r in readings)
+
+
+def test_record_append_adds_to_a_capture_under_one_header(tmp_path: Path) -> None:
+    link, capture = tmp_path / "ttyMETER", tmp_path / "capture.txt"
+    with simulator(link, "vkw", interval=0.3):
+        for extra in ([], ["--append"]):
+            result = run(["record", "--port", link, "--output", capture, "--count", "1",
+                          "-q", *extra])
+            assert result.returncode == 0, result.stderr
+    text = capture.read_text()
+    assert text.count("# smartmeter-readout capture") == 1
+    decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
+    assert decoded.returncode == 0 and len(jsonl(decoded.stdout)) >= 2

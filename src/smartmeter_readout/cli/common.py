@@ -209,13 +209,13 @@ def run(coroutine: Coroutine[Any, Any, int]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def live_options(key_failures: int = 0) -> LiveOptions:
+def live_options(key_failures: int = 0, *, key_needed: bool = True) -> LiveOptions:
     """The reader's timings; SMARTMETER_LIVE_<NAME> shortens them (the tests do)."""
     from dataclasses import replace
 
     from ..live.reader import LiveOptions
 
-    base = LiveOptions(key_failures=key_failures)
+    base = LiveOptions(key_failures=key_failures, key_needed=key_needed)
 
     def tuned(name: str, default: float) -> float:
         return float(os.environ.get(f"SMARTMETER_LIVE_{name.upper()}") or default)

@@ -88,6 +88,9 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
     record.add_argument("--count", type=int, help="stop after this many pushes")
     record.add_argument("--duration", type=seconds, help="stop after this many seconds")
+    exists = record.add_mutually_exclusive_group()
+    exists.add_argument("--force", action="store_true", help="overwrite an existing file")
+    exists.add_argument("--append", action="store_true", help="add to an existing capture")
     record.add_argument("--redact", action="store_true",
                         help="replace the system title and meter numbers (needs the key; the "
                              "capture stays decodable with it)")
@@ -254,8 +257,11 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         from ..capture.redact import Redactor
 
         redactor = Redactor(*keys_from(load(args)))
+    appending = args.append and args.output.exists()
+    if args.output.exists() and not (args.force or args.append):
+        raise UsageError(f"{args.output} exists: --force overwrites it, --append adds to it")
     try:
-        out = args.output.open("wb")
+        out = args.output.open("ab" if appending else "wb")
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     reader: LiveReader
@@ -273,8 +279,9 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         if args.count and decoder.stats.complete >= args.count:
             done.set()
 
-    reader = LiveReader(connector, decoder, on_bytes=write)
-    if not args.raw:
+    reader = LiveReader(connector, decoder, on_bytes=write,
+                        options=live_options(key_needed=False))
+    if not args.raw and not appending:
         notes = ["receive time (UTC) and bytes in hex, one chunk per line"]
         if args.redact:
             notes.append("identifiers redacted: system title and meter numbers replaced")

@@ -92,6 +92,7 @@ class LiveOptions:
     backoff_max: float = 30.0
     quiet_gap: float = 0.25  # ends a burst during auto-detection
     key_failures: int = 0  # > 0: raise KeyRejected after this many, if none ever decoded
+    key_needed: bool = True  # False (record): a push that needs a key is no problem
 
 
 class LiveReader:
@@ -276,6 +277,8 @@ class LiveReader:
                 continue
             if not event.kind.ends_push or decoded:
                 continue
+            if event.kind.key_problem and not self.options.key_needed:
+                continue  # recording takes the bytes; decrypting is for later
             message = event.message
             if event.kind is EventKind.MALFORMED:
                 message = f"pushes arrive but cannot be decoded: {message}"
