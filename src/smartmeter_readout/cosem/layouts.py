@@ -20,8 +20,7 @@ swap has a broken FCS and no stated origin, a 2025 capture of the same Embriq mo
 correctly, and reading a swapped tag as an octet string would let any ``06`` (uint32) pass as
 a code: such a body is reported as malformed instead of guessed at.
 
-Scaled values are exact: ``raw / 10**n`` is correctly rounded, so 2337 with scaler -1 is the
-float nearest 233.7, printed as 233.7.
+Scaling (exact, ``cosem.body.scale``) and the ``Body`` a layout fills live in ``cosem.body``.
 """
 
 from __future__ import annotations
