@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,3 +59,13 @@ def same_moment(actual: datetime | str | None, expected: str) -> bool:
 @pytest.fixture(params=vector_ids(lambda v: v["verified"]))
 def verified_vector(request: pytest.FixtureRequest) -> dict[str, Any]:
     return BY_ID[request.param]
+
+
+@pytest.fixture(autouse=True)
+def _logger_as_it_was() -> Iterator[None]:
+    """A command run in this process points the program's logger at that test's captured
+    stderr and stops propagation; later tests would log into a closed stream and past caplog."""
+    log = logging.getLogger("smartmeter_readout")
+    saved = log.handlers[:], log.level, log.propagate
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]

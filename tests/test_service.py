@@ -142,7 +142,8 @@ def test_down_output_catches_up_in_order_across_a_restart(tmp_path: Path,
         stop = asyncio.Event()
         task = asyncio.create_task(second.run(stop))
         deadline = asyncio.get_running_loop().time() + 120  # a safety net, not a timing
-        while len(back.got) < 30 and asyncio.get_running_loop().time() < deadline:
+        while (second.state["mqtt"].delivered < 30
+               and asyncio.get_running_loop().time() < deadline):
             await asyncio.sleep(0.05)  # wait for the deliveries, however loaded the machine
         stop.set()
         await task
@@ -156,6 +157,10 @@ def test_down_output_catches_up_in_order_across_a_restart(tmp_path: Path,
     assert "mqtt: cannot deliver (connection refused)" in caplog.text
     assert "mqtt: delivering again" in caplog.text
     assert caplog.text.count("mqtt: cannot deliver") <= 2  # state changes, not every retry
+    left = Outbox(tmp_path / "o.sqlite")
+    waiting = [r.frame_counter for _, r in left.peek("mqtt", 10_000)]
+    left.close()
+    assert all(c is not None and c > delivered[-1] for c in waiting)  # nothing goes twice
 
 
 def test_demo_stores_and_history_reads_back(tmp_path: Path) -> None:

@@ -268,9 +268,22 @@ class Service:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
                 continue
-            await asyncio.to_thread(self.outbox.remove, sink.name, rows[-1][0])
+            await self._acknowledge(sink.name, rows[-1][0], len(rows))
             delay = 1.0
-            self._delivered(sink.name, len(rows))
+
+    async def _acknowledge(self, name: str, up_to: int, count: int) -> None:
+        """Mark a sent batch delivered even when shutdown cancels the worker meanwhile:
+        otherwise the next start would send it a second time."""
+        assert self.outbox is not None
+        marking = asyncio.ensure_future(asyncio.to_thread(self.outbox.remove, name, up_to))
+        try:
+            await asyncio.shield(marking)
+        except asyncio.CancelledError:
+            await marking
+            raise
+        finally:
+            if marking.done() and not marking.cancelled() and marking.exception() is None:
+                self._delivered(name, count)
 
     def _failed(self, name: str, exc: BaseException) -> None:
         state = self.state[name]
