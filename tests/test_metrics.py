@@ -56,6 +56,7 @@ def test_metrics_of_a_running_service(tmp_path: Path) -> None:
     assert backlog["mqtt"] >= 5 and up["mqtt"] == 0  # the broker is down
     assert backlog["sqlite"] == 0 and up["sqlite"] == 1
     assert "smartmeter_reconnects" in families
+    assert families["smartmeter_web_connections"].samples[0].value >= 1  # this scrape
     implausible = families["smartmeter_implausible_values"].samples
     assert implausible[0].name == "smartmeter_implausible_values_total"
     assert implausible[0].value == 0  # the simulated meter's values fit each other

@@ -220,7 +220,10 @@ def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:
                     operator=config["meter"]["operator"],
                     outputs=[sink.name for sink in built.service.sinks])
     return WebServer(built.service, settings["host"], settings["port"], log,
-                     token=settings["token"], info=info)
+                     token=settings["token"], info=info,
+                     header_timeout=settings["header_timeout"],
+                     max_connections=settings["max_connections"],
+                     per_client=settings["max_connections_per_client"])
 
 
 def cmd_history(args: argparse.Namespace) -> int:

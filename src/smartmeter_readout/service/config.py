@@ -104,6 +104,13 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "port": _o(int, 8080, minimum=0, maximum=65535),
         "token": _o(str, "", help="needed when host is not loopback: every request carries "
                                   "it (Bearer header, or the page's login)"),
+        "header_timeout": _o((int, float), 10, minimum=1, maximum=3600,
+                             help="seconds a client may take to send a request, or idle "
+                                  "between requests"),
+        "max_connections": _o(int, 512, minimum=1, maximum=100_000,
+                              help="open connections in all; idle ones make room first"),
+        "max_connections_per_client": _o(int, 256, minimum=1, maximum=100_000,
+                                         help="open connections from one address"),
     },
     "console": {
         "format": _o(str, "none", "none", "table", "json", "jsonl", "csv"),

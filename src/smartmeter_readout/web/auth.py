@@ -31,6 +31,7 @@ _SAME_SITE = re.compile(r"/(?![/\\])[^\s\\]*")  # a path of this site, nothing a
 # would read as another host (//evil, /\evil, /<tab>/evil: browsers drop tabs and newlines)
 _OPEN = {"/login", "/static/style.css", "/static/favicon.svg"}
 _FAILED_LOGIN_DELAY = 1.0  # slows guessing down; a person does not notice
+_FORM_SECONDS = 10.0  # for the login form to arrive
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,7 +83,11 @@ class Auth:
         return _login_html("", 200)
 
     async def login(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        try:
+            async with asyncio.timeout(_FORM_SECONDS):  # a trickled body holds no connection
+                form = await request.post()
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(text="the form took too long to arrive") from None
         given = str(form.get("token", ""))
         target = request.query.get("next", "/")
         if not _SAME_SITE.fullmatch(target):

@@ -8,6 +8,7 @@ the package (no CDN), so it works on a Raspberry Pi without internet.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..service.metrics import ServiceCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
 from .auth import Auth, Handler
+from .guard import ConnectionGuard, GuardCollector
 
 __all__ = ["SiteInfo", "WebServer"]
 
@@ -59,34 +61,50 @@ class OneLineRateLimited(logging.Filter):
 
 
 class WebServer:
+    """``header_timeout``: seconds a connection may take to send a request (and may idle
+    between requests); ``max_connections`` and ``per_client``: see ``guard``."""
+
     def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 8080,
                  log: logging.Logger | None = None, *, token: str = "",
-                 info: SiteInfo | None = None) -> None:
+                 info: SiteInfo | None = None, header_timeout: float = 10.0,
+                 max_connections: int = 512, per_client: int = 256) -> None:
         self.host, self.port = host, port
         self.log = log or logging.getLogger("smartmeter_readout")
+        self.header_timeout = header_timeout
         self.registry = CollectorRegistry()
         self.registry.register(ServiceCollector(service))
         self.api = Api(service, info or SiteInfo())
         self.auth = Auth(token)
-        self.app = web.Application(middlewares=[_headers, self.auth.middleware])
+        self.guard = ConnectionGuard(total=max_connections, per_client=per_client,
+                                     log=self.log)
+        self.registry.register(GuardCollector(self.guard))
+        self.app = web.Application(middlewares=[self.guard.middleware, _headers,
+                                                self.auth.middleware])
         self.app.add_routes([
             web.get("/", self.page), web.get("/metrics", self.metrics),
             web.get("/login", self.auth.login_page), web.post("/login", self.auth.login),
             web.post("/logout", self.auth.logout),
             web.static("/static", _STATIC), *self.api.routes()])
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     async def start(self) -> bool:
         """Listen; a port in use is logged, not fatal: reading the meter comes first."""
         errors = self.log.getChild("web")
         if not any(isinstance(f, OneLineRateLimited) for f in errors.filters):
             errors.addFilter(OneLineRateLimited())
+        # aiohttp's keep-alive timer runs from the connection's start and is not pushed on
+        # by partial data: with a short timeout it is the deadline for a request's headers
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0, logger=errors)
+                                     shutdown_timeout=1.0, logger=errors,
+                                     keepalive_timeout=self.header_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        server = self._runner.server
+        assert server is not None
         try:
-            await site.start()
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: self.guard.connection(server), self.host, self.port,
+                reuse_address=True)
         except OSError as exc:
             self.log.error("web: cannot listen on %s:%s (%s): set [web] port to a free one "
                            "(the demo: --web-port 8081; or SMARTMETER_WEB_PORT)",
@@ -94,7 +112,7 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
             return False
-        self.port = self._runner.addresses[0][1]
+        self.port = self._listener.sockets[0].getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.log.info("web: page on http://%s:%s/ (API /api/v1/, /metrics)", shown, self.port)
         return True
@@ -109,8 +127,12 @@ class WebServer:
 
     async def close(self) -> None:
         self.api.close()
+        if self._listener is not None:
+            self._listener.close()  # no new connections; the runner ends the open ones
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._listener is not None:
+            await self._listener.wait_closed()
 
 
 @web.middleware
