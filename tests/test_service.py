@@ -174,7 +174,7 @@ def test_demo_stores_and_history_reads_back(tmp_path: Path) -> None:
     assert json.loads(raw.stdout) == printed
     quarter = run(["history", "--sqlite", db, "--step", "15m", "--format", "csv"])
     assert quarter.stdout.startswith("start,end,meter,")
-    assert "active_energy_import_Wh_delta" in quarter.stdout.splitlines()[0]
+    assert "active_energy_import_delta_Wh" in quarter.stdout.splitlines()[0]
 
 
 def test_run_stops_cleanly_on_sigterm_and_keeps_everything(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import decode, live, service
+from . import decode, history, live, service
 from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 __all__ = ["main"]
 
-COMMANDS = {**decode.COMMANDS, **live.COMMANDS, **service.COMMANDS}
+COMMANDS = {**decode.COMMANDS, **live.COMMANDS, **service.COMMANDS, **history.COMMANDS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_decode_command(sub)
     live.add_live_commands(sub)
     service.add_service_commands(sub)
+    history.add_history_command(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The service subcommands: ``run``, ``demo`` and ``history``."""
+"""The service subcommands: ``run`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..sinks.formats import FORMATS
 from .common import (
@@ -63,18 +63,6 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     demo.add_argument("--config", type=Path, help="TOML configuration file: its outputs and "
                                                   "[web] settings join the demo")
     _common(demo)
-
-    history = sub.add_parser(
-        "history", help="read the stored readings and aggregates back",
-        description="Readings (--step raw) or 1-minute, 15-minute, hourly or daily aggregates "
-                    "from the SQLite history.")
-    history.add_argument("--config", type=Path, help="TOML configuration file")
-    history.add_argument("--sqlite", type=Path, help="database file (default: [sqlite] path)")
-    history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
-                                         "yesterday (default -1d)")
-    history.add_argument("--until", help="end, same forms (default now)")
-    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"), default="15m")
-    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -226,86 +214,4 @@ def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:
                      per_client=settings["max_connections_per_client"])
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    import json
-    from zoneinfo import ZoneInfo
-
-    from ..history.query import HistoryError, HistoryQuery
-    from ..service.config import default_data_dir
-
-    config = load(args, {})
-    path = args.sqlite or Path(config["sqlite"]["path"] or
-                               default_data_dir() / "smartmeter.sqlite")
-    if not Path(path).is_file():
-        raise UsageError(f"no history at {path}: the service has not stored anything there "
-                         "yet (give --sqlite or --config)")
-    tz = ZoneInfo(config["meter"]["timezone"])
-    since = _when(args.since or "-1d", tz, "--since")
-    until = _when(args.until, tz, "--until") if args.until else None
-    try:
-        store = HistoryQuery(path)
-        try:
-            if args.step == "raw":
-                rows = store.readings(since, until)
-            else:
-                rows = store.intervals(args.step, since, until, tz)
-        finally:
-            store.close()
-    except HistoryError as exc:
-        print(f"smartmeter-readout: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    if args.format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-    elif args.step == "raw":
-        from ..reading import Reading
-        from ..sinks.formats import render
-
-        readings = [Reading.from_dict(row) for row in rows]
-        sys.stdout.write(render(readings, "csv" if args.format == "csv" else "table"))
-    else:
-        sys.stdout.write(_interval_text(rows, args.format))
-    return EXIT_OK
-
-
-def _when(text: str, tz: Any, option: str) -> Any:
-    from ..history.timespec import parse_when
-
-    try:
-        return parse_when(text, tz)
-    except ValueError as exc:
-        raise UsageError(f"{option} {exc}") from None
-
-
-def _interval_text(rows: list[dict[str, Any]], fmt: str) -> str:
-    import csv
-    import io
-
-    columns: dict[str, None] = {}
-    for row in rows:
-        for value in row["values"].values():
-            if value["name"] == "clock":
-                continue
-            unit = f"_{value['unit']}" if value["unit"] else ""
-            key = "delta" if "delta" in value else "mean"
-            columns.setdefault(f"{value['name']}{unit}_{key}")
-    out = io.StringIO()
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["start", "end", "meter", *columns])
-    lines = []
-    for row in rows:
-        cells: dict[str, Any] = {}
-        for value in row["values"].values():
-            unit = f"_{value['unit']}" if value["unit"] else ""
-            key = "delta" if "delta" in value else "mean"
-            cells[f"{value['name']}{unit}_{key}"] = value[key]
-        if fmt == "csv":
-            writer.writerow([row["start"], row["end"], row["meter"],
-                             *(cells.get(c, "") for c in columns)])
-        else:
-            shown = "  ".join(f"{name}={cells[name]}" for name in columns if name in cells)
-            lines.append(f"{row['start']}  {row['meter']}  {shown}")
-    return out.getvalue() if fmt == "csv" else "\n".join(lines) + ("\n" if lines else "")
-
-
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "history": cmd_history}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo}

@@ -67,6 +67,19 @@ class HistoryQuery:
             rows = sorted(self._series(meter))
         return [{"meter": m, "obis": o, "name": n, "unit": u} for m, o, n, u in rows]
 
+    def extent(self) -> tuple[datetime, datetime] | None:
+        """When the oldest and newest stored reading or aggregate fall (None: nothing yet);
+        what ``history`` tells a user whose range holds nothing."""
+        with self._reading():
+            raw = self._db.execute("SELECT min(time), max(time) FROM readings").fetchone()
+            rolled = self._db.execute("SELECT min(start), max(start + step) FROM aggregates"
+                                      ).fetchone()
+        stamps = [stamp for stamp in (*raw, *rolled) if stamp is not None]
+        if not stamps:
+            return None
+        return (datetime.fromtimestamp(min(stamps), UTC),
+                datetime.fromtimestamp(max(stamps), UTC))
+
     def intervals(self, step: str, since: datetime | None = None,
                   until: datetime | None = None, tz: tzinfo = UTC, *,
                   obis: Sequence[str] | None = None,

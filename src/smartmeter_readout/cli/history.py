@@ -1,0 +1,274 @@
+"""The ``history`` command: stored readings and aggregates back, for people and programs.
+
+The table shows a few chosen columns (``--columns``; energy in kWh, one row per interval or
+reading) so it fits a terminal. CSV is for programs: every value, its columns ordered by OBIS
+code so a script reading them by position keeps working; values in base units (Wh, W, V, A).
+JSON is the API's form. A range that holds nothing says so, and what the database holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..sinks.formats import LABELS
+from .common import EXIT_FAILURE, EXIT_OK, UsageError, load
+
+__all__ = ["COMMANDS", "add_history_command"]
+
+_COUNTER_UNITS = {"Wh", "varh", "VAh"}
+_STATS = ("delta", "mean", "min", "max", "last")
+_DEFAULT = ("active_energy_import", "active_energy_export", "active_power_import",
+            "active_power_import:max", "active_power_export")
+_DECIMALS = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2}  # what a meter resolves
+_SHORT = {"mean": "avg", "delta": "", "max": "max", "min": "min", "last": "last"}
+
+
+class Column(NamedTuple):
+    obis: str
+    name: str
+    unit: str | None
+    stat: str  # one of _STATS; "value" for raw readings
+
+    @property
+    def csv_name(self) -> str:
+        parts = [self.name] + ([self.stat] if self.stat != "value" else [])
+        return "_".join(parts + ([self.unit] if self.unit else []))
+
+    @property
+    def label(self) -> str:
+        unit = f"k{self.unit}" if self.unit in _COUNTER_UNITS else (self.unit or "")
+        parts = (LABELS.get(self.name, self.name), unit, _SHORT.get(self.stat, ""))
+        return " ".join(part for part in parts if part)
+
+
+def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = sub.add_parser(
+        "history", help="read the stored readings and aggregates back",
+        description="Readings (--step raw) or 1-minute, 15-minute, hourly, daily or monthly "
+                    "aggregates from the SQLite history. The table shows energy in kWh per "
+                    "interval and power in W; CSV has every value in base units, columns in "
+                    "OBIS order.")
+    history.add_argument("--config", type=Path, help="TOML configuration file")
+    history.add_argument("--sqlite", type=Path, help="database file (default: [sqlite] path)")
+    history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
+                                         "yesterday (default -1d)")
+    history.add_argument("--until", help="end, same forms (default now)")
+    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"), default="15m")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    history.add_argument(
+        "--columns", help="comma-separated values to show: a name (voltage_l1) or OBIS code, "
+                          "with :mean, :min, :max, :last or :delta for intervals; 'all' for "
+                          "every one (default for the table: energy in and out, power in "
+                          "(avg, max) and out; for CSV: all)")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from ..history.query import HistoryError, HistoryQuery
+    from ..service.config import default_data_dir
+
+    config = load(args, {})
+    path = args.sqlite or Path(config["sqlite"]["path"] or
+                               default_data_dir() / "smartmeter.sqlite")
+    if not Path(path).is_file():
+        raise UsageError(f"no history at {path}: the service has not stored anything there "
+                         "yet (give --sqlite or --config)")
+    tz = ZoneInfo(config["meter"]["timezone"])
+    since = _when(args.since or "-1d", tz, "--since")
+    until = _when(args.until, tz, "--until") if args.until else None
+    try:
+        store = HistoryQuery(path)
+        try:
+            if args.step == "raw":
+                rows = store.readings(since, until)
+            else:
+                rows = store.intervals(args.step, since, until, tz)
+            extent = store.extent() if not rows else None
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    raw = args.step == "raw"
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    if not rows:
+        print(f"smartmeter-readout: {_nothing(path, since, until, extent, tz)}",
+              file=sys.stderr)
+        if args.format == "csv":
+            sys.stdout.write(csv_text([], [], raw))
+    if args.format == "json" or not rows:
+        return EXIT_OK
+    available = _available(rows, raw)
+    spec = args.columns or ("all" if args.format == "csv" else None)
+    columns = _chosen(spec, available, raw)
+    if args.format == "csv":
+        sys.stdout.write(csv_text(rows, columns, raw))
+    elif rows:
+        sys.stdout.write(table_text(rows, columns, raw, tz))
+    return EXIT_OK
+
+
+def _when(text: str, tz: Any, option: str) -> Any:
+    from ..history.timespec import parse_when
+
+    try:
+        return parse_when(text, tz)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
+
+
+def _nothing(path: Path, since: datetime, until: datetime | None,
+             extent: tuple[datetime, datetime] | None, tz: Any) -> str:
+    if extent is None:
+        return (f"{path} holds no readings yet: the service stores them as it reads the "
+                "meter (smartmeter-readout run)")
+    first, last = (moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") for moment in extent)
+    asked = since.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    to = until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if until else "now"
+    return (f"nothing stored from {asked} to {to}; {path} holds {first} to {last} "
+            "(choose --since and --until inside it)")
+
+
+def _obis_order(obis: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in obis.split("."))
+    except ValueError:
+        return (999,)
+
+
+def _available(rows: Sequence[dict[str, Any]], raw: bool) -> list[Column]:
+    """Every value the rows carry (not the clock or the meter's identity), in OBIS order;
+    counters first with their delta, everything else with its mean."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for row in rows:
+        for obis, value in row["values"].items():
+            if value["name"] in ("clock", "meter_id", "device_name"):
+                continue
+            if raw and not _numeric(value.get("value")):
+                continue
+            found.setdefault(obis, (value["name"], value["unit"]))
+    columns = []
+    for obis in sorted(found, key=_obis_order):
+        name, unit = found[obis]
+        if raw:
+            columns.append(Column(obis, name, unit, "value"))
+        elif unit in _COUNTER_UNITS:
+            columns += [Column(obis, name, unit, "delta"), Column(obis, name, unit, "last")]
+        else:
+            columns += [Column(obis, name, unit, stat) for stat in ("mean", "min", "max")]
+    return columns
+
+
+def _chosen(spec: str | None, available: list[Column], raw: bool) -> list[Column]:
+    if spec is not None and spec.strip() == "all":
+        return available
+    by_key: dict[tuple[str, str], Column] = {}
+    for column in available:
+        for word in (column.name, column.obis):
+            by_key.setdefault((word, column.stat), column)
+            by_key.setdefault((word, ""), column)  # the first: delta or mean, or the value
+    if spec is None:
+        picked = [by_key[key] for key in map(_parse, _DEFAULT) if key in by_key]
+        return picked or available[:6]
+    chosen = []
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        key = _parse(part)
+        if raw and key[1]:
+            raise UsageError(f"--columns {part}: raw readings have one value each; drop "
+                             f":{key[1]} (or use --step 1m and the like for {', '.join(_STATS)})")
+        if key[1] and key[1] not in _STATS:
+            raise UsageError(f"--columns {part}: {key[1]!r} is none of {', '.join(_STATS)}")
+        if key not in by_key:
+            names = sorted({c.name for c in available})
+            raise UsageError(f"--columns {part}: no such value in this range; there are: "
+                             f"{', '.join(names) or 'none'}")
+        chosen.append(by_key[key])
+    return chosen
+
+
+def _parse(part: str) -> tuple[str, str]:
+    name, _, stat = part.partition(":")
+    return name.strip(), stat.strip()
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cell(row: dict[str, Any], column: Column) -> Any:
+    value = row["values"].get(column.obis)
+    if value is None:
+        return None
+    return value.get("value" if column.stat == "value" else column.stat)
+
+
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column], raw: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    first = ["time", "meter", "frame_counter"] if raw else ["start", "end", "meter"]
+    writer.writerow([*first, *(column.csv_name for column in columns)])
+    for row in rows:
+        meter = row["meter"]
+        if raw:
+            meter = meter.get("id") or meter.get("system_title") or ""
+            lead = [row["time"], meter, "" if row["frame_counter"] is None
+                    else row["frame_counter"]]
+        else:
+            lead = [row["start"], row["end"], meter]
+        cells = (_cell(row, column) for column in columns)
+        writer.writerow([*lead, *("" if cell is None else cell for cell in cells)])
+    return out.getvalue()
+
+
+def table_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column], raw: bool,
+               tz: Any) -> str:
+    meters = {_meter(row, raw) for row in rows}
+    heads = ["Time" if raw else "Start", *(["Meter"] if len(meters) > 1 else []),
+             *(column.label for column in columns)]
+    body = []
+    for row in rows:
+        moment = datetime.fromisoformat(row["time"] if raw else row["start"]).astimezone(tz)
+        stamp = moment.strftime("%Y-%m-%d %H:%M:%S" if raw else "%Y-%m-%d %H:%M")
+        cells = [_shown(_cell(row, column), column) for column in columns]
+        body.append([stamp, *([_meter(row, raw)] if len(meters) > 1 else []), *cells])
+    widths = [max(len(line[i]) for line in [heads, *body]) for i in range(len(heads))]
+    lead = 2 if len(meters) > 1 else 1
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) if i < lead else cell.rjust(width)
+                         for i, (cell, width) in enumerate(zip(cells, widths, strict=True)))
+
+    return "\n".join(line(cells).rstrip() for cells in [heads, *body]) + "\n"
+
+
+def _meter(row: dict[str, Any], raw: bool) -> str:
+    meter = row["meter"]
+    if raw:
+        return str(meter.get("id") or meter.get("system_title") or "-")
+    return str(meter)
+
+
+def _shown(value: Any, column: Column) -> str:
+    if value is None:
+        return "-"
+    if not _numeric(value):
+        return str(value)
+    if column.unit in _COUNTER_UNITS:
+        return f"{value / 1000:.3f}"
+    decimals = _DECIMALS.get(column.unit or "")
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+COMMANDS = {"history": cmd_history}
