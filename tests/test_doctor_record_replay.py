@@ -43,7 +43,7 @@ def test_doctor_key_missing_and_tag_failing(tmp_path: Path) -> None:
         bad_tag = run(["doctor", "--port", link, "--key", KEY, "--auth-key", WRONG_KEY,
                        "--timeout", "5"])
     assert missing.returncode == 3 and "no key was given" in missing.stdout
-    assert "Netz Burgenland (a text file" in missing.stdout
+    assert "Netz Burgenland: a text file" in missing.stdout
     assert bad_tag.returncode == 3 and "authentication key (--auth-key) is wrong" in \
         bad_tag.stdout
 
@@ -55,10 +55,30 @@ def test_doctor_success_shows_reading_and_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert "Verdict: Everything works" in result.stdout
     assert "M-Bus frames" in result.stdout and "made by Kaifa" in result.stdout
-    assert "Vorarlberger Energienetze" in result.stdout
+    # VKW, TINETZ and Salzburg Netz Kaifas send alike: the config says so, not a guess
+    assert 'operator = "auto"  # one of vkw, tinetz, salzburgnetz' in result.stdout
     assert "Voltage L1" in result.stdout
     assert f'port = "{link}"' in result.stdout and "baud = 2400" in result.stdout
     assert KEY not in result.stdout
+
+
+def test_doctor_names_netz_noe_for_its_kaifa_by_the_layout(tmp_path: Path) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "netznoe", interval=0.5):
+        result = run(["doctor", "--port", link, "--key", KEY, "--timeout", "5"])
+    assert result.returncode == 0, result.stdout
+    assert 'operator = "netznoe"  # Netz Niederösterreich (EVN)' in result.stdout
+    assert "vkw" not in result.stdout
+
+
+def test_doctor_wrong_key_lists_the_operators_once_and_not_norway(tmp_path: Path) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "netznoe", interval=0.3):
+        result = run(["doctor", "--port", link, "--key", WRONG_KEY, "--timeout", "5"])
+    assert result.returncode == 3, result.stdout
+    assert result.stdout.count("Netz Niederösterreich (EVN)") == 1
+    assert "Norway" not in result.stdout
+    assert "Vorarlberg" in result.stdout  # a Kaifa on 2400 baud may be theirs as well
 
 
 def test_record_then_replay_gives_identical_readings(tmp_path: Path) -> None:

@@ -105,6 +105,27 @@ def test_unknown_and_unsupported_operators_are_usage_errors() -> None:
         serial_candidates(_args(operator="netzooe"))
 
 
+@pytest.mark.parametrize(("maker", "layout", "settings", "encrypted", "expected"), [
+    ("KFM", "B", SerialSettings(2400), True, ["netznoe"]),
+    ("SAG", "B", SerialSettings(2400), True, ["netznoe"]),
+    ("KFM", "A", SerialSettings(2400), True, ["vkw", "tinetz", "salzburgnetz"]),
+    ("KFM", "A", SerialSettings(2400, "E"), True, ["tinetz", "salzburgnetz"]),
+    ("ISK", "D1", SerialSettings(9600), True, ["wienernetze"]),
+    ("SMS", "D2", SerialSettings(115200), True, ["kaerntennetz", "eww-wels"]),
+    ("KFM", "D3 Kaifa KFM_001 list 2 (3-phase)", None, False, ["norway"]),
+    ("LGZ", "netzburgenland", None, True, ["netzburgenland"]),
+    ("SAG", "F", SerialSettings(115200), True, ["e-netze", "luxembourg"]),
+    ("KFM", None, SerialSettings(115200), True, []),
+])
+def test_the_likely_operators_follow_what_the_meter_showed(
+        maker: str, layout: str | None, settings: SerialSettings | None, encrypted: bool,
+        expected: list[str]) -> None:
+    from smartmeter_readout.operators import likely_operators
+
+    found = likely_operators(maker, layout=layout, settings=settings, encrypted=encrypted)
+    assert [op.name for op in found] == expected
+
+
 def test_makers_lead_to_operators() -> None:
     names = [op.name for op in operators_for_maker("KFM")]
     assert {"vkw", "tinetz", "salzburgnetz", "netznoe"} <= set(names)

@@ -18,6 +18,7 @@ __all__ = [
     "OPERATORS",
     "Operator",
     "SerialSettings",
+    "likely_operators",
     "operators_for_maker",
 ]
 
@@ -67,6 +68,8 @@ class Operator:
     simulator: str | None = None  # the simulator profile of its usual meter
     supported: bool = True
     note: str = ""
+    layouts: tuple[str, ...] = ()  # what the decoder calls its meters' push layouts
+    encrypted: bool = True  # its meters' pushes are ciphered (a key is needed)
 
 
 _MBUS = "M-Bus adapter on the meter's RJ12 socket, pins 3 and 4"
@@ -76,48 +79,52 @@ _IR = "optical IR head on the meter's front"
 OPERATORS: dict[str, Operator] = {op.name: op for op in (
     Operator("vkw", "Vorarlberger Energienetze (Vorarlberg Netz)", SerialSettings(2400, "N"),
              _MBUS, "the Vorarlberg Netz web portal (webportal.vorarlbergnetz.at), page of "
-             "your smart meter", ("KFM", "ELS", "HON"), "vkw"),
+             "your smart meter", ("KFM", "ELS", "HON"), "vkw", layouts=("A",)),
     Operator("tinetz", "TINETZ / Innsbrucker Kommunalbetriebe", SerialSettings(2400, "E"),
-             _MBUS, "the TINETZ customer portal", ("KFM", "ELS", "HON"), "tinetz"),
+             _MBUS, "the TINETZ customer portal", ("KFM", "ELS", "HON"), "tinetz",
+             layouts=("A",)),
     Operator("salzburgnetz", "Salzburg Netz", SerialSettings(2400, "E"), _MBUS,
-             "the Salzburg Netz customer portal", ("KFM",), "salzburgnetz"),
+             "the Salzburg Netz customer portal", ("KFM",), "salzburgnetz", layouts=("A",)),
     Operator("netznoe", "Netz Niederösterreich (EVN)", SerialSettings(2400, "N"), _MBUS,
-             "Netz Niederösterreich, by post or encrypted e-mail on request",
-             ("KFM", "SAG"), "netznoe"),
+             "by post, or by encrypted e-mail on request",
+             ("KFM", "SAG"), "netznoe", layouts=("B",)),
     Operator("wienernetze", "Wiener Netze", SerialSettings(9600, "N"), _IR,
-             "the Wiener Netze smart meter web portal", ("ISK", "SMS", "LGZ"), "wienernetze"),
+             "the Wiener Netze smart meter web portal", ("ISK", "SMS", "LGZ"), "wienernetze",
+             layouts=("D1",)),
     Operator("kaerntennetz", "Kärnten Netz", SerialSettings(115200, "N"), _P1,
-             "Kärnten Netz customer service", ("SMS", "ISK"), "kaerntennetz",
-             note="the P1 signal may be inverted (open collector on pin 5)"),
+             "its customer service", ("SMS", "ISK"), "kaerntennetz",
+             note="the P1 signal may be inverted (open collector on pin 5)", layouts=("D2",)),
     Operator("eww-wels", "eww Wels (Netz Wels)", SerialSettings(115200, "N"), _P1,
-             "eww customer service", ("SMS", "ISK"), "eww-wels"),
+             "its customer service", ("SMS", "ISK"), "eww-wels", layouts=("D2",)),
     Operator("e-netze", "Energienetze Steiermark / Stromnetz Graz (Sagemcom T210-D)",
              SerialSettings(115200, "N"), _P1, "the Energienetze Steiermark customer portal "
-             "(encryption and authentication key)", ("SAG",), "e-netze"),
+             "(encryption and authentication key)", ("SAG",), "e-netze", layouts=("F",)),
     Operator("e-netze-e450", "Energienetze Steiermark (Landis+Gyr E450)",
              SerialSettings(2400, "E"), _MBUS, "the Energienetze Steiermark customer portal "
-             "(encryption and authentication key)", ("LGZ",), "lg-e450-flat"),
+             "(encryption and authentication key)", ("LGZ",), "lg-e450-flat",
+             layouts=("C",)),
     Operator("netzburgenland", "Netz Burgenland", SerialSettings(2400, "E"), _MBUS,
-             "Netz Burgenland (a text file with encryption and authentication key)",
-             ("LGZ", "KFM"), "netzburgenland"),
+             "a text file with encryption and authentication key, on request",
+             ("LGZ", "KFM"), "netzburgenland", layouts=("netzburgenland",)),
     Operator("klagenfurt", "Energie Klagenfurt", SerialSettings(2400, "E"), _MBUS,
-             "Energie Klagenfurt customer service (encryption and authentication key)",
-             ("LGZ",), "klagenfurt"),
+             "its customer service (encryption and authentication key)",
+             ("LGZ",), "klagenfurt", layouts=("E",)),
     Operator("netzooe", "Netz Oberösterreich (Siemens AMIS)", SerialSettings(9600, "E"), _IR,
              "the Netz Oberösterreich customer portal", ("SMS",), supported=False,
              note="the AMIS meter needs a reader that answers each telegram (M-Bus, "
-                  "AES-CBC): not supported yet"),
+                  "AES-CBC): not supported yet", layouts=("G",)),
     Operator("linznetz", "Linz Netz (NES MTR Gen 3)", SerialSettings(9600, "N"), _IR,
-             "Linz Netz customer service", ("NES",), supported=False,
+             "its customer service", ("NES",), supported=False,
              note="the NES meter's push format is not documented yet"),
     Operator("luxembourg", "Luxembourg (Creos and others, Sagemcom)",
              SerialSettings(115200, "N"), _P1, "your grid operator's customer portal",
-             ("SAG",), "e-netze"),
+             ("SAG",), "e-netze", layouts=("F",)),
     Operator("switzerland", "Switzerland (L+G E450/E570 on M-Bus)", SerialSettings(2400, "E"),
-             _MBUS, "your grid operator", ("LGZ", "ISK", "KAM"), "lg-e450-flat"),
+             _MBUS, "your grid operator", ("LGZ", "ISK", "KAM"), "lg-e450-flat",
+             layouts=("A", "C", "E")),
     Operator("norway", "Norway HAN (Kaifa, Aidon, Kamstrup)", SerialSettings(2400, "E"),
              "M-Bus adapter on the HAN port (RJ45)", "mostly unencrypted; else your grid "
-             "operator", ("KFM", "AID", "KAM")),
+             "operator", ("KFM", "AID", "KAM"), layouts=("D3", "A", "C"), encrypted=False),
 )}
 
 #: The first letters of a system title name the maker.
@@ -132,6 +139,28 @@ def operators_for_maker(maker: str | None) -> list[Operator]:
         return []
     prefix = maker[:3].upper()
     return [op for op in OPERATORS.values() if prefix in op.makers]
+
+
+def likely_operators(maker: str | None, *, layout: str | None = None,
+                     settings: SerialSettings | None = None,
+                     encrypted: bool | None = None) -> list[Operator]:
+    """The supported operators a meter may belong to, from what it showed: its maker, the
+    layout of its push, the serial settings that read it, whether it encrypts. Several are
+    left where the meters really are alike (VKW, TINETZ and Salzburg Netz Kaifas)."""
+    found = [op for op in operators_for_maker(maker) if op.supported]
+    if layout is not None:
+        found = [op for op in found if _layout_family(layout) in op.layouts]
+    if encrypted is not None:
+        found = [op for op in found if op.encrypted == encrypted]
+    if settings is not None:  # 8N1 also reads a meter that sends 8E1 (OPERATORS.md)
+        found = [op for op in found if op.serial.baud == settings.baud
+                 and settings.parity in (op.serial.parity, "N")]
+    return found
+
+
+def _layout_family(layout: str) -> str:
+    """``D3 Kaifa KFM_001 list 2`` and the like belong to D3."""
+    return layout.split(maxsplit=1)[0]
 
 
 # what people call them: the operator's own short names, the owner, the city, the region

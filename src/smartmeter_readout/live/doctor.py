@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import EventKind
-from ..operators import MAKERS, Operator, SerialSettings, operators_for_maker
+from ..operators import MAKERS, Operator, SerialSettings, likely_operators
 from ..reading import Reading
 from ..sources.base import (
     Connection,
@@ -58,6 +58,7 @@ class Diagnosis:
     framing: str | None = None
     system_title: str | None = None
     maker: str | None = None
+    prefix: str | None = None  # the system title's three letters (KFM)
     operators: list[Operator] = field(default_factory=list)
     reading: Reading | None = None
     config: list[str] = field(default_factory=list)
@@ -156,33 +157,39 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         if implausible is not None:
             found.verdict = Verdict.IMPLAUSIBLE
             found.sentence = implausible_verdict(implausible.message)
-            say(f"   {found.sentence}")
+            say("   values: they do not fit each other (see the verdict)")
         return
     fix = _key_source(found)
+    step = "5. Decryption: "
     if EventKind.KEY_MISSING in events:
+        step += "no key given"
         found.verdict = Verdict.KEY_MISSING
         found.sentence = ("The meter encrypts its data and no key was given: run again with "
                           f"--key. {fix}")
     elif EventKind.WRONG_KEY in events:
+        step += "fails with this key"
         found.verdict = Verdict.WRONG_KEY
         found.sentence = ("The key does not decrypt this meter's data: check that all 32 hex "
                           f"digits were copied and that it is this meter's key. {fix}")
     elif EventKind.TAG_MISMATCH in events:
+        step += "ok; authentication tag: does not match"
         found.verdict = Verdict.TAG_FAILS
         found.sentence = ("The data decrypts, but the authentication tag does not match: the "
                           f"authentication key (--auth-key) is wrong. {fix}")
     elif EventKind.UNKNOWN_LAYOUT in events or EventKind.MALFORMED in events:
+        step += "ok; layout: not known"
         found.verdict = Verdict.UNKNOWN_LAYOUT
         event = events.get(EventKind.UNKNOWN_LAYOUT) or events[EventKind.MALFORMED]
         found.sentence = (f"The data decrypts but its layout is not known ({event.message}): "
                           "please report it with a capture (smartmeter-readout record "
                           "--redact).")
     else:
+        step = f"   no whole push within {timeout:g} s"
         found.verdict = Verdict.NO_PUSH
         reason = next(iter(events.values())).message if events else "nothing complete"
         found.sentence = (f"Frames arrive but no whole push within {timeout:g} s ({reason}): "
                           "a loose contact or interference may damage them.")
-    say(f"   {found.sentence}")
+    say(step)
 
 
 def implausible_verdict(message: str) -> str:
@@ -199,18 +206,21 @@ def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:
         say("   the push carries no system title (not encrypted)")
         return
     prefix = bytes.fromhex(title)[:3]
-    maker = prefix.decode("ascii", "replace") if prefix.isalpha() else None
-    found.maker = MAKERS.get(maker or "", maker)
-    found.operators = operators_for_maker(maker)
-    names = ", ".join(op.title for op in found.operators if op.supported) or "unknown"
-    say(f"4. Meter: system title {title}, made by {found.maker or 'an unknown maker'}; "
-        f"used by: {names}")
+    found.prefix = prefix.decode("ascii") if prefix.isalpha() else None
+    found.maker = MAKERS.get(found.prefix or "", found.prefix)
+    # a system title comes with a ciphered push: operators whose meters send plain text
+    # (Norway) and those on other serial settings are out
+    found.operators = likely_operators(found.prefix, settings=found.settings, encrypted=True)
+    say(f"4. Meter: system title {title}, made by {found.maker or 'an unknown maker'}")
 
 
 def _key_source(found: Diagnosis) -> str:
-    sources = [f"{op.title}: {op.key_source}" for op in found.operators if op.supported]
+    """Where the key comes from, for each operator this meter may belong to (said once)."""
+    sources = [f"{op.title}: {op.key_source}" for op in found.operators]
     if not sources:
         return "The key comes from your grid operator."
+    if len(sources) == 1:
+        return f"The key comes from {sources[0]}."
     return "Where customers get the key — " + "; ".join(sources) + "."
 
 
@@ -230,9 +240,19 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
         found.config.append('key = "<your key>"')
     if auth_key is not None:
         found.config.append('auth_key = "<your authentication key>"')
-    operator = next((op for op in found.operators if op.supported
-                     and (found.settings is None or op.serial == found.settings)), None)
-    found.config.append(f'operator = "{operator.name if operator else "auto"}"')
+    prefix = found.prefix or _prefix(reading.meter.manufacturer)
+    fits = likely_operators(prefix, layout=reading.layout, settings=found.settings,
+                            encrypted=reading.security != "none")
+    if len(fits) == 1:
+        found.config.append(f'operator = "{fits[0].name}"  # {fits[0].title}')
+    else:  # alike meters, or none known: the serial settings below are what matters
+        alike = f"  # one of {', '.join(op.name for op in fits)}: their meters send alike" \
+            if fits else ""
+        found.config.append(f'operator = "auto"{alike}')
     if found.settings is not None:
         found.config += ["", "[source]", f'baud = {found.settings.baud}',
                          f'parity = "{found.settings.parity}"']
+
+
+def _prefix(manufacturer: str | None) -> str | None:
+    return manufacturer[:3].upper() if manufacturer and manufacturer[:3].isalpha() else None
