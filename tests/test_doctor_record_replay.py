@@ -140,9 +140,10 @@ def test_record_raw_stays_decodable(tmp_path: Path) -> None:
 class _Bridge:
     """A ser2net stand-in on 127.0.0.1: sends simulated pushes, then drops the client."""
 
-    def __init__(self, pushes_per_client: int) -> None:
+    def __init__(self, pushes_per_client: int, cut: int = 0) -> None:
         self.simulator = Simulator("kaerntennetz", key=bytes.fromhex(KEY), seed=2)
         self.pushes = pushes_per_client
+        self.cut = cut  # a client that comes in mid-push: the first push lacks its start
         self.clients = 0
         self.port = 0
         self.ready = threading.Event()
@@ -157,8 +158,9 @@ class _Bridge:
         async def client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.clients += 1
             try:
-                for _ in range(self.pushes):
-                    writer.write(self.simulator.push(datetime.now(UTC)).wire)
+                for number in range(self.pushes):
+                    wire = self.simulator.push(datetime.now(UTC)).wire
+                    writer.write(wire[self.cut:] if number == 0 else wire)
                     await writer.drain()
                     await asyncio.sleep(0.2)
             except (ConnectionError, asyncio.CancelledError):
@@ -187,6 +189,22 @@ class _Bridge:
         self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(5)
         self.loop.close()
+
+
+def test_record_begins_with_a_whole_push(tmp_path: Path) -> None:
+    from smartmeter_readout.capture.format import parse_capture
+
+    capture = tmp_path / "capture.txt"
+    with _Bridge(pushes_per_client=20, cut=40) as bridge:
+        result = run(["record", "--tcp", f"127.0.0.1:{bridge.port}", "--output", capture,
+                      "--count", "3"], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "recording from the first whole push on" in result.stderr
+    chunks = list(parse_capture(capture.read_text()))
+    assert chunks[0].data.startswith(b"\x7e\xa0")
+    decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
+    assert decoded.returncode == 0 and len(jsonl(decoded.stdout)) >= 2
+    assert "broken" not in decoded.stderr and "garbage" not in decoded.stderr
 
 
 def test_tcp_bridge_with_reconnect() -> None:

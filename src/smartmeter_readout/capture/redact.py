@@ -29,6 +29,7 @@ from ..keys import parse_key
 from ..link.checksums import crc16_arc, crc16_x25, mbus_checksum
 from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, RawApdu
 from ..link.splitter import FrameSplitter
+from .align import ends_push
 
 __all__ = ["Redactor"]
 
@@ -57,7 +58,7 @@ class Redactor:
         for frame, start, end in spans:
             if isinstance(frame, MbusSegment | HdlcFrame | RawApdu | DsmrTelegram):
                 self._push.append((frame, start, end))
-                if _ends_push(frame):
+                if ends_push(frame):
                     self._redact(self._push)
                     self._push = []
         spans.clear()
@@ -140,17 +141,6 @@ class Redactor:
             raise ValueError("the push does not decode")
         meter = readings[0].meter
         return [name.encode() for name in (meter.id, meter.device_name) if name]
-
-
-def _ends_push(frame: LinkEvent) -> bool:
-    if isinstance(frame, MbusSegment):
-        return frame.last
-    if isinstance(frame, HdlcFrame):
-        if frame.segmented:
-            return False
-        block = frame.payload[3:] if frame.payload[:3] in _LLC else frame.payload
-        return block[:1] != b"\xe0" or bool(block[1] & 0x80)
-    return True
 
 
 def _payload(frame: LinkEvent, start: int, end: int, raw: bytearray, base: int) -> range:

@@ -247,6 +247,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     from contextlib import aclosing
     from datetime import UTC, datetime
 
+    from ..capture.align import PushAligner
     from ..capture.format import format_chunk, format_header
     from ..live.reader import LiveReader
     from ..sources.base import SourceFatal
@@ -266,7 +267,15 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     reader: LiveReader
 
+    aligner = PushAligner()
+
     def write(data: bytes, received: datetime) -> None:
+        waiting = not aligner.aligned
+        data = aligner.feed(data)  # the capture begins with a whole push
+        if waiting and aligner.aligned and aligner.skipped:
+            print(f"smartmeter-readout: recording from the first whole push on (the "
+                  f"{aligner.skipped} bytes of the push under way are left out)",
+                  file=sys.stderr)
         if redactor is not None:
             data = redactor.feed(data)
         if not data:
@@ -307,7 +316,9 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         for pending in (task, waiter):
             pending.cancel()
         await asyncio.gather(task, waiter, return_exceptions=True)
-        rest = redactor.flush() if redactor is not None else b""
+        rest = aligner.flush()
+        if redactor is not None:
+            rest = redactor.feed(rest) + redactor.flush()
         if rest:
             out.write(rest if args.raw else format_chunk(datetime.now(UTC), rest).encode())
         out.close()
