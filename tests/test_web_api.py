@@ -55,6 +55,10 @@ def test_status_names_source_meter_counts_and_outputs(site: Demo) -> None:
     assert body["source"]["name"] == "simulated vkw meter"
     assert body["source"]["framing"] == "mbus"
     assert body["meter"]["manufacturer"] == "KFM"
+    assert "key" not in body["meter"]  # the meter's name in the history is no key
+    meter = body["meter"]["history_id"]
+    status, one = site.get(f"/api/v1/history?step=raw&from=-1h&meter={meter}")
+    assert status == 200 and one["readings"]
     assert body["pushes"]["ok"] >= 3 and body["pushes"]["bad"] == 0
     assert body["pushes"]["implausible_values"] == 0
     assert body["last_error"] is None

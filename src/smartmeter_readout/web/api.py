@@ -97,7 +97,7 @@ class Api:
         meter = last = None
         if reading is not None:
             shown = reading.to_dict()
-            meter = {"key": reading.meter_key, **shown["meter"]}
+            meter = {"history_id": reading.meter_key, **shown["meter"]}
             last = {"time": shown["time"], "age_seconds": round(status.last_reading_age or 0.0, 3)}
         pushes = stats.outcomes
         settings = source.settings
