@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
 
 from smartmeter_readout.errors import ConfigError
-from smartmeter_readout.service.config import load_config
+from smartmeter_readout.service.config import SCHEMA, load_config
 
 KEY = "000102030405060708090A0B0C0D0E0F"
 
@@ -94,11 +95,42 @@ def test_layouts_come_with_the_config(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[layouts.mine]\nfields = 3\n"), env={})
 
 
-def test_the_shipped_example_is_valid() -> None:
-    example = Path(__file__).resolve().parent.parent / "config" / "smartmeter.example.toml"
-    config = load_config(example, env={})
-    assert config["source"]["port"].startswith("/dev/serial/by-id/")
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "smartmeter.example.toml"
+
+
+def test_the_shipped_example_is_valid_once_key_and_port_are_filled_in() -> None:
+    mine = {"meter": {"key": "000102030405060708090A0B0C0D0E0F"},
+            "source": {"port": "/dev/ttyUSB0"}}
+    config = load_config(EXAMPLE, env={}, overrides=mine)
+    assert config["source"]["port"] == "/dev/ttyUSB0"
     assert config["sqlite"]["keep_raw_days"] == 90
+    assert not config.on("mqtt")  # the network outputs wait, commented out
+
+
+def test_the_example_placeholders_stop_the_start_saying_what_goes_there() -> None:
+    with pytest.raises(ConfigError, match=r"\[meter\] key = \*\*\* is the example's placeholder:"
+                                          r" put the key from your grid operator"):
+        load_config(EXAMPLE, env={})
+    with pytest.raises(ConfigError, match=r"\[source\] port = .*XXXXXXXX.* placeholder: put "
+                                          r"your adapter's device: ls -l /dev/serial/by-id/"):
+        load_config(EXAMPLE, env={}, overrides={"meter": {"key": "00" * 16}})
+
+
+def test_every_output_section_of_the_example_works_uncommented(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    for section in ("mqtt", "influxdb", "postgres"):
+        assert f"# [{section}]" in text
+    keys = {line[2:].split("=")[0].strip() for line in text.splitlines()
+            if line.startswith("# ") and "=" in line.split("#")[1]}
+    for section in ("mqtt", "influxdb", "postgres", "web"):
+        assert set(SCHEMA[section]) - {"enabled"} <= keys, section
+    head, outputs = text.split("\n# [mqtt]")
+    uncommented = head + re.sub(r"(?m)^# (?=\[|\w+ = )", "", "\n# [mqtt]" + outputs)
+    path = tmp_path / "all.toml"
+    path.write_text(uncommented)
+    config = load_config(path, env={}, overrides={"meter": {"key": "00" * 16},
+                                                  "source": {"port": "/dev/ttyUSB0"}})
+    assert {"mqtt", "influxdb", "postgres", "web", "sqlite"} <= config.enabled
 
 
 @pytest.mark.parametrize(("text", "message"), [

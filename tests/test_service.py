@@ -206,6 +206,9 @@ def test_run_stops_cleanly_on_sigterm_and_keeps_everything(tmp_path: Path) -> No
     (["run", "--simulate", "vkw", "--key", "123"], {}, "[meter]"),
     (["run", "--simulate", "vkw"], {"SMARTMETER_MQTT_PORT": "0"},
      "[mqtt] port = 0 must be at least 1"),
+    (["run", "--config", str(Path(__file__).resolve().parent.parent / "config" /
+                             "smartmeter.example.toml")], {},
+     "[meter] key = *** is the example's placeholder: put the key from your grid operator"),
 ])
 def test_bad_configuration_stops_before_anything_starts(tmp_path: Path, args: list[str],
                                                         env: dict[str, str],

@@ -187,9 +187,36 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
                 for section in SCHEMA}
     enabled = {s for s in SCHEMA if s not in _OPTIONAL or s in present}
     enabled = {s for s in enabled if sections[s].get("enabled", True)}
+    _check_placeholders(sections, enabled)
     _check_source(sections["source"])
     _check_addresses(sections, enabled)
     return Config(sections, frozenset(enabled), origin, layouts)
+
+
+# what the example config puts where a value of the user's own belongs
+_PLACEHOLDER = re.compile(r"X{6,}|…|<your[^>]*>")
+_OWN_VALUE = {
+    ("meter", "key"): "the key from your grid operator (32 hex digits)",
+    ("meter", "auth_key"): "the authentication key from your grid operator",
+    ("source", "port"): "your adapter's device: ls -l /dev/serial/by-id/ lists them "
+                        "(smartmeter-readout doctor --port DEV checks it)",
+    ("web", "token"): "a secret of your own: python3 -c 'import secrets; "
+                      "print(secrets.token_urlsafe(24))'",
+}
+
+
+def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[str]) -> None:
+    """A value left as the example's placeholder would have the service retry a port that
+    is not there, or fail to decrypt, forever: stop at once and say what goes there."""
+    for section, values in sections.items():
+        if section in _OPTIONAL and section not in enabled:
+            continue
+        for key, value in values.items():
+            if isinstance(value, str) and _PLACEHOLDER.search(value):
+                shown = "***" if key in _SECRETS else repr(value)
+                wanted = _OWN_VALUE.get((section, key), "a value of your own")
+                raise ConfigError(f"[{section}] {key} = {shown} is the example's placeholder: "
+                                  f"put {wanted} there")
 
 
 def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...]]:
