@@ -96,3 +96,23 @@ def test_nothing_to_show_says_so(db: Path, tmp_path: Path,
     code, out, err = history(capsys, "--sqlite", str(empty), "--format", "csv")
     assert code == 0 and out == "start,end,meter\n"
     assert "holds no readings yet" in err and "smartmeter-readout run" in err
+
+
+def test_summary_and_peaks_on_the_command_line(db: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, _ = history(capsys, "--sqlite", str(db), "--summary", "--format", "json")
+    assert code == 0
+    year = json.loads(out)["periods"]["this_year"]  # the two hours of 1 March
+    _, hours, _ = history(capsys, "--sqlite", str(db), "--step", "1h", "--format", "json")
+    delta = sum(h["values"]["1.0.1.8.0.255"]["delta"] for h in json.loads(hours))
+    assert year["import_wh"] == pytest.approx(delta, abs=0.01)
+    code, out, _ = history(capsys, "--sqlite", str(db), "--summary")
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["Period", "Import", "kWh"]
+    assert lines[5].startswith("This year") and f"{year['import_wh'] / 1000:.3f}" in lines[5]
+    code, out, _ = history(capsys, "--sqlite", str(db), "--peaks")
+    assert code == 0 and out.splitlines()[1].startswith("2026-03-01")
+    code, _, err = history(capsys, "--sqlite", str(db), "--peaks", "--step", "1h")
+    assert code == 2 and "peaks are per day (1d) or month (1mo)" in err

@@ -96,6 +96,28 @@ def test_history_answers_every_step_from_the_aggregates(site: Demo) -> None:
     assert {row["obis"] for row in series["series"]} >= {POWER, ENERGY}
 
 
+def test_summary_and_peaks_agree_with_the_history(site: Demo) -> None:
+    status, body = site.get("/api/v1/summary")
+    assert status == 200 and body["time_zone"] == "Europe/Vienna"
+    periods = body["periods"]
+    assert list(periods) == ["today", "yesterday", "this_month", "last_month", "this_year"]
+    yesterday = periods["yesterday"]
+    status, day = site.get(f"/api/v1/history?from={yesterday['start'][:10]}&to="
+                           f"{yesterday['end'][:10]}&step=1d&obis={ENERGY}")
+    assert yesterday["import_wh"] == pytest.approx(
+        day["intervals"][0]["values"][ENERGY]["delta"], abs=0.01)
+    assert yesterday["net_wh"] == pytest.approx(
+        yesterday["import_wh"] - yesterday["export_wh"], abs=0.01)
+    assert 0 <= yesterday["self_supplied_share"] <= 1  # the simulated meter has PV
+    status, days = site.get("/api/v1/peaks?from=-7d&step=1d")
+    assert status == 200 and 7 <= len(days["peaks"]) <= 8
+    by_day = {row["start"][:10]: row for row in days["peaks"]}
+    assert by_day[yesterday["start"][:10]]["w"] == yesterday["peak"]["w"]
+    status, months = site.get("/api/v1/peaks?from=-60d&step=1mo")
+    assert status == 200 and max(m["w"] for m in months["peaks"]) >= yesterday["peak"]["w"]
+    assert site.get("/api/v1/peaks?step=1h")[0] == 400
+
+
 @pytest.mark.parametrize(("query", "words"), [
     ("step=2m", "step='2m'"),
     ("from=yesterdayish", "is not a time"),

@@ -61,8 +61,18 @@ def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
                                          "yesterday (default -1d)")
     history.add_argument("--until", help="end, same forms (default now)")
-    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"), default="15m")
+    history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"),
+                         help="default 15m (--peaks: 1d)")
     history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    what = history.add_mutually_exclusive_group()
+    what.add_argument("--summary", action="store_true",
+                      help="energy today, yesterday, this month, last month and this year: "
+                           "import, export, net, self-supplied share and the peak quarter hour")
+    what.add_argument("--peaks", action="store_true",
+                      help="the highest quarter hour of import per day (--step 1d, the "
+                           "default here) or month (--step 1mo)")
+    history.add_argument("--meter", help="one meter of several (its number; default: the one "
+                                         "read last)")
     history.add_argument(
         "--columns", help="comma-separated values to show: a name (voltage_l1) or OBIS code, "
                           "with :mean, :min, :max, :last or :delta for intervals; 'all' for "
@@ -83,6 +93,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"no history at {path}: the service has not stored anything there "
                          "yet (give --sqlite or --config)")
     tz = ZoneInfo(config["meter"]["timezone"])
+    if args.summary or args.peaks:
+        return _household(args, path, tz)
+    args.step = args.step or "15m"
     since = _when(args.since or "-1d", tz, "--since")
     until = _when(args.until, tz, "--until") if args.until else None
     try:
@@ -116,6 +129,102 @@ def cmd_history(args: argparse.Namespace) -> int:
     elif rows:
         sys.stdout.write(table_text(rows, columns, raw, tz))
     return EXIT_OK
+
+
+def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
+    """``--summary`` and ``--peaks``: what a household asks of its history."""
+    from ..history.query import HistoryError, HistoryQuery
+    from ..history.summary import peaks, summary
+
+    now = datetime.now(tz)
+    step = args.step or "1d"
+    if args.peaks and step not in ("1d", "1mo"):
+        raise UsageError(f"--peaks --step {step}: peaks are per day (1d) or month (1mo)")
+    try:
+        store = HistoryQuery(path)
+        try:
+            if args.summary:
+                data: Any = summary(store, now, tz, args.meter)
+            else:
+                since = _when(args.since or ("-31d" if step == "1d" else "-366d"), tz,
+                              "--since")
+                until = _when(args.until, tz, "--until") if args.until else now
+                data = peaks(store, step, since, until, tz, args.meter)
+            extent = store.extent()
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if extent is None:
+        print(f"smartmeter-readout: {_nothing(path, now, None, None, tz)}", file=sys.stderr)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif args.summary:
+        sys.stdout.write(_summary_text(data, args.format))
+    else:
+        sys.stdout.write(_peaks_text(data, args.format, monthly=step == "1mo"))
+    return EXIT_OK
+
+
+_PERIOD_NAMES = {"today": "Today", "yesterday": "Yesterday", "this_month": "This month",
+                 "last_month": "Last month", "this_year": "This year"}
+
+
+def _kwh(wh: float | None) -> str:
+    return "-" if wh is None else f"{wh / 1000:.3f}"
+
+
+def _summary_text(data: dict[str, Any], fmt: str) -> str:
+    heads = ["Period", "Import kWh", "Export kWh", "Net kWh", "Self-supplied", "Peak kW",
+             "Peak at"]
+    rows = []
+    for name, period in data["periods"].items():
+        peak = period["peak"]
+        share = period["self_supplied_share"]
+        rows.append([_PERIOD_NAMES[name], _kwh(period["import_wh"]), _kwh(period["export_wh"]),
+                     _kwh(period["net_wh"]), "-" if share is None else f"{share:.0%}",
+                     "-" if peak is None else f"{peak['w'] / 1000:.2f}",
+                     "-" if peak is None else peak["at"][:16].replace("T", " ")])
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["period", "start", "end", "import_wh", "export_wh", "net_wh",
+                         "self_supplied_share", "peak_w", "peak_at"])
+        for name, period in data["periods"].items():
+            peak = period["peak"] or {}
+            writer.writerow([name, period["start"], period["end"],
+                             *("" if period[k] is None else period[k]
+                               for k in ("import_wh", "export_wh", "net_wh",
+                                         "self_supplied_share")),
+                             peak.get("w", ""), peak.get("at", "")])
+        return out.getvalue()
+    return _aligned([heads, *rows], lead=1) + (f"Meter {data['meter']}\n" if data["meter"]
+                                               else "")
+
+
+def _peaks_text(rows: list[dict[str, Any]], fmt: str, monthly: bool) -> str:
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["start", "peak_w", "peak_at"])
+        for row in rows:
+            writer.writerow([row["start"], row["w"], row["at"]])
+        return out.getvalue()
+    if not rows:
+        return ""
+    body = [[row["start"][:7 if monthly else 10], f"{row['w'] / 1000:.2f}",
+             row["at"][:16].replace("T", " ")] for row in rows]
+    return _aligned([["Month" if monthly else "Day", "Peak kW", "Quarter hour from"], *body],
+                    lead=1)
+
+
+def _aligned(lines: list[list[str]], lead: int) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "".join("  ".join(cell.ljust(width) if i < lead or i == len(line) - 1
+                             else cell.rjust(width)
+                             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+                             ).rstrip() + "\n" for line in lines)
 
 
 def _when(text: str, tz: Any, option: str) -> Any:

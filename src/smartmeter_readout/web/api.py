@@ -2,8 +2,10 @@
 
 - ``GET /api/v1/reading``: the last reading (the JSON contract), 404 before the first;
 - ``GET /api/v1/status``: source, meter, push counts, last error, outputs;
+- ``GET /api/v1/summary?meter=``: energy today, yesterday, this month, last month, this year;
 - ``GET /api/v1/history?from=&to=&step=&obis=&meter=``: intervals from the SQLite history
   (``raw`` gives the stored readings);
+- ``GET /api/v1/peaks?from=&to=&step=&meter=``: the highest quarter hour per day or month;
 - ``GET /api/v1/series``: which values of which meter the history holds;
 - ``GET /api/v1/events``: ``reading`` events as they come, ``status`` every few seconds;
 - ``GET /api/v1/openapi.json``: the description of all of the above.
@@ -31,6 +33,7 @@ from aiohttp import web
 from .. import __version__
 from ..events import EventKind
 from ..history.query import STEPS, HistoryError, HistoryQuery
+from ..history.summary import peaks, summary
 from ..history.timespec import parse_when
 from ..service.service import Service
 
@@ -45,6 +48,7 @@ _MAX_INTERVALS = 20_000
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
+_MAX_PEAK_DAYS = 3 * 366  # quarter hours are read one by one: about 100,000 of them
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
 
@@ -75,7 +79,9 @@ class Api:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
                 web.get("/api/v1/status", self.status),
+                web.get("/api/v1/summary", self.summary),
                 web.get("/api/v1/history", self.history),
+                web.get("/api/v1/peaks", self.peaks),
                 web.get("/api/v1/series", self.series),
                 web.get("/api/v1/events", self.events),
                 web.get("/api/v1/openapi.json", self.openapi)]
@@ -166,13 +172,36 @@ class Api:
             functools.partial(store.intervals, obis=obis, meter=meter), step, since, until, tz)
         return web.json_response(answer)
 
+    async def summary(self, request: web.Request) -> web.Response:
+        store = await self._history_store()
+        meter = request.query.get("meter") or None
+        return web.json_response(await self._query(summary, store, datetime.now(self.info.tz),
+                                                   self.info.tz, meter))
+
+    async def peaks(self, request: web.Request) -> web.Response:
+        query = request.query
+        step = query.get("step", "1d")
+        if step not in ("1d", "1mo"):
+            raise BadRequest(f"step={step!r}: use 1d or 1mo")
+        now = datetime.now(self.info.tz)
+        until = _clamp(self._when(query, "to", now, now))
+        since = _clamp(self._when(query, "from", until - timedelta(days=31), now))
+        if since >= until:
+            raise BadRequest("from must be before to")
+        if until - since > timedelta(days=_MAX_PEAK_DAYS):
+            since = until - timedelta(days=_MAX_PEAK_DAYS)
+        store = await self._history_store()
+        rows = await self._query(peaks, store, step, since, until, self.info.tz,
+                                 query.get("meter") or None)
+        return web.json_response({"step": step, "from": since.isoformat(),
+                                  "to": until.isoformat(), "peaks": rows})
+
     async def series(self, request: web.Request) -> web.Response:
         store = await self._history_store()
         return web.json_response({"series": await self._query(store.series)})
 
     @staticmethod
-    async def _query(call: Callable[..., list[dict[str, Any]]], *args: Any
-                     ) -> list[dict[str, Any]]:
+    async def _query(call: Callable[..., Any], *args: Any) -> Any:
         """A history query off the event loop; a database that cannot be read is a 503."""
         try:
             return await asyncio.to_thread(call, *args)

@@ -1,0 +1,116 @@
+"""What a household asks of its history: the energy of today, yesterday, this month, last
+month and this year; what went out; the net; how often its own generation covered it; and the
+highest quarter hour (the monthly 15-minute peak is what Austrian grid fees move to).
+
+Everything comes from the counters' quarter hours (``HistoryQuery.quarter_hours``): counter
+differences, as the operator bills, never integrated power. Periods start at midnight in the
+meter's time zone, so a day in March has 23 hours and one in October 25.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from .query import HistoryQuery, QuarterHour
+
+__all__ = ["EXPORT", "IMPORT", "PERIODS", "peaks", "period_bounds", "summary"]
+
+IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
+EXPORT = "1.0.2.8.0.255"  # active energy into the grid
+PERIODS = ("today", "yesterday", "this_month", "last_month", "this_year")
+_QUARTER = 900
+
+
+def _midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def period_bounds(now: datetime, tz: tzinfo) -> dict[str, tuple[datetime, datetime]]:
+    """Start and end of each period in local time; the running ones end now."""
+    today = now.astimezone(tz).date()
+    month = today.replace(day=1)
+    last_month = (month - timedelta(days=1)).replace(day=1)
+    return {
+        "today": (_midnight(today, tz), now),
+        "yesterday": (_midnight(today - timedelta(days=1), tz), _midnight(today, tz)),
+        "this_month": (_midnight(month, tz), now),
+        "last_month": (_midnight(last_month, tz), _midnight(month, tz)),
+        "this_year": (_midnight(today.replace(month=1, day=1), tz), now),
+    }
+
+
+def summary(query: HistoryQuery, now: datetime, tz: tzinfo,
+            meter: str | None = None) -> dict[str, Any]:
+    """Import, export, net, self-supplied share and peak for every period of ``PERIODS``."""
+    bounds = period_bounds(now, tz)
+    since = min(start for start, _ in bounds.values())
+    meter = meter or next(iter(query.meters()), None)
+    taken = query.quarter_hours(IMPORT, since, now, meter) if meter else []
+    given = query.quarter_hours(EXPORT, since, now, meter) if meter else []
+    exports = any(quarter.wh > 0 for quarter in given)
+    periods = {}
+    for name, (start, end) in bounds.items():
+        low, high = start.timestamp(), end.timestamp()
+        mine = [q for q in taken if low <= q.start < high]
+        out = [q for q in given if low <= q.start < high]
+        imported = sum(q.wh for q in mine)
+        exported = sum(q.wh for q in out)
+        periods[name] = {
+            "start": start.isoformat(), "end": end.isoformat(),
+            "import_wh": _round(imported) if mine else None,
+            "export_wh": _round(exported) if out else None,
+            "net_wh": _round(imported - exported) if mine else None,
+            "self_supplied_share": _self_supplied(mine, out) if exports else None,
+            "peak": _peak(mine, tz),
+            "estimated_wh": _round(sum(q.wh for q in mine if not q.measured)),
+        }
+    return {"meter": meter, "time_zone": str(tz), "periods": periods}
+
+
+def peaks(query: HistoryQuery, step: str, since: datetime, until: datetime, tz: tzinfo,
+          meter: str | None = None) -> list[dict[str, Any]]:
+    """The highest quarter hour of import in each day (``1d``) or month (``1mo``)."""
+    if step not in ("1d", "1mo"):
+        raise ValueError(f"step {step!r}: peaks are per day (1d) or month (1mo)")
+    meter = meter or next(iter(query.meters()), None)
+    quarters = query.quarter_hours(IMPORT, since, until, meter) if meter else []
+    grouped: dict[date, list[QuarterHour]] = {}
+    for quarter in quarters:
+        day = datetime.fromtimestamp(quarter.start, tz).date()
+        grouped.setdefault(day.replace(day=1) if step == "1mo" else day, []).append(quarter)
+    rows = []
+    for first_day, group in sorted(grouped.items()):
+        peak = _peak(group, tz)
+        if peak is not None:
+            rows.append({"start": _midnight(first_day, tz).isoformat(), **peak})
+    return rows
+
+
+def _peak(quarters: Sequence[QuarterHour], tz: tzinfo) -> dict[str, Any] | None:
+    """The measured quarter hour with the most import, as its average power (a gap's
+    spread-out energy is no peak anyone drew)."""
+    measured = [q for q in quarters if q.measured]
+    if not measured:
+        return None
+    top = max(measured, key=lambda q: q.wh)
+    return {"w": _round(top.wh * 3600 / _QUARTER),
+            "at": datetime.fromtimestamp(top.start, tz).isoformat()}
+
+
+def _self_supplied(taken: Sequence[QuarterHour], given: Sequence[QuarterHour]) -> float | None:
+    """Share of the measured quarter hours in which the household drew nothing from the grid
+    on balance: its own generation covered its use (energy communities settle the same way,
+    by quarter hour)."""
+    out = {q.start: q.wh for q in given if q.measured}
+    both = [q for q in taken if q.measured and q.start in out]
+    if not both:
+        return None
+    covered = sum(1 for q in both if out[q.start] >= q.wh)
+    return round(covered / len(both), 4)
+
+
+def _round(number: float) -> float | int:
+    rounded = round(number, 3)
+    return int(rounded) if rounded == int(rounded) else rounded
