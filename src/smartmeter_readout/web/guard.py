@@ -109,10 +109,10 @@ class ConnectionGuard:
                 self.refused += 1
                 self._warn(client)
                 return False
+            self._warn(client)
             self.forget(victim)
             victim.close()
             self.closed_idle += 1
-            self._warn(client)
         self.open[connection] = None
         assert connection.transport is not None
         self.by_transport[connection.transport] = connection
