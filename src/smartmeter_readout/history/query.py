@@ -113,6 +113,47 @@ class HistoryQuery:
             previous = (start, first, last)
         return quarters
 
+    def prices(self, since: float, until: float) -> list[tuple[int, int, float]]:
+        """Stored spot prices overlapping [since, until) (none before the table exists)."""
+        with self._reading():
+            if not self._has("prices"):
+                return []
+            return self._db.execute("SELECT start, end, price FROM prices WHERE end > ? AND"
+                                    " start < ? ORDER BY start", (since, until)).fetchall()
+
+    def costs(self, meter: str, since: float, until: float) -> list[tuple[Any, ...]]:
+        """Settled quarter hours in [since, until): start, import_wh, export_wh, cost,
+        revenue, measured."""
+        with self._reading():
+            if not self._has("costs"):
+                return []
+            return self._db.execute(
+                "SELECT start, import_wh, export_wh, cost, revenue, measured FROM costs"
+                " WHERE meter = ? AND start >= ? AND start < ? ORDER BY start",
+                (meter, since, until)).fetchall()
+
+    def cost_months(self, meter: str) -> dict[int, tuple[str, float, float]]:
+        """The monthly charges as stored: month start -> (currency, base fee, peak price)."""
+        with self._reading():
+            if not self._has("cost_months"):
+                return {}
+            rows = self._db.execute("SELECT start, currency, base_fee, peak_price FROM"
+                                    " cost_months WHERE meter = ?", (meter,)).fetchall()
+        return {start: (currency, fee, peak) for start, currency, fee, peak in rows}
+
+    def last_costed(self, meter: str) -> int | None:
+        with self._reading():
+            if not self._has("costs"):
+                return None
+            row = self._db.execute("SELECT max(start) FROM costs WHERE meter = ?",
+                                   (meter,)).fetchone()
+        return row[0] if row else None
+
+    def _has(self, table: str) -> bool:
+        """A database written by an older version lacks the newer tables."""
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
+                                " name = ?", (table,)).fetchone() is not None
+
     def meters(self) -> list[str]:
         """The meters the history holds, the one read most recently first."""
         with self._reading():

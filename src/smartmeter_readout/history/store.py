@@ -10,6 +10,14 @@ Schema (version 1)::
         step: 60 or 900 seconds; start: Unix seconds, a multiple of step. Kept forever.
     series(meter TEXT, obis TEXT, name TEXT, unit TEXT)
         which values each meter has sent, so a query can go straight to their rows.
+    prices(start INTEGER, end INTEGER, price REAL)
+        spot prices per kWh for dynamic tariffs, as fetched (``history.prices``).
+    costs(meter, start, import_wh, export_wh, energy_rate, grid_rate, feed_in_rate, cost,
+          revenue, measured)
+        each finished quarter hour's cost and feed-in revenue, settled once with the tariff
+        of the time (``history.costs``); ``measured`` 0: the service was down, estimated.
+    cost_months(meter, start, currency, base_fee, peak_price)
+        the monthly charges as they were when the month was first settled.
 
 Writes are batched: one transaction per batch; the aggregates of a batch are merged in
 memory first, so a batch touches each (meter, value, interval) row once. The database is in
@@ -61,6 +69,32 @@ CREATE TABLE IF NOT EXISTS series (
     name TEXT NOT NULL,
     unit TEXT,
     PRIMARY KEY (meter, obis)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prices (
+    start INTEGER PRIMARY KEY,
+    end INTEGER NOT NULL,
+    price REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS costs (
+    meter TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    import_wh REAL NOT NULL,
+    export_wh REAL NOT NULL,
+    energy_rate REAL,
+    grid_rate REAL NOT NULL,
+    feed_in_rate REAL,
+    cost REAL NOT NULL,
+    revenue REAL NOT NULL,
+    measured INTEGER NOT NULL,
+    PRIMARY KEY (meter, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cost_months (
+    meter TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    base_fee REAL NOT NULL,
+    peak_price REAL NOT NULL,
+    PRIMARY KEY (meter, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO meta VALUES ('schema', '1');
@@ -177,6 +211,34 @@ class HistoryStore(HistoryQuery):
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.executemany(_SERIES, series)
         self._known |= set(series)
+
+    def add_prices(self, prices: Sequence[tuple[int, int, float]]) -> None:
+        """Store spot prices (start, end, price per kWh), replacing those of the same start."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO prices VALUES (?, ?, ?)", prices)
+
+    def add_costs(self, rows: Sequence[tuple[Any, ...]],
+                  months: Sequence[tuple[str, int, str, float, float]]) -> None:
+        """Settled quarter hours; a month's charges are kept as first stored."""
+        try:
+            with self._lock, self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO costs VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR IGNORE INTO cost_months VALUES "
+                                     "(?, ?, ?, ?, ?)", months)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot write to {self.path}: {exc}") from None
+
+    def forget_costs(self, since: float = 0.0) -> int:
+        """Drop settled costs from ``since`` on (and the charges of months from there), so
+        they are settled again with the tariff as it is now."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            gone = self._db.execute("DELETE FROM costs WHERE start >= ?", (since,)).rowcount
+            self._db.execute("DELETE FROM cost_months WHERE start >= ?", (since,))
+        return int(gone)
 
     def prune(self, keep_days: float) -> int:
         """Drop raw readings older than ``keep_days``; aggregates stay."""

@@ -1,0 +1,111 @@
+"""What the electricity cost and earned: each finished quarter hour settled once, with the
+tariff and the spot price of its time, and kept (``costs`` in the history database), so a
+price changed later does not rewrite the past unless asked (``history --recompute-cost``).
+
+A quarter hour's cost is its import (kWh, from the counters: ``HistoryQuery.quarter_hours``)
+times the energy price plus the grid price; its revenue is its export times the feed-in price.
+Periods add their quarter hours, the monthly base fee by the days they cover, and for whole
+months (or a month so far) the peak price times the month's highest quarter hour in kW. A
+dynamic tariff settles a quarter hour only once its spot price is known.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from .prices import Price, PriceSeries
+from .query import HistoryQuery
+from .store import HistoryStore
+from .summary import EXPORT, IMPORT
+from .tariff import Tariff
+
+__all__ = ["CostLedger", "period_cost"]
+
+_QUARTER = 900
+
+
+class CostLedger:
+    """Settles the quarter hours that ended since the last time, for every meter."""
+
+    def __init__(self, tariff: Tariff, tz: tzinfo) -> None:
+        self.tariff, self.tz = tariff, tz
+
+    def settle(self, store: HistoryStore, now: datetime) -> int:
+        """Settle what can be; returns the number of quarter hours settled."""
+        until = int(now.timestamp()) // _QUARTER * _QUARTER  # quarters that have ended
+        settled = 0
+        for meter in store.meters():
+            last = store.last_costed(meter)
+            since = datetime.fromtimestamp((last + _QUARTER) if last is not None else 0,
+                                           self.tz)
+            end = datetime.fromtimestamp(until, self.tz)
+            if since >= end:
+                continue
+            taken = store.quarter_hours(IMPORT, since, end, meter)
+            given = {q.start: q for q in store.quarter_hours(EXPORT, since, end, meter)}
+            spot = PriceSeries(Price(*row) for row in store.prices(since.timestamp(), until)) \
+                if self.tariff.needs_spot else None
+            rows, months = [], {}
+            for quarter in taken:
+                local = datetime.fromtimestamp(quarter.start, self.tz)
+                rates = self.tariff.rates(local, spot.at(quarter.start) if spot else None)
+                out = given.get(quarter.start)
+                exported = out.wh if out is not None else 0.0
+                unpriced = (rates.energy is None and self.tariff.dynamic and quarter.wh) or (
+                    rates.feed_in is None and exported)
+                if unpriced:
+                    break  # the spot price of this quarter hour is not known yet
+                feed_in = rates.feed_in or 0.0
+                cost = quarter.wh / 1000 * ((rates.energy or 0.0) + rates.grid)
+                revenue = exported / 1000 * feed_in
+                rows.append((meter, quarter.start, quarter.wh, exported, rates.energy,
+                             rates.grid, rates.feed_in, round(cost, 6), round(revenue, 6),
+                             int(quarter.measured)))
+                month = _month_start(local.date(), self.tz)
+                months[month] = (meter, month, self.tariff.currency, self.tariff.base_fee,
+                                 self.tariff.peak_price)
+            if rows:
+                store.add_costs(rows, list(months.values()))
+                settled += len(rows)
+        return settled
+
+
+def _month_start(day: date, tz: tzinfo) -> int:
+    return int(datetime(day.year, day.month, 1, tzinfo=tz).timestamp())
+
+
+def period_cost(query: HistoryQuery, meter: str, start: datetime, end: datetime,
+                tz: tzinfo) -> dict[str, Any] | None:
+    """Energy cost, feed-in revenue, fees and the total of [start, end), from the settled
+    quarter hours and the stored monthly charges; None when nothing was settled."""
+    rows = query.costs(meter, start.timestamp(), end.timestamp())
+    months = query.cost_months(meter)
+    if not rows or not months:
+        return None
+    energy = sum(row[3] for row in rows)
+    revenue = sum(row[4] for row in rows)
+    currency = next(iter(months.values()))[0]
+    fees = 0.0
+    first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(
+        tz).date()
+    day = first.replace(day=1)
+    while day <= last:
+        month = _month_start(day, tz)
+        charges = months.get(month)
+        length = calendar.monthrange(day.year, day.month)[1]
+        if charges is not None:
+            _, base_fee, peak_price = charges
+            from_day = max(first, day)
+            to_day = min(last, day.replace(day=length))
+            fees += base_fee * ((to_day - from_day).days + 1) / length
+            if from_day == day and peak_price:  # the month from its start: its peak counts
+                upto = min(end.timestamp(), (datetime(day.year, day.month, length, tzinfo=tz)
+                                             + timedelta(days=1)).timestamp())
+                measured = [row[1] for row in rows if row[5] and month <= row[0] < upto]
+                fees += peak_price * max(measured, default=0.0) * 4 / 1000
+        day = (day + timedelta(days=32)).replace(day=1)
+    return {"currency": currency, "energy": round(energy, 2), "feed_in": round(revenue, 2),
+            "fees": round(fees, 2), "total": round(energy + fees - revenue, 2),
+            "quarter_hours": len(rows)}
