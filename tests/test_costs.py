@@ -74,7 +74,7 @@ def test_a_dynamic_day_costs_what_the_hand_calculation_says(store: HistoryStore)
     imported = [250.0] * 96
     exported = [500.0 if 40 <= q < 56 else 0.0 for q in range(96)]
     history_day(store, imported, exported)
-    store.add_prices([tuple(p) for p in parse_prices(prices_csv(), "csv", VIENNA)])
+    store.add_prices(parse_prices(prices_csv(), "csv", VIENNA))
     tariff = Tariff.from_config({"dynamic_prices": "prices.csv", "dynamic_factor": 1.2,
                                  "dynamic_markup": 0.015, "grid_price": 0.08,
                                  "feed_in_price": 0.07, "base_fee": 3.10})
@@ -91,13 +91,13 @@ def test_a_dynamic_day_costs_what_the_hand_calculation_says(store: HistoryStore)
 def test_a_quarter_waits_for_its_spot_price(store: HistoryStore) -> None:
     history_day(store, [100.0] * 96, [0.0] * 96)
     half = "\n".join(prices_csv().splitlines()[:13]) + "\n"  # prices up to 12:00 only
-    store.add_prices([tuple(p) for p in parse_prices(half, "csv", VIENNA)])
+    store.add_prices(parse_prices(half, "csv", VIENNA))
     ledger = CostLedger(Tariff.from_config({"dynamic_prices": "x.csv"}), VIENNA)
     now = DAY + timedelta(days=1)
     # the hour before the day drew nothing (no price needed); from 12:00 on: wait
     assert ledger.settle(store, now) == 4 + 48
     assert ledger.settle(store, now) == 0
-    store.add_prices([tuple(p) for p in parse_prices(prices_csv(), "csv", VIENNA)])
+    store.add_prices(parse_prices(prices_csv(), "csv", VIENNA))
     assert ledger.settle(store, now) == 48
 
 

@@ -116,3 +116,30 @@ def test_summary_and_peaks_on_the_command_line(db: Path,
     assert code == 0 and out.splitlines()[1].startswith("2026-03-01")
     code, _, err = history(capsys, "--sqlite", str(db), "--peaks", "--step", "1h")
     assert code == 2 and "peaks are per day (1d) or month (1mo)" in err
+
+
+def test_costs_are_settled_again_only_when_asked(db: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, _, err = history(capsys, "--sqlite", str(db), "--recompute-cost")
+    assert code == 2 and "needs a [tariff]" in err
+    config = tmp_path / "c.toml"
+    config.write_text("[tariff]\nenergy_price = 0.25\n")
+    code, _, err = history(capsys, "--sqlite", str(db), "--config", str(config),
+                           "--recompute-cost")
+    assert code == 0 and "0 quarter hours dropped, 8 settled" in err
+    _, out, _ = history(capsys, "--sqlite", str(db), "--costs", "--format", "json")
+    [day] = json.loads(out)
+    _, out, _ = history(capsys, "--sqlite", str(db), "--summary", "--format", "json")
+    year = json.loads(out)["periods"]["this_year"]
+    assert day["energy"] == pytest.approx(year["import_wh"] / 1000 * 0.25, abs=0.006)
+    config.write_text("[tariff]\nenergy_price = 0.50\n")
+    code, _, err = history(capsys, "--sqlite", str(db), "--config", str(config),
+                           "--recompute-cost")
+    assert "8 quarter hours dropped, 8 settled" in err
+    _, out, _ = history(capsys, "--sqlite", str(db), "--costs", "--format", "json")
+    assert json.loads(out)[0]["energy"] == pytest.approx(2 * day["energy"], abs=0.011)
+    code, out, _ = history(capsys, "--sqlite", str(db), "--costs")
+    assert out.splitlines()[0].split() == ["Day", "Energy", "EUR", "Feed-in", "EUR", "Fees",
+                                           "EUR", "Total", "EUR"]

@@ -3,6 +3,7 @@ checked by property-based tests (schemathesis) against the live server."""
 
 from __future__ import annotations
 
+import calendar
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -116,6 +117,25 @@ def test_summary_and_peaks_agree_with_the_history(site: Demo) -> None:
     status, months = site.get("/api/v1/peaks?from=-60d&step=1mo")
     assert status == 200 and max(m["w"] for m in months["peaks"]) >= yesterday["peak"]["w"]
     assert site.get("/api/v1/peaks?step=1h")[0] == 400
+
+
+def test_the_demo_tariff_prices_every_period(site: Demo) -> None:
+    status, body = site.get("/api/v1/summary")
+    yesterday = body["periods"]["yesterday"]
+    cost = yesterday["cost"]
+    assert cost["currency"] == "EUR" and cost["quarter_hours"] in (92, 96, 100)
+    # the sample tariff: 0.22 energy + 0.09 grid per kWh, 0.07 feed-in, 5.00 a month
+    assert cost["energy"] == pytest.approx(yesterday["import_wh"] / 1000 * 0.31, abs=0.006)
+    assert cost["feed_in"] == pytest.approx(yesterday["export_wh"] / 1000 * 0.07, abs=0.006)
+    status, costs = site.get("/api/v1/costs?from=-3d&step=1d")
+    assert status == 200
+    by_day = {row["start"][:10]: row for row in costs["costs"]}
+    assert by_day[yesterday["start"][:10]]["total"] == cost["total"]
+    day = datetime.fromisoformat(yesterday["start"])
+    assert by_day[yesterday["start"][:10]]["fees"] == pytest.approx(  # a day's base fee
+        5.0 / calendar.monthrange(day.year, day.month)[1], abs=0.006)
+    status, quarters = site.get("/api/v1/costs?from=-2h&step=15m")
+    assert status == 200 and all(q["cost"] >= 0 for q in quarters["costs"])
 
 
 @pytest.mark.parametrize(("query", "words"), [

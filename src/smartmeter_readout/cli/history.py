@@ -71,6 +71,12 @@ def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     what.add_argument("--peaks", action="store_true",
                       help="the highest quarter hour of import per day (--step 1d, the "
                            "default here) or month (--step 1mo)")
+    what.add_argument("--costs", action="store_true",
+                      help="what electricity cost per quarter hour, day (--step 1d, the "
+                           "default here) or month ([tariff] in the config)")
+    what.add_argument("--recompute-cost", action="store_true",
+                      help="settle the costs again with the [tariff] as it is now (from "
+                           "--since on; default: all); otherwise the past keeps its prices")
     history.add_argument("--meter", help="one meter of several (its number; default: the one "
                                          "read last)")
     history.add_argument(
@@ -93,7 +99,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"no history at {path}: the service has not stored anything there "
                          "yet (give --sqlite or --config)")
     tz = ZoneInfo(config["meter"]["timezone"])
-    if args.summary or args.peaks:
+    if args.recompute_cost:
+        return _recompute(args, config, path, tz)
+    if args.summary or args.peaks or args.costs:
         return _household(args, path, tz)
     args.step = args.step or "15m"
     since = _when(args.since or "-1d", tz, "--since")
@@ -133,6 +141,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
     """``--summary`` and ``--peaks``: what a household asks of its history."""
+    from ..history.costs import cost_intervals
     from ..history.query import HistoryError, HistoryQuery
     from ..history.summary import peaks, summary
 
@@ -140,16 +149,20 @@ def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
     step = args.step or "1d"
     if args.peaks and step not in ("1d", "1mo"):
         raise UsageError(f"--peaks --step {step}: peaks are per day (1d) or month (1mo)")
+    if args.costs and step not in ("15m", "1d", "1mo"):
+        raise UsageError(f"--costs --step {step}: costs are per quarter hour (15m), day (1d) "
+                         "or month (1mo)")
     try:
         store = HistoryQuery(path)
         try:
             if args.summary:
                 data: Any = summary(store, now, tz, args.meter)
             else:
-                since = _when(args.since or ("-31d" if step == "1d" else "-366d"), tz,
-                              "--since")
+                since = _when(args.since or {"15m": "-1d", "1d": "-31d"}.get(step, "-366d"),
+                              tz, "--since")
                 until = _when(args.until, tz, "--until") if args.until else now
-                data = peaks(store, step, since, until, tz, args.meter)
+                find = cost_intervals if args.costs else peaks
+                data = find(store, step, since, until, tz, args.meter)
             extent = store.extent()
         finally:
             store.close()
@@ -162,6 +175,8 @@ def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.summary:
         sys.stdout.write(_summary_text(data, args.format))
+    elif args.costs:
+        sys.stdout.write(_costs_text(data, args.format, step))
     else:
         sys.stdout.write(_peaks_text(data, args.format, monthly=step == "1mo"))
     return EXIT_OK
@@ -176,31 +191,39 @@ def _kwh(wh: float | None) -> str:
 
 
 def _summary_text(data: dict[str, Any], fmt: str) -> str:
+    costs = [p["cost"] for p in data["periods"].values() if p["cost"]]
+    currency = costs[0]["currency"] if costs else None
     heads = ["Period", "Import kWh", "Export kWh", "Net kWh", "Self-supplied", "Peak kW",
-             "Peak at"]
+             "Peak at", *([f"Cost {currency}"] if currency else [])]
     rows = []
     for name, period in data["periods"].items():
         peak = period["peak"]
         share = period["self_supplied_share"]
+        cost = period["cost"]
         rows.append([_PERIOD_NAMES[name], _kwh(period["import_wh"]), _kwh(period["export_wh"]),
                      _kwh(period["net_wh"]), "-" if share is None else f"{share:.0%}",
                      "-" if peak is None else f"{peak['w'] / 1000:.2f}",
-                     "-" if peak is None else peak["at"][:16].replace("T", " ")])
+                     "-" if peak is None else peak["at"][:16].replace("T", " "),
+                     *([f"{cost['total']:.2f}" if cost else "-"] if currency else [])])
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["period", "start", "end", "import_wh", "export_wh", "net_wh",
-                         "self_supplied_share", "peak_w", "peak_at"])
+                         "self_supplied_share", "peak_w", "peak_at", "currency",
+                         "energy_cost", "feed_in", "fees", "total_cost"])
         for name, period in data["periods"].items():
             peak = period["peak"] or {}
+            cost = period["cost"] or {}
             writer.writerow([name, period["start"], period["end"],
                              *("" if period[k] is None else period[k]
                                for k in ("import_wh", "export_wh", "net_wh",
                                          "self_supplied_share")),
-                             peak.get("w", ""), peak.get("at", "")])
+                             peak.get("w", ""), peak.get("at", ""),
+                             *(cost.get(k, "") for k in ("currency", "energy", "feed_in",
+                                                         "fees", "total"))])
         return out.getvalue()
-    return _aligned([heads, *rows], lead=1) + (f"Meter {data['meter']}\n" if data["meter"]
-                                               else "")
+    return _aligned([heads, *rows], left={0, 6}) + (f"Meter {data['meter']}\n"
+                                                     if data["meter"] else "")
 
 
 def _peaks_text(rows: list[dict[str, Any]], fmt: str, monthly: bool) -> str:
@@ -216,13 +239,58 @@ def _peaks_text(rows: list[dict[str, Any]], fmt: str, monthly: bool) -> str:
     body = [[row["start"][:7 if monthly else 10], f"{row['w'] / 1000:.2f}",
              row["at"][:16].replace("T", " ")] for row in rows]
     return _aligned([["Month" if monthly else "Day", "Peak kW", "Quarter hour from"], *body],
-                    lead=1)
+                    left={0, 2})
 
 
-def _aligned(lines: list[list[str]], lead: int) -> str:
+def _costs_text(rows: list[dict[str, Any]], fmt: str, step: str) -> str:
+    money = ("cost", "feed_in") if step == "15m" else ("energy", "feed_in", "fees", "total")
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        keys = list(rows[0]) if rows else ["start", *money]
+        writer.writerow(keys)
+        for row in rows:
+            writer.writerow([row[key] for key in keys])
+        return out.getvalue()
+    if not rows:
+        return ""
+    currency = "" if step == "15m" else f" {rows[0]['currency']}"
+    width = {"15m": 16, "1d": 10, "1mo": 7}[step]
+    heads = [{"15m": "Quarter hour", "1d": "Day", "1mo": "Month"}[step],
+             *(f"{name.replace('_', '-').capitalize()}{currency}" for name in money)]
+    body = [[row["start"][:width].replace("T", " "), *(f"{row[name]:.2f}" for name in money)]
+            for row in rows]
+    return _aligned([heads, *body], left={0})
+
+
+def _recompute(args: argparse.Namespace, config: Any, path: Path, tz: Any) -> int:
+    from ..history.query import HistoryError
+    from ..history.store import HistoryStore
+    from ..service.build import build_ledger
+
+    ledger = build_ledger(config)
+    if ledger is None:
+        raise UsageError("--recompute-cost needs a [tariff] in the config (--config FILE)")
+    since = _when(args.since, tz, "--since") if args.since else None
+    try:
+        store = HistoryStore(path)
+        try:
+            dropped = store.forget_costs(since.timestamp() if since else 0.0)
+            settled = ledger.settle(store, datetime.now(tz))
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(f"smartmeter-readout: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"smartmeter-readout: {dropped} quarter hours dropped, {settled} settled with the "
+          "tariff as it is now", file=sys.stderr)
+    return EXIT_OK
+
+
+def _aligned(lines: list[list[str]], left: set[int]) -> str:
+    """Columns padded to their widest cell: text to the left, numbers to the right."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "".join("  ".join(cell.ljust(width) if i < lead or i == len(line) - 1
-                             else cell.rjust(width)
+    return "".join("  ".join(cell.ljust(width) if i in left else cell.rjust(width)
                              for i, (cell, width) in enumerate(zip(line, widths, strict=True))
                              ).rstrip() + "\n" for line in lines)
 

@@ -93,6 +93,10 @@ def default_config() -> Path | None:
     return None
 
 
+_DEMO_TARIFF = {"energy_price": 0.22, "grid_price": 0.09, "feed_in_price": 0.07,
+                "base_fee": 5.0, "peak_price": 1.5}  # EUR: made up, of Austrian size
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -108,6 +112,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.sqlite:
             overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
         config = load(argparse.Namespace(config=args.config), overrides)
+        if not config.on("tariff"):  # something to show in the cost columns
+            overrides["tariff"] = dict(_DEMO_TARIFF)
+            config = load(argparse.Namespace(config=args.config), overrides)
+            logging.getLogger("smartmeter_readout").info(
+                "demo: a sample tariff prices the readings (%s); [tariff] in --config sets "
+                "yours", ", ".join(f"{key} {value:g}" for key, value in _DEMO_TARIFF.items()))
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
         setup = None

@@ -16,12 +16,11 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from .prices import Price, PriceSeries
-from .query import HistoryQuery
+from .query import EXPORT, IMPORT, HistoryQuery
 from .store import HistoryStore
-from .summary import EXPORT, IMPORT
 from .tariff import Tariff
 
-__all__ = ["CostLedger", "period_cost"]
+__all__ = ["CostLedger", "cost_intervals", "period_cost"]
 
 _QUARTER = 900
 
@@ -109,3 +108,35 @@ def period_cost(query: HistoryQuery, meter: str, start: datetime, end: datetime,
     return {"currency": currency, "energy": round(energy, 2), "feed_in": round(revenue, 2),
             "fees": round(fees, 2), "total": round(energy + fees - revenue, 2),
             "quarter_hours": len(rows)}
+
+
+def cost_intervals(query: HistoryQuery, step: str, since: datetime, until: datetime,
+                   tz: tzinfo, meter: str | None = None) -> list[dict[str, Any]]:
+    """Cost per quarter hour (``15m``), day (``1d``) or month (``1mo``), local time."""
+    if step not in ("15m", "1d", "1mo"):
+        raise ValueError(f"step {step!r}: costs are per quarter hour (15m), day (1d) or "
+                         "month (1mo)")
+    meter = meter or next(iter(query.meters()), None)
+    if meter is None:
+        return []
+    if step == "15m":
+        return [{"start": datetime.fromtimestamp(start, tz).isoformat(),
+                 "import_wh": round(taken, 3), "export_wh": round(given, 3),
+                 "cost": round(cost, 4), "feed_in": round(revenue, 4),
+                 "measured": bool(measured)}
+                for start, taken, given, cost, revenue, measured
+                in query.costs(meter, since.timestamp(), until.timestamp())]
+    rows: list[dict[str, Any]] = []
+    day = since.astimezone(tz).date()
+    if step == "1mo":
+        day = day.replace(day=1)
+    while True:
+        start = datetime(day.year, day.month, day.day, tzinfo=tz)
+        if start >= until:
+            return rows
+        day = day + timedelta(days=1) if step == "1d" else (day + timedelta(days=32)).replace(
+            day=1)
+        end = min(datetime(day.year, day.month, day.day, tzinfo=tz), until)
+        cost = period_cost(query, meter, start, end, tz)
+        if cost is not None:
+            rows.append({"start": start.isoformat(), **cost})

@@ -26,9 +26,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["FORMATS", "Price", "PriceError", "PriceSeries", "fetch", "parse_prices"]
+__all__ = ["FORMATS", "Price", "PriceError", "PriceSeries", "fetch", "load", "parse_prices"]
 
 FORMATS = ("auto", "csv", "awattar", "smartenergy")
 _TO_KWH = {"eur/mwh": 1e-3, "ct/kwh": 1e-2, "eur/kwh": 1.0, "€/kwh": 1.0, "€/mwh": 1e-3,
@@ -177,6 +178,19 @@ def _moment(text: str, tz: tzinfo | None) -> int:
             raise ValueError("no time zone")
         moment = moment.replace(tzinfo=tz)
     return int(moment.timestamp())
+
+
+def load(source: str, fmt: str = "auto", tz: tzinfo | None = None) -> list[Price]:
+    """Prices from ``[tariff] dynamic_prices``: a URL, or a file (read again each time)."""
+    if "://" in source:
+        return fetch(source, fmt, tz)
+    try:
+        text = Path(source).expanduser().read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PriceError(f"cannot read the price file {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PriceError(f"the price file {source} is not text in UTF-8") from None
+    return parse_prices(text, fmt, tz)
 
 
 def fetch(url: str, fmt: str = "auto", tz: tzinfo | None = None) -> list[Price]:

@@ -18,9 +18,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["STEPS", "HistoryError", "HistoryQuery", "QuarterHour"]
+__all__ = ["EXPORT", "IMPORT", "STEPS", "HistoryError", "HistoryQuery", "QuarterHour"]
 
 STEPS = ("1m", "15m", "1h", "1d", "1mo")
+IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
+EXPORT = "1.0.2.8.0.255"  # active energy into the grid
 _COUNTER_UNITS = {"Wh", "varh", "VAh"}
 
 

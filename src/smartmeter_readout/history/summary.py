@@ -1,6 +1,7 @@
 """What a household asks of its history: the energy of today, yesterday, this month, last
-month and this year; what went out; the net; how often its own generation covered it; and the
-highest quarter hour (the monthly 15-minute peak is what Austrian grid fees move to).
+month and this year; what went out; the net; how often its own generation covered it; the
+highest quarter hour (the monthly 15-minute peak is what Austrian grid fees move to); and,
+with a tariff, what it cost (``history.costs``).
 
 Everything comes from the counters' quarter hours (``HistoryQuery.quarter_hours``): counter
 differences, as the operator bills, never integrated power. Periods start at midnight in the
@@ -13,12 +14,11 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from .query import HistoryQuery, QuarterHour
+from .costs import period_cost
+from .query import EXPORT, IMPORT, HistoryQuery, QuarterHour
 
 __all__ = ["EXPORT", "IMPORT", "PERIODS", "peaks", "period_bounds", "summary"]
 
-IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
-EXPORT = "1.0.2.8.0.255"  # active energy into the grid
 PERIODS = ("today", "yesterday", "this_month", "last_month", "this_year")
 _QUARTER = 900
 
@@ -65,6 +65,7 @@ def summary(query: HistoryQuery, now: datetime, tz: tzinfo,
             "self_supplied_share": _self_supplied(mine, out) if exports else None,
             "peak": _peak(mine, tz),
             "estimated_wh": _round(sum(q.wh for q in mine if not q.measured)),
+            "cost": period_cost(query, meter, start, end, tz) if meter else None,
         }
     return {"meter": meter, "time_zone": str(tz), "periods": periods}
 

@@ -94,7 +94,10 @@ class Tariff:
             currency=str(section.get("currency") or "EUR"),
             energy_price=section.get("energy_price"),
             bands=bands,
-            dynamic=bool(section.get("dynamic_prices")),
+            # spot prices set the energy price unless a fixed price or a table is given
+            # (then they are there for feed_in_spot)
+            dynamic=bool(section.get("dynamic_prices")) and not bands
+            and section.get("energy_price") is None,
             dynamic_factor=float(section.get("dynamic_factor", 1.0)),
             dynamic_markup=float(section.get("dynamic_markup", 0.0)),
             grid_price=float(section.get("grid_price", 0.0)),

@@ -27,6 +27,7 @@ from .config import Config, default_data_dir
 from .policy import token_problem
 
 if TYPE_CHECKING:
+    from ..history.costs import CostLedger
     from ..live.reader import LiveOptions, LiveReader
     from ..sinks.base import Sink
     from .service import Service
@@ -195,6 +196,16 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
                       'port = "/dev/ttyUSB0" (or SMARTMETER_SOURCE_PORT)')
 
 
+def build_ledger(config: Config) -> CostLedger | None:
+    """The cost ledger of ``[tariff]``, None without one (costs need the SQLite history)."""
+    if not config.on("tariff"):
+        return None
+    from ..history.costs import CostLedger
+    from ..history.tariff import Tariff
+
+    return CostLedger(Tariff.from_config(config["tariff"]), meter_timezone(config))
+
+
 def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
     sinks: list[Sink] = []
     sqlite_path = None
@@ -202,7 +213,11 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
         from ..sinks.sqlite import SqliteSink
 
         sqlite_path = Path(config["sqlite"]["path"] or default_data_dir() / "smartmeter.sqlite")
-        sinks.append(SqliteSink(sqlite_path, config["sqlite"]["keep_raw_days"]))
+        ledger = build_ledger(config)
+        tariff = config["tariff"]
+        sinks.append(SqliteSink(sqlite_path, config["sqlite"]["keep_raw_days"], ledger=ledger,
+                                prices=tariff["dynamic_prices"] if ledger else None,
+                                price_format=tariff["dynamic_format"]))
     fmt = config["console"]["format"]
     if fmt != "none":
         from ..sinks.console import ConsoleSink

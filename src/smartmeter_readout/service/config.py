@@ -26,7 +26,7 @@ from ..errors import ConfigError
 
 __all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
 
-_OPTIONAL = ("mqtt", "influxdb", "postgres")
+_OPTIONAL = ("mqtt", "influxdb", "postgres", "tariff")  # on by being present
 _SECRETS = {"key", "auth_key", "password", "token", "dsn"}
 
 
@@ -112,6 +112,29 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "max_connections_per_client": _o(int, 256, minimum=1, maximum=100_000,
                                          help="open connections from one address"),
     },
+    "tariff": {
+        "currency": _o(str, "EUR"),
+        "energy_price": _o((int, float), None, minimum=0, maximum=100,
+                           help="per kWh; or time_of_use, or dynamic_prices"),
+        "time_of_use": _o(list, help="[{days = \"Mon-Fri\", from = \"06:00\", to = "
+                                     "\"22:00\", price = 0.28}, …]; else energy_price"),
+        "dynamic_prices": _o(str, help="spot prices: a CSV file or a URL (aWATTar, "
+                                       "smartENERGY)"),
+        "dynamic_format": _o(str, "auto", "auto", "csv", "awattar", "smartenergy"),
+        "dynamic_factor": _o((int, float), 1.0, minimum=0, maximum=10,
+                             help="the spot price times this (1.2: add 20 % VAT)"),
+        "dynamic_markup": _o((int, float), 0.0, minimum=-10, maximum=10,
+                             help="per kWh added to the spot price"),
+        "grid_price": _o((int, float), 0.0, minimum=0, maximum=100,
+                         help="per kWh: grid usage fee and levies"),
+        "peak_price": _o((int, float), 0.0, minimum=0, maximum=10000,
+                         help="per kW of the month's highest quarter hour"),
+        "base_fee": _o((int, float), 0.0, minimum=0, maximum=100000, help="per month"),
+        "feed_in_price": _o((int, float), 0.0, minimum=-10, maximum=100, help="per kWh"),
+        "feed_in_spot": _o(bool, False, help="feed-in paid at the spot price instead"),
+        "feed_in_factor": _o((int, float), 1.0, minimum=-10, maximum=10),
+        "feed_in_markup": _o((int, float), 0.0, minimum=-10, maximum=10),
+    },
     "console": {
         "format": _o(str, "none", "none", "table", "json", "jsonl", "csv"),
     },
@@ -188,9 +211,30 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     enabled = {s for s in SCHEMA if s not in _OPTIONAL or s in present}
     enabled = {s for s in enabled if sections[s].get("enabled", True)}
     _check_placeholders(sections, enabled)
+    if "tariff" in enabled:
+        _check_tariff(sections["tariff"])
     _check_source(sections["source"])
     _check_addresses(sections, enabled)
     return Config(sections, frozenset(enabled), origin, layouts)
+
+
+def _check_tariff(section: Mapping[str, Any]) -> None:
+    from ..history.prices import FORMATS
+    from ..history.tariff import Tariff, TariffError
+
+    try:
+        tariff = Tariff.from_config(section)
+    except TariffError as exc:
+        raise ConfigError(str(exc)) from None
+    source = section.get("dynamic_prices")
+    if source and "://" in source and urllib.parse.urlsplit(source).scheme not in (
+            "http", "https", "file"):
+        raise ConfigError(f"[tariff] dynamic_prices = {source!r}: give an http(s) URL or a "
+                          "file")
+    if tariff.feed_in_spot and not source:
+        raise ConfigError("[tariff] feed_in_spot = true needs dynamic_prices (where the spot "
+                          "prices come from)")
+    assert section.get("dynamic_format", "auto") in FORMATS
 
 
 # what the example config puts where a value of the user's own belongs
@@ -325,7 +369,7 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
 
 
 _KIND_NAMES = {str: "text in quotes", int: "a whole number", float: "a number",
-               bool: "true or false"}
+               bool: "true or false", list: "a list of tables"}
 
 
 def _suggest(word: str, valid: Mapping[str, Any]) -> str:

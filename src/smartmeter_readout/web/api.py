@@ -6,6 +6,7 @@
 - ``GET /api/v1/history?from=&to=&step=&obis=&meter=``: intervals from the SQLite history
   (``raw`` gives the stored readings);
 - ``GET /api/v1/peaks?from=&to=&step=&meter=``: the highest quarter hour per day or month;
+- ``GET /api/v1/costs?from=&to=&step=&meter=``: cost per quarter hour, day or month;
 - ``GET /api/v1/series``: which values of which meter the history holds;
 - ``GET /api/v1/events``: ``reading`` events as they come, ``status`` every few seconds;
 - ``GET /api/v1/openapi.json``: the description of all of the above.
@@ -32,6 +33,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..events import EventKind
+from ..history.costs import cost_intervals
 from ..history.query import STEPS, HistoryError, HistoryQuery
 from ..history.summary import peaks, summary
 from ..history.timespec import parse_when
@@ -49,6 +51,7 @@ _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
 _MAX_PEAK_DAYS = 3 * 366  # quarter hours are read one by one: about 100,000 of them
+_MAX_QUARTER_DAYS = 31  # quarter hours answered one by one: about 3,000 of them
 _STATUS_EVERY = 2.0
 _CLIENT_QUEUE = 64
 
@@ -82,6 +85,7 @@ class Api:
                 web.get("/api/v1/summary", self.summary),
                 web.get("/api/v1/history", self.history),
                 web.get("/api/v1/peaks", self.peaks),
+                web.get("/api/v1/costs", self.costs),
                 web.get("/api/v1/series", self.series),
                 web.get("/api/v1/events", self.events),
                 web.get("/api/v1/openapi.json", self.openapi)]
@@ -179,22 +183,30 @@ class Api:
                                                    self.info.tz, meter))
 
     async def peaks(self, request: web.Request) -> web.Response:
+        return await self._by_period(request, peaks, ("1d", "1mo"), "peaks")
+
+    async def costs(self, request: web.Request) -> web.Response:
+        return await self._by_period(request, cost_intervals, ("1d", "15m", "1mo"), "costs")
+
+    async def _by_period(self, request: web.Request, find: Callable[..., Any],
+                         steps: tuple[str, ...], key: str) -> web.Response:
         query = request.query
-        step = query.get("step", "1d")
-        if step not in ("1d", "1mo"):
-            raise BadRequest(f"step={step!r}: use 1d or 1mo")
+        step = query.get("step", steps[0])
+        if step not in steps:
+            raise BadRequest(f"step={step!r}: use {' or '.join(steps)}")
         now = datetime.now(self.info.tz)
         until = _clamp(self._when(query, "to", now, now))
         since = _clamp(self._when(query, "from", until - timedelta(days=31), now))
         if since >= until:
             raise BadRequest("from must be before to")
-        if until - since > timedelta(days=_MAX_PEAK_DAYS):
-            since = until - timedelta(days=_MAX_PEAK_DAYS)
+        longest = timedelta(days=_MAX_QUARTER_DAYS if step == "15m" else _MAX_PEAK_DAYS)
+        if until - since > longest:
+            since = until - longest
         store = await self._history_store()
-        rows = await self._query(peaks, store, step, since, until, self.info.tz,
+        rows = await self._query(find, store, step, since, until, self.info.tz,
                                  query.get("meter") or None)
         return web.json_response({"step": step, "from": since.isoformat(),
-                                  "to": until.isoformat(), "peaks": rows})
+                                  "to": until.isoformat(), key: rows})
 
     async def series(self, request: web.Request) -> web.Response:
         store = await self._history_store()
