@@ -142,6 +142,10 @@ def test_every_output_section_of_the_example_works_uncommented(tmp_path: Path) -
     ("[influxdb]\nurl = 'localhost:8086'\n", "url = 'localhost:8086' is not valid"),
     ("[influxdb]\nurl = 'http://db:99999'\n", "the port must be 1-65535"),
     ("[postgres]\ndsn = 'this is not a dsn'\n", "neither a URL"),
+    ("[mqtt]\nmin_interval = 60\n", "expire_after = 60 must be longer than min_interval = 60"),
+    ("[tariff]\ntime_of_use = [{days = 'Mon-Fry', price = 0.2}]\n", "'fry' is no weekday"),
+    ("[tariff]\nfeed_in_spot = true\n", "feed_in_spot = true needs dynamic_prices"),
+    ("[tariff]\nenergy_price = -1\n", "energy_price = -1 must be at least 0"),
 ])
 def test_numbers_and_addresses_that_cannot_work_stop_the_start(tmp_path: Path, text: str,
                                                                message: str) -> None:

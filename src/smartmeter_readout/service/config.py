@@ -83,6 +83,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "discovery_prefix": _o(str, "homeassistant"),
         "per_value_topics": _o(bool, False),
         "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
+        "expire_after": _o(int, 60, minimum=0, maximum=86400,
+                           help="seconds without a reading after which Home Assistant shows "
+                                "the values as unavailable (0: never)"),
     },
     "influxdb": {
         "enabled": _o(bool, True),
@@ -213,9 +216,19 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     _check_placeholders(sections, enabled)
     if "tariff" in enabled:
         _check_tariff(sections["tariff"])
+    if "mqtt" in enabled:
+        _check_mqtt(sections["mqtt"])
     _check_source(sections["source"])
     _check_addresses(sections, enabled)
     return Config(sections, frozenset(enabled), origin, layouts)
+
+
+def _check_mqtt(section: Mapping[str, Any]) -> None:
+    expire, every = section["expire_after"], section["min_interval"]
+    if expire and expire <= every:
+        raise ConfigError(f"[mqtt] expire_after = {expire} must be longer than min_interval = "
+                          f"{every:g} (or 0): else Home Assistant shows the values as "
+                          "unavailable between two messages")
 
 
 def _check_tariff(section: Mapping[str, Any]) -> None:

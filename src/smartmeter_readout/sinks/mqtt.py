@@ -10,6 +10,14 @@ Topics, for a meter ``M`` (its number, else its system title) under ``topic``:
   value, all of one device, with device_class, state_class and unit, retained. Energy
   counters are ``total_increasing`` in Wh, so the Energy dashboard takes them as they are.
 
+The discovery is what every Home Assistant release of the last two years accepts (tested
+against 2024.3, the newest that runs on Python 3.11, with Home Assistant's own schema):
+reactive energy has no device class (``reactive_energy`` came with 2025.6 and older releases
+reject the whole sensor) but keeps its unit and ``total_increasing``; the entity id is given
+as ``object_id`` (up to 2026.3) and as ``default_entity_id`` (from 2025.10); ``origin`` names
+this program; ``expire_after`` marks the values unavailable when the meter falls silent
+while the service runs (the ``status`` topic covers a stopped or killed service).
+
 A batch counts as delivered only when the broker acknowledged every QoS 1 publish; a broken
 connection raises ``SinkError`` and the service sends the batch again later from the outbox.
 The connection is made on the first reading (the topics and the will need the meter's name).
@@ -26,6 +34,7 @@ from typing import Any
 
 import aiomqtt
 
+from .. import __version__
 from ..operators import MAKERS
 from ..reading import Reading
 from .base import SinkBase, SinkError
@@ -36,30 +45,35 @@ __all__ = ["MqttSink", "discovery_configs"]
 _TIMEOUT = 10.0
 #: unit -> (device_class, state_class); strings and clocks get no sensor
 _CLASSES: dict[str | None, tuple[str | None, str]] = {
-    "Wh": ("energy", "total_increasing"), "varh": ("reactive_energy", "total_increasing"),
+    "Wh": ("energy", "total_increasing"), "varh": (None, "total_increasing"),
     "W": ("power", "measurement"), "var": ("reactive_power", "measurement"),
     "VA": ("apparent_power", "measurement"), "V": ("voltage", "measurement"),
     "A": ("current", "measurement"), "Hz": ("frequency", "measurement"),
     "": ("power_factor", "measurement"), None: (None, "measurement"),
 }
+_HA_UNITS = {"deg": "°"}  # Home Assistant's spelling of a phase angle's unit
+_ORIGIN = {"name": "smartmeter-readout", "sw_version": __version__}
 
 
 def topic_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
-def discovery_configs(reading: Reading, *, topic: str, prefix: str) -> dict[str, str]:
+def discovery_configs(reading: Reading, *, topic: str, prefix: str,
+                      expire_after: int = 0) -> dict[str, str]:
     """Topic -> retained JSON payload announcing every numeric value of ``reading``."""
     meter = topic_part(reading.meter_key)
     base = f"{topic}/{meter}"
     maker = reading.meter.manufacturer or ""
+    made_by = MAKERS.get(maker[:3], maker or "")
     device = {
         "identifiers": [f"smartmeter_{meter}"],
         "name": f"Smart meter {reading.meter.id or meter}",
-        "manufacturer": MAKERS.get(maker[:3], maker or "unknown"),
-        "model": f"layout {reading.layout}" if reading.layout else "smart meter",
+        "manufacturer": made_by or "unknown",
+        # what the push tells of the meter: its maker and, where it sends one, its list id
+        "model": " ".join(part for part in (made_by, "smart meter", reading.meter.list_id)
+                          if part),
         "serial_number": reading.meter.id or reading.meter.system_title or meter,
-        "via_device": "smartmeter-readout",
     }
     configs = {}
     for obis, measurement in reading.values.items():
@@ -67,20 +81,25 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str) -> dict[str,
             continue
         device_class, state_class = _CLASSES.get(measurement.unit, (None, "measurement"))
         object_id = topic_part(obis)
+        entity = f"smartmeter_{meter}_{measurement.name}".lower()
         config: dict[str, Any] = {
             "name": LABELS.get(measurement.name, measurement.name.replace("_", " ").title()),
             "unique_id": f"smartmeter_{meter}_{object_id}",
-            "object_id": f"smartmeter_{meter}_{measurement.name}",
+            "object_id": entity,
+            "default_entity_id": f"sensor.{entity}",
             "state_topic": f"{base}/state",
             "value_template": f"{{{{ value_json['values']['{obis}']['value'] }}}}",
             "availability_topic": f"{base}/status",
             "state_class": state_class,
             "device": device,
+            "origin": _ORIGIN,
         }
+        if expire_after:
+            config["expire_after"] = expire_after
         if device_class:
             config["device_class"] = device_class
         if measurement.unit:
-            config["unit_of_measurement"] = measurement.unit
+            config["unit_of_measurement"] = _HA_UNITS.get(measurement.unit, measurement.unit)
         configs[f"{prefix}/sensor/smartmeter_{meter}/{object_id}/config"] = json.dumps(config)
     return configs
 
@@ -114,8 +133,8 @@ class MqttSink(SinkBase):
                 keys = frozenset(reading.values)
                 if self.settings["homeassistant"] and keys not in self._announced:
                     for config_topic, payload in discovery_configs(
-                            reading, topic=topic,
-                            prefix=self.settings["discovery_prefix"]).items():
+                            reading, topic=topic, prefix=self.settings["discovery_prefix"],
+                            expire_after=self.settings["expire_after"]).items():
                         await client.publish(config_topic, payload, qos=1, retain=True,
                                              timeout=_TIMEOUT)
                     self._announced.add(keys)
