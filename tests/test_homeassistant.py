@@ -21,7 +21,7 @@ import pytest
 
 from smartmeter_readout import Decoder
 from smartmeter_readout.sim.simulator import PROFILES, Simulator
-from smartmeter_readout.sinks.mqtt import discovery_configs
+from smartmeter_readout.sinks.mqtt import discovery_configs, summary_configs
 
 HA_VERSION = "2024.3.3"
 PINS = [f"homeassistant=={HA_VERSION}", "paho-mqtt==1.6.1"]  # what its MQTT part requires
@@ -44,15 +44,21 @@ def ha_python() -> Path:
     return python
 
 
+SUMMARY = {"meter": None, "periods": {"today": {"cost": {"currency": "EUR"}}}}
+
+
 def all_discovery() -> dict[str, dict[str, object]]:
-    """Every discovery message the simulator's meters make, by topic."""
+    """Every discovery message the simulator's meters make, by topic, with the summary's
+    sensors (energy, peak, cost)."""
     messages = {}
     for profile in PROFILES:
         wire = Simulator(profile, key=KEY, seed=1).push(datetime(2026, 3, 1, tzinfo=UTC)).wire
         [reading] = Decoder(KEY).feed(wire)
-        for topic, payload in discovery_configs(reading, topic="smartmeter",
-                                                prefix="homeassistant",
-                                                expire_after=60).items():
+        configs = {**discovery_configs(reading, topic="smartmeter", prefix="homeassistant",
+                                       expire_after=60),
+                   **summary_configs(SUMMARY, meter_reading=reading, topic="smartmeter",
+                                     prefix="homeassistant")}
+        for topic, payload in configs.items():
             messages[topic] = json.loads(payload)
     return messages
 
@@ -69,8 +75,12 @@ def test_home_assistant_accepts_every_discovery_message(ha_python: Path) -> None
     assert refused == []
     assert len(answer["results"]) == len(messages) > 100
     for result in answer["results"]:  # what it takes in, it keeps
-        assert {"expire_after", "origin", "device", "object_id", "unique_id",
-                "availability_topic"} <= set(result["kept"])
+        expected = {"origin", "device", "object_id", "unique_id", "availability_topic"}
+        if "/1_" in result["topic"]:  # a meter's value (not the summary): expires
+            expected.add("expire_after")
+        assert expected <= set(result["kept"]), result["topic"]
+    monetary = [t for t, p in messages.items() if p.get("device_class") == "monetary"]
+    assert len(monetary) == 2 * len(PROFILES)
 
 
 def test_discovery_keeps_to_what_later_releases_require() -> None:

@@ -172,3 +172,35 @@ def test_username_and_password(tmp_path: Path) -> None:
         secured.stop()
     assert "mqtt: cannot deliver" in err and "username or password" in err.lower()
     assert "wrong-pass" not in err and "s3cret-pass" not in err
+
+
+def test_summary_with_cost_for_home_assistant(tmp_path: Path, broker: Mosquitto) -> None:
+    """The demo (40 days of history, the sample tariff) publishes the summary, and Home
+    Assistant learns of today's energy and cost (monetary, EUR)."""
+    summary = "smartmeter/1KFM0200014196/summary"
+    listener = Listener(broker.port)
+    env = {**ENV, "SMARTMETER_MQTT_HOST": "127.0.0.1", "SMARTMETER_MQTT_PORT": str(broker.port),
+           "SMARTMETER_MQTT_SUMMARY_INTERVAL": "0.5"}
+    process = subprocess.Popen([*CLI, "demo", "--interval", "0.2", "--web-port", "0",
+                                "--sqlite", str(tmp_path / "h.sqlite"), "--history-days", "3"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    try:
+        listener.wait(lambda: any(json.loads(p)["periods"]["today"]["cost"]
+                                  for p in listener.on(summary)), timeout=90)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        listener.close()
+    data = next(json.loads(p) for p in listener.on(summary)
+                if json.loads(p)["periods"]["today"]["cost"])
+    assert data["periods"]["yesterday"]["import_wh"] > 0
+    configs = {topic: json.loads(payload) for topic, payload, _ in listener.messages
+               if topic.startswith("homeassistant/")}
+    cost = configs["homeassistant/sensor/smartmeter_1KFM0200014196/cost_today/config"]
+    assert (cost["device_class"], cost["unit_of_measurement"], cost["state_class"]) == \
+        ("monetary", "EUR", "total")
+    assert cost["state_topic"] == summary
+    assert cost["value_template"] == "{{ value_json['periods']['today']['cost']['total'] }}"
+    today = configs["homeassistant/sensor/smartmeter_1KFM0200014196/import_today/config"]
+    assert today["device_class"] == "energy" and today["unit_of_measurement"] == "Wh"

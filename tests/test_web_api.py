@@ -164,8 +164,19 @@ def test_the_description_admits_what_the_server_takes() -> None:
 
 def test_metrics_still_served(site: Demo) -> None:
     status, text = site.get("/metrics")
-    names = {family.name for family in text_string_to_metric_families(text)}
-    assert status == 200 and "smartmeter_pushes" in names
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert status == 200 and "smartmeter_pushes" in families
+    # the household's figures, the same as the summary's
+    status, summary = site.get("/api/v1/summary")
+    month = summary["periods"]["this_month"]
+    [cost] = families["smartmeter_cost_month"].samples
+    # (read a moment apart: a quarter hour may have been settled in between)
+    assert cost.labels == {"currency": "EUR"}
+    assert cost.value == pytest.approx(month["cost"]["total"], rel=0.02)
+    energy = {s.labels["direction"]: s.value
+              for s in families["smartmeter_energy_month_wh"].samples}
+    assert energy["import"] == pytest.approx(month["import_wh"], rel=0.01)
+    assert families["smartmeter_peak_month_watts"].samples[0].value <= month["peak"]["w"]
 
 
 @SCHEMA.parametrize()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
 from .costs import period_cost
 from .query import EXPORT, IMPORT, HistoryQuery, QuarterHour
 
-__all__ = ["EXPORT", "IMPORT", "PERIODS", "peaks", "period_bounds", "summary"]
+__all__ = ["EXPORT", "IMPORT", "PERIODS", "peaks", "period_bounds", "read_summary", "summary"]
 
 PERIODS = ("today", "yesterday", "this_month", "last_month", "this_year")
 _QUARTER = 900
@@ -68,6 +69,18 @@ def summary(query: HistoryQuery, now: datetime, tz: tzinfo,
             "cost": period_cost(query, meter, start, end, tz) if meter else None,
         }
     return {"meter": meter, "time_zone": str(tz), "periods": periods}
+
+
+def read_summary(path: Path, tz: tzinfo, meter: str | None = None) -> dict[str, Any] | None:
+    """The summary of now from the database at ``path`` (None while there is none yet), for
+    outputs that publish it (MQTT, /metrics) beside the running service."""
+    if not path.is_file():
+        return None
+    query = HistoryQuery(path)
+    try:
+        return summary(query, datetime.now(tz), tz, meter)
+    finally:
+        query.close()
 
 
 def peaks(query: HistoryQuery, step: str, since: datetime, until: datetime, tz: tzinfo,

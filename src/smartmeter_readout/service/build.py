@@ -10,6 +10,7 @@ naming the key, the bad value and what is valid.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -230,7 +231,14 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
             raise ConfigError("[mqtt] needs the MQTT client: pip install "
                               "'smartmeter-readout[mqtt]'") from None
 
-        sinks.append(MqttSink(config["mqtt"]))
+        summary = None
+        if config.on("sqlite"):
+            from ..history.summary import read_summary
+
+            summary = functools.partial(read_summary, Path(
+                config["sqlite"]["path"] or default_data_dir() / "smartmeter.sqlite"),
+                meter_timezone(config))
+        sinks.append(MqttSink(config["mqtt"], summary=summary))
     if config.on("influxdb"):
         from ..sinks.influxdb import InfluxSink
 

@@ -83,6 +83,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "discovery_prefix": _o(str, "homeassistant"),
         "per_value_topics": _o(bool, False),
         "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
+        "summary_interval": _o((int, float), 60, minimum=0, maximum=86400,
+                               help="seconds between summaries (energy, cost, peak) on "
+                                    "<topic>/<meter>/summary; 0: none"),
         "expire_after": _o(int, 60, minimum=0, maximum=86400,
                            help="seconds without a reading after which Home Assistant shows "
                                 "the values as unavailable (0: never)"),

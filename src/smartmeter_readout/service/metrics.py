@@ -8,12 +8,16 @@
 - ``smartmeter_last_reading_age_seconds``: how long ago the last reading arrived;
 - ``smartmeter_output_backlog{output}``, ``smartmeter_output_delivered_total{output}``,
   ``smartmeter_output_failures_total{output}``, ``smartmeter_output_dropped_total{output}``,
-  ``smartmeter_output_up{output}``.
+  ``smartmeter_output_up{output}``;
+- from the history's summary (``SummaryCollector``): ``smartmeter_energy_today_wh`` and
+  ``smartmeter_energy_month_wh`` ``{direction}``, ``smartmeter_peak_month_watts``, and with a
+  tariff ``smartmeter_cost_today`` and ``smartmeter_cost_month`` ``{currency}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -21,7 +25,7 @@ from prometheus_client.registry import Collector
 from ..events import EventKind
 from .service import Service
 
-__all__ = ["ServiceCollector"]
+__all__ = ["ServiceCollector", "SummaryCollector"]
 
 
 
@@ -76,3 +80,37 @@ class ServiceCollector(Collector):
             families["failures"].add_metric([output.name], output.failures)
             families["dropped"].add_metric([output.name], output.dropped)
         yield from families.values()
+
+
+class SummaryCollector(Collector):
+    """The household's figures of today and this month, from a summary kept fresh by its
+    owner (reading SQLite is not done inside a scrape)."""
+
+    def __init__(self, summary: Callable[[], Mapping[str, Any] | None]) -> None:
+        self.summary = summary
+
+    def collect(self) -> Iterator[Metric]:
+        data = self.summary()
+        if not data or not data.get("meter"):
+            return
+        periods = data["periods"]
+        for name, period in (("today", periods["today"]), ("month", periods["this_month"])):
+            energy = GaugeMetricFamily(f"smartmeter_energy_{name}_wh",
+                                       f"Energy of {name.replace('month', 'this month')} from "
+                                       "the counters", labels=["direction"])
+            for direction in ("import", "export"):
+                value = period[f"{direction}_wh"]
+                if value is not None:
+                    energy.add_metric([direction], value)
+            yield energy
+            cost = period.get("cost")
+            if cost:
+                family = GaugeMetricFamily(f"smartmeter_cost_{name}", "Cost so far (energy, "
+                                           "grid, fees, minus feed-in)", labels=["currency"])
+                family.add_metric([cost["currency"]], cost["total"])
+                yield family
+        peak = periods["this_month"]["peak"]
+        if peak:
+            yield GaugeMetricFamily("smartmeter_peak_month_watts", "The month's highest "
+                                    "quarter hour of import, as average power",
+                                    value=peak["w"])

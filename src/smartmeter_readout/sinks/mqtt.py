@@ -6,6 +6,8 @@ Topics, for a meter ``M`` (its number, else its system title) under ``topic``:
 - ``<topic>/M/status``: ``online`` / ``offline``, retained; ``offline`` is also the last
   will, so a killed service shows as unavailable;
 - ``<topic>/M/<name>`` (``per_value_topics``): each value alone, e.g. ``.../voltage_l1``;
+- ``<topic>/M/summary``: with the SQLite history, every ``summary_interval`` seconds, what
+  ``/api/v1/summary`` answers (energy, cost and peak of today, this month, …), retained;
 - ``<discovery_prefix>/sensor/smartmeter_M/<obis>/config`` (``homeassistant``): one sensor per
   value, all of one device, with device_class, state_class and unit, retained. Energy
   counters are ``total_increasing`` in Wh, so the Energy dashboard takes them as they are.
@@ -25,11 +27,14 @@ The connection is made on the first reading (the topics and the will need the me
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import re
 import ssl
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiomqtt
@@ -40,9 +45,10 @@ from ..reading import Reading
 from .base import SinkBase, SinkError
 from .formats import LABELS
 
-__all__ = ["MqttSink", "discovery_configs"]
+__all__ = ["MqttSink", "discovery_configs", "summary_configs"]
 
 _TIMEOUT = 10.0
+log = logging.getLogger("smartmeter_readout")
 #: unit -> (device_class, state_class); strings and clocks get no sensor
 _CLASSES: dict[str | None, tuple[str | None, str]] = {
     "Wh": ("energy", "total_increasing"), "varh": (None, "total_increasing"),
@@ -59,22 +65,28 @@ def topic_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
+def _device(reading: Reading) -> dict[str, Any]:
+    """The meter as Home Assistant's device: what the push tells of it (maker, number and,
+    where it sends one, its list id)."""
+    meter = topic_part(reading.meter_key)
+    maker = reading.meter.manufacturer or ""
+    made_by = MAKERS.get(maker[:3], maker or "")
+    return {
+        "identifiers": [f"smartmeter_{meter}"],
+        "name": f"Smart meter {reading.meter.id or meter}",
+        "manufacturer": made_by or "unknown",
+        "model": " ".join(part for part in (made_by, "smart meter", reading.meter.list_id)
+                          if part),
+        "serial_number": reading.meter.id or reading.meter.system_title or meter,
+    }
+
+
 def discovery_configs(reading: Reading, *, topic: str, prefix: str,
                       expire_after: int = 0) -> dict[str, str]:
     """Topic -> retained JSON payload announcing every numeric value of ``reading``."""
     meter = topic_part(reading.meter_key)
     base = f"{topic}/{meter}"
-    maker = reading.meter.manufacturer or ""
-    made_by = MAKERS.get(maker[:3], maker or "")
-    device = {
-        "identifiers": [f"smartmeter_{meter}"],
-        "name": f"Smart meter {reading.meter.id or meter}",
-        "manufacturer": made_by or "unknown",
-        # what the push tells of the meter: its maker and, where it sends one, its list id
-        "model": " ".join(part for part in (made_by, "smart meter", reading.meter.list_id)
-                          if part),
-        "serial_number": reading.meter.id or reading.meter.system_title or meter,
-    }
+    device = _device(reading)
     configs = {}
     for obis, measurement in reading.values.items():
         if isinstance(measurement.value, str | bool):
@@ -104,12 +116,59 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str,
     return configs
 
 
+#: the summary's sensors: (key, name, JSON path, device class, unit or None for the currency,
+#: state class)
+_SUMMARY_SENSORS = (
+    ("import_today", "Energy import today", "periods.today.import_wh", "energy", "Wh",
+     "total_increasing"),
+    ("export_today", "Energy export today", "periods.today.export_wh", "energy", "Wh",
+     "total_increasing"),
+    ("import_month", "Energy import this month", "periods.this_month.import_wh", "energy", "Wh",
+     "total_increasing"),
+    ("peak_month", "Peak quarter hour this month", "periods.this_month.peak.w", "power", "W",
+     "measurement"),
+    ("cost_today", "Cost today", "periods.today.cost.total", "monetary", None, "total"),
+    ("cost_month", "Cost this month", "periods.this_month.cost.total", "monetary", None,
+     "total"),
+)
+
+
+def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: str,
+                    prefix: str) -> dict[str, str]:
+    """Discovery of the summary's sensors: energy of today and this month, the month's peak
+    and, with a tariff, cost (``monetary`` in the tariff's currency)."""
+    meter = topic_part(meter_reading.meter_key)
+    device = _device(meter_reading)
+    today = data["periods"]["today"]
+    currency = (today.get("cost") or {}).get("currency")
+    configs = {}
+    for key, name, path, device_class, unit, state_class in _SUMMARY_SENSORS:
+        if device_class == "monetary" and currency is None:
+            continue
+        parts = "".join(f"['{part}']" for part in path.split("."))
+        entity = f"smartmeter_{meter}_{key}".lower()
+        config: dict[str, Any] = {
+            "name": name, "unique_id": f"smartmeter_{meter}_{key}", "object_id": entity,
+            "default_entity_id": f"sensor.{entity}",
+            "state_topic": f"{topic}/{meter}/summary",
+            "value_template": f"{{{{ value_json{parts} }}}}",
+            "availability_topic": f"{topic}/{meter}/status",
+            "device_class": device_class, "state_class": state_class,
+            "unit_of_measurement": unit or currency, "device": device, "origin": _ORIGIN,
+        }
+        configs[f"{prefix}/sensor/smartmeter_{meter}/{key}/config"] = json.dumps(config)
+    return configs
+
+
 class MqttSink(SinkBase):
     durable = True
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(self, settings: Mapping[str, Any],
+                 summary: Callable[[], Mapping[str, Any] | None] | None = None) -> None:
         self.name = "mqtt"
         self.settings = dict(settings)
+        self.summary = summary  # blocking (reads SQLite): run in a thread
+        self._summary_at: float | None = None
         self._client: aiomqtt.Client | None = None
         self._connection: contextlib.AsyncExitStack | None = None
         self._meter: str | None = None
@@ -152,9 +211,33 @@ class MqttSink(SinkBase):
                         await client.publish(f"{topic}/{meter}/{measurement.name}",
                                              str(measurement.value), qos=1, timeout=_TIMEOUT)
                 self._last_sent = moment
+                await self._publish_summary(client, reading)
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             await self._drop()
             raise SinkError(f"{self._where}: {_reason(exc)}") from None
+
+    async def _publish_summary(self, client: aiomqtt.Client, reading: Reading) -> None:
+        every = self.settings["summary_interval"]
+        if self.summary is None or not every or (
+                self._summary_at is not None and time.monotonic() - self._summary_at < every):
+            return
+        try:
+            data = await asyncio.to_thread(self.summary)
+        except Exception as exc:  # the history is another output's business: never ours
+            log.debug("mqtt: no summary (%s)", exc)
+            return
+        if data is None or data.get("meter") != reading.meter_key:
+            return  # nothing stored yet: again with the next reading
+        self._summary_at = time.monotonic()
+        topic, meter = self.settings["topic"], topic_part(reading.meter_key)
+        if self.settings["homeassistant"]:
+            for config_topic, payload in summary_configs(
+                    data, meter_reading=reading, topic=topic,
+                    prefix=self.settings["discovery_prefix"]).items():
+                await client.publish(config_topic, payload, qos=1, retain=True,
+                                     timeout=_TIMEOUT)
+        await client.publish(f"{topic}/{meter}/summary", json.dumps(data, ensure_ascii=False),
+                             qos=1, retain=True, timeout=_TIMEOUT)
 
     async def _connected(self, meter: str) -> aiomqtt.Client:
         if self._client is not None and self._meter == meter:
@@ -177,6 +260,7 @@ class MqttSink(SinkBase):
             raise
         self._client, self._meter = client, meter
         self._announced.clear()
+        self._summary_at = None  # a new connection: the summary at once
         await client.publish(status, "online", qos=1, retain=True, timeout=_TIMEOUT)
         return client
 

@@ -78,6 +78,7 @@ class Api:
         self._store: HistoryQuery | None = None
         self._clients: set[asyncio.Queue[bytes]] = set()
         self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
+        self._summary: tuple[float, dict[str, Any] | None] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
@@ -181,6 +182,23 @@ class Api:
         meter = request.query.get("meter") or None
         return web.json_response(await self._query(summary, store, datetime.now(self.info.tz),
                                                    self.info.tz, meter))
+
+    async def fresh_summary(self, max_age: float = 60.0) -> dict[str, Any] | None:
+        """The summary for /metrics, read again when older than ``max_age``; None while
+        there is no history."""
+        now = time.monotonic()
+        if self._summary is None or now - self._summary[0] > max_age:
+            try:
+                store = await self._history_store()
+                data = await self._query(summary, store, datetime.now(self.info.tz),
+                                         self.info.tz, None)
+            except web.HTTPServiceUnavailable:
+                data = None
+            self._summary = (now, data)
+        return self._summary[1]
+
+    def last_summary(self) -> dict[str, Any] | None:
+        return self._summary[1] if self._summary else None
 
     async def peaks(self, request: web.Request) -> web.Response:
         return await self._by_period(request, peaks, ("1d", "1mo"), "peaks")

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from ..service.metrics import ServiceCollector
+from ..service.metrics import ServiceCollector, SummaryCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
 from .auth import Auth, Handler
@@ -74,6 +74,7 @@ class WebServer:
         self.registry = CollectorRegistry()
         self.registry.register(ServiceCollector(service))
         self.api = Api(service, info or SiteInfo())
+        self.registry.register(SummaryCollector(self.api.last_summary))
         self.auth = Auth(token)
         self.guard = ConnectionGuard(total=max_connections, per_client=per_client,
                                      log=self.log)
@@ -122,6 +123,7 @@ class WebServer:
                             content_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def metrics(self, request: web.Request) -> web.Response:
+        await self.api.fresh_summary()
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
