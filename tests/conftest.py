@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# the tests read English messages, whatever language the machine speaks (set before the
+# program is imported: it picks its language then, as gettext does)
+os.environ["LANGUAGE"] = "en"
 
 from smartmeter_readout import Decoder, Reading
 

@@ -1,7 +1,8 @@
 """The import graph follows the layers, has no cycle, and the core does no I/O.
 
     core (reading, events, errors, keys, operators, masking, decoder, link/, dlms/, cosem/)
-      <- capture/, sim/                 pure helpers: capture format and redaction, the simulator
+      <- capture/, sim/, i18n/          pure helpers: capture format and redaction, the simulator,
+                                        the gettext catalogues
       <- sources/, sinks/, history/     bytes in, readings out, the stored history
       <- live/, service/                keep reading a meter, run the outputs
       <- web/, cli/                     what people use
@@ -22,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
     {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "decoder", "link",
      "dlms", "cosem"},
-    {"capture", "sim"},
+    {"capture", "sim", "i18n"},
     {"sources", "sinks", "history"},
     {"live", "service"},
     {"web", "cli", "__main__"},

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..i18n import N_, _
 from ..sinks.formats import LABELS
 from .common import EXIT_FAILURE, EXIT_OK, UsageError, load
 
@@ -28,7 +29,8 @@ _STATS = ("delta", "mean", "min", "max", "last")
 _DEFAULT = ("active_energy_import", "active_energy_export", "active_power_import",
             "active_power_import:max", "active_power_export")
 _DECIMALS = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2}  # what a meter resolves
-_SHORT = {"mean": "avg", "delta": "", "max": "max", "min": "min", "last": "last"}
+_SHORT = {"mean": N_("avg"), "delta": "", "max": N_("max"), "min": N_("min"),
+          "last": N_("last")}
 
 
 class Column(NamedTuple):
@@ -45,7 +47,9 @@ class Column(NamedTuple):
     @property
     def label(self) -> str:
         unit = f"k{self.unit}" if self.unit in _COUNTER_UNITS else (self.unit or "")
-        parts = (LABELS.get(self.name, self.name), unit, _SHORT.get(self.stat, ""))
+        stat = _SHORT.get(self.stat, "")
+        parts = (_(LABELS[self.name]) if self.name in LABELS else self.name, unit,
+                 _(stat) if stat else "")
         return " ".join(part for part in parts if part)
 
 
@@ -182,8 +186,9 @@ def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
     return EXIT_OK
 
 
-_PERIOD_NAMES = {"today": "Today", "yesterday": "Yesterday", "this_month": "This month",
-                 "last_month": "Last month", "this_year": "This year"}
+_PERIOD_NAMES = {"today": N_("Today"), "yesterday": N_("Yesterday"),
+                 "this_month": N_("This month"), "last_month": N_("Last month"),
+                 "this_year": N_("This year")}
 
 
 def _kwh(wh: float | None) -> str:
@@ -193,14 +198,16 @@ def _kwh(wh: float | None) -> str:
 def _summary_text(data: dict[str, Any], fmt: str) -> str:
     costs = [p["cost"] for p in data["periods"].values() if p["cost"]]
     currency = costs[0]["currency"] if costs else None
-    heads = ["Period", "Import kWh", "Export kWh", "Net kWh", "Self-supplied", "Peak kW",
-             "Peak at", *([f"Cost {currency}"] if currency else [])]
+    heads = [_("Period"), _("Import kWh"), _("Export kWh"), _("Net kWh"), _("Self-supplied"),
+             _("Peak kW"), _("Peak at"),
+             *([_("Cost {currency}").format(currency=currency)] if currency else [])]
     rows = []
     for name, period in data["periods"].items():
         peak = period["peak"]
         share = period["self_supplied_share"]
         cost = period["cost"]
-        rows.append([_PERIOD_NAMES[name], _kwh(period["import_wh"]), _kwh(period["export_wh"]),
+        rows.append([_(_PERIOD_NAMES[name]), _kwh(period["import_wh"]),
+                     _kwh(period["export_wh"]),
                      _kwh(period["net_wh"]), "-" if share is None else f"{share:.0%}",
                      "-" if peak is None else f"{peak['w'] / 1000:.2f}",
                      "-" if peak is None else peak["at"][:16].replace("T", " "),
@@ -222,8 +229,8 @@ def _summary_text(data: dict[str, Any], fmt: str) -> str:
                              *(cost.get(k, "") for k in ("currency", "energy", "feed_in",
                                                          "fees", "total"))])
         return out.getvalue()
-    return _aligned([heads, *rows], left={0, 6}) + (f"Meter {data['meter']}\n"
-                                                     if data["meter"] else "")
+    meter = _("Meter {meter}").format(meter=data["meter"]) + "\n" if data["meter"] else ""
+    return _aligned([heads, *rows], left={0, 6}) + meter
 
 
 def _peaks_text(rows: list[dict[str, Any]], fmt: str, monthly: bool) -> str:
@@ -238,8 +245,8 @@ def _peaks_text(rows: list[dict[str, Any]], fmt: str, monthly: bool) -> str:
         return ""
     body = [[row["start"][:7 if monthly else 10], f"{row['w'] / 1000:.2f}",
              row["at"][:16].replace("T", " ")] for row in rows]
-    return _aligned([["Month" if monthly else "Day", "Peak kW", "Quarter hour from"], *body],
-                    left={0, 2})
+    heads = [_("Month") if monthly else _("Day"), _("Peak kW"), _("Quarter hour from")]
+    return _aligned([heads, *body], left={0, 2})
 
 
 def _costs_text(rows: list[dict[str, Any]], fmt: str, step: str) -> str:
@@ -256,8 +263,10 @@ def _costs_text(rows: list[dict[str, Any]], fmt: str, step: str) -> str:
         return ""
     currency = "" if step == "15m" else f" {rows[0]['currency']}"
     width = {"15m": 16, "1d": 10, "1mo": 7}[step]
-    heads = [{"15m": "Quarter hour", "1d": "Day", "1mo": "Month"}[step],
-             *(f"{name.replace('_', '-').capitalize()}{currency}" for name in money)]
+    names = {"cost": _("Cost"), "feed_in": _("Feed-in"), "energy": _("Energy"),
+             "fees": _("Fees"), "total": _("Total")}
+    heads = [{"15m": _("Quarter hour"), "1d": _("Day"), "1mo": _("Month")}[step],
+             *(f"{names[name]}{currency}" for name in money)]
     body = [[row["start"][:width].replace("T", " "), *(f"{row[name]:.2f}" for name in money)]
             for row in rows]
     return _aligned([heads, *body], left={0})
@@ -410,7 +419,7 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column], raw: boo
 def table_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column], raw: bool,
                tz: Any) -> str:
     meters = {_meter(row, raw) for row in rows}
-    heads = ["Time" if raw else "Start", *(["Meter"] if len(meters) > 1 else []),
+    heads = [_("Time") if raw else _("Start"), *([_("Meter")] if len(meters) > 1 else []),
              *(column.label for column in columns)]
     body = []
     for row in rows:

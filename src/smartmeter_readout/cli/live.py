@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..i18n import _
 from ..sinks.formats import FORMATS
 from .common import (
     EXIT_FAILURE,
@@ -388,12 +389,12 @@ async def _doctor(connector: Connector, key: bytes | None, auth_key: bytes | Non
                            say=lambda line: print(line, flush=True),
                            options=LiveOptions(silence=args.timeout))
     print()
-    print(f"Verdict: {found.sentence}")
+    print(_("Verdict: {sentence}").format(sentence=found.sentence))
     if found.verdict in (Verdict.DECODED, Verdict.IMPLAUSIBLE) and found.reading is not None:
         print()
         print(table(found.reading), end="")
         print()
-        print("Config lines to use (smartmeter-readout run --config FILE):")
+        print(_("Config lines to use (smartmeter-readout run --config FILE):"))
         lines = list(found.config)
         if args.port:
             at = lines.index("[source]") + 1 if "[source]" in lines else len(lines)

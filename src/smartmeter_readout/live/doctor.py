@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import EventKind
+from ..i18n import _
 from ..operators import MAKERS, Operator, SerialSettings, likely_operators
 from ..reading import Reading
 from ..sources.base import (
@@ -88,7 +89,7 @@ async def diagnose(connector: Connector, *, key: str | bytes | None = None,
 async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis,
                        say: Callable[[str], None]) -> tuple[Connection, bytes] | None:
     candidates: tuple[SerialSettings | None, ...] = connector.settings or (None,)
-    say(f"1. Opening {connector.name}")
+    say(_("1. Opening {source}").format(source=connector.name))
     saw_bytes = False
     for number, settings in enumerate(candidates):
         try:
@@ -97,34 +98,36 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             continue
         except (SourceFatal, SourceError) as exc:
             found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
-            say(f"   no: {exc}")
+            say(_("   no: {reason}").format(reason=exc))
             return None
         if number == 0:
-            say("   ok")
-            say(f"2. Listening for the meter (up to {opts.silence:g} s per setting)")
+            say(_("   ok"))
+            say(_("2. Listening for the meter (up to {seconds} s per setting)").format(
+                seconds=f"{opts.silence:g}"))
         probe = await probe_setting(connection, opts)
-        label = str(settings) if settings else "the line"
+        label = str(settings) if settings else _("the line")
         if probe.result is ProbeResult.FOUND:
-            say(f"   {label}: {probe.framing} frames")
+            say(_("   {setting}: {framing} frames").format(setting=label, framing=probe.framing))
             found.settings, found.framing = settings, probe.framing
             return connection, bytes(probe.received)
         await connection.close()
         if probe.received:
             saw_bytes = True
-            say(f"   {label}: {len(probe.received)} bytes, no frames")
+            say(_("   {setting}: {count} bytes, no frames").format(
+                setting=label, count=len(probe.received)))
         else:
-            say(f"   {label}: silence")
+            say(_("   {setting}: silence").format(setting=label))
             break
     if not saw_bytes:
         found.verdict = Verdict.NO_BYTES
-        found.sentence = (
+        found.sentence = _(
             "No signal: not a single byte arrived. Check that the adapter sits on pins 3 and 4 "
             "of the meter's RJ12 socket (M-Bus), that a P1 cable drives the data-request pin, "
             "or that the IR head sits on the meter's optical eye; some operators switch the "
             "customer interface on only on request.")
     else:
         found.verdict = Verdict.NO_FRAMES
-        found.sentence = (
+        found.sentence = _(
             "Bytes arrive, but no meter frames at any serial setting: the signal may be "
             "inverted (P1 on some adapters), the adapter may not suit the interface (M-Bus "
             "needs an M-Bus adapter, not a plain TTL one), or this is not a meter's customer "
@@ -138,7 +141,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     decoder = Decoder(key, auth_key)
     deadline = time.monotonic() + timeout
     readings: list[Reading] = []
-    say("3. Waiting for a whole push")
+    say(_("3. Waiting for a whole push"))
     while True:
         readings = decoder.feed(data, received=datetime.now(UTC))
         if readings or decoder.stats.complete:
@@ -157,53 +160,54 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         if implausible is not None:
             found.verdict = Verdict.IMPLAUSIBLE
             found.sentence = implausible_verdict(implausible.message)
-            say("   values: they do not fit each other (see the verdict)")
+            say(_("   values: they do not fit each other (see the verdict)"))
         return
     fix = _key_source(found)
-    step = "5. Decryption: "
     if EventKind.KEY_MISSING in events:
-        step += "no key given"
+        step = _("5. Decryption: no key given")
         found.verdict = Verdict.KEY_MISSING
-        found.sentence = ("The meter encrypts its data and no key was given: run again with "
-                          f"--key. {fix}")
+        found.sentence = _("The meter encrypts its data and no key was given: run again with "
+                           "--key. {where}").format(where=fix)
     elif EventKind.WRONG_KEY in events:
-        step += "fails with this key"
+        step = _("5. Decryption: fails with this key")
         found.verdict = Verdict.WRONG_KEY
-        found.sentence = ("The key does not decrypt this meter's data: check that all 32 hex "
-                          f"digits were copied and that it is this meter's key. {fix}")
+        found.sentence = _("The key does not decrypt this meter's data: check that all 32 hex "
+                           "digits were copied and that it is this meter's key. {where}"
+                           ).format(where=fix)
     elif EventKind.TAG_MISMATCH in events:
-        step += "ok; authentication tag: does not match"
+        step = _("5. Decryption: ok; authentication tag: does not match")
         found.verdict = Verdict.TAG_FAILS
-        found.sentence = ("The data decrypts, but the authentication tag does not match: the "
-                          f"authentication key (--auth-key) is wrong. {fix}")
+        found.sentence = _("The data decrypts, but the authentication tag does not match: the "
+                           "authentication key (--auth-key) is wrong. {where}").format(where=fix)
     elif EventKind.UNKNOWN_LAYOUT in events or EventKind.MALFORMED in events:
-        step += "ok; layout: not known"
+        step = _("5. Decryption: ok; layout: not known")
         found.verdict = Verdict.UNKNOWN_LAYOUT
         event = events.get(EventKind.UNKNOWN_LAYOUT) or events[EventKind.MALFORMED]
-        found.sentence = (f"The data decrypts but its layout is not known ({event.message}): "
-                          "please report it with a capture (smartmeter-readout record "
-                          "--redact).")
+        found.sentence = _("The data decrypts but its layout is not known ({reason}): please "
+                           "report it with a capture (smartmeter-readout record --redact)."
+                           ).format(reason=event.message)
     else:
-        step = f"   no whole push within {timeout:g} s"
+        step = _("   no whole push within {seconds} s").format(seconds=f"{timeout:g}")
         found.verdict = Verdict.NO_PUSH
-        reason = next(iter(events.values())).message if events else "nothing complete"
-        found.sentence = (f"Frames arrive but no whole push within {timeout:g} s ({reason}): "
-                          "a loose contact or interference may damage them.")
+        reason = next(iter(events.values())).message if events else _("nothing complete")
+        found.sentence = _("Frames arrive but no whole push within {seconds} s ({reason}): a "
+                           "loose contact or interference may damage them.").format(
+                               seconds=f"{timeout:g}", reason=reason)
     say(step)
 
 
 def implausible_verdict(message: str) -> str:
     """The doctor's sentence for values that decode but do not fit each other."""
     detail = message.removeprefix("implausible values: ").split(". Please")[0]
-    return (f"The push decodes, but its values do not fit each other ({detail}): this list's "
-            "units are not known yet, so these numbers may be wrong. Please record a push "
-            "with `smartmeter-readout record --redact` and report it.")
+    return _("The push decodes, but its values do not fit each other ({detail}): this list's "
+             "units are not known yet, so these numbers may be wrong. Please record a push "
+             "with `smartmeter-readout record --redact` and report it.").format(detail=detail)
 
 
 def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:
     title = found.system_title
     if not title:
-        say("   the push carries no system title (not encrypted)")
+        say(_("   the push carries no system title (not encrypted)"))
         return
     prefix = bytes.fromhex(title)[:3]
     found.prefix = prefix.decode("ascii") if prefix.isalpha() else None
@@ -211,17 +215,18 @@ def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:
     # a system title comes with a ciphered push: operators whose meters send plain text
     # (Norway) and those on other serial settings are out
     found.operators = likely_operators(found.prefix, settings=found.settings, encrypted=True)
-    say(f"4. Meter: system title {title}, made by {found.maker or 'an unknown maker'}")
+    say(_("4. Meter: system title {title}, made by {maker}").format(
+        title=title, maker=found.maker or _("an unknown maker")))
 
 
 def _key_source(found: Diagnosis) -> str:
     """Where the key comes from, for each operator this meter may belong to (said once)."""
     sources = [f"{op.title}: {op.key_source}" for op in found.operators]
     if not sources:
-        return "The key comes from your grid operator."
+        return _("The key comes from your grid operator.")
     if len(sources) == 1:
-        return f"The key comes from {sources[0]}."
-    return "Where customers get the key — " + "; ".join(sources) + "."
+        return _("The key comes from {source}.").format(source=sources[0])
+    return _("Where customers get the key — {sources}.").format(sources="; ".join(sources))
 
 
 def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | bytes | None,
@@ -230,14 +235,17 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
     values = len([m for m in reading.values.values() if m.name != "clock"])
     note = ""
     if decoder.stats[EventKind.TAG_UNCHECKED]:
-        note = " (the meter sends an authentication tag: add auth_key to have it checked)"
-    found.sentence = (f"Everything works: the push decoded to {values} values"
-                      f" (layout {reading.layout}, {reading.security}){note}.")
-    say(f"5. Decryption{' and tag' if reading.security == 'authenticated' else ''}: ok; "
-        f"layout {reading.layout}, {values} values")
+        note = _(" (the meter sends an authentication tag: add auth_key to have it checked)")
+    found.sentence = _("Everything works: the push decoded to {count} values (layout {layout}, "
+                       "{security}){note}.").format(count=values, layout=reading.layout,
+                                                    security=reading.security, note=note)
+    step = _("5. Decryption and tag: ok; layout {layout}, {count} values") \
+        if reading.security == "authenticated" else \
+        _("5. Decryption: ok; layout {layout}, {count} values")
+    say(step.format(layout=reading.layout, count=values))
     found.config = ["[meter]"]
     if key is not None:
-        found.config.append('key = "<your key>"')
+        found.config.append('key = "<your key>"')  # the config refuses it as a placeholder
     if auth_key is not None:
         found.config.append('auth_key = "<your authentication key>"')
     prefix = found.prefix or _prefix(reading.meter.manufacturer)
@@ -246,8 +254,8 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
     if len(fits) == 1:
         found.config.append(f'operator = "{fits[0].name}"  # {fits[0].title}')
     else:  # alike meters, or none known: the serial settings below are what matters
-        alike = f"  # one of {', '.join(op.name for op in fits)}: their meters send alike" \
-            if fits else ""
+        alike = "  # " + _("one of {names}: their meters send alike").format(
+            names=", ".join(op.name for op in fits)) if fits else ""
         found.config.append(f'operator = "auto"{alike}')
     if found.settings is not None:
         found.config += ["", "[source]", f'baud = {found.settings.baud}',

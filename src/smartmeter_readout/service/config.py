@@ -83,6 +83,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "discovery_prefix": _o(str, "homeassistant"),
         "per_value_topics": _o(bool, False),
         "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
+        "language": _o(str, "auto", "auto", "en", "de",
+                       help="of the sensor names in Home Assistant (auto: the service's LANG)"),
         "summary_interval": _o((int, float), 60, minimum=0, maximum=86400,
                                help="seconds between summaries (energy, cost, peak) on "
                                     "<topic>/<meter>/summary; 0: none"),

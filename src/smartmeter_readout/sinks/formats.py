@@ -9,20 +9,21 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+from ..i18n import N_, _
 from ..reading import Reading
 
 __all__ = ["FORMATS", "LABELS", "render"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 LABELS = {
-    "voltage_l1": "Voltage L1", "voltage_l2": "Voltage L2", "voltage_l3": "Voltage L3",
-    "current_l1": "Current L1", "current_l2": "Current L2", "current_l3": "Current L3",
-    "active_power_import": "Power import", "active_power_export": "Power export",
-    "reactive_power_import": "Reactive power import",
-    "reactive_power_export": "Reactive power export",
-    "active_energy_import": "Energy import", "active_energy_export": "Energy export",
-    "reactive_energy_import": "Reactive energy import",
-    "reactive_energy_export": "Reactive energy export", "power_factor": "Power factor",
+    "voltage_l1": N_("Voltage L1"), "voltage_l2": N_("Voltage L2"), "voltage_l3": N_("Voltage L3"),
+    "current_l1": N_("Current L1"), "current_l2": N_("Current L2"), "current_l3": N_("Current L3"),
+    "active_power_import": N_("Power import"), "active_power_export": N_("Power export"),
+    "reactive_power_import": N_("Reactive power import"),
+    "reactive_power_export": N_("Reactive power export"),
+    "active_energy_import": N_("Energy import"), "active_energy_export": N_("Energy export"),
+    "reactive_energy_import": N_("Reactive energy import"),
+    "reactive_energy_export": N_("Reactive energy export"), "power_factor": N_("Power factor"),
 }
 
 
@@ -40,14 +41,17 @@ def table(reading: Reading) -> str:
     who = " ".join(part for part in (meter.manufacturer, meter.id or meter.system_title)
                    if part)
     stamp = reading.time.isoformat(sep=" ") if reading.time else "-"
-    lines = [f"Timestamp: {stamp}" + ("" if reading.meter_time else " (received)"),
-             f"Meter: {who or '-'}" + (f"  frame counter {reading.frame_counter}"
-                                      if reading.frame_counter is not None else "")]
+    lines = [_("Timestamp: {time}").format(time=stamp) + (
+                 "" if reading.meter_time else " " + _("(received)")),
+             _("Meter: {meter}").format(meter=who or "-") + (
+                 "  " + _("frame counter {number}").format(number=reading.frame_counter)
+                 if reading.frame_counter is not None else "")]
     rows = []
     for key, measurement in reading.values.items():
         if measurement.name == "clock":
             continue
-        label = LABELS.get(measurement.name, measurement.name)
+        label = _(LABELS[measurement.name]) if measurement.name in LABELS \
+            else measurement.name
         value, unit = _human(measurement.value, measurement.unit)
         rows.append((label, value, unit, key))
     width = max((len(row[0]) for row in rows), default=0)

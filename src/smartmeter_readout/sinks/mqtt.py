@@ -40,6 +40,7 @@ from typing import Any
 import aiomqtt
 
 from .. import __version__
+from ..i18n import N_, translation
 from ..operators import MAKERS
 from ..reading import Reading
 from .base import SinkBase, SinkError
@@ -81,9 +82,10 @@ def _device(reading: Reading) -> dict[str, Any]:
     }
 
 
-def discovery_configs(reading: Reading, *, topic: str, prefix: str,
-                      expire_after: int = 0) -> dict[str, str]:
-    """Topic -> retained JSON payload announcing every numeric value of ``reading``."""
+def discovery_configs(reading: Reading, *, topic: str, prefix: str, expire_after: int = 0,
+                      words: Callable[[str], str] = str) -> dict[str, str]:
+    """Topic -> retained JSON payload announcing every numeric value of ``reading``;
+    ``words`` translates the sensors' names (a catalogue's gettext)."""
     meter = topic_part(reading.meter_key)
     base = f"{topic}/{meter}"
     device = _device(reading)
@@ -95,7 +97,8 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str,
         object_id = topic_part(obis)
         entity = f"smartmeter_{meter}_{measurement.name}".lower()
         config: dict[str, Any] = {
-            "name": LABELS.get(measurement.name, measurement.name.replace("_", " ").title()),
+            "name": words(LABELS[measurement.name]) if measurement.name in LABELS
+            else measurement.name.replace("_", " ").title(),
             "unique_id": f"smartmeter_{meter}_{object_id}",
             "object_id": entity,
             "default_entity_id": f"sensor.{entity}",
@@ -119,22 +122,22 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str,
 #: the summary's sensors: (key, name, JSON path, device class, unit or None for the currency,
 #: state class)
 _SUMMARY_SENSORS = (
-    ("import_today", "Energy import today", "periods.today.import_wh", "energy", "Wh",
+    ("import_today", N_("Energy import today"), "periods.today.import_wh", "energy", "Wh",
      "total_increasing"),
-    ("export_today", "Energy export today", "periods.today.export_wh", "energy", "Wh",
+    ("export_today", N_("Energy export today"), "periods.today.export_wh", "energy", "Wh",
      "total_increasing"),
-    ("import_month", "Energy import this month", "periods.this_month.import_wh", "energy", "Wh",
-     "total_increasing"),
-    ("peak_month", "Peak quarter hour this month", "periods.this_month.peak.w", "power", "W",
-     "measurement"),
-    ("cost_today", "Cost today", "periods.today.cost.total", "monetary", None, "total"),
-    ("cost_month", "Cost this month", "periods.this_month.cost.total", "monetary", None,
+    ("import_month", N_("Energy import this month"), "periods.this_month.import_wh", "energy",
+     "Wh", "total_increasing"),
+    ("peak_month", N_("Peak quarter hour this month"), "periods.this_month.peak.w", "power",
+     "W", "measurement"),
+    ("cost_today", N_("Cost today"), "periods.today.cost.total", "monetary", None, "total"),
+    ("cost_month", N_("Cost this month"), "periods.this_month.cost.total", "monetary", None,
      "total"),
 )
 
 
 def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: str,
-                    prefix: str) -> dict[str, str]:
+                    prefix: str, words: Callable[[str], str] = str) -> dict[str, str]:
     """Discovery of the summary's sensors: energy of today and this month, the month's peak
     and, with a tariff, cost (``monetary`` in the tariff's currency)."""
     meter = topic_part(meter_reading.meter_key)
@@ -148,7 +151,7 @@ def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: s
         parts = "".join(f"['{part}']" for part in path.split("."))
         entity = f"smartmeter_{meter}_{key}".lower()
         config: dict[str, Any] = {
-            "name": name, "unique_id": f"smartmeter_{meter}_{key}", "object_id": entity,
+            "name": words(name), "unique_id": f"smartmeter_{meter}_{key}", "object_id": entity,
             "default_entity_id": f"sensor.{entity}",
             "state_topic": f"{topic}/{meter}/summary",
             "value_template": f"{{{{ value_json{parts} }}}}",
@@ -168,6 +171,7 @@ class MqttSink(SinkBase):
         self.name = "mqtt"
         self.settings = dict(settings)
         self.summary = summary  # blocking (reads SQLite): run in a thread
+        self.words = translation(self.settings.get("language", "auto")).gettext
         self._summary_at: float | None = None
         self._client: aiomqtt.Client | None = None
         self._connection: contextlib.AsyncExitStack | None = None
@@ -193,7 +197,8 @@ class MqttSink(SinkBase):
                 if self.settings["homeassistant"] and keys not in self._announced:
                     for config_topic, payload in discovery_configs(
                             reading, topic=topic, prefix=self.settings["discovery_prefix"],
-                            expire_after=self.settings["expire_after"]).items():
+                            expire_after=self.settings["expire_after"],
+                            words=self.words).items():
                         await client.publish(config_topic, payload, qos=1, retain=True,
                                              timeout=_TIMEOUT)
                     self._announced.add(keys)
@@ -233,7 +238,7 @@ class MqttSink(SinkBase):
         if self.settings["homeassistant"]:
             for config_topic, payload in summary_configs(
                     data, meter_reading=reading, topic=topic,
-                    prefix=self.settings["discovery_prefix"]).items():
+                    prefix=self.settings["discovery_prefix"], words=self.words).items():
                 await client.publish(config_topic, payload, qos=1, retain=True,
                                      timeout=_TIMEOUT)
         await client.publish(f"{topic}/{meter}/summary", json.dumps(data, ensure_ascii=False),

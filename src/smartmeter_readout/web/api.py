@@ -115,6 +115,7 @@ class Api:
         return {
             "version": __version__,
             "uptime_seconds": round(time.time() - status.started, 1),
+            "time_zone": str(self.info.tz),
             "source": {
                 "name": source.name,
                 "state": source.state,

@@ -1,4 +1,7 @@
-// The page: live values from /api/v1/events, charts from /api/v1/history, drawn as plain SVG.
+// The page: live values from /api/v1/events, the summary from /api/v1/summary, charts from
+// /api/v1/history, drawn as plain SVG. Texts come from the gettext catalogues of the package
+// (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
+// times follow the meter's time zone.
 "use strict";
 
 const OBIS = {
@@ -6,17 +9,65 @@ const OBIS = {
   energyImport: "1.0.1.8.0.255", energyExport: "1.0.2.8.0.255",
 };
 const SVG = "http://www.w3.org/2000/svg";
-const numbers = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-const decimals = (digits) => new Intl.NumberFormat(undefined, {
-  minimumFractionDigits: digits, maximumFractionDigits: digits });
+const LANGUAGES = ["en", "de"];
 const $ = (id) => document.getElementById(id);
 
-const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "" };
+// ---- language ---------------------------------------------------------------------------
+
+const i18n = { lang: "en", catalog: {}, locale: "en-GB" };
+const t = (msgid) => i18n.catalog[msgid] || msgid;
+// a message with {name} placeholders
+const tf = (msgid, args) => t(msgid).replace(/\{(\w+)\}/g, (_, key) => args[key]);
+
+function chosenLanguage() {
+  const saved = localStorage.getItem("lang");
+  if (LANGUAGES.includes(saved)) return saved;
+  const wanted = (navigator.languages || [navigator.language || "en"])
+    .map((tag) => tag.slice(0, 2).toLowerCase());
+  return wanted.find((tag) => LANGUAGES.includes(tag)) || "en";
+}
+
+async function useLanguage(lang) {
+  const response = await fetch(`/static/locale/${lang}.json`, { credentials: "same-origin" });
+  i18n.catalog = response.ok ? await response.json() : {};
+  i18n.lang = lang;
+  i18n.locale = lang === "de" ? "de-AT" : "en-GB";
+  document.documentElement.lang = lang;
+  for (const element of document.querySelectorAll("[data-t]")) {
+    element.textContent = t(element.dataset.t);
+  }
+  for (const element of document.querySelectorAll("[data-t-label]")) {
+    element.setAttribute("aria-label", t(element.dataset.tLabel));
+  }
+  for (const element of document.querySelectorAll("[data-t-title]")) {
+    element.setAttribute("title", t(element.dataset.tTitle));
+  }
+  $("lang").textContent = lang === "de" ? "EN" : "DE";
+}
+
+const number = (digits, value) => new Intl.NumberFormat(i18n.locale, {
+  minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+const whole = (value) => number(0, value);
+
+// ---- time -------------------------------------------------------------------------------
+
+const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "",
+  lastTimes: [], tz: undefined, lastReadingAt: null };
+
+function when(date, options) {
+  return date.toLocaleString(i18n.locale, { timeZone: live.tz, ...options });
+}
+const clock = (d) => when(d, { hour: "2-digit", minute: "2-digit" });
+const dayMonth = (d) => when(d, { day: "numeric", month: "short" });
+const monthYear = (d) => when(d, { month: "short", year: "numeric" });
+const dayAndClock = (d) => when(d, { day: "numeric", month: "short", hour: "2-digit",
+  minute: "2-digit" });
+
+// ---- live -------------------------------------------------------------------------------
 
 function watts(value) {
   if (value === null || value === undefined) return "–";
-  return Math.abs(value) >= 10000 ? `${decimals(2).format(value / 1000)} kW`
-    : `${numbers.format(value)} W`;
+  return Math.abs(value) >= 10000 ? `${number(2, value / 1000)} kW` : `${whole(value)} W`;
 }
 
 function valueByName(reading, name) {
@@ -33,59 +84,87 @@ async function api(path) {
   return body;
 }
 
-// ---- live -------------------------------------------------------------------------------
+function pushInterval() {
+  // the meter's push interval, from the last readings (a meter pushes every 1 to 15 s)
+  const times = live.lastTimes;
+  if (times.length < 3) return 15;
+  const gaps = times.slice(1).map((time, i) => time - times[i]).sort((a, b) => a - b);
+  return Math.max(1, gaps[Math.floor(gaps.length / 2)] / 1000);
+}
 
 function showReading(reading) {
   live.receivedAt = performance.now();
   live.ageAtReceipt = 0;
+  live.lastReadingAt = new Date();
+  live.lastTimes = [...live.lastTimes.slice(-9), Date.now()];
   const values = reading.values;
   const imp = values[OBIS.powerImport] ? values[OBIS.powerImport].value : null;
   const exp = values[OBIS.powerExport] ? values[OBIS.powerExport].value : null;
   const net = (imp ?? 0) - (exp ?? 0);
   const big = $("net");
   big.textContent = imp === null && exp === null ? "–" : watts(net);
-  big.className = "big " + (net > 0 ? "import" : net < 0 ? "export" : "");
+  big.dataset.direction = net > 0 ? "import" : net < 0 ? "export" : "";
   $("p-import").textContent = watts(imp);
   $("p-export").textContent = watts(exp);
   for (const name of ["voltage_l1", "voltage_l2", "voltage_l3",
     "current_l1", "current_l2", "current_l3"]) {
     const value = valueByName(reading, name);
-    $(name).textContent = value ? `${decimals(name.startsWith("v") ? 1 : 2)
-      .format(value.value)} ${value.unit}` : "–";
+    $(name).textContent = value ? `${number(name.startsWith("v") ? 1 : 2, value.value)} ${
+      value.unit}` : "–";
   }
   const counters = $("counters");
   counters.replaceChildren();
   for (const value of Object.values(values)) {
     if (!["Wh", "varh", "VAh"].includes(value.unit)) continue;
-    addPair(counters, value.name.replaceAll("_", " "),
-      `${decimals(3).format(value.value / 1000)} k${value.unit}`);
+    addPair(counters, counterName(value.name), `${number(3, value.value / 1000)} k${value.unit}`);
   }
   const meter = reading.meter || {};
   $("meter-id").textContent = meter.id || meter.system_title || "";
   showAge();
 }
 
+function counterName(name) {
+  const names = {
+    active_energy_import: t("Energy import"), active_energy_export: t("Energy export"),
+    reactive_energy_import: t("Reactive energy import"),
+    reactive_energy_export: t("Reactive energy export"),
+  };
+  return names[name] || name.replaceAll("_", " ");
+}
+
 function showAge() {
   const age = live.receivedAt === null ? null
     : live.ageAtReceipt + (performance.now() - live.receivedAt) / 1000;
-  $("age").textContent = age === null ? "no reading yet" : `last reading ${ageText(age)} ago`;
+  $("age").textContent = age === null ? t("no reading yet")
+    : tf("last reading {age} ago", { age: ageText(age) });
   const dot = $("conn");
-  let state = "offline", text = "not connected to the service";
+  let state = "offline", text = t("not connected to the service");
+  const fresh = age !== null && age < Math.max(10, 3 * pushInterval());
   if (live.connected) {
-    const fresh = age !== null && age < 30;
     state = fresh ? "live" : "stale";
-    text = fresh ? "live" : `connected · meter ${live.sourceState || "silent"}`;
+    const silent = t("silent");
+    text = fresh ? t("live") : tf("connected · meter {state}", {
+      state: live.sourceState || silent });
   } else if (live.receivedAt !== null) {
-    state = "reconnecting"; text = "reconnecting…";
+    state = "reconnecting"; text = t("reconnecting…");
   }
   dot.dataset.state = state;
   $("conn-text").textContent = text;
+  // a value that is not current must not look current
+  const stale = age !== null && (!live.connected || !fresh);
+  $("net").classList.toggle("stale", stale);
+  const note = $("stale");
+  note.hidden = !stale;
+  if (stale) {
+    const since = new Date(Date.now() - age * 1000);
+    note.textContent = tf("no new reading since {time}", { time: clock(since) });
+  }
 }
 
 function ageText(seconds) {
   if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  return `${decimals(1).format(seconds / 3600)} h`;
+  return `${number(1, seconds / 3600)} h`;
 }
 
 function addPair(list, label, text, cls) {
@@ -99,6 +178,7 @@ function addPair(list, label, text, cls) {
 
 function showStatus(status) {
   live.sourceState = status.source.state;
+  if (status.time_zone && live.tz !== status.time_zone) live.tz = status.time_zone;
   if (status.last_reading && live.receivedAt === null) {
     live.ageAtReceipt = status.last_reading.age_seconds;
   }
@@ -108,37 +188,39 @@ function showStatus(status) {
   const source = status.source;
   const line = [source.baud ? `${source.baud} 8${source.parity}1` : "",
     source.framing || ""].filter(Boolean).join(", ");
-  addPair(list, "Source", source.name);
-  addPair(list, "State", source.message || source.state,
+  addPair(list, t("Source"), source.name);
+  addPair(list, t("State"), source.message || source.state,
     ["reading", "receiving", "found"].includes(source.state) ? "ok" : "");
-  addPair(list, "Line", line || "not detected yet");
-  addPair(list, "Operator", source.operator);
+  addPair(list, t("Line"), line || t("not detected yet"));
+  addPair(list, t("Operator"), source.operator);
+  addPair(list, t("Time zone"), status.time_zone || "");
   if (status.meter) {
     const m = status.meter;
-    addPair(list, "Meter", [m.manufacturer, m.id || m.system_title].filter(Boolean).join(" "));
+    addPair(list, t("Meter"), [m.manufacturer, m.id || m.system_title].filter(Boolean).join(" "));
   }
   const pushes = status.pushes;
-  addPair(list, "Pushes", `${numbers.format(pushes.ok)} ok, ${numbers.format(pushes.bad)} bad`,
-    pushes.bad ? "bad" : "ok");
-  addPair(list, "Decryption failures", numbers.format(pushes.decryption_failed),
+  addPair(list, t("Pushes"), tf("{ok} ok, {bad} bad", { ok: whole(pushes.ok),
+    bad: whole(pushes.bad) }), pushes.bad ? "bad" : "ok");
+  addPair(list, t("Decryption failures"), whole(pushes.decryption_failed),
     pushes.decryption_failed ? "bad" : "");
-  addPair(list, "Tag failures", numbers.format(pushes.tag_mismatch),
-    pushes.tag_mismatch ? "bad" : "");
-  addPair(list, "Bad frames", numbers.format(pushes.frames_bad));
-  addPair(list, "Implausible values", numbers.format(pushes.implausible_values || 0),
+  addPair(list, t("Tag failures"), whole(pushes.tag_mismatch), pushes.tag_mismatch ? "bad" : "");
+  addPair(list, t("Bad frames"), whole(pushes.frames_bad));
+  addPair(list, t("Implausible values"), whole(pushes.implausible_values || 0),
     pushes.implausible_values ? "bad" : "");
-  addPair(list, "Reconnects", numbers.format(source.reconnects));
-  addPair(list, "Last error", status.last_error ? status.last_error.message : "none",
+  addPair(list, t("Reconnects"), whole(source.reconnects));
+  addPair(list, t("Last error"), status.last_error ? status.last_error.message : t("none"),
     status.last_error ? "bad" : "");
   const body = $("outputs").tBodies[0];
   body.replaceChildren();
   for (const output of status.outputs) {
     const row = body.insertRow();
-    const cells = [output.name, output.up ? "up" : `down: ${output.error || "retrying"}`,
-      output.backlog, output.delivered, output.failures, output.dropped];
+    const retrying = t("retrying");
+    const cells = [output.name, output.up ? t("up")
+      : tf("down: {reason}", { reason: output.error || retrying }),
+    output.backlog, output.delivered, output.failures, output.dropped];
     cells.forEach((text, i) => {
       const cell = row.insertCell();
-      cell.textContent = typeof text === "number" ? numbers.format(text) : text;
+      cell.textContent = typeof text === "number" ? whole(text) : text;
       if (i === 1) cell.className = output.up ? "ok" : "bad";
     });
   }
@@ -153,10 +235,76 @@ function connect() {
   events.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
 }
 
+// ---- summary ----------------------------------------------------------------------------
+
+const PERIODS = () => ({ today: t("Today"), yesterday: t("Yesterday"),
+  this_month: t("This month"), last_month: t("Last month"), this_year: t("This year") });
+const kwh = (wh) => wh === null || wh === undefined ? "–" : number(wh < 100000 ? 2 : 0, wh / 1000);
+
+async function loadSummary() {
+  const body = $("summary").tBodies[0];
+  let data;
+  try { data = await api("/api/v1/summary"); } catch (error) {
+    if (error.message !== "login") $("summary-note").textContent = error.message;
+    return;
+  }
+  if (data.time_zone) live.tz = data.time_zone;
+  const periods = data.periods;
+  const priced = Object.values(periods).some((period) => period.cost);
+  document.querySelector("#summary thead .cost").hidden = !priced;
+  const currency = priced ? Object.values(periods).find((p) => p.cost).cost.currency : "";
+  if (priced) document.querySelector("#summary thead .cost").textContent =
+    `${t("Cost")} ${currency}`;
+  body.replaceChildren();
+  for (const [key, label] of Object.entries(PERIODS())) {
+    const period = periods[key];
+    const row = body.insertRow();
+    row.dataset.period = key;
+    row.tabIndex = 0;
+    const cells = [label, kwh(period.import_wh), kwh(period.export_wh), kwh(period.net_wh),
+      priced ? (period.cost ? number(2, period.cost.total) : "–") : null,
+      period.peak ? number(2, period.peak.w / 1000) : "–"];
+    cells.forEach((text, i) => {
+      if (text === null) return;
+      const cell = i === 0 ? document.createElement("th") : row.insertCell();
+      if (i === 0) row.append(cell);
+      cell.textContent = text;
+      if (i === 3 && period.net_wh !== null) cell.className = period.net_wh > 0 ? "import" : "export";
+    });
+    const show = () => { $("summary-note").textContent = periodDetails(label, period); };
+    row.addEventListener("click", show);
+    row.addEventListener("keydown", (event) => { if (event.key === "Enter") show(); });
+  }
+  $("summary-note").textContent = t("Tap a row for its details.");
+}
+
+function periodDetails(label, period) {
+  const parts = [label];
+  if (period.peak) {
+    parts.push(tf("highest quarter hour {kw} kW at {time}", {
+      kw: number(2, period.peak.w / 1000), time: dayAndClock(new Date(period.peak.at)) }));
+  }
+  if (period.self_supplied_share !== null) {
+    parts.push(tf("own generation covered {share} of the quarter hours", {
+      share: `${whole(period.self_supplied_share * 100)} %` }));
+  }
+  if (period.cost) {
+    const c = period.cost;
+    parts.push(tf("energy {energy}, fees {fees}, feed-in −{feed_in}, total {total} {currency}", {
+      energy: number(2, c.energy), fees: number(2, c.fees), feed_in: number(2, c.feed_in),
+      total: number(2, c.total), currency: c.currency }));
+  }
+  if (period.estimated_wh) {
+    parts.push(tf("{kwh} kWh while the service was down, spread evenly", {
+      kwh: kwh(period.estimated_wh) }));
+  }
+  return parts.join(" · ");
+}
+
 // ---- charts -----------------------------------------------------------------------------
 
 // Drawn in CSS pixels of the chart's own size, so text stays text-sized on a phone.
-const SIZE = { width: 800, height: 240, left: 56, right: 8, top: 10, bottom: 24 };
+const SIZE = { width: 800, height: 240, left: 64, right: 8, top: 14, bottom: 24 };
 
 function node(name, attributes, parent) {
   const element = document.createElementNS(SVG, name);
@@ -168,7 +316,6 @@ function node(name, attributes, parent) {
 function frame(svg) {
   svg.replaceChildren();
   SIZE.width = Math.max(240, Math.round(svg.getBoundingClientRect().width) || 800);
-  SIZE.left = 56;
   svg.setAttribute("viewBox", `0 0 ${SIZE.width} ${SIZE.height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   return { x0: SIZE.left, x1: SIZE.width - SIZE.right, y0: SIZE.top,
@@ -188,17 +335,28 @@ function niceStep(span) {
   return [1, 2, 2.5, 5, 10].map((f) => f * power).find((s) => s >= raw) || power;
 }
 
+// Ticks with their unit on both sides of zero: import above, export below (shown as the
+// amount, the side says the direction), with the direction written at the top and bottom.
 function yAxis(svg, box, low, high, format) {
   const step = niceStep(high - low);
   for (let v = Math.ceil(low / step) * step; v <= high + 1e-9; v += step) {
     const y = box.y1 - (v - low) / (high - low) * (box.y1 - box.y0);
     node("line", { x1: box.x0, x2: box.x1, y1: y, y2: y, class: "axis" }, svg);
-    node("text", { x: box.x0 - 6, y: y + 4, "text-anchor": "end" }, svg).textContent = format(v);
+    node("text", { x: box.x0 - 6, y: y + 4, "text-anchor": "end" }, svg)
+      .textContent = format(Math.abs(v) < step / 1000 ? 0 : Math.abs(v));
+  }
+  if (high > 0) {
+    node("text", { x: box.x0 + 4, y: box.y0 - 3, class: "side import" }, svg)
+      .textContent = "↑ " + t("import");
+  }
+  if (low < 0) {
+    node("text", { x: box.x0 + 4, y: box.y1 + 18, class: "side export" }, svg)
+      .textContent = "↓ " + t("export");
   }
 }
 
 function xLabels(svg, box, labels) {
-  const room = Math.max(2, Math.floor((box.x1 - box.x0) / 70));
+  const room = Math.max(2, Math.floor((box.x1 - box.x0) / 80));
   const every = Math.max(1, Math.ceil(labels.length / room));
   labels.forEach((label, i) => {
     if (i % every) return;
@@ -207,20 +365,20 @@ function xLabels(svg, box, labels) {
   });
 }
 
-// Net power as one line, the part above zero coloured as import, below as export.
+// Net power as one line, the part above zero coloured as import, below as export; a
+// pointer (or a tap) on the chart reads the value at that moment.
 function powerChart(svg, points, from, to, labelOf) {
-  if (points.length < 2) { empty(svg, "not enough history yet"); return; }
+  if (points.length < 2) { empty(svg, t("not enough history yet")); return; }
   const box = frame(svg);
   let low = Math.min(0, ...points.map((p) => p.v));
   let high = Math.max(0, ...points.map((p) => p.v));
   if (high === low) high = low + 1;
   const pad = (high - low) * 0.05;
   low -= low < 0 ? pad : 0; high += pad;
-  const x = (t) => box.x0 + (t - from) / (to - from) * (box.x1 - box.x0);
+  const x = (time) => box.x0 + (time - from) / (to - from) * (box.x1 - box.x0);
   const y = (v) => box.y1 - (v - low) / (high - low) * (box.y1 - box.y0);
   const kilo = Math.max(Math.abs(low), Math.abs(high)) >= 1000;
-  yAxis(svg, box, low, high, (v) => kilo
-    ? `${decimals(1).format(v / 1000)} kW` : `${numbers.format(v)} W`);
+  yAxis(svg, box, low, high, (v) => kilo ? `${number(1, v / 1000)} kW` : `${whole(v)} W`);
   const line = points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`)
     .join("");
   const zero = y(0).toFixed(1);
@@ -237,40 +395,67 @@ function powerChart(svg, points, from, to, labelOf) {
       class: `area ${side}`, "clip-path": `url(#${clip})` }, svg);
     node("path", { d: line, class: `line ${side}`, "clip-path": `url(#${clip})` }, svg);
   }
-  node("line", { x1: box.x0, x2: box.x1, y1: zero, y2: zero, class: "axis" }, svg);
+  node("line", { x1: box.x0, x2: box.x1, y1: zero, y2: zero, class: "axis zero" }, svg);
   const ticks = [];
   for (let i = 0; i <= 6; i++) {
-    const t = from + (to - from) * i / 6;
-    ticks.push({ x: x(t), text: labelOf(new Date(t)) });
+    const time = from + (to - from) * i / 6;
+    ticks.push({ x: x(time), text: labelOf(new Date(time)) });
   }
   xLabels(svg, box, ticks);
+  const cursor = node("line", { x1: 0, x2: 0, y1: box.y0, y2: box.y1, class: "cursor",
+    visibility: "hidden" }, svg);
+  const readout = $(`${svg.id.replace("-chart", "")}-readout`);
+  svg.onpointermove = svg.onpointerdown = (event) => {
+    const rect = svg.getBoundingClientRect();
+    const px = (event.clientX - rect.left) / rect.width * SIZE.width;
+    const time = from + (px - box.x0) / (box.x1 - box.x0) * (to - from);
+    let nearest = points[0];
+    for (const p of points) if (Math.abs(p.t - time) < Math.abs(nearest.t - time)) nearest = p;
+    cursor.setAttribute("x1", x(nearest.t)); cursor.setAttribute("x2", x(nearest.t));
+    cursor.setAttribute("visibility", "visible");
+    const direction = nearest.v >= 0 ? t("import") : t("export");
+    readout.textContent = tf("{time}: {power} {direction}", {
+      time: dayAndClock(new Date(nearest.t)), power: watts(Math.abs(nearest.v)), direction });
+  };
   svg.dataset.points = String(points.length);
 }
 
-// Import bars up, export bars down, one slot per interval.
-function barChart(svg, bars, unitLabel) {
-  if (!bars.length) { empty(svg, "no history for this range yet"); return; }
+// Import bars up, export bars down, one slot per interval; a tap or click on a slot shows
+// its figures below the chart (phones have no hover).
+function barChart(svg, bars, format, unit) {
+  if (!bars.length) { empty(svg, t("no history for this range yet")); return; }
   const box = frame(svg);
   const high = Math.max(1e-9, ...bars.map((b) => b.import)) * 1.05;
   const low = -Math.max(0, ...bars.map((b) => b.export)) * 1.05;
   const y = (v) => box.y1 - (v - low) / (high - low) * (box.y1 - box.y0);
-  yAxis(svg, box, low, high, unitLabel);
+  yAxis(svg, box, low, high, (v) => `${format(v)} ${unit}`);
   const slot = (box.x1 - box.x0) / bars.length;
   const width = Math.max(1, slot * 0.8);
   const labels = [];
+  const readout = $(`${svg.id.replace("-chart", "")}-readout`);
   bars.forEach((bar, i) => {
     const left = box.x0 + i * slot + (slot - width) / 2;
-    const title = `${bar.label}: import ${decimals(2).format(bar.import)}, export ${
-      decimals(2).format(bar.export)}`;
-    const up = node("rect", { x: left, y: y(bar.import), width,
-      height: Math.max(0, y(0) - y(bar.import)), class: "import" }, svg);
-    node("title", {}, up).textContent = title;
-    const down = node("rect", { x: left, y: y(0), width,
-      height: Math.max(0, y(-bar.export) - y(0)), class: "export" }, svg);
-    node("title", {}, down).textContent = title;
+    const text = tf("{label}: import {import} {unit}, export {export} {unit}", {
+      label: bar.title || bar.label, import: format(bar.import), export: format(bar.export),
+      unit });
+    const group = node("g", { class: "slot", tabindex: "0" }, svg);
+    node("rect", { x: box.x0 + i * slot, y: box.y0, width: slot, height: box.y1 - box.y0,
+      class: "hit" }, group);
+    node("rect", { x: left, y: y(bar.import), width,
+      height: Math.max(0, y(0) - y(bar.import)), class: "import" }, group);
+    node("rect", { x: left, y: y(0), width,
+      height: Math.max(0, y(-bar.export) - y(0)), class: "export" }, group);
+    node("title", {}, group).textContent = text;
+    const show = () => {
+      for (const other of svg.querySelectorAll(".slot.chosen")) other.classList.remove("chosen");
+      group.classList.add("chosen");
+      readout.textContent = text;
+    };
+    group.addEventListener("click", show);
+    group.addEventListener("keydown", (event) => { if (event.key === "Enter") show(); });
     labels.push({ x: left + width / 2, text: bar.label });
   });
-  node("line", { x1: box.x0, x2: box.x1, y1: y(0), y2: y(0), class: "axis" }, svg);
+  node("line", { x1: box.x0, x2: box.x1, y1: y(0), y2: y(0), class: "axis zero" }, svg);
   xLabels(svg, box, labels);
   svg.dataset.points = String(bars.length);
 }
@@ -280,17 +465,16 @@ function value(interval, obis, field) {
   return entry && entry[field] !== undefined ? entry[field] : 0;
 }
 
-const timeOnly = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-const dayOnly = (d) => d.toLocaleDateString([], { day: "numeric", month: "short" });
 const RANGES = {
-  hour: { from: "-1h", step: "1m", seconds: 3600, label: timeOnly },
-  day: { from: "-1d", step: "15m", seconds: 86400, label: timeOnly },
-  week: { from: "-7d", step: "1h", seconds: 604800, label: dayOnly },
+  hour: { from: "-1h", step: "1m", label: clock },
+  day: { from: "-1d", step: "15m", label: clock },
+  week: { from: "-7d", step: "1h", label: dayMonth },
 };
 
 async function loadPower(range) {
   const spec = RANGES[range];
   const svg = $("power-chart");
+  $("power-readout").textContent = "";
   const obis = `${OBIS.powerImport},${OBIS.powerExport}`;
   try {
     const data = await api(`/api/v1/history?from=${spec.from}&step=${spec.step}&obis=${obis}`);
@@ -303,21 +487,33 @@ async function loadPower(range) {
 }
 
 async function loadEnergy(range) {
-  const months = range === "months";
   const svg = $("energy-chart");
+  $("energy-readout").textContent = "";
   const obis = `${OBIS.energyImport},${OBIS.energyExport}`;
+  const query = {
+    hours: `from=${$("profile-day").value || today()}&to=${
+      nextDay($("profile-day").value || today())}&step=1h`,
+    days: "from=-30d&step=1d",
+    months: "from=-365d&step=1mo",
+  }[range];
   try {
-    const data = await api(`/api/v1/history?from=${months ? "-365d" : "-30d"}&step=${
-      months ? "1mo" : "1d"}&obis=${obis}`);
+    const data = await api(`/api/v1/history?${query}&obis=${obis}`);
     const bars = data.intervals.map((i) => {
-      const start = new Date(i.start.slice(0, 10) + "T12:00:00");
-      return { label: months ? start.toLocaleDateString([], { month: "short", year: "2-digit" })
-        : dayOnly(start),
+      const start = new Date(i.start);
+      const label = range === "hours" ? clock(start) : range === "months" ? monthYear(start)
+        : dayMonth(start);
+      return { label, title: range === "hours" ? `${dayMonth(start)} ${label}` : label,
         import: value(i, OBIS.energyImport, "delta") / 1000,
         export: value(i, OBIS.energyExport, "delta") / 1000 };
     });
-    barChart(svg, bars, (v) => decimals(v !== 0 && Math.abs(v) < 10 ? 1 : 0).format(Math.abs(v)));
+    const digits = (v) => (v !== 0 && Math.abs(v) < 10 ? (range === "hours" ? 2 : 1) : 0);
+    barChart(svg, bars, (v) => number(digits(v), Math.abs(v)), "kWh");
   } catch (error) { if (error.message !== "login") empty(svg, error.message); }
+}
+
+function today() {  // YYYY-MM-DD in the meter's time zone
+  return new Intl.DateTimeFormat("en-CA", { timeZone: live.tz, year: "numeric",
+    month: "2-digit", day: "2-digit" }).format(new Date());
 }
 
 function nextDay(day) {
@@ -332,8 +528,9 @@ function isoDay(date) {
 }
 
 async function loadProfile() {
-  const day = $("profile-day").value || isoDay(new Date());
+  const day = $("profile-day").value || today();
   const svg = $("profile-chart");
+  $("profile-readout").textContent = "";
   const obis = [OBIS.energyImport, OBIS.energyExport, OBIS.powerImport, OBIS.powerExport]
     .join(",");
   const body = $("profile-table").tBodies[0];
@@ -344,19 +541,20 @@ async function loadProfile() {
       import: value(i, OBIS.energyImport, "delta"), export: value(i, OBIS.energyExport, "delta"),
       meanImport: value(i, OBIS.powerImport, "mean"), meanExport: value(i, OBIS.powerExport, "mean"),
     }));
-    barChart(svg, rows, (v) => numbers.format(Math.abs(v)));
+    barChart(svg, rows, (v) => whole(Math.abs(v)), "Wh");
     body.replaceChildren();
     let totalImport = 0, totalExport = 0;
     for (const row of rows) {
       totalImport += row.import; totalExport += row.export;
       const tr = body.insertRow();
-      for (const text of [row.label, decimals(1).format(row.import), decimals(1).format(row.export),
-        numbers.format(row.meanImport), numbers.format(row.meanExport)]) {
+      for (const text of [row.label, number(1, row.import), number(1, row.export),
+        whole(row.meanImport), whole(row.meanExport)]) {
         tr.insertCell().textContent = text;
       }
     }
-    $("profile-total").textContent = rows.length ? `day: import ${decimals(2).format(
-      totalImport / 1000)} kWh, export ${decimals(2).format(totalExport / 1000)} kWh` : "";
+    $("profile-total").textContent = rows.length ? tf(
+      "day: import {import} kWh, export {export} kWh", {
+        import: number(2, totalImport / 1000), export: number(2, totalExport / 1000) }) : "";
   } catch (error) { if (error.message !== "login") empty(svg, error.message); }
 }
 
@@ -389,13 +587,24 @@ function theme() {
   });
 }
 
-function start() {
+async function start() {
   theme();
-  $("profile-day").value = isoDay(new Date());
-  $("profile-day").addEventListener("change", loadProfile);
+  await useLanguage(chosenLanguage());
+  try { live.tz = (await api("/api/v1/status")).time_zone || undefined; } catch (error) {
+    // the live feed brings the status too
+  }
+  $("profile-day").value = today();
   const power = tabs("power", loadPower);
   const energy = tabs("energy", loadEnergy);
-  const refresh = () => { power(); energy(); loadProfile(); };
+  $("profile-day").addEventListener("change", () => { loadProfile(); energy(); });
+  const refresh = () => { power(); energy(); loadProfile(); loadSummary(); };
+  $("lang").addEventListener("click", async () => {
+    const next = i18n.lang === "de" ? "en" : "de";
+    localStorage.setItem("lang", next);
+    await useLanguage(next);
+    refresh();
+    showAge();
+  });
   refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, 60000);
   setInterval(showAge, 1000);
