@@ -117,6 +117,80 @@ def test_page_is_readable_on_a_phone_in_dark_mode(browser: Browser, site: Demo) 
     assert watched.problems == []
 
 
+WORDS = {
+    "en": {"today": "Today", "cost": "Cost EUR", "peak": "highest quarter hour", "import": "import",
+           "lang": "DE", "net": "Net power", "months": "Months of a year"},
+    "de": {"today": "Heute", "cost": "Kosten EUR", "peak": "höchste Viertelstunde",
+           "import": "Bezug", "lang": "EN", "net": "Nettoleistung",
+           "months": "Monate eines Jahres"},
+}
+DEVICES = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+              "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_summary_cost_peak_and_charts_in_each_language(browser: Browser, site: Demo, lang: str,
+                                                       device: str, scheme: str) -> None:
+    words = WORDS[lang]
+    watched = open_page(browser, site.url, locale="de-AT" if lang == "de" else "en-GB",
+                        color_scheme=scheme, **DEVICES[device])
+    page = watched.page
+    expect(page.locator("#net-label")).to_contain_text(words["net"])
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    # the summary: five periods, cost (the demo's sample tariff) and the peak
+    rows = page.locator("#summary tbody tr")
+    expect(rows).to_have_count(5)
+    assert rows.first.locator("th").inner_text() == words["today"]
+    assert page.locator("#summary thead .cost").inner_text() == words["cost"]
+    yesterday = rows.nth(1).locator("td")
+    assert re.fullmatch(r"-?[\d.,\u202f\u00a0]+", yesterday.nth(3).inner_text())  # cost
+    assert re.fullmatch(r"[\d.,]+", yesterday.nth(4).inner_text())  # peak kW
+    tap = (lambda target: target.tap()) if device == "phone" else (lambda t: t.click())
+    tap(rows.nth(2))
+    expect(page.locator("#summary-note")).to_contain_text(words["peak"])
+    # a bar's figures on a tap, not only on hover
+    until(lambda: points(page, "energy-chart") >= 30)
+    tap(page.locator("#energy-chart .slot").nth(-2))
+    expect(page.locator("#energy-readout")).to_contain_text(words["import"])
+    expect(page.locator("#energy-readout")).to_contain_text("kWh")
+    # months with their year, so they are not taken for dates
+    page.get_by_role("tab", name=words["months"]).click()
+    until(lambda: 2 <= points(page, "energy-chart") <= 3)
+    labels = page.locator("#energy-chart > text").all_text_contents()
+    assert any(re.search(r"\b20\d\d$", label) for label in labels), labels
+    # both sides of zero say what they are
+    sides = page.locator("#power-chart text.side").all_text_contents()
+    assert any(words["import"] in side for side in sides)
+    if device == "desktop":
+        box = page.locator("#power-chart").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+        expect(page.locator("#power-readout")).to_contain_text("W")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= DEVICES[device]["viewport"]["width"]  # type: ignore[index]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-{lang}-{device}-{scheme}.png"), full_page=True)
+    assert watched.problems == []
+
+
+def test_the_language_switch_is_remembered(browser: Browser, site: Demo) -> None:
+    watched = open_page(browser, site.url, locale="en-GB")
+    page = watched.page
+    expect(page.locator("#lang")).to_have_text("DE")
+    page.locator("#lang").click()
+    expect(page.locator("#net-label")).to_contain_text("Nettoleistung")
+    expect(page.locator("#summary tbody tr").first.locator("th")).to_have_text("Heute")
+    page.reload()
+    expect(page.locator("#net-label")).to_contain_text("Nettoleistung")
+    expect(page.locator("#lang")).to_have_text("EN")
+    assert watched.problems == []
+
+
 def test_page_survives_the_service_restarting(browser: Browser) -> None:
     with demo("--history-days", "0") as first:
         first.wait_readings(1)
@@ -128,6 +202,9 @@ def test_page_survives_the_service_restarting(browser: Browser) -> None:
         expect(page.locator("#conn")).to_have_attribute(
             "data-state", re.compile("reconnecting|offline"))
         assert page.locator("#conn-text").inner_text() != "live"
+        # the last value must not look current: it greys out and says since when
+        expect(page.locator("[data-testid=net-power]")).to_have_class(re.compile("stale"))
+        expect(page.locator("[data-testid=stale]")).to_contain_text("no new reading since")
 
 
 def test_login_when_a_token_is_set(browser: Browser) -> None:

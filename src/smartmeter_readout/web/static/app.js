@@ -269,7 +269,10 @@ async function loadSummary() {
       const cell = i === 0 ? document.createElement("th") : row.insertCell();
       if (i === 0) row.append(cell);
       cell.textContent = text;
-      if (i === 3 && period.net_wh !== null) cell.className = period.net_wh > 0 ? "import" : "export";
+      if (i === 3) {  // the net: left out on a phone (import and export say it)
+        cell.className = period.net_wh === null ? "net" : `net ${period.net_wh > 0 ? "import"
+          : "export"}`;
+      }
     });
     const show = () => { $("summary-note").textContent = periodDetails(label, period); };
     row.addEventListener("click", show);
@@ -346,12 +349,12 @@ function yAxis(svg, box, low, high, format) {
       .textContent = format(Math.abs(v) < step / 1000 ? 0 : Math.abs(v));
   }
   if (high > 0) {
-    node("text", { x: box.x0 + 4, y: box.y0 - 3, class: "side import" }, svg)
-      .textContent = "↑ " + t("import");
+    node("text", { x: box.x1 - 4, y: box.y0 + 11, "text-anchor": "end", class: "side import" },
+      svg).textContent = "↑ " + t("import");
   }
   if (low < 0) {
-    node("text", { x: box.x0 + 4, y: box.y1 + 18, class: "side export" }, svg)
-      .textContent = "↓ " + t("export");
+    node("text", { x: box.x1 - 4, y: box.y1 - 5, "text-anchor": "end", class: "side export" },
+      svg).textContent = "↓ " + t("export");
   }
 }
 
