@@ -178,6 +178,19 @@ def test_summary_cost_peak_and_charts_in_each_language(browser: Browser, site: D
     assert watched.problems == []
 
 
+def test_the_running_quarter_hour_is_watched_against_a_peak_warning(browser: Browser) -> None:
+    with demo("--history-days", "0", env={"SMARTMETER_WEB_PEAK_WARNING": "250000"}) as site:
+        site.wait_readings(1)
+        watched = open_page(browser, site.url, locale="en-GB")
+        page = watched.page
+        note = page.locator("[data-testid=peak]")
+        expect(note).to_contain_text("this quarter hour heads for")
+        expect(note).to_contain_text("warning at 250.00 kW")
+        # a household far below it: no colour
+        assert page.locator("[data-testid=net-power]").get_attribute("data-peak") is None
+        assert watched.problems == []
+
+
 def test_the_language_switch_is_remembered(browser: Browser, site: Demo) -> None:
     watched = open_page(browser, site.url, locale="en-GB")
     page = watched.page

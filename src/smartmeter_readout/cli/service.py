@@ -216,7 +216,8 @@ def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:
     settings = config["web"]
     info = SiteInfo(sqlite_path=built.sqlite_path, tz=built.tz,
                     operator=config["meter"]["operator"],
-                    outputs=[sink.name for sink in built.service.sinks])
+                    outputs=[sink.name for sink in built.service.sinks],
+                    peak_warning=settings["peak_warning"])
     return WebServer(built.service, settings["host"], settings["port"], log,
                      token=settings["token"], info=info,
                      header_timeout=settings["header_timeout"],

@@ -119,6 +119,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
                               help="open connections in all; idle ones make room first"),
         "max_connections_per_client": _o(int, 256, minimum=1, maximum=100_000,
                                          help="open connections from one address"),
+        "peak_warning": _o((int, float), 0, minimum=0, maximum=10_000_000,
+                           help="W: the page warns when the running quarter hour heads above "
+                                "it (0: off)"),
     },
     "tariff": {
         "currency": _o(str, "EUR"),

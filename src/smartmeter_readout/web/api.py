@@ -64,6 +64,7 @@ class SiteInfo:
     tz: tzinfo = UTC
     operator: str = "auto"
     outputs: list[str] = field(default_factory=list)
+    peak_warning: float = 0.0  # W; 0: off
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -116,6 +117,7 @@ class Api:
             "version": __version__,
             "uptime_seconds": round(time.time() - status.started, 1),
             "time_zone": str(self.info.tz),
+            "peak_warning_w": self.info.peak_warning or None,
             "source": {
                 "name": source.name,
                 "state": source.state,

@@ -52,7 +52,7 @@ const whole = (value) => number(0, value);
 // ---- time -------------------------------------------------------------------------------
 
 const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "",
-  lastTimes: [], tz: undefined, lastReadingAt: null };
+  lastTimes: [], tz: undefined, lastReadingAt: null, peakWarning: null, quarter: null };
 
 function when(date, options) {
   return date.toLocaleString(i18n.locale, { timeZone: live.tz, ...options });
@@ -106,6 +106,7 @@ function showReading(reading) {
   big.dataset.direction = net > 0 ? "import" : net < 0 ? "export" : "";
   $("p-import").textContent = watts(imp);
   $("p-export").textContent = watts(exp);
+  watchQuarter(reading, imp);
   for (const name of ["voltage_l1", "voltage_l2", "voltage_l3",
     "current_l1", "current_l2", "current_l3"]) {
     const value = valueByName(reading, name);
@@ -121,6 +122,33 @@ function showReading(reading) {
   const meter = reading.meter || {};
   $("meter-id").textContent = meter.id || meter.system_title || "";
   showAge();
+}
+
+// Where the running quarter hour is heading: its import so far (the counter since the
+// first reading of it, the power before that) plus the present power to its end, as the
+// average power the grid fee's peak is measured in. Amber from 90 % of [web] peak_warning.
+function watchQuarter(reading, power) {
+  const counter = reading.values[OBIS.energyImport];
+  const note = $("peak");
+  const big = $("net");
+  if (!live.peakWarning || !counter || power === null || !reading.time) {
+    note.hidden = true; delete big.dataset.peak; return;
+  }
+  const now = Date.parse(reading.time) / 1000;
+  const start = Math.floor(now / 900) * 900;
+  if (!live.quarter || live.quarter.start !== start) {
+    live.quarter = { start, firstAt: now, firstWh: counter.value };
+  }
+  const q = live.quarter;
+  const soFar = counter.value - q.firstWh + power * (q.firstAt - start) / 3600;
+  const heading = (soFar + power * (start + 900 - now) / 3600) * 4;
+  const level = heading >= live.peakWarning ? "over"
+    : heading >= 0.9 * live.peakWarning ? "near" : "";
+  if (level) big.dataset.peak = level; else delete big.dataset.peak;
+  note.hidden = false;
+  note.dataset.peak = level;
+  note.textContent = tf("this quarter hour heads for {heading} (warning at {limit})", {
+    heading: watts(heading), limit: watts(live.peakWarning) });
 }
 
 function counterName(name) {
@@ -179,6 +207,7 @@ function addPair(list, label, text, cls) {
 function showStatus(status) {
   live.sourceState = status.source.state;
   if (status.time_zone && live.tz !== status.time_zone) live.tz = status.time_zone;
+  live.peakWarning = status.peak_warning_w || null;
   if (status.last_reading && live.receivedAt === null) {
     live.ageAtReceipt = status.last_reading.age_seconds;
   }
@@ -593,7 +622,11 @@ function theme() {
 async function start() {
   theme();
   await useLanguage(chosenLanguage());
-  try { live.tz = (await api("/api/v1/status")).time_zone || undefined; } catch (error) {
+  try {
+    const status = await api("/api/v1/status");
+    live.tz = status.time_zone || undefined;
+    live.peakWarning = status.peak_warning_w || null;
+  } catch (error) {
     // the live feed brings the status too
   }
   $("profile-day").value = today();
