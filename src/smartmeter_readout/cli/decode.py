@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from ..capture.format import Chunk, is_capture, parse_capture
 from ..events import DecoderStats, Event, EventKind
+from ..i18n import _
 from ..sinks.formats import Printer
 from .common import EXIT_KEY, EXIT_NO_PUSH, EXIT_OK, UsageError, decoder_from, key_options
 
@@ -61,11 +62,12 @@ def read_input(item: str) -> bytes:
         if path.is_file():
             return _as_bytes(path.read_bytes())
     except OSError as exc:
-        raise UsageError(f"cannot read {item[:60]}: {exc.strerror}") from None
+        raise UsageError(_("cannot read {file}: {reason}").format(
+            file=item[:60], reason=exc.strerror)) from None
     if text and all(c in string.hexdigits for c in text) and len(text) % 2 == 0:
         return bytes.fromhex(text)
-    raise UsageError(f"input {item[:40]!r} is neither an existing file nor hex bytes "
-                     "(give a hex string, a capture file, or - for stdin)")
+    raise UsageError(_("input {input} is neither an existing file nor hex bytes (give a hex "
+                       "string, a capture file, or - for stdin)").format(input=repr(item[:40])))
 
 
 _CHUNK = 1 << 16
@@ -129,12 +131,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     decoder = decoder_from(args)
     if args.inputs == ["-"] and sys.stdin.isatty() and not args.quiet:
-        print("smartmeter-readout: decoding what arrives on standard input (hex text, a "
-              "capture file or raw bytes from a meter); Ctrl-D ends it", file=sys.stderr)
+        print("smartmeter-readout: " + _(
+            "decoding what arrives on standard input (hex text, a capture file or raw bytes "
+            "from a meter); Ctrl-D ends it"), file=sys.stderr)
     printer = Printer(args.format, sys.stdout, json_array=True)
     first: dict[EventKind, Event] = {}  # the first event of each kind: the verdict's evidence
     total = 0
-    for _, chunk in _inputs(args.inputs):
+    for _name, chunk in _inputs(args.inputs):
         total += len(chunk.data)
         for reading in decoder.feed(chunk.data, received=chunk.received or datetime.now(UTC)):
             printer.print(reading)
@@ -157,11 +160,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     for kind in (EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED, EventKind.SEGMENT_LOST,
                  EventKind.BAD_FRAME):
         if kind in first:
-            print(f"smartmeter-readout: no valid push found; {first[kind].message}",
-                  file=sys.stderr)
+            print("smartmeter-readout: " + _("no valid push found; {reason}").format(
+                reason=first[kind].message), file=sys.stderr)
             return EXIT_NO_PUSH
-    print("smartmeter-readout: no valid push found in the input (no M-Bus, HDLC, APDU or "
-          "DSMR frame with intact checksums)", file=sys.stderr)
+    print("smartmeter-readout: " + _(
+        "no valid push found in the input (no M-Bus, HDLC, APDU or DSMR frame with intact "
+        "checksums)"), file=sys.stderr)
     return EXIT_NO_PUSH
 
 

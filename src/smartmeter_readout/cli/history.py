@@ -100,8 +100,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     path = args.sqlite or Path(config["sqlite"]["path"] or
                                default_data_dir() / "smartmeter.sqlite")
     if not Path(path).is_file():
-        raise UsageError(f"no history at {path}: the service has not stored anything there "
-                         "yet (give --sqlite or --config)")
+        raise UsageError(_("no history at {file}: the service has not stored anything there "
+                           "yet (give --sqlite or --config)").format(file=path))
     tz = ZoneInfo(config["meter"]["timezone"])
     if args.recompute_cost:
         return _recompute(args, config, path, tz)
@@ -279,7 +279,7 @@ def _recompute(args: argparse.Namespace, config: Any, path: Path, tz: Any) -> in
 
     ledger = build_ledger(config)
     if ledger is None:
-        raise UsageError("--recompute-cost needs a [tariff] in the config (--config FILE)")
+        raise UsageError(_("--recompute-cost needs a [tariff] in the config (--config FILE)"))
     since = _when(args.since, tz, "--since") if args.since else None
     try:
         store = HistoryStore(path)
@@ -291,8 +291,9 @@ def _recompute(args: argparse.Namespace, config: Any, path: Path, tz: Any) -> in
     except HistoryError as exc:
         print(f"smartmeter-readout: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"smartmeter-readout: {dropped} quarter hours dropped, {settled} settled with the "
-          "tariff as it is now", file=sys.stderr)
+    print("smartmeter-readout: " + _("{dropped} quarter hours dropped, {settled} settled with "
+                                     "the tariff as it is now").format(
+        dropped=dropped, settled=settled), file=sys.stderr)
     return EXIT_OK
 
 
@@ -316,13 +317,14 @@ def _when(text: str, tz: Any, option: str) -> Any:
 def _nothing(path: Path, since: datetime, until: datetime | None,
              extent: tuple[datetime, datetime] | None, tz: Any) -> str:
     if extent is None:
-        return (f"{path} holds no readings yet: the service stores them as it reads the "
-                "meter (smartmeter-readout run)")
+        return _("{file} holds no readings yet: the service stores them as it reads the "
+                 "meter (smartmeter-readout run)").format(file=path)
     first, last = (moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") for moment in extent)
     asked = since.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    to = until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if until else "now"
-    return (f"nothing stored from {asked} to {to}; {path} holds {first} to {last} "
-            "(choose --since and --until inside it)")
+    to = until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if until else _("now")
+    return _("nothing stored from {since} to {until}; {file} holds {first} to {last} "
+             "(choose --since and --until inside it)").format(
+                 since=asked, until=to, file=path, first=first, last=last)
 
 
 def _obis_order(obis: str) -> tuple[int, ...]:

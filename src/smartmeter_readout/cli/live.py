@@ -127,7 +127,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def cmd_read(args: argparse.Namespace) -> int:
     setup_logging(args)
     if args.count is not None and args.count < 1:
-        raise UsageError("--count must be at least 1")
+        raise UsageError(_("--count must be at least 1"))
     connector = connector_from(args)
     decoder = decoder_from(args)
     return run(_read(connector, decoder, args))
@@ -172,7 +172,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {profile.serial:<10}  {profile.description}")
         return EXIT_OK
     if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; valid are " + ", ".join(PROFILES))
+        raise UsageError(_("unknown profile {name}; valid are {names}").format(
+            name=repr(args.profile), names=", ".join(PROFILES)))
     try:
         faults = FaultPlan.parse(args.faults)
         key = parse_key(args.key)
@@ -180,15 +181,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.interval is not None and args.interval <= 0:
-        raise UsageError("--interval must be positive")
+        raise UsageError(_("--interval must be positive"))
     setup_logging(args)
     profile = PROFILES[args.profile]
     if key is None and profile.security_control is not None:
         key = os.urandom(16)
-        print(f"key (made up for this simulation): {key.hex().upper()}", flush=True)
+        print(_("key (made up for this simulation): {key}").format(key=key.hex().upper()),
+              flush=True)
     if auth_key is None and profile.authenticated:
         auth_key = os.urandom(16)
-        print(f"authentication key (made up): {auth_key.hex().upper()}", flush=True)
+        print(_("authentication key (made up): {key}").format(key=auth_key.hex().upper()),
+              flush=True)
     return run(_simulate(args, profile.name, key, auth_key, faults))
 
 
@@ -226,7 +229,9 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
         if log is not None:
             log.close()
         damaged = sum(1 for item in meter.sent if item.fault not in (None, "garbage"))
-        print(f"sent {len(meter.sent)} pushes, {damaged} damaged", file=sys.stderr)
+        print(_("sent {count} pushes, {damaged} damaged").format(count=len(meter.sent),
+                                                                  damaged=damaged),
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -238,8 +243,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     connector = connector_from(args)
     decoder = decoder_from(args)
     if args.redact and not decoder.has_key:
-        raise UsageError("--redact needs the key (--key): the identifiers are inside the "
-                         "encrypted data")
+        raise UsageError(_("--redact needs the key (--key): the identifiers are inside the "
+                           "encrypted data"))
     return run(_record(connector, decoder, args))
 
 
@@ -261,11 +266,13 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         redactor = Redactor(*keys_from(load(args)))
     appending = args.append and args.output.exists()
     if args.output.exists() and not (args.force or args.append):
-        raise UsageError(f"{args.output} exists: --force overwrites it, --append adds to it")
+        raise UsageError(_("{file} exists: --force overwrites it, --append adds to it").format(
+            file=args.output))
     try:
         out = args.output.open("ab" if appending else "wb")
     except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+        raise UsageError(_("cannot write {file}: {reason}").format(
+            file=args.output, reason=exc.strerror)) from None
     reader: LiveReader
 
     aligner = PushAligner()
@@ -274,9 +281,9 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
         waiting = not aligner.aligned
         data = aligner.feed(data)  # the capture begins with a whole push
         if waiting and aligner.aligned and aligner.skipped:
-            print(f"smartmeter-readout: recording from the first whole push on (the "
-                  f"{aligner.skipped} bytes of the push under way are left out)",
-                  file=sys.stderr)
+            print("smartmeter-readout: " + _(
+                "recording from the first whole push on (the {count} bytes of the push under "
+                "way are left out)").format(count=aligner.skipped), file=sys.stderr)
         if redactor is not None:
             data = redactor.feed(data)
         if not data:
@@ -306,7 +313,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     task = asyncio.create_task(consume())
     waiter = asyncio.create_task(done.wait())
     try:
-        finished, _ = await asyncio.wait({task, waiter}, timeout=args.duration,
+        finished, _pending = await asyncio.wait({task, waiter}, timeout=args.duration,
                                          return_when=asyncio.FIRST_COMPLETED)
         if task in finished:
             task.result()
@@ -324,11 +331,13 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
             out.write(rest if args.raw else format_chunk(datetime.now(UTC), rest).encode())
         out.close()
     if redactor is not None and redactor.left_out:
-        print(f"smartmeter-readout: {redactor.left_out} pushes left out: they could not be "
-              "redacted (broken, or not decodable with the given keys)", file=sys.stderr)
+        print("smartmeter-readout: " + _(
+            "{count} pushes left out: they could not be redacted (broken, or not decodable "
+            "with the given keys)").format(count=redactor.left_out), file=sys.stderr)
     pushes = decoder.stats.complete
-    print(f"recorded {reader.bytes_received} bytes, {pushes} push{'es' if pushes != 1 else ''}, to "
-          f"{args.output}",
+    recorded = _("recorded {bytes} bytes, 1 push, to {file}") if pushes == 1 else \
+        _("recorded {bytes} bytes, {count} pushes, to {file}")
+    print(recorded.format(bytes=reader.bytes_received, count=pushes, file=args.output),
           file=sys.stderr)
     return EXIT_OK
 
@@ -336,7 +345,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
 def cmd_replay(args: argparse.Namespace) -> int:
     setup_logging(args)
     if not args.capture.is_file():
-        raise UsageError(f"capture {args.capture} does not exist")
+        raise UsageError(_("capture {file} does not exist").format(file=args.capture))
     return run(_replay(args))
 
 
@@ -366,7 +375,7 @@ async def _replay(args: argparse.Namespace) -> int:
         except SourceFinished:
             pass
         await asyncio.sleep(1.0)  # let the reader take the last bytes before hanging up
-    print(f"replayed {sent} bytes", file=sys.stderr)
+    print(_("replayed {count} bytes").format(count=sent), file=sys.stderr)
     return EXIT_OK
 
 

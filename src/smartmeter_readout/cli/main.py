@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..i18n import _
 from . import decode, history, live, service
 from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
@@ -70,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one sentence, the traceback only on request
         if os.environ.get("SMARTMETER_DEBUG"):
             raise
-        print(f"smartmeter-readout: internal error ({type(exc).__name__}); please report it "
-              "with SMARTMETER_DEBUG=1 set to see the details", file=sys.stderr)
+        print("smartmeter-readout: " + _(
+            "internal error ({name}); please report it with SMARTMETER_DEBUG=1 set to see the "
+            "details").format(name=type(exc).__name__), file=sys.stderr)
         return EXIT_FAILURE
 
 

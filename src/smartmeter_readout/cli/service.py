@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..i18n import _
 from ..sinks.formats import FORMATS
 from .common import (
     EXIT_FAILURE,
@@ -107,7 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.web_port is not None:
         overrides["web"] = {"port": args.web_port}
     if args.interval <= 0:
-        raise UsageError("--interval must be positive")
+        raise UsageError(_("--interval must be positive"))
     with tempfile.TemporaryDirectory(prefix="smartmeter-demo-") as tmp:
         if not args.sqlite:
             overrides["sqlite"] = {"path": str(Path(tmp) / "smartmeter.sqlite")}
@@ -177,7 +178,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     log.info("reading %s; outputs: %s%s", built.reader.connector.name, outputs,
              f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")
     if demo and count is None:
-        log.info("demo: Ctrl-C stops")
+        log.info(_("demo: Ctrl-C stops"))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -199,7 +200,8 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
         print(f"smartmeter-readout: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     readings = built.service.readings
-    log.info("stopped after %d reading%s", readings, "" if readings == 1 else "s")
+    log.info(_("stopped after 1 reading") if readings == 1 else
+             _("stopped after {count} readings").format(count=readings))
     return EXIT_OK
 
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import Event, EventKind
+from ..i18n import _
 from ..operators import SerialSettings
 from ..reading import Reading
 from ..sources.base import (
@@ -146,12 +147,13 @@ class LiveReader:
                 async for reading in self._pump(connection, initial):
                     yield reading
             except SourceFinished:
-                self._say(SourceState.FINISHED, f"{self.connector.name}: end of input",
-                          logging.INFO)
+                self._say(SourceState.FINISHED, _("{source}: end of input").format(
+                    source=self.connector.name), logging.INFO)
                 return
             except SourceLost as exc:
                 self.reconnects += 1
-                self._say(SourceState.LOST, f"{exc}; trying again", logging.WARNING)
+                self._say(SourceState.LOST, _("{reason}; trying again").format(reason=exc),
+                          logging.WARNING)
             finally:
                 await connection.close()
             if self.decoder.pushes_ok > decoded:
@@ -170,8 +172,10 @@ class LiveReader:
                 self.settings = replace(self.settings, parity="N")
                 self.log.warning("%s; reading at %s instead", exc, self.settings)
                 connection = await self.connector.open(self.settings)
-            self._say(SourceState.CONNECTED, f"{self.connector.name}: connected"
-                      + (f" at {self.settings}" if self.settings else ""), logging.INFO)
+            message = _("{source}: connected at {settings}") if self.settings else \
+                _("{source}: connected")
+            self._say(SourceState.CONNECTED, message.format(
+                source=self.connector.name, settings=self.settings), logging.INFO)
             return connection, b""
         return await self._detect(candidates)
 
@@ -183,8 +187,9 @@ class LiveReader:
                 connection = await self.connector.open(settings)
             except SettingUnsupported:
                 continue
-            self._say(SourceState.DETECTING, f"{name}: looking for meter frames at "
-                      + ", ".join(map(str, candidates)), logging.INFO)
+            self._say(SourceState.DETECTING, _("{source}: looking for meter frames at "
+                                               "{settings}").format(
+                source=name, settings=", ".join(map(str, candidates))), logging.INFO)
             try:
                 probe = await self._probe(connection)
             except BaseException:
@@ -193,7 +198,8 @@ class LiveReader:
             self.bytes_received += len(probe.received)
             if probe.result is ProbeResult.FOUND:
                 self.settings, self.framing = settings, probe.framing
-                self._say(SourceState.FOUND, f"{name}: {probe.framing} frames at {settings}",
+                self._say(SourceState.FOUND, _("{source}: {framing} frames at {settings}")
+                          .format(source=name, framing=probe.framing, settings=settings),
                           logging.INFO)
                 return connection, bytes(probe.received)
             await connection.close()
@@ -237,10 +243,13 @@ class LiveReader:
                 for reading in readings:
                     yield reading
                 if now - last_push >= opts.silence:
-                    detail = (" (the reader searches the serial settings again)" if auto else
-                              ": wrong baud rate or parity? try --baud auto --parity auto")
-                    self._say(SourceState.NO_FRAMES, f"{self.connector.name}: bytes arrive but "
-                              f"no valid push for {opts.silence:g} s{detail}", logging.WARNING)
+                    message = _("{source}: bytes arrive but no valid push for {seconds} s "
+                                "(the reader searches the serial settings again)") if auto \
+                        else _("{source}: bytes arrive but no valid push for {seconds} s: wrong "
+                               "baud rate or parity? try --baud auto --parity auto")
+                    self._say(SourceState.NO_FRAMES, message.format(
+                        source=self.connector.name, seconds=f"{opts.silence:g}"),
+                        logging.WARNING)
                     if auto:
                         raise SourceLost(f"{self.connector.name}: no frames any more")
                     last_push = now
@@ -250,9 +259,11 @@ class LiveReader:
                     raise SourceLost(f"{self.connector.name}: nothing received for "
                                      f"{quiet:.0f} s")
                 if quiet >= opts.silence:
-                    self._say(SourceState.SILENT, f"{self.connector.name}: no data for "
-                              f"{opts.silence:g} s (meter not sending? cable or adapter "
-                              "loose?)", logging.WARNING)
+                    self._say(SourceState.SILENT, _(
+                        "{source}: no data for {seconds} s (meter not sending? cable or "
+                        "adapter loose?)").format(source=self.connector.name,
+                                                  seconds=f"{opts.silence:g}"),
+                        logging.WARNING)
             chunk = await connection.read(opts.silence)
             self.bytes_received += len(chunk.data)  # the initial bytes were counted by _detect
 
@@ -265,8 +276,10 @@ class LiveReader:
             self._decoded_any = True
             self._key_failures = 0
             detail = ", ".join(str(part) for part in (self.settings, self.framing) if part)
-            self._say(SourceState.RECEIVING, f"{self.connector.name}: reading pushes"
-                      + (f" ({detail})" if detail else ""), logging.INFO)
+            message = _("{source}: reading pushes ({detail})") if detail else \
+                _("{source}: reading pushes")
+            self._say(SourceState.RECEIVING, message.format(source=self.connector.name,
+                                                            detail=detail), logging.INFO)
         for event in events:
             if event.kind is EventKind.TAG_UNCHECKED and not self._tag_note:
                 self._tag_note = True
