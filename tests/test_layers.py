@@ -1,6 +1,7 @@
 """The import graph follows the layers, has no cycle, and the core does no I/O.
 
-    core (reading, events, errors, keys, operators, masking, decoder, link/, dlms/, cosem/)
+    core (reading, events, errors, keys, operators, masking, decoder, link/, dlms/, cosem/,
+          oms/)
       <- capture/, sim/, i18n/          pure helpers: capture format and redaction, the simulator,
                                         the gettext catalogues
       <- sources/, sinks/, history/     bytes in, readings out, the stored history
@@ -22,7 +23,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
     {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "decoder", "link",
-     "dlms", "cosem"},
+     "dlms", "cosem", "oms"},
     {"capture", "sim", "i18n"},
     {"sources", "sinks", "history"},
     {"live", "service"},

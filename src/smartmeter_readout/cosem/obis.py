@@ -49,6 +49,7 @@ OBIS_REGISTRY: dict[tuple[int, int, int, int], tuple[str, str | None]] = {
     (1, 10, 8, 0): ("apparent_energy_export", "VAh"),
     (1, 15, 8, 0): ("active_energy_absolute", "Wh"),
     (1, 16, 8, 0): ("active_energy_net", "Wh"),
+    (1, 1, 128, 0): ("collection_register", "Wh"),  # Netz OÖ AMIS: the Inkassozählwerk
 }
 for _tariff in (1, 2, 3, 4):
     for _c, _base, _unit in ((1, "active_energy_import", "Wh"), (2, "active_energy_export", "Wh"),

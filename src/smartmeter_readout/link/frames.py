@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = ["BrokenFrame", "DsmrTelegram", "Garbage", "HdlcFrame", "LinkEvent", "MbusSegment",
-           "RawApdu"]
+           "MbusShort", "MbusTelegram", "RawApdu"]
 
 
 class MbusSegment(NamedTuple):
@@ -27,6 +27,24 @@ class MbusSegment(NamedTuple):
     @property
     def last(self) -> bool:
         return bool(self.ci & 0x10)
+
+
+class MbusTelegram(NamedTuple):
+    """An M-Bus long frame of the EN 13757-3 application layer (CI 0x5B, 0x72, 0x7A): no DLMS
+    inside but a header and data records (Netz OÖ's AMIS meters: ``oms``)."""
+
+    control: int
+    address: int
+    ci: int
+    payload: bytes  # everything after CI
+
+
+class MbusShort(NamedTuple):
+    """An M-Bus short frame ``10 C A CS 16``: the AMIS meter's link reset (SND_NKE, C = 0x40)
+    that the reader must acknowledge."""
+
+    control: int
+    address: int
 
 
 class HdlcFrame(NamedTuple):
@@ -67,4 +85,5 @@ class BrokenFrame:
     size: int
 
 
-LinkEvent = MbusSegment | HdlcFrame | RawApdu | DsmrTelegram | Garbage | BrokenFrame
+LinkEvent = (MbusSegment | MbusTelegram | MbusShort | HdlcFrame | RawApdu | DsmrTelegram | Garbage
+             | BrokenFrame)

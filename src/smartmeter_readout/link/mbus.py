@@ -12,10 +12,15 @@ DLMS frame (< 5) is therefore read as L + 256, and the checksum decides.
 from __future__ import annotations
 
 from .checksums import mbus_checksum
-from .frames import BrokenFrame, MbusSegment
+from .frames import BrokenFrame, MbusSegment, MbusShort, MbusTelegram
 from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
 
-__all__ = ["build_mbus_frame", "parse_mbus"]
+__all__ = ["build_mbus_frame", "build_mbus_telegram", "parse_mbus", "parse_mbus_short"]
+
+SHORT_START = 0x10
+#: CI values of the EN 13757-3 application layer a wired meter sends (long header 0x5B and
+#: 0x72, short header 0x7A): the frame holds data records, not DLMS
+APPLICATION_CI = frozenset((0x5B, 0x72, 0x7A))
 
 START, STOP = 0x68, 0x16
 _new = tuple.__new__  # a frame of every push: the named tuples without their Python __new__
@@ -42,10 +47,34 @@ def parse_mbus(buf: bytes | bytearray, pos: int) -> ParseResult:
     if mbus_checksum(buf[pos + _HEADER : body_end]) != buf[body_end]:
         return Broken("checksum mismatch", total)
     ci = buf[pos + 6]
+    if ci in APPLICATION_CI:
+        return Found(total, MbusTelegram(buf[pos + 4], buf[pos + 5], ci,
+                                         bytes(buf[pos + 7 : body_end])))
     if ci & 0xE0:
         return Found(total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS",
                                         total))
     return _new(Found, (total, _new(MbusSegment, (ci, bytes(buf[pos + 9 : body_end]), overflow))))
+
+
+def parse_mbus_short(buf: bytes | bytearray, pos: int) -> ParseResult:
+    """``10 C A CS 16`` at ``buf[pos]``; anything else there is not a frame (0x10 is a common
+    byte: it is never reported as a broken frame)."""
+    if len(buf) - pos < 5:
+        return NEED_MORE
+    control, address = buf[pos + 1], buf[pos + 2]
+    if buf[pos + 4] != STOP or (control + address) & 0xFF != buf[pos + 3]:
+        return NOT_A_FRAME
+    return Found(5, MbusShort(control, address))
+
+
+def build_mbus_telegram(ci: int, payload: bytes, *, control: int = 0x53,
+                        address: int = 0xF0) -> bytes:
+    """A long frame of the application layer (the AMIS meter's SND_UD)."""
+    body = bytes((control, address, ci)) + payload
+    if len(body) > 0xFF:
+        raise ValueError("an M-Bus long frame holds at most 255 bytes")
+    return bytes((START, len(body), len(body), START)) + body + bytes((mbus_checksum(body),
+                                                                       STOP))
 
 
 def build_mbus_frame(ci: int, payload: bytes, *, control: int = 0x53, address: int = 0xFF,

@@ -28,13 +28,14 @@ from collections.abc import Mapping
 from .bare import parse_dsmr_text
 from .frames import BrokenFrame, Garbage, LinkEvent
 from .hdlc import hdlc_header_ok, parse_hdlc
-from .mbus import parse_mbus
+from .mbus import SHORT_START, parse_mbus, parse_mbus_short
 from .results import Broken, Found, NeedMore, Parser
 
 __all__ = ["FrameSplitter"]
 
-_LINK_PARSERS: dict[int, Parser] = {0x68: parse_mbus, 0x7E: parse_hdlc, 0x2F: parse_dsmr_text}
-_FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0x2F: "dsmr"}  # any other start byte: a bare APDU
+_LINK_PARSERS: dict[int, Parser] = {0x68: parse_mbus, 0x7E: parse_hdlc, 0x2F: parse_dsmr_text,
+                                     SHORT_START: parse_mbus_short}
+_FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0x2F: "dsmr", SHORT_START: "mbus"}  # any other: an APDU
 _CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
 _CHECKSUMMED = frozenset((0x68, 0x7E))
 _FLAG = 0x7E
