@@ -101,8 +101,9 @@ def test_unknown_and_unsupported_operators_are_usage_errors() -> None:
 
     with pytest.raises(UsageError, match="valid are vkw, tinetz"):
         serial_candidates(_args(operator="nowhere"))
-    with pytest.raises(UsageError, match="not supported yet"):
-        serial_candidates(_args(operator="netzooe"))
+    with pytest.raises(UsageError, match="not documented yet"):
+        serial_candidates(_args(operator="linznetz"))
+    assert serial_candidates(_args(operator="netzooe")) == (SerialSettings(9600, "E"),)
 
 
 @pytest.mark.parametrize(("maker", "layout", "settings", "encrypted", "expected"), [

@@ -110,9 +110,9 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
              "its customer service (encryption and authentication key)",
              ("LGZ",), "klagenfurt", layouts=("E",)),
     Operator("netzooe", "Netz Oberösterreich (Siemens AMIS)", SerialSettings(9600, "E"), _IR,
-             "the Netz Oberösterreich customer portal", ("SMS",), supported=False,
-             note="the AMIS meter needs a reader that answers each telegram (M-Bus, "
-                  "AES-CBC): not supported yet", layouts=("G",)),
+             "the Netz OÖ eService portal (contract account, Smartmeter Schnittstelle)",
+             ("SAM",), "netzooe", layouts=("G",),
+             note="the reader answers each telegram with E5 (the IR head must transmit)"),
     Operator("linznetz", "Linz Netz (NES MTR Gen 3)", SerialSettings(9600, "N"), _IR,
              "its customer service", ("NES",), supported=False,
              note="the NES meter's push format is not documented yet"),
@@ -130,7 +130,7 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
 #: The first letters of a system title name the maker.
 MAKERS = {"KFM": "Kaifa", "SAG": "Sagemcom", "LGZ": "Landis+Gyr", "ISK": "Iskraemeco",
           "SMS": "Siemens", "ELS": "Honeywell (Elster)", "HON": "Honeywell", "KAM": "Kamstrup",
-          "AID": "Aidon", "NES": "NES"}
+          "AID": "Aidon", "NES": "NES", "SAM": "Siemens (AMIS)"}
 
 
 def operators_for_maker(maker: str | None) -> list[Operator]:

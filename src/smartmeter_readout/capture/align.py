@@ -13,7 +13,7 @@ very case a capture is made for), everything held is let through as it came.
 from __future__ import annotations
 
 from ..dlms.bare import BARE_APDU_PARSERS
-from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, RawApdu
+from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, MbusTelegram, RawApdu
 from ..link.splitter import FrameSplitter
 
 __all__ = ["PushAligner", "ends_push", "starts_push"]
@@ -51,7 +51,7 @@ def starts_push(frame: LinkEvent) -> bool:
             return False
         block = frame.payload[3:]
         return block[:1] != bytes((_GBT,)) or block[2:4] == b"\x00\x01"
-    return isinstance(frame, DsmrTelegram)
+    return isinstance(frame, DsmrTelegram | MbusTelegram)  # an AMIS telegram is a push
 
 
 class PushAligner:
@@ -80,7 +80,8 @@ class PushAligner:
         spans = splitter.spans
         assert spans is not None
         for frame, start, _ in spans:
-            if not isinstance(frame, MbusSegment | HdlcFrame | RawApdu | DsmrTelegram):
+            if not isinstance(frame, MbusSegment | MbusTelegram | HdlcFrame | RawApdu |
+                              DsmrTelegram):
                 continue
             self._frames = True
             if self._after_end or starts_push(frame):

@@ -27,8 +27,9 @@ from ..dlms.security import encrypt_apdu, parse_ciphered, unprotect
 from ..errors import SmartMeterError
 from ..keys import parse_key
 from ..link.checksums import crc16_arc, crc16_x25, mbus_checksum
-from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, RawApdu
+from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, MbusTelegram, RawApdu
 from ..link.splitter import FrameSplitter
+from ..oms.security import MODE_5, decrypt_mode5, encrypt_mode5, mode5_iv
 from .align import ends_push
 
 __all__ = ["Redactor"]
@@ -56,7 +57,8 @@ class Redactor:
         spans = self._splitter.spans
         assert spans is not None
         for frame, start, end in spans:
-            if isinstance(frame, MbusSegment | HdlcFrame | RawApdu | DsmrTelegram):
+            if isinstance(frame, MbusSegment | MbusTelegram | HdlcFrame | RawApdu |
+                          DsmrTelegram):
                 self._push.append((frame, start, end))
                 if ends_push(frame):
                     self._redact(self._push)
@@ -96,6 +98,11 @@ class Redactor:
 
     def _rewrite(self, push: list[tuple[LinkEvent, int, int]]) -> None:
         raw, base = self._raw, self._base
+        if isinstance(push[0][0], MbusTelegram):
+            _, start, end = push[0]
+            raw[start - base : end - base] = self._new_telegram(bytes(raw[start - base :
+                                                                         end - base]))
+            return
         if isinstance(push[0][0], DsmrTelegram):  # plain text: no crypto, its own CRC
             _, start, end = push[0]
             text = bytes(raw[start - base : end - base])
@@ -133,6 +140,28 @@ class Redactor:
                             frame_counter=ciphered.frame_counter,
                             security_control=ciphered.security_control,
                             auth_key=self._auth_key, tag=apdu[0])
+
+    def _new_telegram(self, frame: bytes) -> bytes:
+        """An EN 13757-3 telegram under a pseudonymous identification number, encrypted
+        again (mode 5's IV holds the number). The AMIS sends zeros there: nothing to do."""
+        header = frame[7:19]
+        identification = header[0:4]
+        if identification == bytes(4):
+            return frame
+        config = int.from_bytes(header[10:12], "little")
+        pseudonym = b"\x01\x00\x00\x00"
+        body = frame[19:-2]
+        if (config >> 8) & 0x1F == MODE_5:
+            if self._key is None:
+                raise ValueError("the key is needed to redact encrypted telegrams")
+            size = 16 * ((config >> 4) & 0x0F)
+            old = mode5_iv(header[4:6], identification, header[6], header[7], header[8])
+            new = mode5_iv(header[4:6], pseudonym, header[6], header[7], header[8])
+            body = encrypt_mode5(self._key, new, decrypt_mode5(self._key, old, body[:size])) \
+                + body[size:]
+        rebuilt = bytearray(frame[:7] + pseudonym + header[4:] + body + frame[-2:])
+        rebuilt[-2] = mbus_checksum(rebuilt[4:-2])
+        return bytes(rebuilt)
 
     def _ids(self, wire: bytes) -> list[bytes]:
         """The meter number and device name the push carries, as the decoder reads them."""

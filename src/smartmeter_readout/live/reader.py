@@ -235,6 +235,9 @@ class LiveReader:
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
+                reply = self.decoder.data_to_send()
+                if reply:  # an AMIS meter waits for its acknowledgement
+                    connection.write(reply)
                 events = self.decoder.take_events()
                 if readings or any(event.kind.ends_push for event in events):
                     last_push = now

@@ -80,14 +80,22 @@ class VirtualSerialPort:
             return
         step = max(1, int(self.baud / 10 * _TICK))
         for start in range(0, len(frame), step):
-            self.write(frame[start : start + step])
-            await asyncio.sleep(_TICK)
+            if start:
+                await asyncio.sleep(_TICK)
+            self.write(frame[start : start + step])  # returns right after the last byte
 
     def _misread(self, data: bytes) -> bytes:
         """What a UART at the wrong rate makes of ``data``: a different number of noise bytes."""
         ratio = (self.reader_baud() or 9600) / (self.baud or 9600)
         size = max(1, min(len(data) * 20, round(len(data) * min(ratio, 1 / ratio) ** 0.5)))
         return self._noise.randbytes(size)
+
+    def received(self) -> bytes:
+        """What the reader wrote to its side since the last call (an AMIS reader's E5)."""
+        try:
+            return os.read(self._master, 4096)
+        except (BlockingIOError, OSError):
+            return b""
 
     def close(self) -> None:
         """Hang up: the reader's next read fails as if the adapter were unplugged."""

@@ -28,6 +28,7 @@ from ..dlms.security import encrypt_apdu
 from ..link.checksums import crc16_arc
 from ..link.hdlc import build_hdlc_frame
 from ..link.mbus import build_mbus_frame
+from .amis import amis_telegram
 
 __all__ = ["PROFILES", "Profile", "Register", "Simulator", "Snapshot", "ValueModel"]
 
@@ -413,6 +414,7 @@ class Profile:
     serial: str = "2400 8N1"
     pv_peak: float = 0.0
     gap: float = 0.0  # seconds between the frames of one push
+    amis: bool = False  # Netz OÖ: M-Bus data records under OMS mode 5, acknowledged (G)
 
     @property
     def authenticated(self) -> bool:
@@ -469,6 +471,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("e-netze", "Energienetze Steiermark: Sagemcom T210-D, bare APDU, DSMR inside GCM",
             _title(b"SAG5", 0x00033FE2), "SAG1234567", None, bare_framer,
             security_control=0x30, interval=10.0, serial="115200 8N1"),
+    Profile("netzooe", "Netz Oberösterreich: Siemens AMIS TD-3511, IR, M-Bus records under "
+            "AES-CBC (G), waits for each acknowledgement", b"", "", None, bare_framer,
+            interval=1.0, serial="9600 8E1", amis=True, pv_peak=5000),
 )}
 
 
@@ -491,7 +496,7 @@ class Simulator:
                  auth_key: bytes | None = None, seed: int = 1, frame_counter: int = 1000,
                  tz: tzinfo = VIENNA) -> None:
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
-        if self.profile.security_control is not None and key is None:
+        if (self.profile.security_control is not None or self.profile.amis) and key is None:
             raise ValueError(f"profile {self.profile.name} encrypts: a key is needed")
         self.key = key
         self.auth_key = auth_key
@@ -507,6 +512,8 @@ class Simulator:
         snap = snapshot if snapshot is not None else self.model.snapshot(local)
         snap = replace(snap, time=local)
         self.frame_counter += 1
+        if profile.amis:
+            return self._amis(snap, local)
         if profile.body is None:
             apdu, expected = dsmr_telegram(snap, profile.meter_id)
         else:
@@ -523,6 +530,24 @@ class Simulator:
         if tamper is not None:
             apdu = tamper(apdu)
         return SimulatedPush(profile.framer(apdu), expected, local, self.frame_counter)
+
+    def _amis(self, snap: Snapshot, local: datetime) -> SimulatedPush:
+        """A Netz OÖ AMIS telegram: the access number counts them, the frame count bit of
+        the control field toggles."""
+        assert self.key is not None
+        values = {"1.0.1.8.0.255": round(snap.energy_import),
+                  "1.0.2.8.0.255": round(snap.energy_export),
+                  "1.0.3.8.1.255": round(snap.reactive_energy_import),
+                  "1.0.4.8.1.255": round(snap.reactive_energy_export),
+                  "1.0.1.7.0.255": round(snap.power_import),
+                  "1.0.2.7.0.255": round(snap.power_export),
+                  "1.0.3.7.0.255": round(snap.reactive_import),
+                  "1.0.4.7.0.255": round(snap.reactive_export), "1.0.1.128.0.255": 0}
+        control = 0x73 if self.frame_counter % 2 else 0x53
+        frame = amis_telegram(self.key, local, values, self.frame_counter, control=control)
+        expected: dict[str, int | float | str] = dict(values)
+        expected["0.0.1.0.0.255"] = local.isoformat()
+        return SimulatedPush([frame], expected, local, self.frame_counter & 0xFF)
 
     def pushes(self, start: datetime, count: int,
                interval: float | None = None) -> list[SimulatedPush]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..operators import SerialSettings
+from .amis import SND_NKE
 from .faults import Fault, FaultPlan, break_tag, damage
 from .pty import VirtualSerialPort
 from .simulator import SimulatedPush, Simulator
@@ -33,7 +34,8 @@ class VirtualMeter:
     def __init__(self, simulator: Simulator, *, link: str | Path | None = None,
                  interval: float | None = None, faults: FaultPlan | None = None,
                  pace: bool = True, seed: int = 0, unplug_seconds: float = 3.0,
-                 emulate_baud: bool = True) -> None:
+                 emulate_baud: bool = True, search_every: float = 5.0,
+                 ack_window: float = 0.5) -> None:
         self.simulator = simulator
         profile = simulator.profile
         self.baud = SerialSettings.parse(profile.serial).baud if emulate_baud else None
@@ -45,6 +47,10 @@ class VirtualMeter:
         self.rng = random.Random(seed)
         self.port = VirtualSerialPort(link, baud=self.baud, seed=seed)
         self.sent: list[SentPush] = []
+        self.search_every = search_every  # an unlinked AMIS resets the link this often
+        self.ack_window = ack_window  # how long an AMIS waits for each acknowledgement
+        self.ack_delays: list[float] = []  # frame sent -> E5 seen, seconds
+        self.searches = 0  # times an AMIS fell back to searching for a reader
         self.on_push: Callable[[SentPush], None] | None = None  # told before each push goes
 
     @property
@@ -56,6 +62,9 @@ class VirtualMeter:
         """Push every ``interval`` seconds, ``count`` times (forever with None)."""
         if on_push is not None:
             self.on_push = on_push
+        if self.simulator.profile.amis:
+            await self._run_amis(count)
+            return
         loop = asyncio.get_running_loop()
         due = loop.time()
         index = 0
@@ -83,6 +92,44 @@ class VirtualMeter:
                 await asyncio.sleep(self.simulator.profile.gap)
             await self.port.send(frame, pace=self.pace)
         return sent
+
+    async def _run_amis(self, count: int | None) -> None:
+        """The AMIS's link: a reset (SND_NKE) until a reader acknowledges it, then a telegram
+        every interval, each waiting for its E5; ten missed in a row and it searches again
+        (the real meter resets once a minute: ``search_every``)."""
+        loop = asyncio.get_running_loop()
+        sent = missed = 0
+        linked = False
+        while count is None or sent < count:
+            if not linked:
+                self.port.received()
+                await self.port.send(SND_NKE, pace=self.pace)
+                linked = await self._acknowledged()
+                if not linked:
+                    await asyncio.sleep(self.search_every)
+                continue
+            due = loop.time() + self.interval
+            self.port.received()  # what came late belongs to no frame
+            await self.send_push(datetime.now(UTC))
+            sent += 1
+            if await self._acknowledged():
+                missed = 0
+            else:
+                missed += 1
+                if missed >= 10:
+                    linked = False
+                    self.searches += 1
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    async def _acknowledged(self) -> bool:
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        while loop.time() - sent_at < self.ack_window:
+            if b"\xe5" in self.port.received():
+                self.ack_delays.append(loop.time() - sent_at)
+                return True
+            await asyncio.sleep(0.005)
+        return False
 
     async def unplug(self, seconds: float) -> None:
         """Hang up, vanish from the link path, come back after ``seconds``."""
