@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..dlms.bare import BARE_APDU_PARSERS
-from ..link.frames import DsmrTelegram, HdlcFrame, MbusSegment, RawApdu
+from ..link.frames import DsmrTelegram, HdlcFrame, MbusSegment, MbusShort, MbusTelegram, RawApdu
 from ..link.splitter import FrameSplitter
 
 __all__ = ["ProbeResult", "SettingProbe"]
 
 _FRAMINGS = {MbusSegment: "M-Bus", HdlcFrame: "HDLC", DsmrTelegram: "DSMR text",
-             RawApdu: "bare APDU"}
+             RawApdu: "bare APDU", MbusTelegram: "M-Bus", MbusShort: "M-Bus"}  # the last
+# two: an AMIS meter (its link reset is all it sends until a reader answers)
 
 
 class ProbeResult(StrEnum):

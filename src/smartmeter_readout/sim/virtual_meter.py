@@ -34,7 +34,7 @@ class VirtualMeter:
     def __init__(self, simulator: Simulator, *, link: str | Path | None = None,
                  interval: float | None = None, faults: FaultPlan | None = None,
                  pace: bool = True, seed: int = 0, unplug_seconds: float = 3.0,
-                 emulate_baud: bool = True, search_every: float = 5.0,
+                 emulate_baud: bool = True, search_every: float = 2.0,
                  ack_window: float = 0.5) -> None:
         self.simulator = simulator
         profile = simulator.profile
@@ -47,7 +47,8 @@ class VirtualMeter:
         self.rng = random.Random(seed)
         self.port = VirtualSerialPort(link, baud=self.baud, seed=seed)
         self.sent: list[SentPush] = []
-        self.search_every = search_every  # an unlinked AMIS resets the link this often
+        self.search_every = search_every  # an unlinked AMIS resets the link this often (the
+        # real meter once a minute; the simulation sooner, so auto-detection is quick)
         self.ack_window = ack_window  # how long an AMIS waits for each acknowledgement
         self.ack_delays: list[float] = []  # frame sent -> E5 seen, seconds
         self.searches = 0  # times an AMIS fell back to searching for a reader
