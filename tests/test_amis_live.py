@@ -83,3 +83,17 @@ def test_a_reader_that_does_not_answer_loses_the_meter() -> None:
 
     meter = asyncio.run(scenario())
     assert meter.searches == 1 and len(meter.sent) == 10  # ten unanswered, then it searched
+
+
+def test_doctor_reads_an_amis_meter_and_names_its_operator(tmp_path: Path) -> None:
+    from livekit import run, simulator
+
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "netzooe", interval=0.5):
+        good = run(["doctor", "--port", link, "--key", KEY.hex(), "--timeout", "10"])
+        wrong = run(["doctor", "--port", link, "--key", "11" * 16, "--timeout", "10"])
+    assert good.returncode == 0, good.stdout
+    assert "made by Siemens (AMIS)" in good.stdout and "layout G" in good.stdout
+    assert 'operator = "netzooe"' in good.stdout
+    assert wrong.returncode == 3, wrong.stdout
+    assert "Netz OÖ eService portal" in wrong.stdout

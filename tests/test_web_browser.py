@@ -48,8 +48,11 @@ class Watched:
             f"{r.status} {r.url}"))
 
     def _failed(self, request: Any) -> None:
-        if not request.url.endswith("/api/v1/events"):  # the stream is cut when the test ends
-            self.problems.append(f"failed: {request.url} {request.failure}")
+        if request.url.endswith("/api/v1/events"):  # the stream is cut when the test ends
+            return
+        if request.failure == "net::ERR_ABORTED":  # a reload cancels what was under way
+            return
+        self.problems.append(f"failed: {request.url} {request.failure}")
 
 
 def open_page(browser: Browser, url: str, **context: Any) -> Watched:

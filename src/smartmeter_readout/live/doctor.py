@@ -144,6 +144,9 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     say(_("3. Waiting for a whole push"))
     while True:
         readings = decoder.feed(data, received=datetime.now(UTC))
+        reply = decoder.data_to_send()
+        if reply:  # an AMIS meter stops without its acknowledgements
+            connection.write(reply)
         if readings or decoder.stats.complete:
             break
         left = deadline - time.monotonic()
@@ -153,7 +156,8 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     events = {event.kind: event for event in decoder.take_events()}
     title = decoder.seen.get("system_title")
     found.system_title = title if isinstance(title, str) else None
-    _identify(found, say)
+    maker = decoder.seen.get("maker")  # an M-Bus telegram's header names its maker
+    _identify(found, say, maker if isinstance(maker, str) else None)
     if readings:
         _decoded(found, readings[0], decoder, key, auth_key, say)
         implausible = events.get(EventKind.IMPLAUSIBLE)
@@ -204,8 +208,15 @@ def implausible_verdict(message: str) -> str:
              "with `smartmeter-readout record --redact` and report it.").format(detail=detail)
 
 
-def _identify(found: Diagnosis, say: Callable[[str], None]) -> None:
+def _identify(found: Diagnosis, say: Callable[[str], None], header_maker: str | None = None
+              ) -> None:
     title = found.system_title
+    if not title and header_maker:  # Netz OÖ's AMIS: M-Bus, no system title
+        found.prefix = header_maker
+        found.maker = MAKERS.get(header_maker, header_maker)
+        found.operators = likely_operators(header_maker, settings=found.settings)
+        say(_("4. Meter: made by {maker}").format(maker=found.maker))
+        return
     if not title:
         say(_("   the push carries no system title (not encrypted)"))
         return
