@@ -97,3 +97,24 @@ def test_doctor_reads_an_amis_meter_and_names_its_operator(tmp_path: Path) -> No
     assert 'operator = "netzooe"' in good.stdout
     assert wrong.returncode == 3, wrong.stdout
     assert "Netz OÖ eService portal" in wrong.stdout
+
+
+def test_doctor_says_when_the_meter_does_not_hear_the_acknowledgements(tmp_path: Path) -> None:
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        # an IR head that cannot transmit: the meter hears no E5 and keeps resetting
+        meter = VirtualMeter(Simulator("netzooe", key=KEY), link=tmp_path / "ttyAMIS",
+                             search_every=0.3, ack_window=0.0)
+        running = asyncio.create_task(meter.run())
+        try:
+            return await asyncio.to_thread(subprocess.run, [
+                *CLI, "doctor", "--port", str(tmp_path / "ttyAMIS"), "--operator", "netzooe",
+                "--key", KEY.hex(), "--timeout", "3"], capture_output=True, text=True,
+                env=ENV, timeout=60)
+        finally:
+            running.cancel()
+            meter.close()
+
+    result = asyncio.run(scenario())
+    assert result.returncode == 4, result.stdout
+    assert "does not hear the acknowledgements" in result.stdout
+    assert "IR head must be able to transmit" in result.stdout

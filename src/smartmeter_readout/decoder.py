@@ -183,6 +183,8 @@ class Decoder:
                 case MbusShort(control):
                     if control & 0xDF == _SND_NKE:
                         self._to_send += _ACK
+                        resets = self.seen.get("link_resets", 0)
+                        self.seen["link_resets"] = (resets if isinstance(resets, int) else 0) + 1
                 case MbusTelegram(control):
                     if control & 0xDF == _SND_UD:
                         self._to_send += _ACK

@@ -190,6 +190,15 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         found.sentence = _("The data decrypts but its layout is not known ({reason}): please "
                            "report it with a capture (smartmeter-readout record --redact)."
                            ).format(reason=event.message)
+    elif decoder.seen.get("link_resets"):
+        # an AMIS resets its link until it hears an E5: it never heard one
+        step = _("   link resets only: the meter does not hear the acknowledgements")
+        found.verdict = Verdict.NO_PUSH
+        found.sentence = _(
+            "The meter resets its link again and again but sends no data: it does not hear "
+            "the acknowledgements (E5) this reader sends. The IR head must be able to "
+            "transmit (some heads only receive) and sit straight on the meter's optical eye; "
+            "the interface is also off while the terminal cover is open.")
     else:
         step = _("   no whole push within {seconds} s").format(seconds=f"{timeout:g}")
         found.verdict = Verdict.NO_PUSH
