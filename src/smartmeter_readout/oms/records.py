@@ -333,7 +333,7 @@ def _type_i(chunk: bytes, start: int) -> datetime:
 
 def encode_record(value: int, *, data_field: int = DataField.INT32, vif: Sequence[int],
                   storage: int = 0, tariff: int = 0, subunit: int = 0,
-                  function: int = 0) -> bytes:
+                  function: int = 0, unsigned: bool = False) -> bytes:
     """One record of an integer or BCD value (what a meter sends; the simulator's and the
     tests' side of ``parse_records``)."""
     difes = []
@@ -354,5 +354,5 @@ def encode_record(value: int, *, data_field: int = DataField.INT32, vif: Sequenc
             raise ValueError(f"{value} does not fit {2 * length} BCD digits")
         body = bytes.fromhex(digits)[::-1]
     else:
-        body = value.to_bytes(length, "little", signed=True)
+        body = value.to_bytes(length, "little", signed=not unsigned)
     return head + body

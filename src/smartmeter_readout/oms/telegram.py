@@ -20,7 +20,7 @@ from typing import NamedTuple
 from ..cosem.obis import obis_info, parse_obis
 from ..errors import DecodeError
 from ..reading import Measurement
-from .records import Record
+from .records import DataField, Record
 
 __all__ = ["Header", "parse_header", "values_of"]
 
@@ -104,6 +104,10 @@ def values_of(records: Sequence[Record], maker: str, tz: tzinfo
             continue
         code = _obis(record, maker)
         value = record.value
+        if maker == "SAM" and code != "1.0.1.128.0.255" and isinstance(value, int) and \
+                value < 0 and record.data_field == DataField.INT32 and not record.exponent:
+            value += 1 << 32  # the AMIS sends its registers unsigned (the interface
+            # description); EN 13757-3 reads 32-bit integers as signed
         if code is None or not isinstance(value, int | float) or isinstance(value, bool):
             unknown += record.quantity != "manufacturer_data"
             continue

@@ -43,8 +43,9 @@ def amis_plaintext(moment: datetime, values: dict[str, int]) -> bytes:
                               ("1.0.3.7.0.255", [0xFB, 0x14], 0),
                               ("1.0.4.7.0.255", [0xFB, 0x94, 0x3C], 0),
                               ("1.0.1.128.0.255", [0x83, 0xFF, 0x04], 0)):
+        # the registers are unsigned, the collection register signed (the description)
         records += encode_record(values[code], data_field=DataField.INT32, vif=vif,
-                                 tariff=tariff)
+                                 tariff=tariff, unsigned=code != "1.0.1.128.0.255")
     return records + b"\x2f" * (-len(records) % 16)
 
 
