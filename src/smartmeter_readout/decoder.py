@@ -121,6 +121,8 @@ class Decoder:
         self._cipher = AESGCM(secret) if secret is not None else None
         self._secret = secret  # AMIS meters encrypt with AES-CBC (oms.security)
         self._to_send = bytearray()
+        #: M-Bus link resets seen (an AMIS repeats them until it hears an acknowledgement)
+        self.link_resets = 0
         self._auth_key = parse_key(auth_key, what="authentication key")
         self._tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
         self._layouts = tuple(layouts)
@@ -183,8 +185,7 @@ class Decoder:
                 case MbusShort(control):
                     if control & 0xDF == _SND_NKE:
                         self._to_send += _ACK
-                        resets = self.seen.get("link_resets", 0)
-                        self.seen["link_resets"] = (resets if isinstance(resets, int) else 0) + 1
+                        self.link_resets += 1
                 case MbusTelegram(control):
                     if control & 0xDF == _SND_UD:
                         self._to_send += _ACK

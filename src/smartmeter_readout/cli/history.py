@@ -429,14 +429,7 @@ def table_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column], raw: b
         stamp = moment.strftime("%Y-%m-%d %H:%M:%S" if raw else "%Y-%m-%d %H:%M")
         cells = [_shown(_cell(row, column), column) for column in columns]
         body.append([stamp, *([_meter(row, raw)] if len(meters) > 1 else []), *cells])
-    widths = [max(len(line[i]) for line in [heads, *body]) for i in range(len(heads))]
-    lead = 2 if len(meters) > 1 else 1
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(width) if i < lead else cell.rjust(width)
-                         for i, (cell, width) in enumerate(zip(cells, widths, strict=True)))
-
-    return "\n".join(line(cells).rstrip() for cells in [heads, *body]) + "\n"
+    return _aligned([heads, *body], left={0, 1} if len(meters) > 1 else {0})
 
 
 def _meter(row: dict[str, Any], raw: bool) -> str:

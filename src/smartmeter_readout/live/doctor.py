@@ -190,7 +190,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         found.sentence = _("The data decrypts but its layout is not known ({reason}): please "
                            "report it with a capture (smartmeter-readout record --redact)."
                            ).format(reason=event.message)
-    elif decoder.seen.get("link_resets"):
+    elif decoder.link_resets:
         # an AMIS resets its link until it hears an E5: it never heard one
         step = _("   link resets only: the meter does not hear the acknowledgements")
         found.verdict = Verdict.NO_PUSH
