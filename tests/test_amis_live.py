@@ -69,7 +69,9 @@ def test_a_reader_that_does_not_answer_loses_the_meter() -> None:
         answered = False
         try:
             # this reader acknowledges the link reset (so the meter starts), then nothing
+            deadline = asyncio.get_running_loop().time() + 60  # a safety net, not a timing
             while meter.searches == 0:
+                assert asyncio.get_running_loop().time() < deadline, "the meter never searched"
                 with contextlib.suppress(BlockingIOError):
                     if b"\x10\x40\xf0\x30\x16" in os.read(reader, 4096) and not answered:
                         os.write(reader, b"\xe5")
