@@ -23,6 +23,7 @@ from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification
 from smartmeter_readout.dlms.security import encrypt_apdu
 from smartmeter_readout.errors import DecodeError
+from smartmeter_readout.sim.amis import amis_plaintext, seal_amis
 from smartmeter_readout.sim.simulator import (
     PROFILES,
     ValueModel,
@@ -192,6 +193,54 @@ def inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
         yield b"".join(frames)
 
 
+# M-Bus record pieces that break assumptions: DIF/DIFE chains without end, variable length
+# (0x0D) with every LVAR range, VIF extension tables, plain-text VIFs with long texts,
+# manufacturer-specific VIF and DIF, special functions, BCD with bad nibbles, CP48 out of range
+RECORD_PIECES = (
+    b"\x8f" * 12, b"\x80" * 11 + b"\x00\x03", b"\x0d\x03\xff", b"\x0d\xbf", b"\x0d\xc9",
+    b"\x0d\xe5", b"\x0d\xf0", b"\x0d\xfe", b"\x04\xfb" + b"\xff" * 11, b"\x04\xfd\xff\xff",
+    b"\x04\x7c\x7f", b"\x04\xfc\x05abc", b"\x02\xff\x00", b"\x0f\x01\x02\x03",
+    b"\x1f", b"\x2f\x2f", b"\x0c\x03\xfa\xfa\xfa\xfa", b"\x06\x6d\xff\xff\xff\xff\xff\xff",
+    b"\x04\x6d\xff\xff\xff\xff", b"\x02\x6c\xff\xff", b"\x05\x03\x00\x00\xc0\x7f",
+    b"\x07\x03" + b"\xff" * 8, b"\x84\x40\x03\x01\x00\x00\x00", b"\x03\xef\x00\x00\x00",
+)
+
+
+def amis_seeds() -> list[bytes]:
+    moment = datetime(2026, 3, 29, 1, 59, 58, tzinfo=UTC)
+    values = {"1.0.1.8.0.255": 123456, "1.0.2.8.0.255": 789, "1.0.3.8.1.255": 4321,
+              "1.0.4.8.1.255": 12, "1.0.1.7.0.255": 2098, "1.0.2.7.0.255": 0,
+              "1.0.3.7.0.255": 150, "1.0.4.7.0.255": 0, "1.0.1.128.0.255": -5}
+    return [amis_plaintext(moment, values), amis_plaintext(moment, {k: 0 for k in values})]
+
+
+def mutate_records(rng: random.Random, plaintext: bytes) -> bytes:
+    """Damage an M-Bus record set: bytes changed, record pieces put in, slices cut or
+    repeated; padded with 2F filler to whole AES blocks (at most 15, as the header allows)."""
+    buf = bytearray(plaintext)
+    for _ in range(rng.randint(1, 4)):
+        roll, at = rng.random(), rng.randrange(2, max(3, len(buf)))
+        if roll < 0.35:
+            buf[min(at, len(buf) - 1)] = rng.randrange(256)
+        elif roll < 0.7:
+            buf[at:at] = rng.choice(RECORD_PIECES)
+        elif roll < 0.85:
+            del buf[at : at + rng.randint(1, 12)]
+        else:
+            buf[at:at] = buf[at : at + rng.randint(1, 16)]
+    buf = buf[:240]
+    return bytes(buf + b"\x2f" * (-len(buf) % 16))
+
+
+def amis_inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
+    """``count`` AMIS telegrams whose record sets were mutated, sealed under CBC with KEY."""
+    rng = random.Random(seed)
+    plaintexts = amis_seeds()
+    for access in range(count):
+        plain = mutate_records(rng, rng.choice(plaintexts))
+        yield seal_amis(KEY, plain, access, control=0x73 if access % 2 else 0x53)
+
+
 def run(count: int, *, memory_mb: int | None = None, seed: int = 20261130) -> dict[str, Any]:
     """Feed ``count`` inputs to decoders with and without keys; count what escapes.
 
@@ -209,7 +258,10 @@ def run(count: int, *, memory_mb: int | None = None, seed: int = 20261130) -> di
     exceptions: list[str] = []
     readings = 0
     started = time.perf_counter()
-    for number, data in enumerate(inputs(count, seed)):
+    amis = amis_inputs(count // 10 + 1, seed)
+    for number, wire in enumerate(inputs(count, seed)):
+        # one in ten: an AMIS telegram with mutated records
+        data = next(amis) if number % 10 == 9 else wire
         decoder = decoders[number % 3]
         try:
             readings += len(decoder.feed(data))

@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from livekit import CLI, ENV, jsonl
 from smartmeter_readout import Decoder
@@ -32,6 +35,9 @@ def test_the_simulated_amis_telegram_decodes_to_its_values() -> None:
         assert reading.time is not None and reading.time.utcoffset() is not None
         assert reading.time.utcoffset().total_seconds() == offset  # type: ignore[union-attr]
         assert decoder.data_to_send() == b"\xe5"
+    # a meter that missed acknowledgements resets the link: heard after its long frames too
+    assert decoder.feed(bytes.fromhex("1040F03016")) == []
+    assert decoder.data_to_send() == b"\xe5" and decoder.link_resets == 1
 
 
 def test_read_acknowledges_every_telegram(tmp_path: Path) -> None:
@@ -56,7 +62,74 @@ def test_read_acknowledges_every_telegram(tmp_path: Path) -> None:
     assert all(r["values"]["1.0.1.8.0.255"]["unit"] == "Wh" for r in readings)
     assert meter.searches == 0  # never lost: every telegram was acknowledged in time
     assert len(meter.ack_delays) >= 12
+    # the number came once, at start, over IEC 62056-21 (the telegrams leave it zero)
+    assert meter.readouts == 1
+    assert {r["meter"]["id"] for r in readings} == {"70012345"}
     assert KEY.hex() not in result.stderr + json.dumps(readings)
+
+
+def test_run_survives_lost_acknowledgements_and_a_replug(tmp_path: Path) -> None:
+    """The service keeps the meter through a burst of acknowledgements it misses (it searches
+    again and is answered) and an IR head pulled and put back: every telegram the meter sent
+    is a reading on the console and a row in SQLite, in order, none twice."""
+    link, db = tmp_path / "ttyAMIS", tmp_path / "history.sqlite"
+
+    async def wait(condition: Callable[[], bool], what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 90  # a safety net, not a timing
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, what
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> tuple[VirtualMeter, list[dict[str, Any]], str]:
+        meter = VirtualMeter(Simulator("netzooe", key=KEY, seed=3), link=link, interval=0.3,
+                             search_every=0.5, ack_window=1.0)
+        running = asyncio.create_task(meter.run())
+        service = await asyncio.create_subprocess_exec(
+            *CLI, "run", "--port", str(link), "--key", KEY.hex(), "--sqlite", str(db),
+            "--console", "jsonl", env={**ENV, "SMARTMETER_METER_OPERATOR": "netzooe",
+                                       "SMARTMETER_WEB_ENABLED": "false"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        readings: list[dict[str, Any]] = []
+
+        async def collect() -> None:
+            assert service.stdout is not None
+            async for line in service.stdout:
+                readings.append(json.loads(line))
+
+        collecting = asyncio.create_task(collect())
+        try:
+            await wait(lambda: len(readings) >= 8, "the service read no telegrams")
+            meter.lose_acks(12)  # ten missed in a row: the meter searches again
+            await wait(lambda: meter.searches == 1, "the meter never missed enough")
+            relinked = len(meter.sent)
+            await wait(lambda: len(meter.sent) >= relinked + 8, "the meter did not come back")
+            meter.replug(2.0)
+            replugged = len(meter.sent)
+            await wait(lambda: len(meter.sent) >= replugged + 8, "no telegrams after the replug")
+            meter.stop()
+            await running
+            await wait(lambda: len(readings) >= len(meter.sent), "telegrams were not read")
+            await asyncio.sleep(0.5)  # what the service would still (wrongly) print
+        finally:
+            running.cancel()
+            meter.close()
+            if service.returncode is None:
+                service.terminate()
+            await service.wait()
+            await collecting
+        assert service.stderr is not None
+        return meter, readings, (await service.stderr.read()).decode()
+
+    meter, readings, log = asyncio.run(scenario())
+    sent = [push.push.frame_counter for push in meter.sent]
+    assert [reading["frame_counter"] for reading in readings] == sent, log
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        stored = [row[0] for row in connection.execute(
+            "SELECT frame_counter FROM readings ORDER BY time")]
+    assert stored == sent
+    assert meter.searches == 1 and meter.readouts == 1
+    assert "disconnected" in log and "trying again" in log
+    assert KEY.hex() not in log
 
 
 def test_a_reader_that_does_not_answer_loses_the_meter() -> None:

@@ -123,6 +123,9 @@ class Decoder:
         self._to_send = bytearray()
         #: M-Bus link resets seen (an AMIS repeats them until it hears an acknowledgement)
         self.link_resets = 0
+        #: the meter's number where its telegrams leave it out and the caller learned it
+        #: another way (the AMIS answers it over IEC 62056-21)
+        self.meter_number: str | None = None
         self._auth_key = parse_key(auth_key, what="authentication key")
         self._tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
         self._layouts = tuple(layouts)
@@ -251,8 +254,9 @@ class Decoder:
             self._note(exc.kind, str(exc), "mbus")
             return None
         meter = self._meter
-        if meter is None or meter.manufacturer != header.maker or meter.id != header.meter_id:
-            meter = self._meter = MeterIdentity(None, header.maker, header.meter_id, None, None)
+        number = header.meter_id or self.meter_number
+        if meter is None or meter.manufacturer != header.maker or meter.id != number:
+            meter = self._meter = MeterIdentity(None, header.maker, number, None, None)
         return Reading(time=clock or received, received=received, meter=meter,
                        frame_counter=header.access, values=values, layout="G",
                        security="encrypted" if header.mode else "none",

@@ -70,6 +70,8 @@ class Operator:
     note: str = ""
     layouts: tuple[str, ...] = ()  # what the decoder calls its meters' push layouts
     encrypted: bool = True  # its meters' pushes are ciphered (a key is needed)
+    #: where its meters answer an IEC 62056-21 sign-on with their number (the pushes lack it)
+    readout: SerialSettings | None = None
 
 
 _MBUS = "M-Bus adapter on the meter's RJ12 socket, pins 3 and 4"
@@ -112,7 +114,8 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
     Operator("netzooe", "Netz Oberösterreich (Siemens AMIS)", SerialSettings(9600, "E"), _IR,
              "the Netz OÖ eService portal (contract account, Smartmeter Schnittstelle)",
              ("SAM",), "netzooe", layouts=("G",),
-             note="the reader answers each telegram with E5 (the IR head must transmit)"),
+             note="the reader answers each telegram with E5 (the IR head must transmit)",
+             readout=SerialSettings(300, "E", 7)),
     Operator("linznetz", "Linz Netz (NES MTR Gen 3)", SerialSettings(9600, "N"), _IR,
              "its customer service", ("NES",), supported=False,
              note="the NES meter's push format is not documented yet"),

@@ -37,7 +37,8 @@ _LINK_PARSERS: dict[int, Parser] = {0x68: parse_mbus, 0x7E: parse_hdlc, 0x2F: pa
                                      SHORT_START: parse_mbus_short}
 _FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0x2F: "dsmr", SHORT_START: "mbus"}  # any other: an APDU
 _CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
-_CHECKSUMMED = frozenset((0x68, 0x7E))
+_CHECKSUMMED = frozenset((0x68, 0x7E, SHORT_START))  # a short frame has a checksum too: an
+# AMIS that lost its reader sends only these, and they must be heard after its long frames
 _FLAG = 0x7E
 
 

@@ -37,6 +37,7 @@ from ..sources.base import (
     SourceUnavailable,
 )
 from .detect import ProbeResult, SettingProbe
+from .identify import ask_meter_number
 
 __all__ = ["KeyRejected", "LiveOptions", "LiveReader", "SourceState", "SourceStatus",
            "probe_setting"]
@@ -120,6 +121,7 @@ class LiveReader:
         self._key_failures = 0
         self._decoded_any = False
         self._tag_note = False
+        self._asked_number = False
 
     def status(self) -> SourceStatus:
         framing = self.framing or self.decoder.seen.get("framing")
@@ -162,6 +164,9 @@ class LiveReader:
             delay = min(delay * 2, self.options.backoff_max)
 
     async def _connect(self) -> tuple[Connection, bytes]:
+        if self.connector.readout is not None and not self._asked_number:
+            await self._ask_number(self.connector.readout)  # the port missing: next time
+            self._asked_number = True  # once: a meter that did not answer will not now
         candidates = self.connector.settings
         if len(candidates) <= 1:
             self.settings = candidates[0] if candidates else None
@@ -215,6 +220,21 @@ class LiveReader:
             f"{name}: bytes arrive but no meter frames at any of "
             + ", ".join(map(str, candidates))
             + ": the signal may be inverted, or this is not a meter's customer interface")
+
+    async def _ask_number(self, settings: SerialSettings) -> None:
+        name = self.connector.name
+        answer = await ask_meter_number(self.connector, settings)
+        if answer.number:
+            self.decoder.meter_number = answer.number
+            self.log.info(_("{source}: meter {number} ({identification})").format(
+                source=name, number=answer.number, identification=answer.identification))
+        elif answer.identification:
+            self.log.info(_("{source}: the meter ({identification}) did not send its number")
+                          .format(source=name, identification=answer.identification))
+        else:
+            self.log.info(_("{source}: no answer to the IEC 62056-21 sign-on at {settings}; "
+                            "reading without the meter's number").format(
+                source=name, settings=settings))
 
     async def _probe(self, connection: Connection) -> SettingProbe:
         return await probe_setting(connection, self.options, self.clock)

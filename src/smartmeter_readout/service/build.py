@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..decoder import Decoder
 from ..errors import ConfigError
 from ..keys import parse_key
-from ..operators import SerialSettings, resolve_serial
+from ..operators import OPERATORS, SerialSettings, resolve_serial
 from ..sources.base import Connector
 from .config import Config, default_data_dir
 from .policy import token_problem
@@ -164,7 +164,9 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
     if source["port"]:
         from ..sources.serial import SerialConnector
 
-        return SerialConnector(source["port"], serial_candidates(config)), keys, []
+        operator = OPERATORS.get(config["meter"]["operator"] or "")
+        return SerialConnector(source["port"], serial_candidates(config),
+                               readout=operator.readout if operator else None), keys, []
     if source["tcp"]:
         from ..sources.tcp import TcpConnector, parse_host_port
 

@@ -15,13 +15,13 @@ from ..link.mbus import build_mbus_telegram
 from ..oms.records import DataField, encode_record
 from ..oms.security import encrypt_mode5, mode5_iv
 
-__all__ = ["SND_NKE", "amis_telegram"]
+__all__ = ["SND_NKE", "amis_plaintext", "amis_telegram", "seal_amis"]
 
 SND_NKE = bytes.fromhex("1040F03016")  # the link reset the meter sends when it (re)starts
 _MANUFACTURER = bytes.fromhex("2D4C")  # "SAM"
 _IDENTIFICATION = bytes(4)  # the AMIS sends zeros: its address is the reader's
 _VERSION, _MEDIUM, _CI = 0x01, 0x0E, 0x5B
-_CONFIG = (0x0550).to_bytes(2, "little")
+_MODE5 = 0x0500  # configuration word: mode 5; bits 4-7 count the encrypted blocks
 
 
 def _cp48(moment: datetime) -> bytes:
@@ -53,8 +53,14 @@ def amis_telegram(key: bytes, moment: datetime, values: dict[str, int], access: 
                   *, control: int = 0x53) -> bytes:
     """One SND_UD frame as the meter sends it (``control`` 0x53 or 0x73: the frame count bit
     toggles from one to the next)."""
-    plain = amis_plaintext(moment, values)
+    return seal_amis(key, amis_plaintext(moment, values), access, control=control)
+
+
+def seal_amis(key: bytes, plain: bytes, access: int, *, control: int = 0x53) -> bytes:
+    """Any plaintext (whole AES blocks, at most 15) sealed and framed as the AMIS does it;
+    the fuzzer seals its mutated record sets with this."""
     iv = mode5_iv(_MANUFACTURER, _IDENTIFICATION, _VERSION, _MEDIUM, access & 0xFF)
+    config = (_MODE5 | (len(plain) // 16) << 4).to_bytes(2, "little")
     header = _IDENTIFICATION + _MANUFACTURER + bytes((_VERSION, _MEDIUM, access & 0xFF, 0x00)) \
-        + _CONFIG
+        + config
     return build_mbus_telegram(_CI, header + encrypt_mode5(key, iv, plain), control=control)

@@ -60,33 +60,38 @@ class VirtualSerialPort:
         raw = fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0")
         return int(struct.unpack("i", raw)[0])
 
-    def write(self, data: bytes) -> None:
-        if self.baud is not None and self.reader_baud() != self.baud:
-            data = self._misread(data)
+    def write(self, data: bytes, *, baud: int | None = None) -> None:
+        """``baud``: this time the meter sends at another rate than its own (an IEC
+        62056-21 answer at 300 baud)."""
+        rate = baud or self.baud
+        if rate is not None and self.reader_baud() != rate:
+            data = self._misread(data, rate)
         try:
             written = os.write(self._master, data)
         except BlockingIOError:
             written = 0
         self.dropped += len(data) - written
 
-    async def send(self, frame: bytes, *, pace: bool = False) -> None:
+    async def send(self, frame: bytes, *, pace: bool = False, baud: int | None = None) -> None:
         """One frame, at line speed with ``pace`` (a 2400-baud frame takes its time)."""
         now = time.monotonic()
         if now - self._last_write > _STALE and self.waiting():
             termios.tcflush(self._slave, termios.TCIFLUSH)  # nobody read it: lost on a line
         self._last_write = now
-        if not pace or self.baud is None:
-            self.write(frame)
+        rate = baud or self.baud
+        if not pace or rate is None:
+            self.write(frame, baud=baud)
             return
-        step = max(1, int(self.baud / 10 * _TICK))
+        step = max(1, int(rate / 10 * _TICK))
         for start in range(0, len(frame), step):
             if start:
                 await asyncio.sleep(_TICK)
-            self.write(frame[start : start + step])  # returns right after the last byte
+            self.write(frame[start : start + step], baud=baud)  # returns right after the
+            # last byte
 
-    def _misread(self, data: bytes) -> bytes:
+    def _misread(self, data: bytes, rate: int) -> bytes:
         """What a UART at the wrong rate makes of ``data``: a different number of noise bytes."""
-        ratio = (self.reader_baud() or 9600) / (self.baud or 9600)
+        ratio = (self.reader_baud() or 9600) / rate
         size = max(1, min(len(data) * 20, round(len(data) * min(ratio, 1 / ratio) ** 0.5)))
         return self._noise.randbytes(size)
 

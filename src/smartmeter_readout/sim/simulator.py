@@ -472,7 +472,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             _title(b"SAG5", 0x00033FE2), "SAG1234567", None, bare_framer,
             security_control=0x30, interval=10.0, serial="115200 8N1"),
     Profile("netzooe", "Netz Oberösterreich: Siemens AMIS TD-3511, IR, M-Bus records under "
-            "AES-CBC (G), waits for each acknowledgement", b"", "", None, bare_framer,
+            "AES-CBC (G), waits for each acknowledgement", b"", "70012345", None, bare_framer,
             interval=1.0, serial="9600 8E1", amis=True, pv_peak=5000),
 )}
 

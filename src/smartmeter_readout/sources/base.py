@@ -58,5 +58,8 @@ class Connector(Protocol):
     name: str
     #: the serial settings to try; () when the source has none (TCP, files)
     settings: tuple[SerialSettings, ...]
+    #: where the meter answers an IEC 62056-21 sign-on with its number (the AMIS's optical
+    #: interface at 300 7E1); None when the source cannot switch settings or need not ask
+    readout: SerialSettings | None
 
     async def open(self, settings: SerialSettings | None = None) -> Connection: ...

@@ -30,6 +30,7 @@ def load_capture(path: str | Path) -> list[Chunk]:
 
 class ReplayConnector:
     settings: tuple[SerialSettings, ...] = ()
+    readout: SerialSettings | None = None
 
     def __init__(self, path: str | Path, *, speed: float = 1.0) -> None:
         """``speed`` 1: original pace; 10: ten times faster; 0: as fast as possible."""

@@ -29,10 +29,12 @@ _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_
 class SerialConnector:
     """``/dev/ttyUSB0`` with fixed settings, or with a list of settings to try in turn."""
 
-    def __init__(self, port: str, settings: tuple[SerialSettings, ...] = AUTO_SETTINGS) -> None:
+    def __init__(self, port: str, settings: tuple[SerialSettings, ...] = AUTO_SETTINGS, *,
+                 readout: SerialSettings | None = None) -> None:
         self.name = port
         self.port = port
         self.settings = settings
+        self.readout = readout
 
     async def open(self, settings: SerialSettings | None = None) -> SerialConnection:
         chosen = settings or self.settings[0]

@@ -19,6 +19,7 @@ __all__ = ["SimulatedConnector"]
 
 class SimulatedConnector:
     settings: tuple[SerialSettings, ...] = ()
+    readout: SerialSettings | None = None
 
     def __init__(self, simulator: Simulator, interval: float | None = None) -> None:
         self.simulator = simulator

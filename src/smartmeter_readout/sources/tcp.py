@@ -25,6 +25,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 class TcpConnector:
     settings: tuple[SerialSettings, ...] = ()  # the bridge owns the serial settings
+    readout: SerialSettings | None = None
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
