@@ -4,7 +4,8 @@
     .venv/bin/python scripts/i18n.py          # extract, update the .po files, compile
     .venv/bin/python scripts/i18n.py --check  # only say what is missing or out of date
 
-Messages come from ``_()`` and ``N_()`` in the Python code (domain ``smartmeter_readout``)
+Messages come from ``_()`` and ``N_()`` in the Python code (domain ``smartmeter_readout``;
+the core marks its English messages with the catalogue-free ``smartmeter_readout.message.N_``)
 and from ``t()``/``tf()`` in the page's script and ``data-t``/``data-t-label``/``data-t-title``
 in its HTML (domain ``page``). Each ``.po`` is compiled: the program's to ``.mo`` beside it,
 the page's to ``web/static/locale/<lang>.json``. English is the language of the messages; its

@@ -67,6 +67,7 @@ from .link.frames import (
     RawApdu,
 )
 from .link.splitter import FrameSplitter
+from .message import N_, Message
 from .oms.records import parse_records
 from .oms.security import MODE_5, decrypt_mode5, mode5_iv
 from .oms.telegram import parse_header, values_of
@@ -126,7 +127,7 @@ class Decoder:
         #: the meter's number where its telegrams leave it out and the caller learned it
         #: another way (the AMIS answers it over IEC 62056-21)
         self.meter_number: str | None = None
-        self._auth_key = parse_key(auth_key, what="authentication key")
+        self._auth_key = parse_key(auth_key, what=N_("authentication key"))
         self._tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
         self._layouts = tuple(layouts)
         self._splitter = FrameSplitter(unframed=BARE_APDU_PARSERS)
@@ -207,18 +208,20 @@ class Decoder:
                     apdu, framing = payload, "dsmr"
                 case Garbage(size):
                     self._interrupted()
-                    self._note(EventKind.GARBAGE, f"skipped {size} bytes that belong to no "
-                               "frame", None, size)
+                    self._note(EventKind.GARBAGE, Message(N_(
+                        "skipped {size} bytes that belong to no frame"), size=size), None, size)
                 case BrokenFrame(framing_name, reason):
                     self._interrupted()
-                    self._note(EventKind.BAD_FRAME, f"broken {framing_name} frame: {reason}",
-                               framing_name)
+                    self._note(EventKind.BAD_FRAME, Message(N_(
+                        "broken {framing} frame: {reason}"), framing=framing_name,
+                        reason=reason if isinstance(reason, Message) else Message(reason)),
+                        framing_name)
             if apdu is not None:
                 self.seen["framing"] = framing
                 try:
                     reading = self._on_apdu(apdu, received)
                 except SmartMeterError as exc:
-                    self._note(exc.kind, str(exc), framing)
+                    self._note(exc.kind, exc.message, framing)
                 else:
                     if reading is not None:
                         self._ok += 1
@@ -236,22 +239,22 @@ class Decoder:
             self.seen["maker"] = header.maker
             if header.mode == MODE_5:
                 if self._secret is None:
-                    raise KeyMissingError("the meter encrypts its data (OMS mode 5): give "
-                                          "the key from the Netz OÖ customer portal (--key)")
+                    raise KeyMissingError(N_("the meter encrypts its data (OMS mode 5): give "
+                                             "the key from the Netz OÖ customer portal (--key)"))
                 size = 16 * header.blocks
                 iv = mode5_iv(header.manufacturer, header.identification, header.version,
                               header.medium, header.access)
                 body = decrypt_mode5(self._secret, iv, body[:size]) + body[size:]
             elif header.mode:
-                raise DecodeError(f"OMS security mode {header.mode} is not supported (mode 5 "
-                                  "is, AES-CBC)")
+                raise DecodeError(N_("OMS security mode {mode} is not supported (mode 5 "
+                                     "is, AES-CBC)"), mode=header.mode)
             records = parse_records(body)
             values, clock, _unknown = values_of(records, header.maker, self._tz)
             if not any(code != "0.0.1.0.0.255" for code in values):
-                raise LayoutError("the telegram's records hold no value this reader knows: "
-                                  "please report it with a capture (record --redact)")
+                raise LayoutError(N_("the telegram's records hold no value this reader "
+                                     "knows: please report it with a capture (record --redact)"))
         except SmartMeterError as exc:
-            self._note(exc.kind, str(exc), "mbus")
+            self._note(exc.kind, exc.message, "mbus")
             return None
         meter = self._meter
         number = header.meter_id or self.meter_number
@@ -275,8 +278,9 @@ class Decoder:
         said = tuple(finding.message for finding in findings)
         if said != self._implausible:
             self._implausible = said
-            self._events.append(Event(EventKind.IMPLAUSIBLE, "implausible values: " + "; ".join(
-                said) + ". Please record a push with `record --redact` and report it.", framing))
+            self._events.append(Event(EventKind.IMPLAUSIBLE, Message(N_(
+                "implausible values: {findings}. Please record a push with `record --redact` "
+                "and report it."), findings=said), framing))
 
     # ------------------------------------------------------------ reassembly
 
@@ -288,20 +292,22 @@ class Decoder:
         """
         if self._mbus_parts or self._hdlc_parts or self._gbt_parts:
             self._mbus_parts = self._hdlc_parts = self._gbt_parts = None
-            self._note(EventKind.SEGMENT_LOST, "noise or a broken frame came between the "
-                       "segments of a push: push dropped", None)
+            self._note(EventKind.SEGMENT_LOST, Message(N_(
+                "noise or a broken frame came between the segments of a push: push dropped")),
+                None)
 
     def _on_mbus(self, segment: MbusSegment) -> bytes | None:
         parts = self._mbus_parts
         if segment.number == 0:
             if parts:
-                self._note(EventKind.SEGMENT_LOST, "an M-Bus segment was lost: push dropped",
-                           "mbus")
+                self._note(EventKind.SEGMENT_LOST, Message(N_(
+                    "an M-Bus segment was lost: push dropped")), "mbus")
             parts = self._mbus_parts = [segment.payload]
         elif parts is None or segment.number != len(parts):
             self._mbus_parts = None
-            self._note(EventKind.SEGMENT_LOST, f"M-Bus segment {segment.number} arrived without "
-                       "the ones before it: push dropped", "mbus")
+            self._note(EventKind.SEGMENT_LOST, Message(N_(
+                "M-Bus segment {number} arrived without the ones before it: push dropped"),
+                number=segment.number), "mbus")
             return None
         else:
             parts.append(segment.payload)
@@ -316,8 +322,8 @@ class Decoder:
         payload = frame.payload
         starts_llc = payload[:3] in _LLC_HEADERS
         if self._hdlc_parts is not None and starts_llc:
-            self._note(EventKind.SEGMENT_LOST, "the last HDLC segment of a push was lost: push "
-                       "dropped", "hdlc")
+            self._note(EventKind.SEGMENT_LOST, Message(N_(
+                "the last HDLC segment of a push was lost: push dropped")), "hdlc")
             self._hdlc_parts = None
         if self._hdlc_parts is None:
             if starts_llc:
@@ -337,13 +343,13 @@ class Decoder:
         block = parse_gbt_block(apdu)
         if block.number == 1:
             if self._gbt_parts:
-                self._note(EventKind.SEGMENT_LOST, "the last block of a General Block Transfer "
-                           "was lost: push dropped", None)
+                self._note(EventKind.SEGMENT_LOST, Message(N_(
+                    "the last block of a General Block Transfer was lost: push dropped")), None)
             self._gbt_parts = [block.data]
         elif self._gbt_parts is None or block.number != len(self._gbt_parts) + 1:
             self._gbt_parts = None
-            raise FrameError(f"General Block Transfer block {block.number} arrived without "
-                             "the ones before it: push dropped")
+            raise FrameError(N_("General Block Transfer block {number} arrived without the "
+                                "ones before it: push dropped"), number=block.number)
         else:
             self._gbt_parts.append(block.data)
         if not block.last:
@@ -356,7 +362,7 @@ class Decoder:
 
     def _on_apdu(self, apdu: bytes, received: datetime | None) -> Reading | None:
         if not apdu:
-            raise DecodeError("empty APDU")
+            raise DecodeError(N_("empty APDU"))
         if apdu[0] == GENERAL_BLOCK_TRANSFER:
             joined = self._on_gbt(apdu)
             if joined is None:
@@ -368,7 +374,7 @@ class Decoder:
             ciphered = parse_ciphered(apdu)
             apdu = self._unprotect(ciphered)
         if not apdu:
-            raise DecodeError("empty APDU")
+            raise DecodeError(N_("empty APDU"))
         first = apdu[0]
         if first == DATA_NOTIFICATION:
             title = ciphered.system_title if ciphered else b""
@@ -385,7 +391,8 @@ class Decoder:
             body = parse_telegram(apdu, self._tz)
             clock = None
         else:
-            raise DecodeError(f"APDU type 0x{first:02X} is no push this reader understands")
+            raise DecodeError(N_("APDU type 0x{type:02X} is no push this reader understands"),
+                              type=first)
         return self._reading(body, clock, ciphered, title, maker, received)
 
     def _notification(self, apdu: bytes, maker: str | None) -> tuple[Body, datetime | None]:
@@ -400,7 +407,8 @@ class Decoder:
             clock = decode_datetime(apdu[6:18], self._tz) if start > 6 else None
             return untagged_body(entries, maker=maker, tz=self._tz), clock
         if end != len(apdu):
-            raise DecodeError(f"{len(apdu) - end} unexpected bytes after the notification")
+            raise DecodeError(N_("{count} unexpected bytes after the notification"),
+                              count=len(apdu) - end)
         body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
         clock = (decode_datetime(notification.date_time, self._tz)
                  if notification.date_time else None)
@@ -413,10 +421,9 @@ class Decoder:
         seen["system_title"] = ciphered.system_title.hex().upper()
         seen["security_control"] = ciphered.security_control
         if self._cipher is None and ciphered.encrypted:
-            raise KeyMissingError(
+            raise KeyMissingError(N_(
                 "the push is encrypted and no key was given: pass --key (or set SMARTMETER_KEY)"
-                " with the key your grid operator gave you"
-            )
+                " with the key your grid operator gave you"))
         cipher = self._cipher or AESGCM(bytes(16))
         try:
             plaintext, verified = unprotect(ciphered, cipher, self._auth_key)
@@ -429,17 +436,17 @@ class Decoder:
             raise DecryptionError(self._wrong_key_message())
         if ciphered.tag is not None and not verified:
             if self._counts[EventKind.TAG_UNCHECKED] == 0:
-                self._note(EventKind.TAG_UNCHECKED, "the push carries an authentication tag "
-                           "that is not checked: give the authentication key (--auth-key) to "
-                           "verify it", None)
+                self._note(EventKind.TAG_UNCHECKED, Message(N_(
+                    "the push carries an authentication tag that is not checked: give the "
+                    "authentication key (--auth-key) to verify it")), None)
             else:
                 self._counts[EventKind.TAG_UNCHECKED] += 1
         return plaintext
 
     @staticmethod
     def _wrong_key_message() -> str:
-        return ("decryption gives no valid data: the key is wrong (check it against the one "
-                "from your grid operator's portal or letter)")
+        return N_("decryption gives no valid data: the key is wrong (check it against the one "
+                  "from your grid operator's portal or letter)")
 
     def _reading(self, body: Body, clock: datetime | None, ciphered: CipheredApdu | None,
                  title: bytes, maker: str | None, received: datetime | None) -> Reading:
@@ -464,7 +471,8 @@ class Decoder:
             meter_time=moment is not None,
         )
 
-    def _note(self, kind: EventKind, message: str, framing: str | None, amount: int = 1) -> None:
+    def _note(self, kind: EventKind, message: Message, framing: str | None,
+              amount: int = 1) -> None:
         self._counts[kind] += amount
         self._events.append(Event(kind, message, framing))
 

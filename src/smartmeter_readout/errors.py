@@ -2,13 +2,18 @@
 
 Everything the core can reject derives from :class:`SmartMeterError`; any other exception
 escaping the core is a bug. Messages name the cause and the fix, and never contain a key.
+They are English templates with named parameters, ``DecodeError(N_("... {count} ..."),
+count=n)``: ``str(error)`` is the English text, ``error.message`` the translatable
+:class:`~smartmeter_readout.message.Message` that ``i18n.localize`` shows in the user's
+language.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .events import EventKind
+from .message import Message
 
 __all__ = [
     "AuthenticationError",
@@ -29,6 +34,24 @@ class SmartMeterError(Exception):
 
     #: what the decoder counts when this error ends a push
     kind: ClassVar[EventKind] = EventKind.MALFORMED
+    #: the English text with its template and parameters (``str(error)`` is the text)
+    message: Message
+
+    def __init__(self, message: str = "", /, **params: object) -> None:
+        self.message = message if isinstance(message, Message) and not params else \
+            Message(message, **params)
+        super().__init__(self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.message.template, dict(self.message.params),
+                          self.__dict__)
+
+
+def _rebuild(cls: type[SmartMeterError], template: str, params: dict[str, Any],
+             state: dict[str, Any]) -> SmartMeterError:
+    error = cls(template, **params)
+    error.__dict__.update(state)
+    return error
 
 
 class FrameError(SmartMeterError):

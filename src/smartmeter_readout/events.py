@@ -5,7 +5,8 @@ Wire problems never stop decoding; the decoder counts them (``Decoder.stats``, a
 the status page. ``EventKind`` is the only name of each outcome: whether it ends a push,
 whether it is a key problem, its label for people and its name among the push outcomes of
 ``/metrics`` and the status API are properties of the enum, not tables elsewhere. Messages
-name the cause and the fix and never contain a key.
+name the cause and the fix and never contain a key; they are English ``Message`` values
+(``smartmeter_readout.message``) that ``i18n.localize`` translates where people read them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from .message import N_, Message
 
 __all__ = ["DecoderStats", "Event", "EventKind"]
 
@@ -51,8 +54,9 @@ class EventKind(StrEnum):
 
     @property
     def label(self) -> str:
-        """What a count of it means, for people ("3 broken frames skipped")."""
-        return _LABELS[self]
+        """What a count of it means, for people ("3 broken frames skipped"); English, a
+        ``Message`` that ``i18n.localize`` translates."""
+        return Message(_LABELS[self])
 
 
 _ENDS_PUSH = frozenset((EventKind.KEY_MISSING, EventKind.WRONG_KEY, EventKind.TAG_MISMATCH,
@@ -63,21 +67,24 @@ _OUTCOMES = {EventKind.SEGMENT_LOST: "incomplete", EventKind.KEY_MISSING: "key_m
              EventKind.WRONG_KEY: "decryption_failed", EventKind.TAG_MISMATCH: "tag_mismatch",
              EventKind.UNKNOWN_LAYOUT: "unknown_layout", EventKind.MALFORMED: "malformed"}
 _LABELS = {
-    EventKind.GARBAGE: "bytes of noise skipped",
-    EventKind.BAD_FRAME: "broken frames skipped",
-    EventKind.SEGMENT_LOST: "incomplete pushes dropped",
-    EventKind.KEY_MISSING: "encrypted pushes without a key",
-    EventKind.WRONG_KEY: "pushes the key does not decrypt",
-    EventKind.TAG_MISMATCH: "pushes whose authentication tag does not match",
-    EventKind.TAG_UNCHECKED: "pushes with an unchecked authentication tag (give --auth-key)",
-    EventKind.UNKNOWN_LAYOUT: "pushes with an unknown body layout",
-    EventKind.MALFORMED: "malformed pushes dropped",
-    EventKind.IMPLAUSIBLE: "readings whose values do not fit each other",
+    EventKind.GARBAGE: N_("bytes of noise skipped"),
+    EventKind.BAD_FRAME: N_("broken frames skipped"),
+    EventKind.SEGMENT_LOST: N_("incomplete pushes dropped"),
+    EventKind.KEY_MISSING: N_("encrypted pushes without a key"),
+    EventKind.WRONG_KEY: N_("pushes the key does not decrypt"),
+    EventKind.TAG_MISMATCH: N_("pushes whose authentication tag does not match"),
+    EventKind.TAG_UNCHECKED: N_("pushes with an unchecked authentication tag (give --auth-key)"),
+    EventKind.UNKNOWN_LAYOUT: N_("pushes with an unknown body layout"),
+    EventKind.MALFORMED: N_("malformed pushes dropped"),
+    EventKind.IMPLAUSIBLE: N_("readings whose values do not fit each other"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One thing the decoder noticed. ``message`` is English; made by the decoder it is a
+    ``Message`` that ``i18n.localize(event)`` shows in the user's language."""
+
     kind: EventKind
     message: str
     framing: str | None = None

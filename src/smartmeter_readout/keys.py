@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 
 from .errors import KeyFormatError
+from .message import N_, Message
 
 __all__ = ["parse_key"]
 
@@ -18,15 +19,17 @@ _HEX = frozenset(string.hexdigits)
 _QUOTES = "\"'\u201c\u201d\u201e\u2018\u2019"  # a key pasted with the quotes around it
 
 
-def parse_key(value: str | bytes | bytearray | None, *, what: str = "key") -> bytes | None:
-    """Return the 16 key bytes, ``None`` for no key; raise KeyFormatError without echoing it."""
+def parse_key(value: str | bytes | bytearray | None, *, what: str = N_("key")) -> bytes | None:
+    """Return the 16 key bytes, ``None`` for no key; raise KeyFormatError without echoing it.
+
+    ``what`` names the key in the message: ``N_("key")`` or ``N_("authentication key")``.
+    """
     if value is None:
         return None
     if isinstance(value, bytes | bytearray):
         if len(value) != 16:
-            raise KeyFormatError(
-                f"the {what} must be 16 bytes (32 hex digits), got {len(value)} bytes"
-            )
+            raise KeyFormatError(N_("the {what} must be 16 bytes (32 hex digits), got {size} "
+                                    "bytes"), what=Message(what), size=len(value))
         return bytes(value)
     text = value.translate(_SEPARATORS).strip(_QUOTES)
     if text[:2].lower() == "0x":
@@ -34,13 +37,11 @@ def parse_key(value: str | bytes | bytearray | None, *, what: str = "key") -> by
     if not text:
         return None
     if not set(text) <= _HEX:
-        raise KeyFormatError(
-            f"the {what} must be written in hex digits 0-9/A-F (spaces, dashes and colons are "
-            "fine); it contains other characters"
-        )
+        raise KeyFormatError(N_(
+            "the {what} must be written in hex digits 0-9/A-F (spaces, dashes and colons are "
+            "fine); it contains other characters"), what=Message(what))
     if len(text) != 32:
-        raise KeyFormatError(
-            f"the {what} must be 32 hex digits (16 bytes), got {len(text)} digits; "
-            "copy it again from your grid operator's portal or letter"
-        )
+        raise KeyFormatError(N_(
+            "the {what} must be 32 hex digits (16 bytes), got {digits} digits; copy it again "
+            "from your grid operator's portal or letter"), what=Message(what), digits=len(text))
     return bytes.fromhex(text)

@@ -12,6 +12,9 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from .errors import ConfigError
+from .message import N_, Message
+
 __all__ = [
     "AUTO_SETTINGS",
     "MAKERS",
@@ -32,9 +35,9 @@ class SerialSettings:
 
     def __post_init__(self) -> None:
         if self.parity not in ("N", "E", "O"):
-            raise ValueError(f"parity must be N, E or O, not {self.parity!r}")
+            raise ConfigError(N_("parity must be N, E or O, not {parity!r}"), parity=self.parity)
         if self.baud <= 0:
-            raise ValueError(f"baud rate must be positive, not {self.baud}")
+            raise ConfigError(N_("baud rate must be positive, not {baud}"), baud=self.baud)
 
     def __str__(self) -> str:
         return f"{self.baud} {self.bytesize}{self.parity}{self.stopbits}"
@@ -44,7 +47,7 @@ class SerialSettings:
         """``"2400 8E1"`` (or ``2400/8E1``, ``2400,8e1``, just ``9600``)."""
         match = re.fullmatch(r"\s*(\d+)(?:[\s/,:]+([5-8])([NEOneo])([12]))?\s*", text)
         if not match:
-            raise ValueError(f"serial settings {text!r} are not like '2400 8N1'")
+            raise ConfigError(N_("serial settings {text!r} are not like '2400 8N1'"), text=text)
         baud, size, parity, stop = match.groups()
         return cls(int(baud), (parity or "N").upper(), int(size or 8), int(stop or 1))
 
@@ -63,7 +66,7 @@ class Operator:
     title: str
     serial: SerialSettings
     interface: str
-    key_source: str
+    key_source: str  # English, marked for the catalogue (N_): shown translated
     makers: tuple[str, ...]
     simulator: str | None = None  # the simulator profile of its usual meter
     supported: bool = True
@@ -80,54 +83,55 @@ _IR = "optical IR head on the meter's front"
 
 OPERATORS: dict[str, Operator] = {op.name: op for op in (
     Operator("vkw", "Vorarlberger Energienetze (Vorarlberg Netz)", SerialSettings(2400, "N"),
-             _MBUS, "the Vorarlberg Netz web portal (webportal.vorarlbergnetz.at), page of "
-             "your smart meter", ("KFM", "ELS", "HON"), "vkw", layouts=("A",)),
+             _MBUS, N_("the Vorarlberg Netz web portal (webportal.vorarlbergnetz.at), page of "
+             "your smart meter"), ("KFM", "ELS", "HON"), "vkw", layouts=("A",)),
     Operator("tinetz", "TINETZ / Innsbrucker Kommunalbetriebe", SerialSettings(2400, "E"),
-             _MBUS, "the TINETZ customer portal", ("KFM", "ELS", "HON"), "tinetz",
+             _MBUS, N_("the TINETZ customer portal"), ("KFM", "ELS", "HON"), "tinetz",
              layouts=("A",)),
     Operator("salzburgnetz", "Salzburg Netz", SerialSettings(2400, "E"), _MBUS,
-             "the Salzburg Netz customer portal", ("KFM",), "salzburgnetz", layouts=("A",)),
+             N_("the Salzburg Netz customer portal"), ("KFM",), "salzburgnetz", layouts=("A",)),
     Operator("netznoe", "Netz Niederösterreich (EVN)", SerialSettings(2400, "N"), _MBUS,
-             "by post, or by encrypted e-mail on request",
+             N_("by post, or by encrypted e-mail on request"),
              ("KFM", "SAG"), "netznoe", layouts=("B",)),
     Operator("wienernetze", "Wiener Netze", SerialSettings(9600, "N"), _IR,
-             "the Wiener Netze smart meter web portal", ("ISK", "SMS", "LGZ"), "wienernetze",
+             N_("the Wiener Netze smart meter web portal"), ("ISK", "SMS", "LGZ"), "wienernetze",
              layouts=("D1",)),
     Operator("kaerntennetz", "Kärnten Netz", SerialSettings(115200, "N"), _P1,
-             "its customer service", ("SMS", "ISK"), "kaerntennetz",
-             note="the P1 signal may be inverted (open collector on pin 5)", layouts=("D2",)),
+             N_("its customer service"), ("SMS", "ISK"), "kaerntennetz",
+             note=N_("the P1 signal may be inverted (open collector on pin 5)"),
+             layouts=("D2",)),
     Operator("eww-wels", "eww Wels (Netz Wels)", SerialSettings(115200, "N"), _P1,
-             "its customer service", ("SMS", "ISK"), "eww-wels", layouts=("D2",)),
+             N_("its customer service"), ("SMS", "ISK"), "eww-wels", layouts=("D2",)),
     Operator("e-netze", "Energienetze Steiermark / Stromnetz Graz (Sagemcom T210-D)",
-             SerialSettings(115200, "N"), _P1, "the Energienetze Steiermark customer portal "
-             "(encryption and authentication key)", ("SAG",), "e-netze", layouts=("F",)),
+             SerialSettings(115200, "N"), _P1, N_("the Energienetze Steiermark customer portal "
+             "(encryption and authentication key)"), ("SAG",), "e-netze", layouts=("F",)),
     Operator("e-netze-e450", "Energienetze Steiermark (Landis+Gyr E450)",
-             SerialSettings(2400, "E"), _MBUS, "the Energienetze Steiermark customer portal "
-             "(encryption and authentication key)", ("LGZ",), "lg-e450-flat",
+             SerialSettings(2400, "E"), _MBUS, N_("the Energienetze Steiermark customer portal "
+             "(encryption and authentication key)"), ("LGZ",), "lg-e450-flat",
              layouts=("C",)),
     Operator("netzburgenland", "Netz Burgenland", SerialSettings(2400, "E"), _MBUS,
-             "a text file with encryption and authentication key, on request",
+             N_("a text file with encryption and authentication key, on request"),
              ("LGZ", "KFM"), "netzburgenland", layouts=("netzburgenland",)),
     Operator("klagenfurt", "Energie Klagenfurt", SerialSettings(2400, "E"), _MBUS,
-             "its customer service (encryption and authentication key)",
+             N_("its customer service (encryption and authentication key)"),
              ("LGZ",), "klagenfurt", layouts=("E",)),
     Operator("netzooe", "Netz Oberösterreich (Siemens AMIS)", SerialSettings(9600, "E"), _IR,
-             "the Netz OÖ eService portal (contract account, Smartmeter Schnittstelle)",
+             N_("the Netz OÖ eService portal (contract account, Smartmeter Schnittstelle)"),
              ("SAM",), "netzooe", layouts=("G",),
-             note="the reader answers each telegram with E5 (the IR head must transmit)",
+             note=N_("the reader answers each telegram with E5 (the IR head must transmit)"),
              readout=SerialSettings(300, "E", 7)),
     Operator("linznetz", "Linz Netz (NES MTR Gen 3)", SerialSettings(9600, "N"), _IR,
-             "its customer service", ("NES",), supported=False,
-             note="the NES meter's push format is not documented yet"),
+             N_("its customer service"), ("NES",), supported=False,
+             note=N_("the NES meter's push format is not documented yet")),
     Operator("luxembourg", "Luxembourg (Creos and others, Sagemcom)",
-             SerialSettings(115200, "N"), _P1, "your grid operator's customer portal",
+             SerialSettings(115200, "N"), _P1, N_("your grid operator's customer portal"),
              ("SAG",), "e-netze", layouts=("F",)),
     Operator("switzerland", "Switzerland (L+G E450/E570 on M-Bus)", SerialSettings(2400, "E"),
-             _MBUS, "your grid operator", ("LGZ", "ISK", "KAM"), "lg-e450-flat",
+             _MBUS, N_("your grid operator"), ("LGZ", "ISK", "KAM"), "lg-e450-flat",
              layouts=("A", "C", "E")),
     Operator("norway", "Norway HAN (Kaifa, Aidon, Kamstrup)", SerialSettings(2400, "E"),
-             "M-Bus adapter on the HAN port (RJ45)", "mostly unencrypted; else your grid "
-             "operator", ("KFM", "AID", "KAM"), layouts=("D3", "A", "C"), encrypted=False),
+             "M-Bus adapter on the HAN port (RJ45)", N_("mostly unencrypted; else your grid "
+             "operator"), ("KFM", "AID", "KAM"), layouts=("D3", "A", "C"), encrypted=False),
 )}
 
 #: The first letters of a system title name the maker.
@@ -192,8 +196,10 @@ def find_operator(name: str) -> Operator:
         if candidate and candidate in OPERATORS:
             return OPERATORS[candidate]
     close = difflib.get_close_matches(key, [*OPERATORS, *ALIASES], n=1, cutoff=0.7)
-    hint = f" (did you mean {ALIASES.get(close[0], close[0])!r}?)" if close else ""
-    raise ValueError(f"unknown operator {name!r}{hint}; valid are " + ", ".join(OPERATORS))
+    hint = Message(N_(" (did you mean {name!r}?)"), name=ALIASES.get(close[0], close[0])) \
+        if close else ""
+    raise ConfigError(N_("unknown operator {name!r}{hint}; valid are {valid}"), name=name,
+                      hint=hint, valid=", ".join(OPERATORS))
 
 
 def resolve_serial(baud: str = "auto", parity: str = "auto",
@@ -205,15 +211,17 @@ def resolve_serial(baud: str = "auto", parity: str = "auto",
     rate: int | None = None
     if baud != "auto":
         if not baud.isdigit() or int(baud) <= 0:
-            raise ValueError(f"baud {baud!r} is not a rate: use auto or e.g. 2400")
+            raise ConfigError(N_("baud {baud!r} is not a rate: use auto or e.g. 2400"), baud=baud)
         rate = int(baud)
     chosen = None if parity == "auto" else parity
     if chosen not in (None, "N", "E", "O"):
-        raise ValueError(f"parity {parity!r} is not valid: use auto, N, E or O")
+        raise ConfigError(N_("parity {parity!r} is not valid: use auto, N, E or O"),
+                          parity=parity)
     if operator and operator != "auto":
         preset = find_operator(operator)
         if not preset.supported:
-            raise ValueError(f"{preset.title}: {preset.note}")
+            raise ConfigError(N_("{operator}: {note}"), operator=preset.title,
+                              note=Message(preset.note))
         return (SerialSettings(rate or preset.serial.baud, chosen or preset.serial.parity),)
     if rate is not None and chosen is not None:
         return (SerialSettings(rate, chosen),)

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..i18n import _
+
 __all__ = ["MAGIC", "Chunk", "format_chunk", "format_header", "is_capture", "parse_capture"]
 
 MAGIC = "# smartmeter-readout capture 1"
@@ -52,11 +54,11 @@ def parse_capture(text: str) -> Iterator[Chunk]:
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        stamp, _, payload = line.partition(" ")
+        stamp, _space, payload = line.partition(" ")
         try:
             received = datetime.fromisoformat(stamp)
             data = bytes.fromhex(payload)
         except ValueError:
-            raise ValueError(f"line {number} of the capture is not '<time> <hex bytes>'"
-                             ) from None
+            raise ValueError(_("line {number} of the capture is not '<time> <hex bytes>'",
+                               number=number)) from None
         yield Chunk(received, data)

@@ -25,6 +25,7 @@ from ..dlms import axdr
 from ..dlms.bare import BARE_APDU_PARSERS
 from ..dlms.security import encrypt_apdu, parse_ciphered, unprotect
 from ..errors import SmartMeterError
+from ..i18n import N_
 from ..keys import parse_key
 from ..link.checksums import crc16_arc, crc16_x25, mbus_checksum
 from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, MbusTelegram, RawApdu
@@ -42,7 +43,7 @@ _DIGIT = re.compile(rb"[0-9]")
 class Redactor:
     def __init__(self, key: str | bytes | None, auth_key: str | bytes | None = None) -> None:
         self._key = parse_key(key)
-        self._auth_key = parse_key(auth_key, what="authentication key")
+        self._auth_key = parse_key(auth_key, what=N_("authentication key"))
         self._splitter = FrameSplitter(track_spans=True, unframed=BARE_APDU_PARSERS)
         self._raw = bytearray()
         self._base = 0  # stream offset of self._raw[0]

@@ -107,7 +107,7 @@ def setup_logging(args: argparse.Namespace) -> None:
     handler.addFilter(SECRETS)
     if os.environ.get("JOURNAL_STREAM"):  # journald stamps time and level itself
         handler.setFormatter(logging.Formatter("smartmeter-readout: %(message)s"))
-    elif getattr(args, "command", None) in ("run", "demo"):  # a long run: when and how bad
+    elif getattr(args, "command", None) in ("run", "demo", "collect"):  # long runs: when, how bad
         handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s smartmeter-readout: %(message)s", "%Y-%m-%d %H:%M:%S"))
     else:
@@ -146,11 +146,12 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def _as_usage() -> Iterator[None]:
     """A configuration error met while building for a command is a usage error (exit 2)."""
     from ..errors import ConfigError
+    from ..i18n import localize
 
     try:
         yield
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(localize(exc)) from None
 
 
 def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None = None

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from ..capture.format import Chunk, is_capture, parse_capture
 from ..events import DecoderStats, Event, EventKind
-from ..i18n import _
+from ..i18n import _, localize
 from ..sinks.formats import Printer
 from .common import EXIT_KEY, EXIT_NO_PUSH, EXIT_OK, UsageError, decoder_from, key_options
 
@@ -145,7 +145,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         for event in decoder.take_events():
             first.setdefault(event.kind, event)
             if event.kind is EventKind.IMPLAUSIBLE and not args.quiet:
-                print(f"smartmeter-readout: {event.message}", file=sys.stderr)
+                print(f"smartmeter-readout: {localize(event)}", file=sys.stderr)
     printer.close()
     stats = decoder.stats
     if not args.quiet:
@@ -155,13 +155,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if _key_is_the_cause(first, stats, total):
         cause = next(first[k] for k in (EventKind.TAG_MISMATCH, EventKind.WRONG_KEY,
                                         EventKind.KEY_MISSING) if k in first)
-        print(f"smartmeter-readout: {cause.message}", file=sys.stderr)
+        print(f"smartmeter-readout: {localize(cause)}", file=sys.stderr)
         return EXIT_KEY
     for kind in (EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED, EventKind.SEGMENT_LOST,
                  EventKind.BAD_FRAME):
         if kind in first:
             print("smartmeter-readout: " + _("no valid push found; {reason}").format(
-                reason=first[kind].message), file=sys.stderr)
+                reason=localize(first[kind])), file=sys.stderr)
             return EXIT_NO_PUSH
     print("smartmeter-readout: " + _(
         "no valid push found in the input (no M-Bus, HDLC, APDU or DSMR frame with intact "
@@ -186,7 +186,7 @@ def _summarise(stats: DecoderStats) -> None:
     for kind in (EventKind.BAD_FRAME, EventKind.GARBAGE, EventKind.SEGMENT_LOST,
                  EventKind.MALFORMED, EventKind.TAG_UNCHECKED, EventKind.UNKNOWN_LAYOUT):
         if stats[kind]:
-            print(f"smartmeter-readout: {stats[kind]} {kind.label}", file=sys.stderr)
+            print(f"smartmeter-readout: {stats[kind]} {localize(kind.label)}", file=sys.stderr)
 
 
 COMMANDS = {"decode": cmd_decode}

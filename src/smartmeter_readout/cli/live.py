@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..i18n import _
+from ..i18n import _, localize
 from ..sinks.formats import FORMATS
 from .common import (
     EXIT_FAILURE,
@@ -179,7 +179,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         key = parse_key(args.key)
         auth_key = parse_key(args.auth_key, what="authentication key")
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(localize(exc)) from None
     if args.interval is not None and args.interval <= 0:
         raise UsageError(_("--interval must be positive"))
     setup_logging(args)

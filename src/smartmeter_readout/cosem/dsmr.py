@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from ..errors import DecodeError
 from ..link.checksums import crc16_arc
+from ..message import N_
 from ..reading import Measurement
 from .body import Body
 from .obis import format_obis, obis_info
@@ -77,18 +78,18 @@ def _timestamp(text: str, tz: tzinfo) -> datetime | None:
 
 def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
     if not raw.startswith(b"/"):
-        raise DecodeError("a DSMR telegram starts with '/'")
+        raise DecodeError(N_("a DSMR telegram starts with '/'"))
     bang = raw.rfind(b"!")
     if bang < 0:
-        raise DecodeError("DSMR telegram without its end mark '!'")
+        raise DecodeError(N_("DSMR telegram without its end mark '!'"))
     crc = raw[bang + 1 : bang + 5]
     if check_crc and len(crc) == 4:
         try:
             expected = int(crc, 16)
         except ValueError:
-            raise DecodeError("DSMR telegram CRC is no hex number") from None
+            raise DecodeError(N_("DSMR telegram CRC is no hex number")) from None
         if crc16_arc(raw[: bang + 1]) != expected:
-            raise DecodeError("DSMR telegram CRC mismatch: the telegram is corrupted")
+            raise DecodeError(N_("DSMR telegram CRC mismatch: the telegram is corrupted"))
     text = raw[:bang].decode("ascii", "replace")
     body = Body("F")
     first_line = text.split("\n", 1)[0].strip()
@@ -126,7 +127,7 @@ def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
             body.clock = _local(("20" + yymmdd[0:2], yymmdd[2:4], yymmdd[4:6], hhmmss[0:2],
                                  hhmmss[2:4], hhmmss[4:6]), tz)
     if not body.values:
-        raise DecodeError("DSMR telegram without any value line")
+        raise DecodeError(N_("DSMR telegram without any value line"))
     return body
 
 

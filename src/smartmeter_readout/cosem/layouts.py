@@ -32,7 +32,8 @@ from typing import Any
 
 from ..dlms import axdr
 from ..dlms.cosem_time import decode_date, decode_datetime, decode_time, looks_like_datetime
-from ..errors import LayoutError
+from ..errors import ConfigError, LayoutError
+from ..message import N_
 from ..reading import Measurement
 from .body import DATETIME_VALUE, NUMBER, Body, scale
 from .catalog import CATALOG
@@ -193,9 +194,8 @@ def _capture_list(items: list[axdr.Node], tz: tzinfo) -> Body:
     objects = items[0][1]
     values = items
     if len(values) != len(objects):
-        raise LayoutError(
-            f"the push lists {len(objects)} captured objects but carries {len(values)} values"
-        )
+        raise LayoutError(N_("the push lists {objects} captured objects but carries {values} "
+                             "values"), objects=len(objects), values=len(values))
     body = Body("E")
     for (_, (_, (_, code), (_, attribute), _)), node in zip(objects, values, strict=True):
         key = None if attribute == 2 else f"{format_obis(code)}:attr{attribute}"
@@ -342,8 +342,8 @@ BUILTIN_LAYOUTS: tuple[PositionalLayout, ...] = tuple(
 
 
 def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
-    """Build a user's positional layout from its config table (``ValueError`` names what is
-    wrong; the config loader reports it as a configuration error).
+    """Build a user's positional layout from its config table (``ConfigError``, a
+    ``ValueError``, names what is wrong; the config loader reports it).
 
     ``fields`` is a list, one entry per body element in order, each a table with ``obis`` and
     optionally ``scaler``, ``unit`` and ``kind`` (number, octet_number, string, hex, datetime,
@@ -353,36 +353,40 @@ def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
     where = f"layouts.{name}"
     fields_spec = spec.get("fields")
     if not isinstance(fields_spec, list) or not fields_spec:
-        raise ValueError(f"{where}.fields must be a non-empty list of tables, one per position")
+        raise ConfigError(N_("{where}.fields must be a non-empty list of tables, one per "
+                             "position"), where=where)
     unknown = set(spec) - {"fields", "maker", "list_id"}
     if unknown:
-        raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid are fields, "
-                          "maker, list_id")
+        raise ConfigError(N_("{where}: unknown key {key!r}; valid are fields, maker, list_id"),
+                          where=where, key=sorted(unknown)[0])
     fields = []
     for position, entry in enumerate(fields_spec):
         here = f"{where}.fields[{position}]"
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{here} must be a table like {{obis = \"1.0.1.8.0.255\", "
-                              "scaler = 0, unit = \"Wh\"}")
+            raise ConfigError(N_("{where} must be a table like {{obis = \"1.0.1.8.0.255\", "
+                                 "scaler = 0, unit = \"Wh\"}}"), where=here)
         kind = entry.get("kind", "number")
         if kind not in _KIND_TAGS:
-            raise ValueError(f"{here}.kind = {kind!r} is not valid; valid are "
-                              + ", ".join(sorted(_KIND_TAGS)))
+            raise ConfigError(N_("{where}.kind = {kind!r} is not valid; valid are {valid}"),
+                              where=here, kind=kind, valid=", ".join(sorted(_KIND_TAGS)))
         code = None
         if "obis" in entry:
             try:
                 code = parse_obis(str(entry["obis"]))
             except ValueError as exc:
-                raise ValueError(f"{here}.obis: {exc}") from None
+                raise ConfigError(N_("{where}.obis: {reason}"), where=here,
+                                  reason=exc) from None
         elif kind in ("number", "octet_number", "string", "hex"):
-            raise ValueError(f"{here} needs an obis code for a {kind} value")
+            raise ConfigError(N_("{where} needs an obis code for a {kind} value"),
+                              where=here, kind=kind)
         scaler = entry.get("scaler", 0)
         if not isinstance(scaler, int) or not -9 <= scaler <= 9:
-            raise ValueError(f"{here}.scaler = {scaler!r} is not valid; use an integer "
-                              "from -9 to 9 (value = raw x 10^scaler)")
+            raise ConfigError(N_("{where}.scaler = {scaler!r} is not valid; use an integer "
+                                 "from -9 to 9 (value = raw x 10^scaler)"),
+                              where=here, scaler=scaler)
         unit = entry.get("unit")
         if unit is not None and not isinstance(unit, str):
-            raise ValueError(f"{here}.unit must be a string like \"W\"")
+            raise ConfigError(N_("{where}.unit must be a string like \"W\""), where=here)
         fields.append(PositionalField(kind, code, scaler, unit))
     maker = spec.get("maker")
     list_id = spec.get("list_id")
@@ -400,7 +404,8 @@ def interpret(body: axdr.Node, *, maker: str | None, tz: tzinfo,
               custom: Sequence[PositionalLayout] = ()) -> Body:
     tag, items = body
     if tag not in (axdr.ARRAY, axdr.STRUCTURE):
-        raise LayoutError(f"the push body is a {axdr.TYPE_NAMES.get(tag)}, not a structure")
+        raise LayoutError(N_("the push body is a {type}, not a structure"),
+                          type=axdr.TYPE_NAMES.get(tag))
     if items and _is_capture_list(items[0]):
         listed = _capture_list(items, tz)
         imply_units(listed, maker)
@@ -414,7 +419,7 @@ def interpret(body: axdr.Node, *, maker: str | None, tz: tzinfo,
         if found.layout == "C":  # OBIS codes and bare numbers: units from the maker's table
             imply_units(found, maker)
         return found
-    raise LayoutError(
-        f"unknown body layout without OBIS codes: {len(items)} elements ({describe(items)}); "
-        "describe it in the config under [layouts.<name>] with one field per position"
-    )
+    raise LayoutError(N_(
+        "unknown body layout without OBIS codes: {count} elements ({types}); describe it in "
+        "the config under [layouts.<name>] with one field per position"),
+        count=len(items), types=describe(items))

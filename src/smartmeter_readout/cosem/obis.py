@@ -7,6 +7,9 @@ from their fields, e.g. ``obis_1_0_99_1_0``, which is just as stable.
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+from ..message import N_
+
 __all__ = ["OBIS_REGISTRY", "format_obis", "obis_info", "parse_obis"]
 
 # (A, C, D, E) -> (name, unit); unit None: not a number (identifiers, clocks, texts)
@@ -87,7 +90,7 @@ def parse_obis(text: str) -> bytes:
     if len(parts) == 5:
         parts.append("255")
     if len(parts) != 6 or not all(p.isdigit() and int(p) < 256 for p in parts):
-        raise ValueError(f"{text!r} is no OBIS code like 1.0.32.7.0.255")
+        raise ConfigError(N_("{text!r} is no OBIS code like 1.0.32.7.0.255"), text=text)
     return bytes(int(p) for p in parts)
 
 

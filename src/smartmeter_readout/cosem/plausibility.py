@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..message import N_, Message
 from ..reading import Measurement
 
 __all__ = ["Finding", "PlausibilityCheck"]
@@ -37,12 +38,12 @@ class Finding:
     message: str
 
 
-def _fmt(factor: float | None) -> str:
+def _fmt(factor: float | None) -> Message:
     if factor is None:
-        return "wrong by more than any power of ten explains"
+        return Message(N_("wrong by more than any power of ten explains"))
     if factor >= 1:
-        return f"{factor:g}x too small"
-    return f"{1 / factor:g}x too large"
+        return Message(N_("{factor:g}x too small"), factor=factor)
+    return Message(N_("{factor:g}x too large"), factor=1 / factor)
 
 
 def _decade(ratio: float) -> float | None:
@@ -142,15 +143,17 @@ class PlausibilityCheck:
             volts = _float(values[key].value)
             if volts and not low <= volts <= high:  # NaN is outside too
                 factor = _decade(230.0 / volts)
-                findings.append(Finding(key, factor, f"voltage {key} = {volts:g} V is no mains "
-                                        f"voltage: it looks {_fmt(factor)}"))
+                findings.append(Finding(key, factor, Message(N_(
+                    "voltage {obis} = {volts:g} V is no mains voltage: it looks {how}"),
+                    obis=key, volts=volts, how=_fmt(factor))))
                 ok = False
         if plan.frequency is not None:
             hertz = _float(values[plan.frequency].value)
             if hertz and not _FREQUENCY_RANGE[0] <= hertz <= _FREQUENCY_RANGE[1]:
                 factor = _decade(50.0 / hertz)
-                findings.append(Finding(plan.frequency, factor, f"frequency = {hertz:g} Hz is "
-                                        f"no mains frequency: it looks {_fmt(factor)}"))
+                findings.append(Finding(plan.frequency, factor, Message(N_(
+                    "frequency = {hertz:g} Hz is no mains frequency: it looks {how}"),
+                    hertz=hertz, how=_fmt(factor))))
         for key in plan.power_factors:
             measurement = values[key]
             factor_value = _float(measurement.value)
@@ -158,9 +161,9 @@ class PlausibilityCheck:
                 factor_value /= 100
             if not abs(factor_value) <= 1.0005:  # NaN fails too
                 factor = _decade(1 / abs(factor_value)) if abs(factor_value) > 5 else 0.1
-                findings.append(Finding(key, factor, f"power factor {key} = "
-                                        f"{_float(measurement.value):g} lies outside ±1: it "
-                                        f"looks {_fmt(factor)}"))
+                findings.append(Finding(key, factor, Message(N_(
+                    "power factor {obis} = {value:g} lies outside ±1: it looks {how}"),
+                    obis=key, value=_float(measurement.value), how=_fmt(factor))))
         return ok
 
     # -------------------------------------------------------------- power against U x I
@@ -195,16 +198,18 @@ class PlausibilityCheck:
         for phase_apparent, power in pairs:
             if power > phase_apparent * 1.1 + _SLACK_VA:
                 factor = _decade(total_power / total_apparent) if total_apparent else None
-                findings.append(Finding(first_current, factor, (
-                    f"the power ({total_power:g} W, var) is more than voltage x current allows "
-                    f"({total_apparent:g} VA): currents look "
-                    + (_fmt(factor) if factor else "missing") + " (or power too large)")))
+                findings.append(Finding(first_current, factor, Message(N_(
+                    "the power ({power:g} W, var) is more than voltage x current allows "
+                    "({apparent:g} VA): currents look {how} (or power too large)"),
+                    power=total_power, apparent=total_apparent,
+                    how=_fmt(factor) if factor else Message(N_("missing")))))
                 return
             if phase_apparent > power * ratio + _SLACK_VA:
                 factor = _decade(max(total_power, 1.0) / total_apparent)
-                findings.append(Finding(first_current, factor, (
-                    f"voltage x current ({total_apparent:g} VA) is far more than the power "
-                    f"({total_power:g} W, var): currents look {_fmt(factor)}")))
+                findings.append(Finding(first_current, factor, Message(N_(
+                    "voltage x current ({apparent:g} VA) is far more than the power "
+                    "({power:g} W, var): currents look {how}"),
+                    apparent=total_apparent, power=total_power, how=_fmt(factor))))
                 return
 
     # -------------------------------------------------------------- counters
@@ -220,6 +225,7 @@ class PlausibilityCheck:
             value = _float(values[key].value)
             before = last.get(key)
             if before is not None and value < before:
-                findings.append(Finding(key, None, f"counter {key} ran backwards from "
-                                        f"{before:g} to {value:g}"))
+                findings.append(Finding(key, None, Message(N_(
+                    "counter {obis} ran backwards from {before:g} to {value:g}"),
+                    obis=key, before=before, value=value)))
             last[key] = value

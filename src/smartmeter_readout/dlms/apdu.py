@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import DecodeError, TruncatedError
+from ..message import N_
 from . import axdr
 
 __all__ = [
@@ -36,27 +37,29 @@ class DataNotification:
 def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotification, int]:
     """Parse a data-notification at ``pos``; return it and the position after it."""
     if len(buf) - pos < 6:
-        raise TruncatedError("data ends inside the data-notification header")
+        raise TruncatedError(N_("data ends inside the data-notification header"))
     if buf[pos] != DATA_NOTIFICATION:
-        raise DecodeError(f"APDU tag 0x{buf[pos]:02X} is not a data-notification (0x0F)")
+        raise DecodeError(N_("APDU tag 0x{tag:02X} is not a data-notification (0x0F)"),
+                          tag=buf[pos])
     invoke_id = int.from_bytes(buf[pos + 1 : pos + 5], "big")
     marker = buf[pos + 5]
     at = pos + 6
     date_time = None
     if marker == 0x09:  # tagged octet-string: one more byte, the length 0C
         if len(buf) <= at:
-            raise TruncatedError("data ends inside the notification date-time")
+            raise TruncatedError(N_("data ends inside the notification date-time"))
         marker = buf[at]
         at += 1
         if marker == 0x00:
             marker = -1  # an empty octet-string: no date-time
     if marker == 0x0C:
         if len(buf) < at + 12:
-            raise TruncatedError("data ends inside the notification date-time")
+            raise TruncatedError(N_("data ends inside the notification date-time"))
         date_time = bytes(buf[at : at + 12])
         at += 12
     elif marker not in (0x00, -1):
-        raise DecodeError(f"notification date-time with length 0x{marker:02X}, expected 0 or 12")
+        raise DecodeError(N_("notification date-time with length 0x{length:02X}, expected 0 or "
+                             "12"), length=marker)
     body, end = axdr.decode(buf, at)
     return DataNotification(invoke_id, date_time, body, at - pos), end
 
@@ -86,14 +89,14 @@ class GbtBlock:
 
 def parse_gbt_block(apdu: bytes) -> GbtBlock:
     if len(apdu) < 6:
-        raise TruncatedError("General Block Transfer header cut off")
+        raise TruncatedError(N_("General Block Transfer header cut off"))
     if apdu[0] != GENERAL_BLOCK_TRANSFER:
-        raise DecodeError(f"APDU tag 0x{apdu[0]:02X} is no General Block Transfer (0xE0)")
+        raise DecodeError(N_("APDU tag 0x{tag:02X} is no General Block Transfer (0xE0)"),
+                          tag=apdu[0])
     size, at = axdr.read_length(apdu, 6)
     if at + size != len(apdu):
-        raise DecodeError(
-            f"General Block Transfer block announces {size} bytes but carries {len(apdu) - at}"
-        )
+        raise DecodeError(N_("General Block Transfer block announces {size} bytes but carries "
+                             "{carried}"), size=size, carried=len(apdu) - at)
     return GbtBlock(bool(apdu[1] & 0x80), int.from_bytes(apdu[2:4], "big"), apdu[at:])
 
 

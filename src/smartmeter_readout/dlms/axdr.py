@@ -25,6 +25,7 @@ from struct import Struct
 from typing import Any
 
 from ..errors import DecodeError, TruncatedError
+from ..message import N_
 
 __all__ = [
     "ARRAY",
@@ -91,16 +92,16 @@ _FIXED_BYTES = {DATE_TIME: 12, DATE: 5, TIME: 4}
 def read_length(buf: Buffer, pos: int) -> tuple[int, int]:
     """Read a BER length at ``pos``; return ``(length, position after it)``."""
     if pos >= len(buf):
-        raise TruncatedError("data ends inside a length field")
+        raise TruncatedError(N_("data ends inside a length field"))
     first = buf[pos]
     if first < 0x80:
         return first, pos + 1
     size = first & 0x7F
     if size == 0 or size > 4:
-        raise DecodeError(f"impossible BER length prefix 0x{first:02X}")
+        raise DecodeError(N_("impossible BER length prefix 0x{byte:02X}"), byte=first)
     end = pos + 1 + size
     if end > len(buf):
-        raise TruncatedError("data ends inside a length field")
+        raise TruncatedError(N_("data ends inside a length field"))
     return int.from_bytes(buf[pos + 1 : end], "big"), end
 
 
@@ -118,35 +119,38 @@ def decode(buf: Buffer, pos: int = 0) -> tuple[Node, int]:
 
 def _decode(buf: Buffer, pos: int, depth: int) -> tuple[Node, int]:
     if pos >= len(buf):
-        raise TruncatedError("data ends where a value should start")
+        raise TruncatedError(N_("data ends where a value should start"))
     tag = buf[pos]
     fixed = FIXED_STRUCTS.get(tag)
     if fixed is not None:
         end = pos + 1 + fixed.size
         if end > len(buf):
-            raise TruncatedError(f"data ends inside a {TYPE_NAMES[tag]}")
+            raise TruncatedError(N_("data ends inside a {type}"), type=TYPE_NAMES[tag])
         return (tag, fixed.unpack_from(buf, pos + 1)[0]), end
     reader = _READERS.get(tag)
     if reader is None:
-        raise DecodeError(f"unknown A-XDR type tag 0x{tag:02X}")
+        raise DecodeError(N_("unknown A-XDR type tag 0x{tag:02X}"), tag=tag)
     return reader(buf, pos + 1, depth, tag)
 
 
 def _take(buf: Buffer, pos: int, size: int, tag: int) -> tuple[bytes, int]:
     end = pos + size
     if end > len(buf):
-        raise TruncatedError(f"data ends inside a {TYPE_NAMES[tag]} of {size} bytes")
+        raise TruncatedError(N_("data ends inside a {type} of {size} bytes"),
+                             type=TYPE_NAMES[tag], size=size)
     return bytes(buf[pos:end]), end
 
 
 def _sequence(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
     if depth >= MAX_DEPTH:
-        raise DecodeError("values nested deeper than any meter sends")
+        raise DecodeError(N_("values nested deeper than any meter sends"))
     count, pos = read_length(buf, pos)
     if count > len(buf) - pos:  # every element takes at least one byte
         if count > 0xFFFF:
-            raise DecodeError(f"{TYPE_NAMES[tag]} of {count} elements is impossible")
-        raise TruncatedError(f"data ends inside a {TYPE_NAMES[tag]} of {count} elements")
+            raise DecodeError(N_("{type} of {count} elements is impossible"),
+                              type=TYPE_NAMES[tag], count=count)
+        raise TruncatedError(N_("data ends inside a {type} of {count} elements"),
+                             type=TYPE_NAMES[tag], count=count)
     items: list[Node] = []
     append = items.append
     for _ in range(count):
@@ -189,7 +193,7 @@ def _bcd(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, int]:
     value, pos = _take(buf, pos, 1, tag)
     high, low = value[0] >> 4, value[0] & 0x0F
     if high > 9 or low > 9:
-        raise DecodeError(f"bcd byte 0x{value[0]:02X} has a nibble above 9")
+        raise DecodeError(N_("bcd byte 0x{byte:02X} has a nibble above 9"), byte=value[0])
     return (tag, high * 10 + low), pos
 
 
@@ -206,10 +210,10 @@ def _compact_array(buf: Buffer, pos: int, depth: int, tag: int) -> tuple[Node, i
     # compact-array ::= contents-description TypeDescription, array-contents OCTET STRING
     # (Blue Book 4.1.5): values follow without their own tags, as described once up front.
     if depth >= MAX_DEPTH:
-        raise DecodeError("values nested deeper than any meter sends")
+        raise DecodeError(N_("values nested deeper than any meter sends"))
     description, pos = _type_description(buf, pos, depth)
     if _least_bytes(description) == 0:
-        raise DecodeError("a compact-array whose elements take no bytes")
+        raise DecodeError(N_("a compact-array whose elements take no bytes"))
     size, pos = read_length(buf, pos)
     contents, end = _take(buf, pos, size, tag)
     items = []
@@ -241,9 +245,9 @@ TypeDescription = tuple[int, Any]
 
 def _type_description(buf: Buffer, pos: int, depth: int) -> tuple[TypeDescription, int]:
     if depth >= MAX_DEPTH:
-        raise DecodeError("type description nested too deep")
+        raise DecodeError(N_("type description nested too deep"))
     if pos >= len(buf):
-        raise TruncatedError("data ends inside a compact-array description")
+        raise TruncatedError(N_("data ends inside a compact-array description"))
     tag = buf[pos]
     pos += 1
     if tag == ARRAY:
@@ -253,7 +257,7 @@ def _type_description(buf: Buffer, pos: int, depth: int) -> tuple[TypeDescriptio
     if tag == STRUCTURE:
         count, pos = read_length(buf, pos)
         if count > len(buf) - pos:
-            raise TruncatedError("data ends inside a compact-array description")
+            raise TruncatedError(N_("data ends inside a compact-array description"))
         members = []
         for _ in range(count):
             member, pos = _type_description(buf, pos, depth + 1)
@@ -261,7 +265,7 @@ def _type_description(buf: Buffer, pos: int, depth: int) -> tuple[TypeDescriptio
         return (tag, members), pos
     if tag in FIXED_STRUCTS or (tag in _READERS and tag != COMPACT_ARRAY):
         return (tag, None), pos
-    raise DecodeError(f"unknown type 0x{tag:02X} in a compact-array description")
+    raise DecodeError(N_("unknown type 0x{tag:02X} in a compact-array description"), tag=tag)
 
 
 def _untagged(buf: bytes, pos: int, description: TypeDescription, depth: int) -> tuple[Node, int]:
@@ -269,7 +273,7 @@ def _untagged(buf: bytes, pos: int, description: TypeDescription, depth: int) ->
     if tag == ARRAY:
         count, element = detail
         if count * _least_bytes(element) > len(buf) - pos:  # nothing allocated before its bytes
-            raise TruncatedError("compact-array contents end inside an array")
+            raise TruncatedError(N_("compact-array contents end inside an array"))
         items = []
         for _ in range(count):
             node, pos = _untagged(buf, pos, element, depth + 1)
@@ -286,7 +290,8 @@ def _untagged(buf: bytes, pos: int, description: TypeDescription, depth: int) ->
     if fixed is not None:
         end = pos + fixed.size
         if end > len(buf):
-            raise TruncatedError(f"compact-array contents end inside a {TYPE_NAMES[tag]}")
+            raise TruncatedError(N_("compact-array contents end inside a {type}"),
+                                 type=TYPE_NAMES[tag])
         return (tag, fixed.unpack_from(buf, pos)[0]), end
     return _READERS[tag](buf, pos, depth, tag)
 

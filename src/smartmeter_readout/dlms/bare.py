@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..errors import DecodeError, TruncatedError
 from ..link.frames import RawApdu
 from ..link.results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, Parser, ParseResult
+from ..message import N_
 from .apdu import body_start, parse_notification
 from .security import AUTHENTICATED, ENCRYPTED, header_length
 from .untagged import looks_untagged, parse_untagged
@@ -45,7 +46,7 @@ def parse_bare_ciphered(buf: bytes | bytearray, pos: int) -> ParseResult:
     end = pos + total
     again = buf.find(header, pos + 1, end + len(header) - 1)
     if again > 0:
-        return Broken("bare APDU cut short: the next one starts inside it", again - pos)
+        return Broken(N_("bare APDU cut short: the next one starts inside it"), again - pos)
     if len(buf) < end:
         return NeedMore(total)
     if len(buf) < end + len(header) - 1 and any(

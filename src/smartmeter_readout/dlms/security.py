@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import AuthenticationError, DecodeError, TruncatedError
+from ..message import N_
 from .axdr import encode_length, read_length
 
 __all__ = [
@@ -48,32 +49,34 @@ class CipheredApdu:
 def header_length(buf: bytes | bytearray, pos: int = 0) -> tuple[int, int]:
     """Return ``(total APDU length, position of SC)`` of a ciphered APDU at ``pos``."""
     if len(buf) - pos < 2:
-        raise TruncatedError("data ends inside the ciphered APDU header")
+        raise TruncatedError(N_("data ends inside the ciphered APDU header"))
     if buf[pos + 1] != 8:
-        raise DecodeError(f"system title of {buf[pos + 1]} bytes, expected 8")
+        raise DecodeError(N_("system title of {size} bytes, expected 8"), size=buf[pos + 1])
     size, at = read_length(buf, pos + 10)
     return at - pos + size, at
 
 
 def parse_ciphered(apdu: bytes) -> CipheredApdu:
     if not apdu or apdu[0] not in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
-        raise DecodeError("not a general-glo-ciphering or general-ded-ciphering APDU")
+        raise DecodeError(N_("not a general-glo-ciphering or general-ded-ciphering APDU"))
     total, at = header_length(apdu)
     if total > len(apdu):
-        raise TruncatedError("ciphered APDU shorter than its length field")
+        raise TruncatedError(N_("ciphered APDU shorter than its length field"))
     if total < len(apdu):
-        raise DecodeError(f"{len(apdu) - total} bytes after the end of the ciphered APDU")
+        raise DecodeError(N_("{count} bytes after the end of the ciphered APDU"),
+                          count=len(apdu) - total)
     if total - at < 5:
-        raise DecodeError("ciphered APDU too short for security control and frame counter")
+        raise DecodeError(N_("ciphered APDU too short for security control and frame counter"))
     sc = apdu[at]
     if not sc & (ENCRYPTED | AUTHENTICATED) or sc & 0x0E:
-        raise DecodeError(f"security control 0x{sc:02X} is no suite-0/1 GCM protection")
+        raise DecodeError(N_("security control 0x{sc:02X} is no suite-0/1 GCM protection"),
+                          sc=sc)
     counter = int.from_bytes(apdu[at + 1 : at + 5], "big")
     content = apdu[at + 5 :]
     tag = None
     if sc & AUTHENTICATED:
         if len(content) < TAG_SIZE:
-            raise DecodeError("authenticated APDU too short to hold its 12-byte tag")
+            raise DecodeError(N_("authenticated APDU too short to hold its 12-byte tag"))
         content, tag = content[:-TAG_SIZE], content[-TAG_SIZE:]
     return CipheredApdu(apdu[2:10], sc, counter, content, tag)
 
@@ -94,10 +97,9 @@ def unprotect(apdu: CipheredApdu, cipher: AESGCM, auth_key: bytes | None) -> tup
     else:
         expected = cipher.encrypt(iv, b"", bytes((sc,)) + auth_key + plaintext)
     if not hmac.compare_digest(expected[:TAG_SIZE], apdu.tag):
-        raise AuthenticationError(
+        raise AuthenticationError(N_(
             "the authentication tag does not verify: the authentication key is wrong, or the "
-            "push was altered on the way"
-        )
+            "push was altered on the way"))
     return plaintext, True
 
 

@@ -40,6 +40,7 @@ Reads are bounds-checked: data that ends early raises ``TruncatedError``, anythi
 from __future__ import annotations
 
 from ..errors import DecodeError, TruncatedError
+from ..message import N_
 from . import axdr
 from .axdr import Node
 
@@ -110,39 +111,43 @@ def parse_untagged(buf: bytes, pos: int) -> tuple[list[UntaggedEntry], int]:
     ends early, ``DecodeError`` when the bytes do not follow the grammar.
     """
     if pos < 0:
-        raise DecodeError(f"negative body position {pos}")
+        raise DecodeError(f"negative body position {pos}")  # a caller's bug
     if len(buf) - pos < 4:
-        raise TruncatedError("data ends inside the untagged body head")
+        raise TruncatedError(N_("data ends inside the untagged body head"))
     if buf[pos] != axdr.STRUCTURE or buf[pos + 1] != 2:
-        raise DecodeError(f"untagged body starts 0x{buf[pos]:02X} 0x{buf[pos + 1]:02X}, "
-                          "expected structure of 2 (02 02)")
+        raise DecodeError(N_("untagged body starts 0x{first:02X} 0x{second:02X}, expected "
+                             "structure of 2 (02 02)"), first=buf[pos], second=buf[pos + 1])
     if buf[pos + 2] != axdr.ENUM:
-        raise DecodeError(f"untagged body has tag 0x{buf[pos + 2]:02X} where the enum (16) "
-                          "belongs")
+        raise DecodeError(N_("untagged body has tag 0x{tag:02X} where the enum (16) belongs"),
+                          tag=buf[pos + 2])
     at = pos + 4  # the enum value (meaning unknown) is skipped
     if len(buf) <= at:
-        raise TruncatedError("data ends before the untagged entry array")
+        raise TruncatedError(N_("data ends before the untagged entry array"))
     if buf[at] != axdr.ARRAY:
-        raise DecodeError(f"untagged body has tag 0x{buf[at]:02X} where the entry array (01) "
-                          "belongs")
+        raise DecodeError(N_("untagged body has tag 0x{tag:02X} where the entry array (01) "
+                             "belongs"), tag=buf[at])
     count, at = axdr.read_length(buf, at + 1)
     if count * _MIN_ENTRY > len(buf) - at:  # nothing allocated or looped before its bytes
         if count > _MAX_ENTRIES:
-            raise DecodeError(f"untagged array of {count} entries is impossible")
-        raise TruncatedError(f"data ends inside an untagged array of {count} entries")
+            raise DecodeError(N_("untagged array of {count} entries is impossible"),
+                              count=count)
+        raise TruncatedError(N_("data ends inside an untagged array of {count} entries"),
+                             count=count)
     entries: list[UntaggedEntry] = []
     for index in range(count):
         if len(buf) - at < _MIN_ENTRY:
-            raise TruncatedError(f"data ends inside untagged entry {index + 1} of {count}")
+            raise TruncatedError(N_("data ends inside untagged entry {number} of {count}"),
+                                 number=index + 1, count=count)
         if buf[at] != axdr.STRUCTURE or buf[at + 1] != 2:
-            raise DecodeError(f"untagged entry {index + 1} starts 0x{buf[at]:02X} "
-                              f"0x{buf[at + 1]:02X}, expected 02 02")
+            raise DecodeError(N_("untagged entry {number} starts 0x{first:02X} 0x{second:02X}, "
+                                 "expected 02 02"), number=index + 1, first=buf[at],
+                              second=buf[at + 1])
         class_id = int.from_bytes(buf[at + 2 : at + 4], "big")
         obis = bytes(buf[at + 4 : at + 10])
         attribute = buf[at + 10]
         value, end = axdr.decode(buf, at + 2 + _DESCRIPTOR_LEN)
         if end <= at:  # cannot happen with axdr.decode; guards the loop's progress anyway
-            raise DecodeError("untagged entry did not advance")
+            raise DecodeError("untagged entry did not advance")  # an invariant
         at = end
         entries.append((class_id, obis, attribute, value))
     return entries, at

@@ -15,6 +15,7 @@ import calendar
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from ..i18n import _
 from .prices import Price, PriceSeries
 from .query import EXPORT, IMPORT, HistoryQuery
 from .store import HistoryStore
@@ -114,8 +115,8 @@ def cost_intervals(query: HistoryQuery, step: str, since: datetime, until: datet
                    tz: tzinfo, meter: str | None = None) -> list[dict[str, Any]]:
     """Cost per quarter hour (``15m``), day (``1d``) or month (``1mo``), local time."""
     if step not in ("15m", "1d", "1mo"):
-        raise ValueError(f"step {step!r}: costs are per quarter hour (15m), day (1d) or "
-                         "month (1mo)")
+        raise ValueError(_("step {step!r}: costs are per quarter hour (15m), day (1d) or "
+                           "month (1mo)", step=step))
     meter = meter or next(iter(query.meters()), None)
     if meter is None:
         return []

@@ -29,6 +29,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..i18n import _
+
 __all__ = ["FORMATS", "Price", "PriceError", "PriceSeries", "fetch", "load", "parse_prices"]
 
 FORMATS = ("auto", "csv", "awattar", "smartenergy")
@@ -68,7 +70,8 @@ class PriceSeries:
 def parse_prices(text: str, fmt: str = "auto", tz: tzinfo | None = None) -> list[Price]:
     """Prices per kWh from a price source's text; PriceError names what does not fit."""
     if fmt not in FORMATS:
-        raise PriceError(f"price format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise PriceError(_("price format {format!r}: use one of {valid}", format=fmt,
+                           valid=", ".join(FORMATS)))
     stripped = text.lstrip()
     if fmt == "auto":
         if not stripped.startswith(("{", "[")):
@@ -88,8 +91,8 @@ def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PriceError(f"the prices are not valid JSON ({exc.msg} at line {exc.lineno})") \
-            from None
+        raise PriceError(_("the prices are not valid JSON ({reason} at line {line})",
+                           reason=exc.msg, line=exc.lineno)) from None
 
 
 def _first(data: dict[str, Any]) -> dict[str, Any]:
@@ -100,15 +103,15 @@ def _first(data: dict[str, Any]) -> dict[str, Any]:
 def _factor(unit: object) -> float:
     factor = _TO_KWH.get(str(unit).replace(" ", "").lower())
     if factor is None:
-        raise PriceError(f"price unit {unit!r} is not known: expected one of "
-                         f"{', '.join(sorted(_TO_KWH))}")
+        raise PriceError(_("price unit {unit!r} is not known: expected one of {valid}",
+                           unit=unit, valid=", ".join(sorted(_TO_KWH))))
     return factor
 
 
 def _awattar(data: Any) -> list[Price]:
     rows = data.get("data") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise PriceError("aWATTar prices need a 'data' list")
+        raise PriceError(_("aWATTar prices need a 'data' list"))
     prices = []
     for row in rows:
         try:
@@ -117,37 +120,37 @@ def _awattar(data: Any) -> list[Price]:
                                 int(row["end_timestamp"]) // 1000,
                                 float(row["marketprice"]) * factor))
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise PriceError(f"aWATTar price row {row!r} lacks start_timestamp, "
-                             "end_timestamp or marketprice") from None
+            raise PriceError(_("aWATTar price row {row!r} lacks start_timestamp, "
+                               "end_timestamp or marketprice", row=row)) from None
     return prices
 
 
 def _smartenergy(data: Any) -> list[Price]:
     rows = data.get("data") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise PriceError("smartENERGY prices need a 'data' list")
+        raise PriceError(_("smartENERGY prices need a 'data' list"))
     factor = _factor(data.get("unit", "ct/kWh"))
     try:
         minutes = int(data.get("interval", 15))
     except (TypeError, ValueError):
-        raise PriceError(f"smartENERGY interval {data.get('interval')!r} is not minutes") \
-            from None
+        raise PriceError(_("smartENERGY interval {interval!r} is not minutes",
+                           interval=data.get("interval"))) from None
     prices = []
     for row in rows:
         try:
             start = int(datetime.fromisoformat(str(row["date"])).timestamp())
             prices.append(Price(start, start + 60 * minutes, float(row["value"]) * factor))
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise PriceError(f"smartENERGY price row {row!r} lacks an ISO date or a value") \
-                from None
+            raise PriceError(_("smartENERGY price row {row!r} lacks an ISO date or a value",
+                               row=row)) from None
     return prices
 
 
 def _csv(text: str, tz: tzinfo | None) -> list[Price]:
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     if not rows or not {"start", "price"} <= set(rows[0]):
-        raise PriceError("a price CSV needs a header with 'start' and 'price' (and optionally "
-                         "'end'): start as ISO 8601, price per kWh")
+        raise PriceError(_("a price CSV needs a header with 'start' and 'price' (and "
+                           "optionally 'end'): start as ISO 8601, price per kWh"))
     starts_ends: list[tuple[int, int | None, float]] = []
     for number, row in enumerate(rows, start=2):
         try:
@@ -155,8 +158,8 @@ def _csv(text: str, tz: tzinfo | None) -> list[Price]:
             end = _moment(row["end"], tz) if row.get("end") else None
             price = float(row["price"].replace(",", "."))
         except (ValueError, AttributeError):
-            raise PriceError(f"price CSV line {number}: {row!r} is not an ISO time and a "
-                             "price per kWh") from None
+            raise PriceError(_("price CSV line {number}: {row!r} is not an ISO time and a "
+                               "price per kWh", number=number, row=row)) from None
         starts_ends.append((start, end, price))
     starts_ends.sort()
     prices = []
@@ -187,9 +190,11 @@ def load(source: str, fmt: str = "auto", tz: tzinfo | None = None) -> list[Price
     try:
         text = Path(source).expanduser().read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise PriceError(f"cannot read the price file {source}: {exc.strerror}") from None
+        raise PriceError(_("cannot read the price file {source}: {reason}", source=source,
+                           reason=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise PriceError(f"the price file {source} is not text in UTF-8") from None
+        raise PriceError(_("the price file {source} is not text in UTF-8",
+                           source=source)) from None
     return parse_prices(text, fmt, tz)
 
 
@@ -199,11 +204,12 @@ def fetch(url: str, fmt: str = "auto", tz: tzinfo | None = None) -> list[Price]:
         with urllib.request.urlopen(url, timeout=_TIMEOUT) as answer:
             body = answer.read(_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        raise PriceError(f"the price source answered HTTP {exc.code} ({exc.reason})") \
-            from None
+        raise PriceError(_("the price source answered HTTP {code} ({reason})", code=exc.code,
+                           reason=exc.reason)) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise PriceError(f"the price source cannot be reached ({reason})") from None
+        raise PriceError(_("the price source cannot be reached ({reason})",
+                           reason=reason)) from None
     if len(body) > _MAX_BYTES:
-        raise PriceError(f"the price source sent more than {_MAX_BYTES >> 20} MB")
+        raise PriceError(_("the price source sent more than {size} MB", size=_MAX_BYTES >> 20))
     return parse_prices(body.decode("utf-8", "replace"), fmt, tz)

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..i18n import _
+
 __all__ = ["EXPORT", "IMPORT", "STEPS", "HistoryError", "HistoryQuery", "QuarterHour"]
 
 STEPS = ("1m", "15m", "1h", "1d", "1mo")
@@ -46,14 +48,15 @@ class HistoryQuery:
             self._db = _db
             return
         if not self.path.is_file():
-            raise HistoryError(f"no history at {self.path}")
+            raise HistoryError(_("no history at {path}", path=self.path))
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False,
                                        isolation_level=None)
             self._db.execute("PRAGMA query_only = ON")
             self._db.execute("SELECT count(*) FROM series").fetchone()
         except sqlite3.Error as exc:
-            raise HistoryError(f"cannot read the history {self.path}: {exc}") from None
+            raise HistoryError(_("cannot read the history {path}: {reason}", path=self.path,
+                                 reason=exc)) from None
 
     def readings(self, since: datetime | None = None, until: datetime | None = None,
                  limit: int | None = None, meter: str | None = None) -> list[dict[str, Any]]:
@@ -192,7 +195,8 @@ class HistoryQuery:
         is a few thousand rows of work instead of hundreds of thousands in Python.
         """
         if step not in STEPS:
-            raise ValueError(f"step {step!r}: use one of {', '.join(STEPS)}")
+            raise ValueError(_("step {step!r}: use one of {valid}", step=step,
+                               valid=", ".join(STEPS)))
         low, high = _range(since, until)
         wanted = set(obis) if obis is not None else None
         grouped: dict[tuple[int, str], dict[str, Any]] = {}
@@ -230,7 +234,7 @@ class HistoryQuery:
               high: float) -> tuple[int, int] | None:
         """First and last 15-minute row in range, by index seeks (a scan took 40 ms a year)."""
         starts: list[int] = []
-        for meter, obis, _, _ in pairs:
+        for meter, obis, _name, _unit in pairs:
             for order in ("", " DESC"):
                 row = self._db.execute(
                     "SELECT start FROM aggregates WHERE step = 900 AND meter = ? AND obis = ?"
@@ -285,7 +289,8 @@ class HistoryQuery:
             try:
                 yield
             except sqlite3.Error as exc:
-                raise HistoryError(f"cannot read the history {self.path}: {exc}") from None
+                raise HistoryError(_("cannot read the history {path}: {reason}",
+                                     path=self.path, reason=exc)) from None
 
     def close(self) -> None:
         with self._lock:

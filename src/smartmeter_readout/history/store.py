@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..i18n import _
 from ..reading import Reading
 from .query import HistoryError, HistoryQuery
 
@@ -130,7 +131,8 @@ class HistoryStore(HistoryQuery):
                            " name, unit FROM aggregates WHERE step = 900")
             path.chmod(0o600)  # readings are personal data
         except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"cannot open the database {path}: {exc}") from None
+            raise HistoryError(_("cannot open the database {path}: {reason}", path=path,
+                                 reason=exc)) from None
         super().__init__(path, _db=db)
         self._known = set(self._series(None))  # the write path only upserts what is new
 
@@ -154,10 +156,11 @@ class HistoryStore(HistoryQuery):
         path.rename(aside)
         for extra in ("-wal", "-shm"):
             Path(f"{path}{extra}").unlink(missing_ok=True)
-        self.notes.append(
-            f"the history database {path} is damaged: it is kept as {aside} and a fresh one "
-            f"started. To recover what it holds: sqlite3 {aside} .recover | sqlite3 "
-            f"{path.parent / 'recovered.sqlite'} (or restore a backup copy)")
+        self.notes.append(_(
+            "the history database {path} is damaged: it is kept as {aside} and a fresh one "
+            "started. To recover what it holds: sqlite3 {aside} .recover | sqlite3 "
+            "{recovered} (or restore a backup copy)", path=path, aside=aside,
+            recovered=path.parent / "recovered.sqlite"))
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -199,7 +202,8 @@ class HistoryStore(HistoryQuery):
                 self._db.executemany(_UPSERT, upserts)
                 self._db.executemany(_SERIES, series)
         except sqlite3.Error as exc:
-            raise HistoryError(f"cannot write to {self.path}: {exc}") from None
+            raise HistoryError(_("cannot write to {path}: {reason}", path=self.path,
+                                 reason=exc)) from None
         self._known |= series
 
     def add_aggregates(self, rows: Sequence[tuple[Any, ...]],
@@ -229,7 +233,8 @@ class HistoryStore(HistoryQuery):
                 self._db.executemany("INSERT OR IGNORE INTO cost_months VALUES "
                                      "(?, ?, ?, ?, ?)", months)
         except sqlite3.Error as exc:
-            raise HistoryError(f"cannot write to {self.path}: {exc}") from None
+            raise HistoryError(_("cannot write to {path}: {reason}", path=self.path,
+                                 reason=exc)) from None
 
     def forget_costs(self, since: float = 0.0) -> int:
         """Drop settled costs from ``since`` on (and the charges of months from there), so

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from ..i18n import _
 from .costs import period_cost
 from .query import EXPORT, IMPORT, HistoryQuery, QuarterHour
 
@@ -87,7 +88,7 @@ def peaks(query: HistoryQuery, step: str, since: datetime, until: datetime, tz: 
           meter: str | None = None) -> list[dict[str, Any]]:
     """The highest quarter hour of import in each day (``1d``) or month (``1mo``)."""
     if step not in ("1d", "1mo"):
-        raise ValueError(f"step {step!r}: peaks are per day (1d) or month (1mo)")
+        raise ValueError(_("step {step!r}: peaks are per day (1d) or month (1mo)", step=step))
     meter = meter or next(iter(query.meters()), None)
     quarters = query.quarter_hours(IMPORT, since, until, meter) if meter else []
     grouped: dict[date, list[QuarterHour]] = {}

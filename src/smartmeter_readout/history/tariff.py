@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, NamedTuple
 
+from ..i18n import _
+
 __all__ = ["QuarterRates", "Tariff", "TariffError", "TimeBand"]
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -111,18 +113,19 @@ class Tariff:
 
 
 def _band(entry: Any, number: int) -> TimeBand:
-    where = f"[tariff] time_of_use entry {number}"
+    where = _("[tariff] time_of_use entry {number}", number=number)
     if not isinstance(entry, Mapping):
-        raise TariffError(f"{where} is not a table: write {{days = \"Mon-Fri\", from = "
-                          "\"06:00\", to = \"22:00\", price = 0.28}")
+        raise TariffError(_("{where} is not a table: write {{days = \"Mon-Fri\", from = "
+                            "\"06:00\", to = \"22:00\", price = 0.28}}", where=where))
     unknown = set(entry) - {"days", "from", "to", "price"}
     if unknown:
-        raise TariffError(f"{where}: unknown key {sorted(unknown)[0]!r}; use days, from, to, "
-                          "price")
+        raise TariffError(_("{where}: unknown key {key!r}; use days, from, to, price",
+                            where=where, key=sorted(unknown)[0]))
     price = entry.get("price")
     if not isinstance(price, int | float) or isinstance(price, bool) or \
             not math.isfinite(price):
-        raise TariffError(f"{where}: price = {price!r} is not a number (per kWh)")
+        raise TariffError(_("{where}: price = {price!r} is not a number (per kWh)",
+                            where=where, price=price))
     return TimeBand(_days(str(entry.get("days", "Mon-Sun")), where),
                     _clock(entry.get("from", "00:00"), where, "from"),
                     _clock(entry.get("to", "00:00"), where, "to"), float(price))
@@ -135,13 +138,14 @@ def _days(text: str, where: str) -> frozenset[int]:
             continue
         ends = part.split("-")
         if len(ends) > 2:
-            raise TariffError(f"{where}: days {text!r}: write e.g. \"Mon-Fri\" or \"Sat,Sun\"")
+            raise TariffError(_("{where}: days {text!r}: write e.g. \"Mon-Fri\" or "
+                                "\"Sat,Sun\"", where=where, text=text))
         first, last = _day(ends[0], where, text), _day(ends[-1], where, text)
         span = range(first, last + 1) if first <= last else [*range(first, 7),
                                                                *range(0, last + 1)]
         days.update(span)
     if not days:
-        raise TariffError(f"{where}: days {text!r} names no day")
+        raise TariffError(_("{where}: days {text!r} names no day", where=where, text=text))
     return frozenset(days)
 
 
@@ -150,8 +154,8 @@ def _day(word: str, where: str, text: str) -> int:
     found = {index for names in (_DAYS, _GERMAN_DAYS) for index, name in enumerate(names)
              if len(word) >= 2 and name.startswith(word)}
     if len(found) != 1:
-        raise TariffError(f"{where}: days {text!r}: {word!r} is no weekday (Mon, Tue, …, Sun "
-                          "or Mo, Di, …, So)")
+        raise TariffError(_("{where}: days {text!r}: {word!r} is no weekday (Mon, Tue, …, "
+                            "Sun or Mo, Di, …, So)", where=where, text=text, word=word))
     return found.pop()
 
 
@@ -162,5 +166,6 @@ def _clock(value: Any, where: str, key: str) -> time:
     try:
         return time.fromisoformat(text)
     except ValueError:
-        raise TariffError(f"{where}: {key} = {value!r} is not a time like \"06:00\"") from None
+        raise TariffError(_("{where}: {key} = {value!r} is not a time like \"06:00\"",
+                            where=where, key=key, value=value)) from None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
+from ..i18n import _
+
 __all__ = ["parse_when"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -30,6 +32,6 @@ def parse_when(text: str, tz: tzinfo, now: datetime | None = None) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a time: use e.g. 2026-11-20, 2026-11-20T08:00, "
-                         "-2h, -7d, today or yesterday") from None
+        raise ValueError(_("{text!r} is not a time: use e.g. 2026-11-20, 2026-11-20T08:00, "
+                           "-2h, -7d, today or yesterday", text=text)) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)

@@ -9,14 +9,27 @@ fails when a message is missing from either language or a compiled file is out o
 
 The command line speaks the language of ``LANGUAGE``/``LC_ALL``/``LC_MESSAGES``/``LANG``, as
 gettext does; other parts choose one with ``translation(lang)``.
+
+``_(template)`` is the translation; ``_(template, **params)`` the translation with the
+parameters formatted in, as a ``Message`` (a ``str``) that remembers template and
+parameters, so ``localize`` can show it in another language too.
+
+The core (decoder, link, dlms, cosem, oms, keys, errors, events) loads no catalogue and so
+does not import this package: it marks its messages with ``smartmeter_readout.message.N_``
+(the same ``N_`` as here) and raises or reports English ``Message`` values, which keep their
+template and parameters. ``localize(error_or_event)`` shows one in the user's language.
 """
 
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "translation"]
+from ..message import N_, Message
+
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "Localized", "_", "localize",
+           "translation"]
 
 DOMAIN = "smartmeter_readout"
 LANGUAGES = ("en", "de")
@@ -32,11 +45,37 @@ def translation(lang: str | None = None) -> gettext.NullTranslations:
 _current = translation()
 
 
-def _(message: str) -> str:
-    """``message`` in the language of the environment."""
+def _(message: str, /, **params: object) -> str:
+    """``message`` in the language of the environment; with ``params``, formatted with them
+    (a ``Localized`` message, which ``localize`` can show in another language too)."""
+    if params:
+        return Localized(message, **params)
     return _current.gettext(message)
 
 
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for it)
-    """Marks a message for the catalogue where it is defined; translated where it is used."""
-    return message
+def _environment(message: str) -> str:
+    return _current.gettext(message)
+
+
+class Localized(Message):
+    """A ``Message`` whose text is in the environment's language, not English."""
+
+    @staticmethod
+    def language() -> Callable[[str], str]:
+        return _environment
+
+
+def localize(item: object, catalogue: gettext.NullTranslations | None = None) -> str:
+    """An error, event or message in the language of ``catalogue`` (default: the environment's).
+
+    A core error (``error.message``), a decoder ``Event`` (``event.message``) or a
+    ``Message`` is translated from its template, its parameters formatted into the
+    translation; any other exception or text is shown as its ``str``.
+    """
+    message = getattr(item, "message", item)
+    if isinstance(item, BaseException) and not isinstance(message, Message) and \
+            len(item.args) == 1:
+        message = item.args[0]  # e.g. KeyRejected, made from an event's message
+    if isinstance(message, Message):
+        return message.in_language((_current if catalogue is None else catalogue).gettext)
+    return str(item)

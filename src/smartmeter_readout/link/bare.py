@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..message import N_
 from .checksums import crc16_arc
 from .frames import DsmrTelegram
 from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, ParseResult
@@ -33,5 +34,5 @@ def parse_dsmr_text(buf: bytes | bytearray, pos: int) -> ParseResult:
     crc = end.group(1)
     bang = end.start()
     if crc is not None and crc16_arc(buf[pos : bang + 1]) != int(crc, 16):
-        return Broken("DSMR telegram CRC mismatch", end.end() - pos)
+        return Broken(N_("DSMR telegram CRC mismatch"), end.end() - pos)
     return Found(end.end() - pos, DsmrTelegram(bytes(buf[pos : end.end()])))

@@ -11,6 +11,7 @@ the parser leaves the closing flag in the stream for the next frame.
 
 from __future__ import annotations
 
+from ..message import N_
 from .checksums import crc16_x25
 from .frames import HdlcFrame
 from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
@@ -60,9 +61,9 @@ def parse_hdlc(buf: bytes | bytearray, pos: int) -> ParseResult:
         if hcs != buf[header_end] | buf[header_end + 1] << 8:
             return NOT_A_FRAME  # a header that fails its own CRC was never a header
     if buf[last] != FLAG:
-        return Broken("no closing flag 0x7E where the length field says the frame ends", total)
+        return Broken(N_("no closing flag 0x7E where the length field says the frame ends"), total)
     if crc16_x25(buf[pos + 1 : fcs_at]) != buf[fcs_at] | buf[fcs_at + 1] << 8:
-        return Broken("frame check sequence (FCS) mismatch", total)
+        return Broken(N_("frame check sequence (FCS) mismatch"), total)
     frame = _new(HdlcFrame, (bool(fmt & 0x08), bytes(buf[info_start:fcs_at]), buf[ctrl]))
     return _new(Found, (total - 1, frame))
 

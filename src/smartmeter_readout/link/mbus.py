@@ -11,6 +11,7 @@ DLMS frame (< 5) is therefore read as L + 256, and the checksum decides.
 
 from __future__ import annotations
 
+from ..message import N_, Message
 from .checksums import mbus_checksum
 from .frames import BrokenFrame, MbusSegment, MbusShort, MbusTelegram
 from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
@@ -43,16 +44,16 @@ def parse_mbus(buf: bytes | bytearray, pos: int) -> ParseResult:
         return NeedMore(total)
     body_end = pos + _HEADER + length
     if buf[body_end + 1] != STOP:
-        return Broken("no stop byte 0x16 where the length field says the frame ends", total)
+        return Broken(N_("no stop byte 0x16 where the length field says the frame ends"), total)
     if mbus_checksum(buf[pos + _HEADER : body_end]) != buf[body_end]:
-        return Broken("checksum mismatch", total)
+        return Broken(N_("checksum mismatch"), total)
     ci = buf[pos + 6]
     if ci in APPLICATION_CI:
         return Found(total, MbusTelegram(buf[pos + 4], buf[pos + 5], ci,
                                          bytes(buf[pos + 7 : body_end])))
     if ci & 0xE0:
-        return Found(total, BrokenFrame("mbus", f"M-Bus frame with CI 0x{ci:02X} carries no DLMS",
-                                        total))
+        return Found(total, BrokenFrame("mbus", Message(N_(
+            "M-Bus frame with CI 0x{ci:02X} carries no DLMS"), ci=ci), total))
     return _new(Found, (total, _new(MbusSegment, (ci, bytes(buf[pos + 9 : body_end]), overflow))))
 
 

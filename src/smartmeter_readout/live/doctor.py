@@ -16,7 +16,8 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import EventKind
-from ..i18n import _
+from ..i18n import _, localize
+from ..message import Message
 from ..operators import MAKERS, Operator, SerialSettings, likely_operators
 from ..reading import Reading
 from ..sources.base import (
@@ -189,7 +190,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         event = events.get(EventKind.UNKNOWN_LAYOUT) or events[EventKind.MALFORMED]
         found.sentence = _("The data decrypts but its layout is not known ({reason}): please "
                            "report it with a capture (smartmeter-readout record --redact)."
-                           ).format(reason=event.message)
+                           ).format(reason=localize(event))
     elif decoder.link_resets:
         # an AMIS resets its link until it hears an E5: it never heard one
         step = _("   link resets only: the meter does not hear the acknowledgements")
@@ -202,7 +203,7 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     else:
         step = _("   no whole push within {seconds} s").format(seconds=f"{timeout:g}")
         found.verdict = Verdict.NO_PUSH
-        reason = next(iter(events.values())).message if events else _("nothing complete")
+        reason = localize(next(iter(events.values()))) if events else _("nothing complete")
         found.sentence = _("Frames arrive but no whole push within {seconds} s ({reason}): a "
                            "loose contact or interference may damage them.").format(
                                seconds=f"{timeout:g}", reason=reason)
@@ -210,8 +211,13 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
 
 
 def implausible_verdict(message: str) -> str:
-    """The doctor's sentence for values that decode but do not fit each other."""
-    detail = message.removeprefix("implausible values: ").split(". Please")[0]
+    """The doctor's sentence for values that decode but do not fit each other (``message``:
+    the decoder's event message)."""
+    findings = message.params.get("findings") if isinstance(message, Message) else None
+    if findings is not None:
+        detail = "; ".join(localize(finding) for finding in findings)
+    else:
+        detail = message.removeprefix("implausible values: ").split(". Please")[0]
     return _("The push decodes, but its values do not fit each other ({detail}): this list's "
              "units are not known yet, so these numbers may be wrong. Please record a push "
              "with `smartmeter-readout record --redact` and report it.").format(detail=detail)
@@ -241,7 +247,7 @@ def _identify(found: Diagnosis, say: Callable[[str], None], header_maker: str | 
 
 def _key_source(found: Diagnosis) -> str:
     """Where the key comes from, for each operator this meter may belong to (said once)."""
-    sources = [f"{op.title}: {op.key_source}" for op in found.operators]
+    sources = [f"{op.title}: {_(op.key_source)}" for op in found.operators]
     if not sources:
         return _("The key comes from your grid operator.")
     if len(sources) == 1:

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import Event, EventKind
-from ..i18n import _
+from ..i18n import _, localize
 from ..operators import SerialSettings
 from ..reading import Reading
 from ..sources.base import (
@@ -175,7 +175,7 @@ class LiveReader:
             except SettingUnsupported as exc:
                 assert self.settings is not None
                 self.settings = replace(self.settings, parity="N")
-                self.log.warning("%s; reading at %s instead", exc, self.settings)
+                self.log.warning(_("%s; reading at %s instead"), exc, self.settings)
                 connection = await self.connector.open(self.settings)
             message = _("{source}: connected at {settings}") if self.settings else \
                 _("{source}: connected")
@@ -212,14 +212,15 @@ class LiveReader:
             if probe.result is ProbeResult.SILENT and not probe.received:
                 break  # no byte at all: no other setting will change that
         if not saw_bytes:
-            raise SourceUnavailable(
-                f"{name}: no bytes at all for {self.options.silence:g} s: check the wiring "
-                "(M-Bus adapter on pins 3 and 4 of the RJ12 socket, P1 data request, IR head "
-                "position) and that the meter's customer interface is switched on")
-        raise SourceUnavailable(
-            f"{name}: bytes arrive but no meter frames at any of "
-            + ", ".join(map(str, candidates))
-            + ": the signal may be inverted, or this is not a meter's customer interface")
+            raise SourceUnavailable(_(
+                "{source}: no bytes at all for {seconds:g} s: check the wiring (M-Bus adapter on "
+                "pins 3 and 4 of the RJ12 socket, P1 data request, IR head position) and that "
+                "the meter's customer interface is switched on", source=name,
+                seconds=self.options.silence))
+        raise SourceUnavailable(_(
+            "{source}: bytes arrive but no meter frames at any of {settings}: the signal may "
+            "be inverted, or this is not a meter's customer interface", source=name,
+            settings=", ".join(map(str, candidates))))
 
     async def _ask_number(self, settings: SerialSettings) -> None:
         name = self.connector.name
@@ -274,13 +275,14 @@ class LiveReader:
                         source=self.connector.name, seconds=f"{opts.silence:g}"),
                         logging.WARNING)
                     if auto:
-                        raise SourceLost(f"{self.connector.name}: no frames any more")
+                        raise SourceLost(_("{source}: no frames any more",
+                                           source=self.connector.name))
                     last_push = now
             else:
                 quiet = self.clock() - last_byte
                 if quiet >= opts.reconnect_after:
-                    raise SourceLost(f"{self.connector.name}: nothing received for "
-                                     f"{quiet:.0f} s")
+                    raise SourceLost(_("{source}: nothing received for {seconds:.0f} s",
+                                       source=self.connector.name, seconds=quiet))
                 if quiet >= opts.silence:
                     self._say(SourceState.SILENT, _(
                         "{source}: no data for {seconds} s (meter not sending? cable or "
@@ -306,18 +308,18 @@ class LiveReader:
         for event in events:
             if event.kind is EventKind.TAG_UNCHECKED and not self._tag_note:
                 self._tag_note = True
-                self.log.info("the meter authenticates its pushes; give the authentication "
-                              "key (--auth-key) to have them checked")
+                self.log.info(_("the meter authenticates its pushes; give the authentication "
+                                "key (--auth-key) to have them checked"))
             if event.kind is EventKind.IMPLAUSIBLE:
-                self.log.warning(event.message)
+                self.log.warning(localize(event))
                 continue
             if not event.kind.ends_push or decoded:
                 continue
             if event.kind.key_problem and not self.options.key_needed:
                 continue  # recording takes the bytes; decrypting is for later
-            message = event.message
+            message = localize(event)
             if event.kind is EventKind.MALFORMED:
-                message = f"pushes arrive but cannot be decoded: {message}"
+                message = _("pushes arrive but cannot be decoded: {reason}", reason=event.message)
             self._say(SourceState(event.kind.value), message, logging.ERROR)
             if event.kind.key_problem:
                 self._key_failures += 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from ..errors import DecodeError
+from ..message import N_
 
 __all__ = ["DataField", "Record", "RecordError", "encode_record", "parse_records"]
 
@@ -89,7 +90,8 @@ def parse_records(data: bytes) -> list[Record]:
                                   0, False, b"", bytes(data[at + 1 :])))
             break
         if dif & 0x0F == 0x0F:  # 7F global readout and the reserved specials
-            raise RecordError(f"special DIF 0x{dif:02X} at byte {at}: not a data record")
+            raise RecordError(N_("special DIF 0x{dif:02X} at byte {at}: not a data record"),
+                              dif=dif, at=at)
         record, at = _record(data, at)
         records.append(record)
     return records
@@ -105,7 +107,7 @@ def _record(data: bytes, at: int) -> tuple[Record, int]:
     count = 0
     while extension:
         if at >= len(data) or count >= 10:
-            raise RecordError(f"the DIFEs of the record at byte {start} do not end")
+            raise RecordError(N_("the DIFEs of the record at byte {start} do not end"), start=start)
         dife = data[at]
         storage |= (dife & 0x0F) << (1 + 4 * count)
         tariff |= ((dife >> 4) & 3) << (2 * count)
@@ -120,7 +122,8 @@ def _record(data: bytes, at: int) -> tuple[Record, int]:
     if quantity == "text_unit":  # the unit as text after the chain: a length, then the
         # characters, last first
         if at >= len(data) or at + 1 + data[at] > len(data):
-            raise RecordError(f"the text unit of the record at byte {start} is cut off")
+            raise RecordError(N_("the text unit of the record at byte {start} is cut off"),
+                              start=start)
         length = data[at]
         unit = bytes(reversed(data[at + 1 : at + 1 + length])).decode("ascii", "replace")
         at += 1 + length
@@ -139,13 +142,13 @@ def _vif(data: bytes, at: int, start: int) -> tuple[str, str | None, int, int]:
     """quantity, unit, exponent, and where the VIF ends (the VIF or its table byte, whose
     extension bit says whether VIFEs follow)."""
     if at >= len(data):
-        raise RecordError(f"the record at byte {start} ends before its VIF")
+        raise RecordError(N_("the record at byte {start} ends before its VIF"), start=start)
     vif = data[at]
     code = vif & 0x7F
     at += 1
     if vif in (0xFB, 0xFD):
         if at >= len(data):
-            raise RecordError(f"the record at byte {start} ends inside its VIF")
+            raise RecordError(N_("the record at byte {start} ends inside its VIF"), start=start)
         second = data[at] & 0x7F
         quantity, unit, exponent = (_table_fb if vif == 0xFB else _table_fd)(second)
         return quantity, unit, exponent, at
@@ -166,7 +169,7 @@ def _vifes(data: bytes, at: int, start: int) -> tuple[bool, bytes, int, int]:
         at += 1
         count += 1
         if at >= len(data) or count > 10:
-            raise RecordError(f"the VIFEs of the record at byte {start} do not end")
+            raise RecordError(N_("the VIFEs of the record at byte {start} do not end"), start=start)
         vife = data[at]
         code = vife & 0x7F
         if theirs:
@@ -242,9 +245,10 @@ def _value(data: bytes, at: int, field: int, start: int, vif: int
         return _variable(data, at, start)
     length = _LENGTHS.get(field)
     if length is None:
-        raise RecordError(f"data field 0x{field:X} of the record at byte {start} is not known")
+        raise RecordError(N_("data field 0x{field:X} of the record at byte {start} is not known"),
+                          field=field, start=start)
     if at + length > len(data):
-        raise RecordError(f"the value of the record at byte {start} is cut off")
+        raise RecordError(N_("the value of the record at byte {start} is cut off"), start=start)
     chunk = bytes(data[at : at + length])
     at += length
     if length == 0:
@@ -262,7 +266,8 @@ def _value(data: bytes, at: int, field: int, start: int, vif: int
 
 def _variable(data: bytes, at: int, start: int) -> tuple[str | int | bytes, int]:
     if at >= len(data):
-        raise RecordError(f"the variable-length value of the record at byte {start} is cut off")
+        raise RecordError(N_("the variable-length value of the record at byte {start} is cut off"),
+                          start=start)
     lvar = data[at]
     at += 1
     if lvar < 0xC0:
@@ -272,9 +277,11 @@ def _variable(data: bytes, at: int, start: int) -> tuple[str | int | bytes, int]
     elif 0xE0 <= lvar <= 0xEF:
         size = lvar - 0xE0
     else:
-        raise RecordError(f"LVAR 0x{lvar:02X} of the record at byte {start} is not supported")
+        raise RecordError(N_("LVAR 0x{lvar:02X} of the record at byte {start} is not supported"),
+                          lvar=lvar, start=start)
     if at + size > len(data):
-        raise RecordError(f"the variable-length value of the record at byte {start} is cut off")
+        raise RecordError(N_("the variable-length value of the record at byte {start} is cut off"),
+                          start=start)
     chunk = bytes(data[at : at + size])
     at += size
     if lvar < 0xC0:
@@ -291,7 +298,8 @@ def _bcd(chunk: bytes, start: int) -> int:
     if negative:
         digits = digits[1:]
     if not digits.isdigit():
-        raise RecordError(f"the BCD value of the record at byte {start} holds {digits!r}")
+        raise RecordError(N_("the BCD value of the record at byte {start} holds {digits!r}"),
+                          start=start, digits=digits)
     number = int(digits or "0")
     return -number if negative else number
 
@@ -302,12 +310,13 @@ def _type_g(chunk: bytes, start: int) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise RecordError(f"the date of the record at byte {start} is not a date") from None
+        raise RecordError(N_("the date of the record at byte {start} is not a date"),
+                          start=start) from None
 
 
 def _type_f(chunk: bytes, start: int) -> datetime:
     if chunk[0] & 0x80:
-        raise RecordError(f"the record at byte {start} marks its time invalid")
+        raise RecordError(N_("the record at byte {start} marks its time invalid"), start=start)
     minute, hour = chunk[0] & 0x3F, chunk[1] & 0x1F
     century = (chunk[1] >> 5) & 0x03
     day, month = chunk[2] & 0x1F, chunk[3] & 0x0F
@@ -316,19 +325,21 @@ def _type_f(chunk: bytes, start: int) -> datetime:
     try:
         return datetime(year, month, day, hour, minute)
     except ValueError:
-        raise RecordError(f"the time of the record at byte {start} is not a time") from None
+        raise RecordError(N_("the time of the record at byte {start} is not a time"),
+                          start=start) from None
 
 
 def _type_i(chunk: bytes, start: int) -> datetime:
     if chunk[1] & 0x80:
-        raise RecordError(f"the record at byte {start} marks its time invalid")
+        raise RecordError(N_("the record at byte {start} marks its time invalid"), start=start)
     second, minute, hour = chunk[0] & 0x3F, chunk[1] & 0x3F, chunk[2] & 0x1F
     day, month = chunk[3] & 0x1F, chunk[4] & 0x0F
     year = 2000 + ((chunk[3] >> 5) | ((chunk[4] >> 4) << 3))
     try:
         return datetime(year, month, day, hour, minute, second)
     except ValueError:
-        raise RecordError(f"the time of the record at byte {start} is not a time") from None
+        raise RecordError(N_("the time of the record at byte {start} is not a time"),
+                          start=start) from None
 
 
 def encode_record(value: int, *, data_field: int = DataField.INT32, vif: Sequence[int],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..errors import DecodeError, DecryptionError
+from ..message import N_
 
 __all__ = ["MODE_5", "decrypt_mode5", "encrypt_mode5", "mode5_iv"]
 
@@ -27,12 +28,13 @@ def mode5_iv(manufacturer: bytes, identification: bytes, version: int, medium: i
 
 def decrypt_mode5(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     if len(ciphertext) % _BLOCK:
-        raise DecodeError(f"{len(ciphertext)} encrypted bytes are not whole AES blocks")
+        raise DecodeError(N_("{count} encrypted bytes are not whole AES blocks"),
+                          count=len(ciphertext))
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     plain = decryptor.update(ciphertext) + decryptor.finalize()
     if not plain.startswith(_CHECK):
-        raise DecryptionError("the key does not decrypt this meter's telegram (no 2F 2F at "
-                              "its start): check the key from the Netz OÖ customer portal")
+        raise DecryptionError(N_("the key does not decrypt this meter's telegram (no 2F 2F at "
+                                 "its start): check the key from the Netz OÖ customer portal"))
     return plain
 
 

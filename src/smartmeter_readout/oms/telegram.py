@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from ..cosem.obis import obis_info, parse_obis
 from ..errors import DecodeError
+from ..message import N_
 from ..reading import Measurement
 from .records import DataField, Record
 
@@ -60,9 +61,10 @@ class Header(NamedTuple):
 
 def parse_header(ci: int, payload: bytes) -> tuple[Header, bytes]:
     if ci not in _LONG:
-        raise DecodeError(f"M-Bus CI 0x{ci:02X}: only the long header (0x5B, 0x72) is read")
+        raise DecodeError(N_("M-Bus CI 0x{ci:02X}: only the long header (0x5B, 0x72) is read"),
+                          ci=ci)
     if len(payload) < 12:
-        raise DecodeError("the M-Bus telegram's header is cut off")
+        raise DecodeError(N_("the M-Bus telegram's header is cut off"))
     header = Header(payload[0:4], payload[4:6], payload[6], payload[7], payload[8],
                     payload[9], int.from_bytes(payload[10:12], "little"))
     return header, payload[12:]

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..decoder import Decoder
 from ..errors import ConfigError
+from ..i18n import N_, _, localize
 from ..keys import parse_key
 from ..operators import OPERATORS, SerialSettings, resolve_serial
 from ..sources.base import Connector
@@ -65,9 +66,9 @@ def meter_keys(config: Config) -> Keys:
     key = _secret(meter, "key")
     auth_key = _secret(meter, "auth_key")
     try:
-        return parse_key(key), parse_key(auth_key, what="authentication key")
+        return parse_key(key), parse_key(auth_key, what=N_("authentication key"))
     except ValueError as exc:
-        raise ConfigError(f"[meter] {exc}") from None
+        raise ConfigError(f"[meter] {localize(exc)}") from None
 
 
 def meter_timezone(config: Config) -> tzinfo:
@@ -75,8 +76,8 @@ def meter_timezone(config: Config) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-        raise ConfigError(f"[meter] timezone = {name!r} is not a time zone: use a name like "
-                          "Europe/Vienna") from None
+        raise ConfigError(_("[meter] timezone = {name!r} is not a time zone: use a name like "
+                            "Europe/Vienna", name=name)) from None
 
 
 def build_decoder(config: Config, keys: Keys | None = None) -> Decoder:
@@ -90,7 +91,7 @@ def serial_candidates(config: Config) -> tuple[SerialSettings, ...]:
     try:
         return resolve_serial(str(source["baud"]), source["parity"], config["meter"]["operator"])
     except ValueError as exc:
-        raise ConfigError(f"[source]/[meter]: {exc}") from None
+        raise ConfigError(f"[source]/[meter]: {localize(exc)}") from None
 
 
 def build_connector(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
@@ -145,14 +146,15 @@ def _secret(section: Any, name: str) -> str | None:
             text = file.read_text(encoding="utf-8").strip()
             readable_by_others = file.stat().st_mode & 0o044
         except OSError as exc:
-            raise ConfigError(f"[meter] {name}_file = {path!r} cannot be read: "
-                              f"{exc.strerror}") from None
+            raise ConfigError(_("[meter] {name}_file = {path!r} cannot be read: {reason}",
+                                name=name, path=path, reason=exc.strerror)) from None
         except UnicodeDecodeError:
-            raise ConfigError(f"[meter] {name}_file = {path!r} is not a text file: it should "
-                              "hold the 32 hex digits of the key") from None
+            raise ConfigError(_("[meter] {name}_file = {path!r} is not a text file: it should "
+                                "hold the 32 hex digits of the key", name=name,
+                                path=path)) from None
         if readable_by_others:
             logging.getLogger("smartmeter_readout").warning(
-                "%s can be read by other users of this machine: chmod 600 %s", file, file)
+                _("%s can be read by other users of this machine: chmod 600 %s"), file, file)
         return text
     return str(value) if value else None
 
@@ -173,13 +175,14 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
         try:
             host, port = parse_host_port(source["tcp"])
         except ValueError as exc:
-            raise ConfigError(f"[source] tcp: {exc}") from None
+            raise ConfigError(f"[source] tcp: {localize(exc)}") from None
         return TcpConnector(host, port), keys, []
     if source["replay"]:
         from ..sources.replay import ReplayConnector
 
         if not Path(source["replay"]).is_file():
-            raise ConfigError(f"[source] replay = {str(source['replay'])!r}: no such file")
+            raise ConfigError(_("[source] replay = {path!r}: no such file",
+                                path=str(source["replay"])))
         return ReplayConnector(source["replay"], speed=source["speed"]), keys, []
     if source["simulate"]:
         from ..sim.simulator import PROFILES, Simulator
@@ -187,16 +190,16 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
 
         name = source["simulate"]
         if name not in PROFILES:
-            raise ConfigError(f"[source] simulate = {name!r} is not a profile; valid are "
-                              + ", ".join(PROFILES))
+            raise ConfigError(_("[source] simulate = {name!r} is not a profile; valid are "
+                                "{valid}", name=name, valid=", ".join(PROFILES)))
         notes = []
         if key is None and PROFILES[name].security_control is not None:
             key = os.urandom(16)  # a simulated meter: any key will do
-            notes.append("the simulated meter uses a made-up key")
+            notes.append(_("the simulated meter uses a made-up key"))
         simulator = Simulator(name, key=key, auth_key=auth_key)
         return SimulatedConnector(simulator, source["interval"]), (key, auth_key), notes
-    raise ConfigError('[source] needs one of port, tcp, simulate or replay, e.g. '
-                      'port = "/dev/ttyUSB0" (or SMARTMETER_SOURCE_PORT)')
+    raise ConfigError(_('[source] needs one of port, tcp, simulate or replay, e.g. '
+                        'port = "/dev/ttyUSB0" (or SMARTMETER_SOURCE_PORT)'))
 
 
 def build_ledger(config: Config) -> CostLedger | None:
@@ -230,8 +233,8 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
         try:
             from ..sinks.mqtt import MqttSink
         except ImportError:
-            raise ConfigError("[mqtt] needs the MQTT client: pip install "
-                              "'smartmeter-readout[mqtt]'") from None
+            raise ConfigError(_("[mqtt] needs the MQTT client: pip install "
+                                "'smartmeter-readout[mqtt]'")) from None
 
         summary = None
         if config.on("sqlite"):
@@ -247,15 +250,15 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
         settings = config["influxdb"]
         if bool(settings["token"]) != bool(settings["bucket"]) or (
                 settings["bucket"] and not settings["org"]):
-            raise ConfigError("[influxdb]: for InfluxDB 2/3 give bucket, org and token "
-                              "together; for 1.x give database only")
+            raise ConfigError(_("[influxdb]: for InfluxDB 2/3 give bucket, org and token "
+                                "together; for 1.x give database only"))
         sinks.append(InfluxSink(settings))
     if config.on("postgres"):
         try:
             from ..sinks.postgres import PostgresSink
         except ImportError:
-            raise ConfigError("[postgres] needs psycopg: pip install "
-                              "'smartmeter-readout[postgres]'") from None
+            raise ConfigError(_("[postgres] needs psycopg: pip install "
+                                "'smartmeter-readout[postgres]'")) from None
         try:
             sinks.append(PostgresSink(config["postgres"]))
         except ValueError as exc:

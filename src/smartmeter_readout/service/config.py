@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..i18n import N_, _, localize
 
 __all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
 
@@ -105,6 +106,19 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "enabled": _o(bool, True),
         "dsn": _o(str, "postgresql:///smartmeter"),
         "table": _o(str, "readings"),
+    },
+    "collect": {  # the fleet path's collector (``collect``) reads [mqtt] and [postgres] too
+        "group": _o(str, "collectors", help="share group: collectors of one group split "
+                                            "the readings"),
+        "client_id": _o(str, "", help="this collector's session, unique per collector "
+                                      "(default: the host name)"),
+        "session_expiry": _o(int, 3600, minimum=0, maximum=4_294_967_295,
+                             help="seconds the broker keeps what arrives for a collector "
+                                  "that is away"),
+        "batch_size": _o(int, 5000, minimum=1, maximum=32767,
+                         help="readings per PostgreSQL transaction"),
+        "batch_seconds": _o((int, float), 0.5, minimum=0.01, maximum=60,
+                            help="longest wait from a batch's first reading to its commit"),
     },
     "web": {
         "enabled": _o(bool, True),
@@ -234,9 +248,9 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 def _check_mqtt(section: Mapping[str, Any]) -> None:
     expire, every = section["expire_after"], section["min_interval"]
     if expire and expire <= every:
-        raise ConfigError(f"[mqtt] expire_after = {expire} must be longer than min_interval = "
-                          f"{every:g} (or 0): else Home Assistant shows the values as "
-                          "unavailable between two messages")
+        raise ConfigError(_("[mqtt] expire_after = {expire} must be longer than min_interval "
+                            "= {every:g} (or 0): else Home Assistant shows the values as "
+                            "unavailable between two messages", expire=expire, every=every))
 
 
 def _check_tariff(section: Mapping[str, Any]) -> None:
@@ -250,24 +264,25 @@ def _check_tariff(section: Mapping[str, Any]) -> None:
     source = section.get("dynamic_prices")
     if source and "://" in source and urllib.parse.urlsplit(source).scheme not in (
             "http", "https", "file"):
-        raise ConfigError(f"[tariff] dynamic_prices = {source!r}: give an http(s) URL or a "
-                          "file")
+        raise ConfigError(_("[tariff] dynamic_prices = {source!r}: give an http(s) URL or a "
+                            "file", source=source))
     if tariff.feed_in_spot and not source:
-        raise ConfigError("[tariff] feed_in_spot = true needs dynamic_prices (where the spot "
-                          "prices come from)")
+        raise ConfigError(_("[tariff] feed_in_spot = true needs dynamic_prices (where the "
+                            "spot prices come from)"))
     assert section.get("dynamic_format", "auto") in FORMATS
 
 
 # what the example config puts where a value of the user's own belongs
 _PLACEHOLDER = re.compile(r"X{6,}|…|<your[^>]*>")
 _OWN_VALUE = {
-    ("meter", "key"): "the key from your grid operator (32 hex digits)",
-    ("meter", "auth_key"): "the authentication key from your grid operator",
-    ("source", "port"): "your adapter's device: ls -l /dev/serial/by-id/ lists them "
-                        "(smartmeter-readout doctor --port DEV checks it)",
-    ("web", "token"): "a secret of your own: python3 -c 'import secrets; "
-                      "print(secrets.token_urlsafe(24))'",
+    ("meter", "key"): N_("the key from your grid operator (32 hex digits)"),
+    ("meter", "auth_key"): N_("the authentication key from your grid operator"),
+    ("source", "port"): N_("your adapter's device: ls -l /dev/serial/by-id/ lists them "
+                           "(smartmeter-readout doctor --port DEV checks it)"),
+    ("web", "token"): N_("a secret of your own: python3 -c 'import secrets; "
+                         "print(secrets.token_urlsafe(24))'"),
 }
+_SOME_VALUE = N_("a value of your own")
 
 
 def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[str]) -> None:
@@ -279,40 +294,47 @@ def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[
         for key, value in values.items():
             if isinstance(value, str) and _PLACEHOLDER.search(value):
                 shown = "***" if key in _SECRETS else repr(value)
-                wanted = _OWN_VALUE.get((section, key), "a value of your own")
-                raise ConfigError(f"[{section}] {key} = {shown} is the example's placeholder: "
-                                  f"put {wanted} there")
+                wanted = _(_OWN_VALUE.get((section, key), _SOME_VALUE))
+                raise ConfigError(_("[{section}] {key} = {shown} is the example's placeholder: "
+                                    "put {wanted} there", section=section, key=key,
+                                    shown=shown, wanted=wanted))
 
 
 def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+        raise ConfigError(_("cannot read the config file {path}: {reason}", path=path,
+                            reason=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text file in UTF-8: give the TOML config file "
-                          "(see config/smartmeter.example.toml)") from None
+        raise ConfigError(_("{path} is not a text file in UTF-8: give the TOML config file "
+                            "(see config/smartmeter.example.toml)", path=path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(_("{path} is not valid TOML: {reason}", path=path,
+                            reason=exc)) from None
     layouts: tuple[Any, ...] = ()
     tables = data.pop("layouts", {})
     if tables:
         from ..cosem.layouts import layout_from_config
 
         if not isinstance(tables, dict):
-            raise ConfigError(f"{path}: 'layouts' must be [layouts.<name>] tables")
+            raise ConfigError(_("{path}: 'layouts' must be [layouts.<name>] tables",
+                                path=path))
         try:
             layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
         except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{path}: {localize(exc)}") from None
     for section, values in data.items():
         if section not in SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{section}]{_suggest(section, SCHEMA)};"
-                              f" valid are " + ", ".join(f"[{s}]" for s in SCHEMA))
+            raise ConfigError(_("{path}: unknown section [{section}]{suggestion}; valid are "
+                                "{valid}", path=path, section=section,
+                                suggestion=_suggest(section, SCHEMA),
+                                valid=", ".join(f"[{s}]" for s in SCHEMA)))
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: '{section}' must be a table: [{section}]")
+            raise ConfigError(_("{path}: '{section}' must be a table: [{section}]", path=path,
+                                section=section))
     secret_inside = any(k in _SECRETS and v for values in data.values()
                         for k, v in values.items())
     try:
@@ -320,8 +342,8 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
     except OSError:
         mode = 0
     if secret_inside and mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
-        warn(f"{path} holds a key or password and is readable by other users: "
-             f"chmod 600 {path}")
+        warn(_("{path} holds a key or password and is readable by other users: "
+               "chmod 600 {path}").format(path=path))
     return data, layouts
 
 
@@ -345,7 +367,8 @@ def _from_text(section: str, key: str, text: str, name: str) -> Any:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{name}={text!r} is not a yes/no value: use true or false")
+        raise ConfigError(_("{name}={text!r} is not a yes/no value: use true or false",
+                            name=name, text=text))
     for kind in (int, float):
         if kind in kinds:
             try:
@@ -353,7 +376,7 @@ def _from_text(section: str, key: str, text: str, name: str) -> Any:
             except ValueError:
                 continue
     if str not in kinds:
-        raise ConfigError(f"{name}={text!r} is not a number")
+        raise ConfigError(_("{name}={text!r} is not a number", name=name, text=text))
     return text
 
 
@@ -364,38 +387,46 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
     for key, value in values.items():
         where = origin.get(f"{section}.{key}", "config")
         if key not in schema:
-            raise ConfigError(f"{where}: unknown key '{key}' in [{section}]"
-                              f"{_suggest(key, schema)}; valid keys are " + ", ".join(schema))
+            raise ConfigError(_("{where}: unknown key '{key}' in [{section}]{suggestion}; "
+                                "valid keys are {valid}", where=where, key=key,
+                                section=section, suggestion=_suggest(key, schema),
+                                valid=", ".join(schema)))
         option = schema[key]
         kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
         shown = "***" if key in _SECRETS else repr(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
-            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be {names}")
+            names = _(" or ").join(_(_KIND_NAMES[k]) if k in _KIND_NAMES else k.__name__
+                                   for k in kinds)
+            raise ConfigError(_("{where}: [{section}] {key} = {shown} must be {kinds}",
+                                where=where, section=section, key=key, shown=shown, kinds=names))
         if option.choices and value not in option.choices:
-            raise ConfigError(f"{where}: [{section}] {key} = {shown} is not valid; valid are "
-                              + ", ".join(map(str, option.choices)))
+            raise ConfigError(_("{where}: [{section}] {key} = {shown} is not valid; valid are "
+                                "{valid}", where=where, section=section, key=key,
+                                shown=shown, valid=", ".join(map(str, option.choices))))
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where}: [{section}] {key} = {shown} is not a finite number")
+            raise ConfigError(_("{where}: [{section}] {key} = {shown} is not a finite number",
+                                where=where, section=section, key=key, shown=shown))
         if (option.minimum is not None and isinstance(value, int | float)
                 and value < option.minimum):
-            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be at least "
-                              f"{option.minimum:g}")
+            raise ConfigError(_("{where}: [{section}] {key} = {shown} must be at least "
+                                "{minimum:g}", where=where, section=section, key=key,
+                                shown=shown, minimum=option.minimum))
         if (option.maximum is not None and isinstance(value, int | float)
                 and value > option.maximum):
-            raise ConfigError(f"{where}: [{section}] {key} = {shown} must be at most "
-                              f"{option.maximum:g}")
+            raise ConfigError(_("{where}: [{section}] {key} = {shown} must be at most "
+                                "{maximum:g}", where=where, section=section, key=key,
+                                shown=shown, maximum=option.maximum))
         result[key] = value
     return result
 
 
-_KIND_NAMES = {str: "text in quotes", int: "a whole number", float: "a number",
-               bool: "true or false", list: "a list of tables"}
+_KIND_NAMES = {str: N_("text in quotes"), int: N_("a whole number"), float: N_("a number"),
+               bool: N_("true or false"), list: N_("a list of tables")}
 
 
 def _suggest(word: str, valid: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(word, list(valid), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return _(" (did you mean '{word}'?)").format(word=close[0]) if close else ""
 
 
 _DSN_PAIRS = re.compile(r"\s*(\w+\s*=\s*('([^'\\]|\\.)*'|[^\s']+)\s*)+")
@@ -406,35 +437,36 @@ def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str
     if "influxdb" in enabled:
         url = urllib.parse.urlsplit(sections["influxdb"]["url"])
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ConfigError(f"[influxdb] url = {sections['influxdb']['url']!r} is not valid: "
-                              "use http://HOST:8086 or https://...")
+            raise ConfigError(_("[influxdb] url = {url!r} is not valid: use http://HOST:8086 or "
+                                "https://...", url=sections["influxdb"]["url"]))
         try:
             url.port  # noqa: B018 - raises for a port out of range
         except ValueError:
-            raise ConfigError("[influxdb] url: the port must be 1-65535") from None
+            raise ConfigError(_("[influxdb] url: the port must be 1-65535")) from None
     if "postgres" in enabled:
         dsn = sections["postgres"]["dsn"]
         if dsn.startswith(("postgres://", "postgresql://")):
             try:
                 urllib.parse.urlsplit(dsn).port  # noqa: B018 - raises for a bad port
             except ValueError:
-                raise ConfigError("[postgres] dsn: the port must be 1-65535") from None
+                raise ConfigError(_("[postgres] dsn: the port must be 1-65535")) from None
         elif not _DSN_PAIRS.fullmatch(dsn):
-            raise ConfigError("[postgres] dsn is neither a URL (postgresql://user@host/db) nor "
-                              "key=value pairs (host=... dbname=...)")
+            raise ConfigError(_("[postgres] dsn is neither a URL (postgresql://user@host/db) "
+                                "nor key=value pairs (host=... dbname=...)"))
     if "mqtt" in enabled:
         host = sections["mqtt"]["host"]
         if not host or "://" in host or any(c.isspace() for c in host):
-            raise ConfigError(f"[mqtt] host = {host!r} is not valid: give the broker's name or "
-                              "address only, e.g. 192.168.1.10 (the port goes in [mqtt] port)")
+            raise ConfigError(_("[mqtt] host = {host!r} is not valid: give the broker's name or "
+                                "address only, e.g. 192.168.1.10 (the port goes in [mqtt] "
+                                "port)", host=host))
 
 
 def _check_source(source: Mapping[str, Any]) -> None:
     chosen = [key for key in ("port", "tcp", "simulate", "replay") if source.get(key)]
     if len(chosen) > 1:
-        raise ConfigError("[source] names " + " and ".join(chosen) + ": give exactly one of "
-                          "port, tcp, simulate, replay")
+        raise ConfigError(_("[source] names {names}: give exactly one of port, tcp, simulate, "
+                            "replay", names=_(" and ").join(chosen)))
     baud = source.get("baud")
     if baud != "auto" and not (isinstance(baud, int) or str(baud).isdigit()):
-        raise ConfigError(f"[source] baud = {baud!r} is not valid: use \"auto\" or a rate such "
-                          "as 2400")
+        raise ConfigError(_("[source] baud = {baud!r} is not valid: use \"auto\" or a rate "
+                            "such as 2400", baud=baud))

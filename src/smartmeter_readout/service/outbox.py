@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..i18n import _
 from ..reading import Reading
 
 __all__ = ["Outbox", "OutboxError"]
@@ -63,7 +64,8 @@ class Outbox:
         try:
             self._open()
         except OutboxError as exc:
-            self.notes.append(f"outbox: {exc}; readings wait in memory until it opens")
+            self.notes.append(_("outbox: {reason}; readings wait in memory until it opens")
+                              .format(reason=exc))
 
     # ------------------------------------------------------------ opening
 
@@ -77,21 +79,25 @@ class Outbox:
                 raise sqlite3.DatabaseError("the quick check found damage")
         except sqlite3.DatabaseError as exc:
             if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
-                raise OutboxError(f"cannot open {self.path}: {exc}") from None
+                raise OutboxError(_("cannot open {path}: {reason}").format(
+                    path=self.path, reason=exc)) from None
             aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
             try:
                 self.path.rename(aside)
             except OSError as moved:
-                raise OutboxError(f"{self.path} is damaged and cannot be set aside: "
-                                  f"{moved.strerror}") from None
-            self.notes.append(f"outbox: {self.path} was damaged ({exc}); it is kept as {aside}"
-                              " and a fresh outbox started (readings in it were not sent)")
+                raise OutboxError(_("{path} is damaged and cannot be set aside: {reason}").format(
+                    path=self.path, reason=moved.strerror)) from None
+            self.notes.append(_("outbox: {path} was damaged ({reason}); it is kept as {aside} "
+                                "and a fresh outbox started (readings in it were not sent)")
+                              .format(path=self.path, reason=exc, aside=aside))
             try:
                 db = self._connect()
             except sqlite3.Error as again:
-                raise OutboxError(f"cannot open {self.path}: {again}") from None
+                raise OutboxError(_("cannot open {path}: {reason}").format(
+                    path=self.path, reason=again)) from None
         except OSError as exc:
-            raise OutboxError(f"cannot open {self.path}: {exc.strerror}") from None
+            raise OutboxError(_("cannot open {path}: {reason}").format(
+                path=self.path, reason=exc.strerror)) from None
         self._counts = dict(db.execute("SELECT sink, count(*) FROM outbox GROUP BY sink")
                             .fetchall())
         self._db = db
@@ -125,12 +131,14 @@ class Outbox:
                 while self._waiting:  # in chunks: a disk that frees a little takes a little
                     chunk = [self._waiting[at] for at in range(min(_CHUNK, len(self._waiting)))]
                     self._store(db, chunk)
-                    for _ in chunk:
+                    for _stored in chunk:
                         self._waiting.popleft()
             except (sqlite3.Error, OutboxError) as exc:
-                reason = str(exc) if isinstance(exc, OutboxError) else (
-                    f"cannot store readings in {self.path}: {exc}")
-                raise OutboxError(f"{reason}; {len(self._waiting)} wait in memory") from None
+                reason = str(exc) if isinstance(exc, OutboxError) else _(
+                    "cannot store readings in {path}: {reason}").format(path=self.path,
+                                                                        reason=exc)
+                raise OutboxError(_("{reason}; {count} wait in memory").format(
+                    reason=reason, count=len(self._waiting))) from None
 
     def _store(self, db: sqlite3.Connection,
                chunk: Sequence[tuple[tuple[str, ...], Reading]]) -> None:
@@ -160,7 +168,8 @@ class Outbox:
                                         "ORDER BY id LIMIT ?",
                                         (sink, self._delivered.get(sink, 0), limit)).fetchall()
             except sqlite3.Error as exc:
-                raise OutboxError(f"cannot read {self.path}: {exc}") from None
+                raise OutboxError(_("cannot read {path}: {reason}").format(
+                    path=self.path, reason=exc)) from None
         return [(row_id, Reading.from_dict(json.loads(data))) for row_id, data in rows]
 
     def remove(self, sink: str, up_to: int) -> None:

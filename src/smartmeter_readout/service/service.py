@@ -27,6 +27,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from ..events import DecoderStats
+from ..i18n import _
 from ..live.reader import LiveReader, SourceStatus
 from ..masking import hide_secrets
 from ..reading import Reading
@@ -187,7 +188,8 @@ class Service:
                 queue.get_nowait()
                 queue.task_done()
                 self.state[name].dropped += 1
-                self._note(name, False, "falls behind: the oldest waiting reading was dropped")
+                self._note(name, False, _("falls behind: the oldest waiting reading was "
+                                          "dropped"))
             queue.put_nowait(reading)
         if self._wake and self.outbox is not None:
             names = list(self._wake)
@@ -196,12 +198,12 @@ class Service:
                 await asyncio.to_thread(self.outbox.append, names, [reading])
             except OutboxError as exc:
                 if not self.outbox_error:
-                    self.log.warning("outbox: %s (reading goes on; stored when it can be)",
+                    self.log.warning(_("outbox: %s (reading goes on; stored when it can be)"),
                                      hide_secrets(str(exc), self.secrets))
                 self.outbox_error = str(exc).split(";")[0]
             else:
                 if self.outbox_error:
-                    self.log.info("outbox: storing readings again")
+                    self.log.info(_("outbox: storing readings again"))
                     self.outbox_error = ""
             for name in names:
                 self._wake[name].set()
@@ -217,7 +219,7 @@ class Service:
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
             await self._deliver(sink, batch)
-            for _ in batch:
+            for _done in batch:
                 queue.task_done()
 
     async def _deliver(self, sink: Sink, batch: list[Reading]) -> None:
@@ -290,14 +292,14 @@ class Service:
         state.failures += 1
         reason = hide_secrets(str(exc) or type(exc).__name__, self.secrets)
         waiting = self.backlog(name)
-        self._note(name, False, f"cannot deliver ({reason}); {waiting} waiting, retrying",
-                   reason)
+        self._note(name, False, _("cannot deliver ({reason}); {waiting} waiting, retrying")
+                   .format(reason=reason, waiting=waiting), reason)
 
     def _delivered(self, name: str, count: int) -> None:
         state = self.state[name]
         state.delivered += count
         if not state.healthy:
-            self._note(name, True, "delivering again")
+            self._note(name, True, _("delivering again"))
 
     def _note(self, name: str, healthy: bool, message: str, error: str = "") -> None:
         state = self.state[name]

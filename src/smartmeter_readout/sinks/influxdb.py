@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..i18n import _
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -90,13 +91,16 @@ class InfluxSink(SinkBase):
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace").strip()
             if exc.code == 400:
-                self.log.warning("influxdb: the server rejected a batch (%s); skipped", detail)
+                self.log.warning(_("influxdb: the server rejected a batch (%s); skipped"),
+                                 detail)
                 return
-            hint = " (is the token right?)" if exc.code in (401, 403) else ""
-            raise SinkError(f"InfluxDB at {self.base}: HTTP {exc.code} {detail}{hint}") from None
+            hint = _(" (is the token right?)") if exc.code in (401, 403) else ""
+            raise SinkError(_("InfluxDB at {url}: HTTP {code} {detail}{hint}", url=self.base,
+                              code=exc.code, detail=detail, hint=hint)) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SinkError(f"InfluxDB at {self.base}: {reason} (is it running?)") from None
+            raise SinkError(_("InfluxDB at {url}: {reason} (is it running?)", url=self.base,
+                              reason=reason)) from None
 
     async def close(self) -> None:
         pass

@@ -40,7 +40,7 @@ from typing import Any
 import aiomqtt
 
 from .. import __version__
-from ..i18n import N_, translation
+from ..i18n import N_, _, translation
 from ..operators import MAKERS
 from ..reading import Reading
 from .base import SinkBase, SinkError
@@ -179,7 +179,7 @@ class MqttSink(SinkBase):
         self._announced: set[frozenset[str]] = set()
         self._last_sent: float | None = None
         where = f"{settings['host']}:{settings['port']}"
-        self._where = f"MQTT broker {where}"
+        self._where = _("MQTT broker {address}", address=where)
 
     async def start(self) -> None:
         pass  # the connection needs the meter's name: made on the first reading
@@ -219,7 +219,7 @@ class MqttSink(SinkBase):
                 await self._publish_summary(client, reading)
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             await self._drop()
-            raise SinkError(f"{self._where}: {_reason(exc)}") from None
+            raise SinkError(f"{self._where}: {_reason(exc)}") from None  # _reason translates
 
     async def _publish_summary(self, client: aiomqtt.Client, reading: Reading) -> None:
         every = self.settings["summary_interval"]
@@ -289,10 +289,10 @@ class MqttSink(SinkBase):
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower() or "errno 111" in text.lower():
-        return "connection refused (is the broker running and listening?)"
+        return _("connection refused (is the broker running and listening?)")
     lowered = text.lower()
     if any(word in lowered for word in ("not authori", "bad user name", "code:134",
                                         "code:135")):
-        return (f"the broker refused the username or password ({text}): check [mqtt] "
-                "username and password")
+        return _("the broker refused the username or password ({reason}): check [mqtt] "
+                 "username and password", reason=text)
     return text

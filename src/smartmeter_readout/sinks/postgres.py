@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from ..i18n import _
 from ..masking import hide_secrets
 from ..reading import Reading
 from .base import SinkBase, SinkError
@@ -44,7 +45,8 @@ class PostgresSink(SinkBase):
         self.dsn = settings["dsn"]
         table = settings["table"]
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
-            raise ValueError(f"[postgres] table = {table!r} is not a plain SQL name")
+            raise ValueError(_("[postgres] table = {table!r} is not a plain SQL name",
+                               table=table))
         self.table = table
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._where = f"PostgreSQL {hide_secrets(self.dsn)}"  # never show a password

@@ -20,6 +20,7 @@ from ..history.costs import CostLedger
 from ..history.prices import PriceError, load
 from ..history.query import HistoryError
 from ..history.store import HistoryStore
+from ..i18n import _
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -53,7 +54,7 @@ class SqliteSink(SinkBase):
         except HistoryError as exc:
             raise SinkError(str(exc)) from None
         for note in self.store.notes:
-            log.warning("sqlite: %s", note)
+            log.warning(_("sqlite: %s"), note)
         if self.prices and self.ledger is not None:
             self._price_task = asyncio.create_task(self._fetch_prices(), name="spot prices")
 
@@ -85,13 +86,13 @@ class SqliteSink(SinkBase):
                 await asyncio.to_thread(self.store.add_prices, prices)
             except (PriceError, HistoryError) as exc:
                 if self.price_error != str(exc):
-                    log.warning("tariff: no spot prices (%s); costs wait for them, trying "
-                                "again in %d min", exc, _PRICES_RETRY // 60)
+                    log.warning(_("tariff: no spot prices (%s); costs wait for them, trying "
+                                  "again in %d min"), exc, _PRICES_RETRY // 60)
                 self.price_error = str(exc)
                 await asyncio.sleep(_PRICES_RETRY)
                 continue
             if self.price_error is not None or not self._prices_ok:
-                log.info("tariff: %d spot prices up to %s", len(prices),
+                log.info(_("tariff: %d spot prices up to %s"), len(prices),
                          datetime.fromtimestamp(max((p.end for p in prices), default=0),
                                                 self.ledger.tz).isoformat(timespec="minutes"))
             self.price_error, self._prices_ok = None, True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from ..i18n import _
 from .base import NOTHING, Chunk, SourceLost
 
 __all__ = ["Inbox"]
@@ -60,5 +61,7 @@ class Inbox(asyncio.Protocol):
             data = bytes(self._data)
             self._data.clear()
             return Chunk(None, data)
-        reason = f" ({self._error})" if self._error else ""
-        raise SourceLost(f"{self.name} went away{reason}")
+        if self._error:
+            raise SourceLost(_("{source} went away ({reason})", source=self.name,
+                               reason=self._error))
+        raise SourceLost(_("{source} went away", source=self.name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..capture.format import Chunk, is_capture, parse_capture
+from ..i18n import _, localize
 from ..operators import SerialSettings
 from ._pacing import Schedule
 from .base import NOTHING, SourceFatal, SourceFinished
@@ -19,12 +20,13 @@ def load_capture(path: str | Path) -> list[Chunk]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise SourceFatal(f"cannot read the capture {path}: {exc.strerror}") from None
+        raise SourceFatal(_("cannot read the capture {path}: {reason}", path=path,
+                            reason=exc.strerror)) from None
     if is_capture(raw):
         try:
             return list(parse_capture(raw.decode("utf-8", "replace")))
         except ValueError as exc:
-            raise SourceFatal(f"{path}: {exc}") from None
+            raise SourceFatal(f"{path}: {localize(exc)}") from None
     return [Chunk(None, raw[at : at + _RAW_CHUNK]) for at in range(0, len(raw), _RAW_CHUNK)]
 
 

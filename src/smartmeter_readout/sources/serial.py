@@ -17,6 +17,7 @@ from pathlib import Path
 
 import serial
 
+from ..i18n import _
 from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
 from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
@@ -43,7 +44,8 @@ class SerialConnector:
             port = await loop.run_in_executor(None, self._open, chosen)
         except termios.error as exc:
             if exc.args and exc.args[0] == errno.EINVAL:
-                raise SettingUnsupported(f"{self.port} does not support {chosen}") from None
+                raise SettingUnsupported(_("{port} does not support {settings}", port=self.port,
+                                           settings=chosen)) from None
             raise open_error(self.port, exc) from None
         except (serial.SerialException, OSError) as exc:
             raise open_error(self.port, exc) from None
@@ -91,13 +93,15 @@ class SerialConnection:
         try:
             return await self._inbox.read(timeout)
         except SourceLost:
-            raise SourceLost(f"{self._inbox.name} disconnected (adapter unplugged?)") from None
+            raise SourceLost(_("{port} disconnected (adapter unplugged?)",
+                               port=self._inbox.name)) from None
 
     def write(self, data: bytes) -> None:
         try:
             self._port.write(data)
         except (serial.SerialException, OSError) as exc:
-            raise SourceLost(f"{self._inbox.name}: cannot send ({exc})") from None
+            raise SourceLost(_("{port}: cannot send ({reason})", port=self._inbox.name,
+                               reason=exc)) from None
 
     async def close(self) -> None:
         if not self._port.is_open:
@@ -123,22 +127,22 @@ def open_error(port: str, exc: BaseException) -> SourceUnavailable | SourceFatal
     number = _errno(exc)
     text = str(exc)
     if number == errno.EACCES or "Permission denied" in text:
-        return SourceFatal(
-            f"permission denied on {port}: add your user to the dialout group "
+        return SourceFatal(_(
+            "permission denied on {port}: add your user to the dialout group "
             "(sudo usermod -aG dialout $USER, then log out and in again) or run the service "
-            "as a user in that group")
+            "as a user in that group", port=port))
     if number in (errno.ENOENT, errno.ENXIO, errno.ENODEV) or not Path(port).exists():
-        return SourceUnavailable(
-            f"{port} is not there: is the adapter plugged in? (ls /dev/serial/by-id lists "
-            "the connected adapters)")
+        return SourceUnavailable(_(
+            "{port} is not there: is the adapter plugged in? (ls /dev/serial/by-id lists "
+            "the connected adapters)", port=port))
     if number in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
-        return SourceUnavailable(
-            f"{port} is in use by another program (another reader, ModemManager or a "
-            "terminal program): stop it first")
+        return SourceUnavailable(_(
+            "{port} is in use by another program (another reader, ModemManager or a "
+            "terminal program): stop it first", port=port))
     if number == errno.ENOTTY or "configure port" in text:
-        return SourceFatal(f"{port} is not a serial port: give the adapter's device, e.g. "
-                           "/dev/ttyUSB0 or /dev/serial/by-id/...")
+        return SourceFatal(_("{port} is not a serial port: give the adapter's device, e.g. "
+                             "/dev/ttyUSB0 or /dev/serial/by-id/...", port=port))
     if number == errno.EIO:
-        return SourceUnavailable(f"{port} reports an I/O error (adapter unplugged or "
-                                 "failing?)")
-    return SourceUnavailable(f"cannot open {port}: {text}")
+        return SourceUnavailable(_("{port} reports an I/O error (adapter unplugged or "
+                                   "failing?)", port=port))
+    return SourceUnavailable(_("cannot open {port}: {reason}", port=port, reason=text))

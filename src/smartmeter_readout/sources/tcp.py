@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from ..i18n import _
 from ..operators import SerialSettings
 from ._inbox import Inbox
 from .base import Chunk, SourceLost, SourceUnavailable
@@ -19,7 +20,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.168.1.50:8888)")
+        raise ValueError(_("{text!r} is not HOST:PORT (e.g. 192.168.1.50:8888)", text=text))
     return host, int(port)
 
 
@@ -35,18 +36,20 @@ class TcpConnector:
         inbox = Inbox(self.name)
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await asyncio.wait_for(
+            transport, _protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: inbox, self.host, self.port),
                 _CONNECT_TIMEOUT)
         except TimeoutError:
-            raise SourceUnavailable(f"{self.name}: no answer within {_CONNECT_TIMEOUT:g} s "
-                                    "(bridge off or address wrong?)") from None
+            raise SourceUnavailable(_("{source}: no answer within {seconds:g} s (bridge off or "
+                                      "address wrong?)", source=self.name,
+                                      seconds=_CONNECT_TIMEOUT)) from None
         except socket.gaierror:
-            raise SourceUnavailable(f"{self.name}: unknown host name") from None
+            raise SourceUnavailable(_("{source}: unknown host name", source=self.name)) from None
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise SourceUnavailable(f"{self.name}: {reason} (is the serial bridge running "
-                                    "and listening on that port?)") from None
+            raise SourceUnavailable(_("{source}: {reason} (is the serial bridge running and "
+                                      "listening on that port?)", source=self.name,
+                                      reason=reason)) from None
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -62,7 +65,8 @@ class TcpConnection:
         try:
             return await self._inbox.read(timeout)
         except SourceLost:
-            raise SourceLost(f"{self._inbox.name}: the bridge closed the connection") from None
+            raise SourceLost(_("{source}: the bridge closed the connection",
+                               source=self._inbox.name)) from None
 
     def write(self, data: bytes) -> None:
         self._transport.write(data)  # type: ignore[attr-defined]

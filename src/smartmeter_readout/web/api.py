@@ -37,6 +37,7 @@ from ..history.costs import cost_intervals
 from ..history.query import STEPS, HistoryError, HistoryQuery
 from ..history.summary import peaks, summary
 from ..history.timespec import parse_when
+from ..i18n import localize
 from ..service.service import Service
 
 __all__ = ["Api", "SiteInfo"]
@@ -136,7 +137,7 @@ class Api:
                        "frames_bad": stats[EventKind.BAD_FRAME],
                        "implausible_values": stats[EventKind.IMPLAUSIBLE]},
             "last_error": None if not problems else {
-                "kind": str(problems[-1].kind), "message": problems[-1].message},
+                "kind": str(problems[-1].kind), "message": localize(problems[-1])},
             "outputs": [{
                 "name": output.name, "up": output.up, "backlog": output.backlog,
                 "delivered": output.delivered, "failures": output.failures,

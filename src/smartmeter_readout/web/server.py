@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from ..i18n import _
 from ..service.metrics import ServiceCollector, SummaryCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
@@ -107,15 +108,16 @@ class WebServer:
                 lambda: self.guard.connection(server), self.host, self.port,
                 reuse_address=True)
         except OSError as exc:
-            self.log.error("web: cannot listen on %s:%s (%s): set [web] port to a free one "
-                           "(the demo: --web-port 8081; or SMARTMETER_WEB_PORT)",
+            self.log.error(_("web: cannot listen on %s:%s (%s): set [web] port to a free one "
+                             "(the demo: --web-port 8081; or SMARTMETER_WEB_PORT)"),
                            self.host, self.port, exc.strerror)
             await self._runner.cleanup()
             self._runner = None
             return False
         self.port = self._listener.sockets[0].getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.log.info("web: page on http://%s:%s/ (API /api/v1/, /metrics)", shown, self.port)
+        self.log.info(_("web: page on http://%s:%s/ (API /api/v1/, /metrics)"), shown,
+                      self.port)
         return True
 
     async def page(self, request: web.Request) -> web.Response:
