@@ -43,7 +43,8 @@ def need(program: str, package: str) -> str:
 class Mosquitto:
     """A private broker; ``stop``/``start`` simulate an outage on the same port."""
 
-    def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, users: dict[str, str] | None = None,
+                 extra: str = "") -> None:
         self.binary = need("mosquitto", "mosquitto")
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
@@ -55,13 +56,13 @@ class Mosquitto:
             subprocess.run([need("mosquitto_passwd", "mosquitto"), "-U", str(passwords)],
                            check=True, capture_output=True)
             access = f"allow_anonymous false\npassword_file {passwords}\n"
-            # as root, mosquitto would switch to its own user, who cannot read the test's
-            # private directory
-            access += "user root\n" if os.geteuid() == 0 else ""
+        # as root, mosquitto would switch to its own user, who can neither read the test's
+        # private directory nor write its persistence there (a restart would lose everything)
+        access += "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n{access}"
             f"persistence true\npersistence_location {directory}/\n"
-            "autosave_interval 1\n")
+            "autosave_interval 1\n" + extra)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -1,16 +1,18 @@
 """The import graph follows the layers, has no cycle, and the core does no I/O.
 
-    core (reading, events, errors, keys, operators, masking, decoder, link/, dlms/, cosem/,
-          oms/)
+    core (reading, events, errors, keys, operators, masking, message, decoder, link/, dlms/,
+          cosem/, oms/)
       <- capture/, sim/, i18n/          pure helpers: capture format and redaction, the simulator,
                                         the gettext catalogues
-      <- sources/, sinks/, history/     bytes in, readings out, the stored history
+      <- sources/, sinks/, history/,    bytes in, readings out, the stored history, the fleet's
+         fleet/                         collector
       <- live/, service/                keep reading a meter, run the outputs
       <- web/, cli/                     what people use
 
 A module may import from its own layer or lower ones, never higher; no two modules import
 each other, even through others or through a function-local import. The core modules also
-import no I/O (STYLE.md: sans-I/O, after h11).
+import no I/O (STYLE.md: sans-I/O, after h11) and no gettext: they write English messages
+(``message.N_``/``Message``) that the layers above translate.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
-    {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "decoder", "link",
-     "dlms", "cosem", "oms"},
+    {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "message",
+     "decoder", "link", "dlms", "cosem", "oms"},
     {"capture", "sim", "i18n"},
-    {"sources", "sinks", "history"},
+    {"sources", "sinks", "history", "fleet"},
     {"live", "service"},
     {"web", "cli", "__main__"},
 ]
 LAYER_OF = {unit: number for number, units in enumerate(LAYERS) for unit in units}
 FORBIDDEN_IN_CORE = {"asyncio", "serial", "socket", "sqlite3", "logging", "subprocess", "os",
-                     "io", "pathlib", "time", "threading", "urllib", "http", "select"}
+                     "io", "pathlib", "time", "threading", "urllib", "http", "select", "gettext"}
 
 
 def _module(path: Path) -> str:

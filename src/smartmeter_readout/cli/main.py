@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..i18n import _
-from . import decode, history, live, service
+from . import collect, decode, history, live, service
 from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 __all__ = ["main"]
 
-COMMANDS = {**decode.COMMANDS, **live.COMMANDS, **service.COMMANDS, **history.COMMANDS}
+COMMANDS = {**decode.COMMANDS, **live.COMMANDS, **service.COMMANDS, **history.COMMANDS,
+            **collect.COMMANDS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     live.add_live_commands(sub)
     service.add_service_commands(sub)
     history.add_history_command(sub)
+    collect.add_collect_command(sub)
     return parser
 
 

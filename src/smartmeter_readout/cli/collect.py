@@ -1,0 +1,62 @@
+"""``collect``: the fleet path's collector (readings from an MQTT broker into PostgreSQL).
+
+It reads the same ``[mqtt]`` (broker, topic) and ``[postgres]`` (dsn, table) sections as a
+reader that publishes and stores, so one config file can serve both; ``[collect]`` holds
+what only a collector needs (share group, its session's name, batching).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..i18n import _
+from .common import load, run, setup_logging
+
+__all__ = ["COMMANDS", "add_collect_command"]
+
+
+def add_collect_command(sub: Any) -> None:
+    command = sub.add_parser(
+        "collect", help=_("collect readings from an MQTT broker into PostgreSQL"),
+        description=_("Subscribe to the readings that readers publish (<topic>/<meter>/state) "
+                      "with an MQTT v5 shared subscription and write them to PostgreSQL in "
+                      "batches, acknowledging each message after its batch committed. Start "
+                      "several with the same [collect] group and different client ids to "
+                      "share the load."))
+    command.add_argument("--config", help=_("TOML configuration file ([mqtt], [postgres], "
+                                            "[collect])"))
+    command.add_argument("--client-id", help=_("this collector's session name, unique per "
+                                               "collector ([collect] client_id)"))
+    command.add_argument("--stats", help=_("write the collector's counts and delays to this "
+                                           "JSON file after each batch"))
+    command.add_argument("--quiet", "-q", action="store_true", help=_("log only problems"))
+
+
+def collect_command(args: argparse.Namespace) -> int:
+    from ..fleet.collector import CollectorSettings, collect
+
+    config = load(args, overrides={})
+    setup_logging(args)
+    mqtt, postgres, options = config["mqtt"], config["postgres"], config["collect"]
+    # stable across restarts: the session (what the broker holds while it is away) is found
+    # by this name; several collectors on one host each need their own
+    client_id = args.client_id or options["client_id"] or \
+        f"smartmeter-collect-{socket.gethostname()}"
+    settings = CollectorSettings(
+        host=mqtt["host"], port=mqtt["port"], username=mqtt["username"] or None,
+        password=mqtt["password"] or None, tls=mqtt["tls"], topic=mqtt["topic"],
+        group=options["group"], client_id=client_id,
+        session_expiry=options["session_expiry"], batch_size=options["batch_size"],
+        batch_seconds=options["batch_seconds"], dsn=postgres["dsn"], table=postgres["table"])
+    logging.getLogger("smartmeter_readout").info(
+        _("collector {client}: {broker} -> {table}").format(
+            client=client_id, broker=f"{settings.host}:{settings.port}", table=settings.table))
+    return run(collect(settings, Path(args.stats) if args.stats else None))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"collect": collect_command}

@@ -1,0 +1,283 @@
+"""Take readings from an MQTT v5 shared subscription and commit them to PostgreSQL in batches,
+acknowledging each message only after the transaction that holds it committed.
+
+Theory of operation: the broker hands each reading (``<topic>/<meter>/state``, QoS 1) to one
+of the collectors of a share group (``$share/<group>/…``), so N collectors share the load and
+the others carry on when one dies. A collector's session persists (clean start off, a
+session expiry), so what the broker holds for it while it restarts is delivered then, and
+every message it received but never acknowledged is sent again. Messages are gathered until
+``batch_size`` or ``batch_seconds``; the batch goes in with one COPY and one transaction
+(``store``); then, and only then, every message of the batch is acknowledged. A collector
+killed between the commit and the acknowledgements gets the batch again: the table's key
+makes it land once.
+
+Faults: a broken broker connection drops the unacknowledged batch (the broker sends it
+again) and reconnects with back-off; PostgreSQL going away keeps the batch and retries it
+until it commits; a batch PostgreSQL refuses is written message by message so the one bad
+message is found, logged, acknowledged and dropped instead of blocking the queue forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .rows import NotAReading, Row, parse_reading
+from .store import BadBatch, FleetStore, StoreUnavailable
+
+__all__ = ["Collector", "CollectorSettings", "CollectorStats"]
+
+log = logging.getLogger("smartmeter_readout")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic: str = "smartmeter"  # readings arrive on <topic>/<meter>/state
+    group: str = "collectors"  # the share group: collectors of one group split the load
+    client_id: str = "smartmeter-collect"  # unique per collector: it names the session
+    session_expiry: int = 3600  # seconds the broker keeps a collector's session while away
+    batch_size: int = 5000  # readings per transaction
+    batch_seconds: float = 0.5  # at most this long from a batch's first message to commit
+    dsn: str = "postgresql:///smartmeter"
+    table: str = "readings"
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.group}/{self.topic}/+/state"
+
+
+@dataclass(slots=True)
+class CollectorStats:
+    received: int = 0
+    committed: int = 0  # readings in committed batches
+    rows_landed: int = 0  # rows new to the table (redelivered ones land once)
+    rejected: int = 0  # messages that were no reading, or that PostgreSQL refused
+    batches: int = 0
+    reconnects: int = 0
+    subscribed: int = 0  # sessions that got as far as the subscription
+    #: seconds from the reader's receive time to the commit, the most recent 100,000
+    delays: list[float] = field(default_factory=list)
+
+    def note_delays(self, delays: list[float]) -> None:
+        self.delays.extend(delays)
+        if len(self.delays) > 200_000:
+            del self.delays[:-100_000]
+
+    def write(self, path: Path) -> None:
+        """As JSON, replaced whole (a benchmark reads it while the collector runs)."""
+        data = asdict(self)
+        ordered = sorted(self.delays)
+        data["delays"] = {"count": len(ordered)} | ({
+            "p50": ordered[len(ordered) // 2], "p95": ordered[int(len(ordered) * 0.95)],
+            "max": ordered[-1]} if ordered else {})
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(data))
+        temporary.replace(path)
+
+
+class Collector:
+    def __init__(self, settings: CollectorSettings, *,
+                 on_commit: Callable[[int], None] | None = None,
+                 stats_file: Path | None = None) -> None:
+        self.settings = settings
+        self.stats_file = stats_file
+        self.store = FleetStore(settings.dsn, settings.table)
+        self.stats = CollectorStats()
+        self.on_commit = on_commit  # told the batch size after each commit (tests, bench)
+        self._prefix = settings.topic.rstrip("/") + "/"
+
+    async def run(self) -> None:
+        """Collect until cancelled; connection trouble is retried, never raised."""
+        delay = 1.0
+        while True:
+            subscribed = self.stats.subscribed
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                log.warning("collector: broker %s:%s: %s; connecting again",
+                            self.settings.host, self.settings.port, exc)
+            except StoreUnavailable as exc:  # at start, before the first message
+                log.warning("collector: %s; trying again", exc)
+            self.stats.reconnects += 1
+            if self.stats.subscribed > subscribed:
+                delay = 1.0  # it worked for a while: try again soon
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def _client(self) -> aiomqtt.Client:
+        settings = self.settings
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = settings.session_expiry
+        # the broker may send this many unacknowledged readings: a whole batch and the next
+        properties.ReceiveMaximum = min(65535, 2 * settings.batch_size)
+        client = aiomqtt.Client(
+            settings.host, settings.port, username=settings.username,
+            password=settings.password, identifier=settings.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
+            tls_context=ssl.create_default_context() if settings.tls else None,
+            keepalive=30, timeout=10)
+        # acknowledge after the commit, not on arrival (paho's manual acknowledgements;
+        # aiomqtt has no switch for it)
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _session(self) -> None:
+        await self.store.connect()
+        client = self._client()
+        async with client:
+            await client.subscribe(self.settings.subscription, qos=1)
+            self.stats.subscribed += 1
+            if self.stats_file is not None:
+                self.stats.write(self.stats_file)
+            log.info("collector %s: subscribed to %s", self.settings.client_id,
+                     self.settings.subscription)
+            inbox = _Inbox(client)
+            try:
+                while True:
+                    batch = await inbox.batch(self.settings.batch_size,
+                                              self.settings.batch_seconds)
+                    self.stats.received += len(batch)
+                    await self._commit(batch)
+                    for message in batch:
+                        if message.qos:
+                            client._client.ack(message.mid, message.qos)
+            finally:
+                await inbox.close()
+
+    async def _commit(self, batch: list[aiomqtt.Message]) -> None:
+        parsed: list[list[Row]] = []
+        received: list[str] = []
+        for message in batch:
+            try:
+                payload = message.payload
+                if not isinstance(payload, bytes | bytearray | str):
+                    raise NotAReading("an empty or numeric payload")
+                rows, when = parse_reading(bytes(payload) if isinstance(payload, bytearray)
+                                           else payload, self._meter_of(message))
+                parsed.append(rows)
+                if when:
+                    received.append(when)
+            except NotAReading as exc:
+                self.stats.rejected += 1
+                log.warning("collector: a message on %s is no reading (%s); dropped",
+                            message.topic, exc)
+        rows = [row for rows in parsed for row in rows]
+        delay = 1.0
+        while True:
+            try:
+                landed = await self.store.write(rows) if rows else 0
+                break
+            except StoreUnavailable as exc:
+                log.warning("collector: %s; the batch waits", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+            except BadBatch:
+                landed = await self._one_by_one(parsed)
+                break
+        self.stats.batches += 1
+        self.stats.committed += len(batch)
+        self.stats.rows_landed += landed
+        now = datetime.now(UTC)
+        with contextlib.suppress(ValueError):  # a publisher's odd time is not our problem
+            self.stats.note_delays([(now - datetime.fromisoformat(when)).total_seconds()
+                                    for when in received])
+        if self.stats_file is not None:
+            self.stats.write(self.stats_file)
+        if self.on_commit is not None:
+            self.on_commit(len(batch))
+
+    async def _one_by_one(self, parsed: list[list[Row]]) -> int:
+        landed = 0
+        for rows in parsed:
+            while True:
+                try:
+                    landed += await self.store.write(rows) if rows else 0
+                    break
+                except BadBatch as exc:
+                    self.stats.rejected += 1
+                    log.warning("collector: PostgreSQL refused a reading of %s (%s); dropped",
+                                rows[0].meter, exc)
+                    break
+                except StoreUnavailable as exc:
+                    log.warning("collector: %s; the batch waits", exc)
+                    await asyncio.sleep(1.0)
+        return landed
+
+    def _meter_of(self, message: aiomqtt.Message) -> str:
+        topic = str(message.topic)
+        if topic.startswith(self._prefix):
+            return topic[len(self._prefix):].split("/", 1)[0]
+        return ""
+
+
+async def collect(settings: CollectorSettings, stats_file: Path | None = None) -> int:
+    """Run a collector until cancelled (Ctrl-C, SIGTERM); 0 then."""
+    collector = Collector(settings, stats_file=stats_file)
+    try:
+        await collector.run()
+    finally:
+        await collector.store.close()
+    return 0
+
+
+class _Inbox:
+    """The session's messages, moved by a task of their own into a list the batches are
+    cut from. Waiting with a timeout directly on aiomqtt's message iterator loses a message
+    now and then: on Python 3.11 ``asyncio.wait_for`` drops a result that arrives just as
+    its timeout cancels the wait (seen here: one or two readings in 30,000)."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._pending: list[aiomqtt.Message] = []
+        self._arrived = asyncio.Event()
+        self._receiving = asyncio.create_task(self._receive(client))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._pending.append(message)
+            self._arrived.set()
+
+    async def batch(self, size: int, seconds: float) -> list[aiomqtt.Message]:
+        """Up to ``size`` messages, once ``size`` are there or ``seconds`` after the first."""
+        until: float | None = None
+        while True:
+            if self._receiving.done():  # the connection broke: MqttError from here
+                self._receiving.result()
+                raise aiomqtt.MqttError("the broker ended the message stream")
+            now = time.monotonic()
+            if self._pending and until is None:
+                until = now + seconds
+            if len(self._pending) >= size or (until is not None and now >= until):
+                batch = self._pending[:size]
+                del self._pending[:size]
+                return batch
+            self._arrived.clear()
+            waiter = asyncio.ensure_future(self._arrived.wait())
+            try:  # cancelling an Event.wait() loses nothing
+                await asyncio.wait((waiter, self._receiving),
+                                   timeout=None if until is None else until - now,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+
+    async def close(self) -> None:
+        self._receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await self._receiving

@@ -1,0 +1,157 @@
+"""A collector's PostgreSQL: batches go in with COPY, land once, and keep the 15-minute and
+daily aggregates current in the same transaction.
+
+COPY cannot skip rows that are already there, and redelivery (a collector killed after the
+commit, before its acknowledgements reached the broker) sends rows again. So a batch is
+copied into a temporary staging table and moved with ``INSERT … ON CONFLICT DO NOTHING
+RETURNING``: the ``(meter, obis, time)`` key makes a row land once, and only the rows that
+landed are added to the aggregates. The aggregates are plain tables updated incrementally
+(count, sum, min, max, first and last value with their times per meter, value and bucket), so
+their cost follows the batch, not the table; the same queries read them whether TimescaleDB
+is installed or not (where it is, the readings table is a hypertable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from ..masking import hide_secrets
+from .rows import Row, copy_text
+
+__all__ = ["AGGREGATES", "BadBatch", "FleetStore", "StoreUnavailable"]
+
+_TIMEOUT = 10
+#: aggregate table suffix -> bucket width
+AGGREGATES = {"15min": "15 minutes", "1day": "1 day"}
+
+
+class StoreUnavailable(Exception):
+    """PostgreSQL cannot be reached or went away: keep the batch and try again."""
+
+
+class BadBatch(Exception):
+    """PostgreSQL refused the batch's data: retrying the same batch cannot help."""
+
+
+def _bucket(width: str, column: str = "time") -> str:
+    if width == "1 day":  # calendar days in UTC; the page shifts to the meter's zone
+        return f"date_trunc('day', {column})"
+    return f"date_bin('{width}', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+
+class FleetStore:
+    def __init__(self, dsn: str, table: str = "readings") -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+            raise ValueError(f"table = {table!r} is not a plain SQL name")
+        self.dsn = dsn
+        self.table = table
+        self.where = f"PostgreSQL {hide_secrets(dsn)}"  # never show a password
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self.dsn, connect_timeout=_TIMEOUT, options="-c timezone=UTC")
+            await ensure_schema(connection, self.table)
+            await connection.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS fleet_staging (LIKE {self.table}) "
+                "ON COMMIT DELETE ROWS")
+            await connection.commit()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{self.where}: {self._said(exc)}") from None
+        self._connection = connection
+        return connection
+
+    async def write(self, rows: Sequence[Row]) -> int:
+        """One transaction; the number of rows that were new."""
+        connection = await self.connect()
+        table = self.table
+        try:
+            async with connection.transaction(), connection.cursor() as cursor:
+                async with cursor.copy(
+                        "COPY fleet_staging (time, meter, obis, name, value, unit, "
+                        "frame_counter) FROM STDIN") as copy:
+                    await copy.write(copy_text(list(rows)))
+                await cursor.execute(_MOVE.format(table=table))
+                row = await cursor.fetchone()
+                landed = int(row[0]) if row else 0
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+            raise BadBatch(f"{self.where}: {self._said(exc)}") from None
+        except psycopg.Error as exc:
+            await self.close()
+            raise StoreUnavailable(f"{self.where}: {self._said(exc)}") from None
+        return landed
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
+
+    def _said(self, exc: BaseException) -> str:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return hide_secrets(text, [self.dsn])
+
+
+def _aggregate_upsert(suffix: str, width: str) -> str:
+    bucket = _bucket(width)
+    return f"""
+    agg_{suffix} AS (
+        INSERT INTO {{table}}_{suffix} AS a (bucket, meter, obis, name, unit, count, sum, min,
+                                            max, first_time, first, last_time, last)
+        SELECT {bucket}, meter, obis, min(name), min(unit), count(*), sum(value), min(value),
+               max(value), min(time), (array_agg(value ORDER BY time))[1], max(time),
+               (array_agg(value ORDER BY time DESC))[1]
+        FROM landed GROUP BY 1, meter, obis
+        ON CONFLICT (meter, obis, bucket) DO UPDATE SET
+            count = a.count + EXCLUDED.count, sum = a.sum + EXCLUDED.sum,
+            min = least(a.min, EXCLUDED.min), max = greatest(a.max, EXCLUDED.max),
+            first = CASE WHEN EXCLUDED.first_time < a.first_time THEN EXCLUDED.first
+                         ELSE a.first END,
+            first_time = least(a.first_time, EXCLUDED.first_time),
+            last = CASE WHEN EXCLUDED.last_time > a.last_time THEN EXCLUDED.last
+                        ELSE a.last END,
+            last_time = greatest(a.last_time, EXCLUDED.last_time)
+        RETURNING 1
+    )"""
+
+
+#: staging -> table, and what landed into each aggregate, in one statement
+_MOVE = ("WITH landed AS (INSERT INTO {table} SELECT * FROM fleet_staging "
+         "ON CONFLICT DO NOTHING RETURNING *),"
+         + ",".join(_aggregate_upsert(suffix, width) for suffix, width in AGGREGATES.items())
+         + " SELECT count(*) FROM landed")
+
+
+async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) -> None:
+    """The per-value table (a hypertable where TimescaleDB is installed) and its aggregate
+    tables; idempotent, so every collector and reader may call it at start."""
+    async with connection.transaction():
+        await connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} ("
+            "time timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
+            "name text NOT NULL, value double precision NOT NULL, unit text, "
+            "frame_counter bigint, PRIMARY KEY (meter, obis, time))")
+        for suffix in AGGREGATES:
+            await connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {table}_{suffix} ("
+                "bucket timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
+                "name text NOT NULL, unit text, count bigint NOT NULL, "
+                "sum double precision NOT NULL, min double precision NOT NULL, "
+                "max double precision NOT NULL, first_time timestamptz NOT NULL, "
+                "first double precision NOT NULL, last_time timestamptz NOT NULL, "
+                "last double precision NOT NULL, PRIMARY KEY (meter, obis, bucket))")
+        row = await (await connection.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).fetchone()
+        if row is not None:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            await connection.execute(
+                "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, "
+                "migrate_data => TRUE)", (table,))

@@ -1,0 +1,159 @@
+"""The fleet path: simulated meters publish readings to a real Mosquitto, two ``collect``
+processes share them through an MQTT v5 shared subscription and COPY them into a real
+PostgreSQL. One collector is killed with SIGKILL mid-run and started again, the broker and
+the database are restarted: at the end every published reading is in the table exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from livekit import CLI, ENV
+from servers import Mosquitto, Postgres
+from smartmeter_readout.fleet.rows import NotAReading, Row, copy_text, parse_reading, rows_of
+from smartmeter_readout.sim.fleet_load import FleetLoad, reading_json
+from smartmeter_readout.sim.simulator import Simulator
+
+#: the broker settings a collector needs (README "Many meters"): no cap on what it holds for
+#: a collector that is away or busy
+BROKER = "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
+VALUES = 12  # numeric values per reading of the load
+
+
+def wait(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout  # a safety net, not a timing
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_reading_of_the_contract_becomes_rows() -> None:
+    push = Simulator("vkw", key=bytes(16)).push(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    from smartmeter_readout import Decoder
+
+    [reading] = Decoder(bytes(16)).feed(push.wire)
+    rows, received = parse_reading(json.dumps(reading.to_dict()), "ignored")
+    numeric = [m for m in reading.values.values()
+               if isinstance(m.value, int | float) and not isinstance(m.value, bool)]
+    assert len(rows) == len(numeric) and received == reading.to_dict()["received"]
+    assert {row.meter for row in rows} == {reading.meter_key}
+    assert all(row.time == reading.to_dict()["time"] for row in rows)
+
+
+@pytest.mark.parametrize(("payload", "why"), [
+    (b"\xff\xfe", "not JSON"), (b"[1, 2]", "not a JSON object"),
+    (b'{"time": "2026-11-30T10:00:00+01:00"}', "no time or no values"),
+    (b'{"time": "yesterday", "values": {}}', "not ISO 8601"),
+    (b'{"time": "2026-11-30T10:00:00", "values": {}}', "no UTC offset"),
+    (b'{"time": "2026-11-30T10:00:00Z", "values": {"1.0.1.7.0.255": 5}}', "not an object"),
+    (b'{"time": "2026-11-30T10:00:00Z", "values": {"x\\u0000": {"value": 1}}}', "NUL"),
+])
+def test_what_is_no_reading_is_said_not_raised(payload: bytes, why: str) -> None:
+    with pytest.raises(NotAReading, match=why):
+        rows_of(payload)
+
+
+def test_numbers_beyond_a_table_of_doubles_are_left_out() -> None:
+    payload = json.dumps({"time": "2026-11-30T10:00:00Z", "frame_counter": 1 << 70, "values": {
+        "a": {"value": 10 ** 400}, "b": {"value": True}, "c": {"value": "text"},
+        "d": {"value": 2.5, "name": "x\ty", "unit": "W"}}})
+    [row] = rows_of(payload, "topic-meter")
+    assert row == Row("2026-11-30T10:00:00Z", "topic-meter", "d", "x\ty", 2.5, "W", None)
+    assert copy_text([row]) == b"2026-11-30T10:00:00Z\ttopic-meter\td\tx\\ty\t2.5\tW\t\\N\n"
+
+
+def test_the_load_publishes_the_contract() -> None:
+    moment = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    rows = rows_of(reading_json("sim00001", moment, 3, moment))
+    assert len(rows) == VALUES and rows[0].meter == "sim00001"
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[tuple[Mosquitto, Postgres, Path]]:
+    broker = Mosquitto(tmp_path, extra=BROKER)
+    database = Postgres()
+    broker.start()
+    database.start()
+    config = tmp_path / "collect.toml"
+    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                      f'[postgres]\ndsn = "{database.dsn}"\n'
+                      '[collect]\nbatch_seconds = 0.2\nsession_expiry = 600\n')
+    config.chmod(0o600)
+    try:
+        yield broker, database, config
+    finally:
+        broker.stop()
+        database.stop()
+        database.remove()
+
+
+def _collector(config: Path, name: str, folder: Path) -> subprocess.Popen[bytes]:
+    stats = folder / f"{name}.json"
+    stats.unlink(missing_ok=True)
+    with (folder / f"{name}.log").open("ab") as log:  # the child keeps its own copy
+        process = subprocess.Popen([*CLI, "collect", "--config", str(config), "--client-id",
+                                    name, "--stats", str(stats), "-q"], env=ENV,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+    wait(stats.exists, f"collector {name} never subscribed", timeout=60)
+    return process
+
+
+def _rows(dsn: str) -> tuple[int, int]:
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute("SELECT count(*), count(DISTINCT (meter, time)) FROM readings"
+                                 ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+
+def test_every_reading_lands_once_through_kill_and_restarts(
+        tmp_path: Path, fleet: tuple[Mosquitto, Postgres, Path]) -> None:
+    broker, database, config = fleet
+    collectors = {name: _collector(config, name, tmp_path) for name in ("c1", "c2")}
+    # 10,000 meters, each pushing every 10 s: 1,000 readings a second for 30 s
+    load = FleetLoad("127.0.0.1", broker.port, meters=10_000, interval=10.0)
+    load.start()
+    publishing = threading.Thread(target=load.run, args=(30.0,))
+    publishing.start()
+    try:
+        wait(lambda: load.published >= 12_000, "the load did not start")
+        collectors["c1"].send_signal(signal.SIGKILL)  # mid-batch, nothing acknowledged
+        collectors["c1"].wait()
+        collectors["c1"] = _collector(config, "c1", tmp_path)  # its session is waiting
+        wait(lambda: load.published >= 15_000, "the load stalled")
+        broker.stop()
+        time.sleep(2)  # an outage, not a wait for an event
+        broker.start()
+        wait(lambda: load.published >= 22_000, "the load stalled after the broker restart")
+        database.stop()
+        time.sleep(2)
+        database.start()
+        publishing.join()
+        assert load.wait_acknowledged(120), "the broker never acknowledged every reading"
+        expected = load.published * VALUES
+        wait(lambda: _rows(database.dsn)[0] >= expected, "readings are missing", timeout=240)
+        time.sleep(1)  # redelivered batches still in flight would show now
+        rows, readings = _rows(database.dsn)
+    finally:
+        load.stop()
+        for process in collectors.values():
+            process.terminate()
+            process.wait(30)
+    assert load.published == 30_000
+    assert (rows, readings) == (expected, load.published)
+    with psycopg.connect(database.dsn) as connection:
+        [(aggregated,)] = connection.execute(
+            "SELECT sum(count) FROM readings_15min WHERE obis = '1.0.1.8.0.255'").fetchall()
+    assert aggregated == load.published  # each reading counted once in the aggregates
+    logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("c1", "c2"))
+    assert "Traceback" not in logs
