@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import ssl
 import time
 from collections.abc import Callable
@@ -229,10 +230,18 @@ class Collector:
 
 
 async def collect(settings: CollectorSettings, stats_file: Path | None = None) -> int:
-    """Run a collector until cancelled (Ctrl-C, SIGTERM); 0 then."""
+    """Run a collector until SIGTERM or Ctrl-C; 0 then. The signal cancels the collector
+    where it waits, so a batch under way is committed or rolled back, never half done, and
+    what was not acknowledged comes again from the broker."""
     collector = Collector(settings, stats_file=stats_file)
+    running = asyncio.create_task(collector.run())
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, running.cancel)
     try:
-        await collector.run()
+        await running
+    except asyncio.CancelledError:
+        pass
     finally:
         await collector.store.close()
     return 0

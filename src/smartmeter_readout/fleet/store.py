@@ -1,14 +1,16 @@
-"""A collector's PostgreSQL: batches go in with COPY, land once, and keep the 15-minute and
-daily aggregates current in the same transaction.
+"""A collector's PostgreSQL: batches go in with COPY and land once.
 
 COPY cannot skip rows that are already there, and redelivery (a collector killed after the
 commit, before its acknowledgements reached the broker) sends rows again. So a batch is
-copied into a temporary staging table and moved with ``INSERT … ON CONFLICT DO NOTHING
-RETURNING``: the ``(meter, obis, time)`` key makes a row land once, and only the rows that
-landed are added to the aggregates. The aggregates are plain tables updated incrementally
-(count, sum, min, max, first and last value with their times per meter, value and bucket), so
-their cost follows the batch, not the table; the same queries read them whether TimescaleDB
-is installed or not (where it is, the readings table is a hypertable).
+copied into a temporary staging table and moved with ``INSERT … ON CONFLICT DO NOTHING``:
+the ``(meter, obis, time)`` key makes a row land once.
+
+The 15-minute and daily aggregates (count, sum, min, max, first and last value per meter,
+value and bucket) are views over the table, so they are right at every moment and cost the
+ingest nothing; a query for some meters reads their rows through the key's index. Keeping
+them as tables in the ingest transaction (an upsert per meter, value and bucket) cut one
+collector's rate to a quarter (benchmarks/bench_fleet.py). Where TimescaleDB is installed the
+readings table is a hypertable.
 """
 
 from __future__ import annotations
@@ -100,34 +102,9 @@ class FleetStore:
         return hide_secrets(text, [self.dsn])
 
 
-def _aggregate_upsert(suffix: str, width: str) -> str:
-    bucket = _bucket(width)
-    return f"""
-    agg_{suffix} AS (
-        INSERT INTO {{table}}_{suffix} AS a (bucket, meter, obis, name, unit, count, sum, min,
-                                            max, first_time, first, last_time, last)
-        SELECT {bucket}, meter, obis, min(name), min(unit), count(*), sum(value), min(value),
-               max(value), min(time), (array_agg(value ORDER BY time))[1], max(time),
-               (array_agg(value ORDER BY time DESC))[1]
-        FROM landed GROUP BY 1, meter, obis
-        ON CONFLICT (meter, obis, bucket) DO UPDATE SET
-            count = a.count + EXCLUDED.count, sum = a.sum + EXCLUDED.sum,
-            min = least(a.min, EXCLUDED.min), max = greatest(a.max, EXCLUDED.max),
-            first = CASE WHEN EXCLUDED.first_time < a.first_time THEN EXCLUDED.first
-                         ELSE a.first END,
-            first_time = least(a.first_time, EXCLUDED.first_time),
-            last = CASE WHEN EXCLUDED.last_time > a.last_time THEN EXCLUDED.last
-                        ELSE a.last END,
-            last_time = greatest(a.last_time, EXCLUDED.last_time)
-        RETURNING 1
-    )"""
-
-
-#: staging -> table, and what landed into each aggregate, in one statement
+#: staging -> table; what was new is counted
 _MOVE = ("WITH landed AS (INSERT INTO {table} SELECT * FROM fleet_staging "
-         "ON CONFLICT DO NOTHING RETURNING *),"
-         + ",".join(_aggregate_upsert(suffix, width) for suffix, width in AGGREGATES.items())
-         + " SELECT count(*) FROM landed")
+         "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM landed")
 
 
 async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) -> None:
@@ -139,15 +116,15 @@ async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) ->
             "time timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
             "name text NOT NULL, value double precision NOT NULL, unit text, "
             "frame_counter bigint, PRIMARY KEY (meter, obis, time))")
-        for suffix in AGGREGATES:
+        for suffix, width in AGGREGATES.items():
+            bucket = _bucket(width)
             await connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table}_{suffix} ("
-                "bucket timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
-                "name text NOT NULL, unit text, count bigint NOT NULL, "
-                "sum double precision NOT NULL, min double precision NOT NULL, "
-                "max double precision NOT NULL, first_time timestamptz NOT NULL, "
-                "first double precision NOT NULL, last_time timestamptz NOT NULL, "
-                "last double precision NOT NULL, PRIMARY KEY (meter, obis, bucket))")
+                f"CREATE OR REPLACE VIEW {table}_{suffix} AS SELECT {bucket} AS bucket, "
+                "meter, obis, min(name) AS name, min(unit) AS unit, count(*) AS count, "
+                "sum(value) AS sum, min(value) AS min, max(value) AS max, "
+                "min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first, "
+                "max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last "
+                f"FROM {table} GROUP BY 1, meter, obis")
         row = await (await connection.execute(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).fetchone()
         if row is not None:
