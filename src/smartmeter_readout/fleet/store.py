@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 
 from ..masking import hide_secrets
+from ..sinks.postgres import ensure_table, reason
 from .rows import Row, copy_text
 
 __all__ = ["AGGREGATES", "BadBatch", "FleetStore", "StoreUnavailable"]
@@ -98,8 +99,7 @@ class FleetStore:
                 await connection.close()
 
     def _said(self, exc: BaseException) -> str:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return hide_secrets(text, [self.dsn])
+        return reason(exc, self.dsn)
 
 
 #: staging -> table; what was new is counted
@@ -108,14 +108,10 @@ _MOVE = ("WITH landed AS (INSERT INTO {table} SELECT * FROM fleet_staging "
 
 
 async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) -> None:
-    """The per-value table (a hypertable where TimescaleDB is installed) and its aggregate
-    tables; idempotent, so every collector and reader may call it at start."""
+    """The reader's per-value table and the aggregate views over it; idempotent, so every
+    collector may call it at start."""
     async with connection.transaction():
-        await connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} ("
-            "time timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
-            "name text NOT NULL, value double precision NOT NULL, unit text, "
-            "frame_counter bigint, PRIMARY KEY (meter, obis, time))")
+        await ensure_table(connection, table)
         for suffix, width in AGGREGATES.items():
             bucket = _bucket(width)
             await connection.execute(
@@ -125,10 +121,3 @@ async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) ->
                 "min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first, "
                 "max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last "
                 f"FROM {table} GROUP BY 1, meter, obis")
-        row = await (await connection.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).fetchone()
-        if row is not None:
-            await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            await connection.execute(
-                "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, "
-                "migrate_data => TRUE)", (table,))

@@ -32,7 +32,7 @@ from ..masking import hide_secrets
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
-__all__ = ["PostgresSink"]
+__all__ = ["PostgresSink", "ensure_table", "reason"]
 
 _TIMEOUT = 10
 
@@ -61,22 +61,9 @@ class PostgresSink(SinkBase):
             connection = await psycopg.AsyncConnection.connect(self.dsn,
                                                                connect_timeout=_TIMEOUT)
             async with connection.transaction():
-                await connection.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                    "time timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
-                    "name text NOT NULL, value double precision NOT NULL, unit text, "
-                    "frame_counter bigint, PRIMARY KEY (meter, obis, time))")
-                row = await (await connection.execute(
-                    "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-                )).fetchone()
-                if row is not None:
-                    await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-                    await connection.execute(
-                        "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, "
-                        "migrate_data => TRUE)", (self.table,))
+                await ensure_table(connection, self.table)
         except psycopg.Error as exc:
-            raise SinkError(f"{self._where}: {hide_secrets(_first_line(exc), [self.dsn])}"
-                            ) from None
+            raise SinkError(f"{self._where}: {reason(exc, self.dsn)}") from None
         self._connection = connection
         return connection
 
@@ -96,8 +83,7 @@ class PostgresSink(SinkBase):
                     "ON CONFLICT DO NOTHING", rows)
         except psycopg.Error as exc:
             await self.close()
-            raise SinkError(f"{self._where}: {hide_secrets(_first_line(exc), [self.dsn])}"
-                            ) from None
+            raise SinkError(f"{self._where}: {reason(exc, self.dsn)}") from None
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -106,5 +92,23 @@ class PostgresSink(SinkBase):
                 await connection.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+async def ensure_table(connection: psycopg.AsyncConnection[Any], table: str) -> None:
+    """The per-value table (a hypertable where TimescaleDB is installed); idempotent. The
+    fleet's collectors write the same table."""
+    await connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        "time timestamptz NOT NULL, meter text NOT NULL, obis text NOT NULL, "
+        "name text NOT NULL, value double precision NOT NULL, unit text, "
+        "frame_counter bigint, PRIMARY KEY (meter, obis, time))")
+    row = await (await connection.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).fetchone()
+    if row is not None:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        await connection.execute(
+            "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, "
+            "migrate_data => TRUE)", (table,))
+
+
+def reason(exc: BaseException, dsn: str) -> str:
+    """PostgreSQL's first line of an error, without the password of ``dsn``."""
+    return hide_secrets((str(exc).strip().splitlines() or [type(exc).__name__])[0], [dsn])
