@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["Measurement", "MeterIdentity", "Reading"]
+__all__ = ["Measurement", "MeterIdentity", "Reading", "topic_part"]
 
 Value = int | float | str
 
@@ -34,10 +35,14 @@ class MeterIdentity:
     id: str | None = None  # meter number (0.0.96.1.0.255 or the layout's meter-number field)
     device_name: str | None = None  # COSEM logical device name (0.0.42.0.0.255)
     list_id: str | None = None  # push list id or push-setup name, where the meter sends one
+    name: str | None = None  # what the config calls the meter ("Top 3", "PV"), if anything
 
     def to_dict(self) -> dict[str, Any]:
-        return {"system_title": self.system_title, "manufacturer": self.manufacturer,
+        data = {"system_title": self.system_title, "manufacturer": self.manufacturer,
                 "id": self.id, "device_name": self.device_name, "list_id": self.list_id}
+        if self.name:  # only where the config names its meters: the contract stays as it was
+            data["name"] = self.name
+        return data
 
 
 def _iso(moment: datetime | None, *, millis: bool = False) -> str | None:
@@ -102,5 +107,12 @@ class Reading:
 
     @property
     def meter_key(self) -> str:
-        """A short stable name for the meter: its number, else its system title."""
-        return self.meter.id or self.meter.system_title or "meter"
+        """A short stable name for the meter: the name the config gives it, else its number,
+        else its system title (two simulators of one profile differ only by name)."""
+        meter = self.meter
+        return meter.name or meter.id or meter.system_title or "meter"
+
+
+def topic_part(text: str) -> str:
+    """A meter's name as it can stand in an MQTT topic, a client id or an entity id."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)

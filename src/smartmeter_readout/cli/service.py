@@ -175,7 +175,9 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     if setup is not None:
         setup(built)
     outputs = ", ".join(sink.name for sink in built.service.sinks) or "none"
-    log.info("reading %s; outputs: %s%s", built.reader.connector.name, outputs,
+    sources = ", ".join(f"{feed.name} ({feed.reader.connector.name})" if feed.name
+                        else feed.reader.connector.name for feed in built.service.feeds)
+    log.info("reading %s; outputs: %s%s", sources, outputs,
              f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")
     if demo and count is None:
         log.info(_("demo: Ctrl-C stops"))

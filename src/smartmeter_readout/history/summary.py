@@ -10,7 +10,7 @@ meter's time zone, so a day in March has 23 hours and one in October 25.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -44,13 +44,46 @@ def period_bounds(now: datetime, tz: tzinfo) -> dict[str, tuple[datetime, dateti
 
 
 def summary(query: HistoryQuery, now: datetime, tz: tzinfo,
-            meter: str | None = None) -> dict[str, Any]:
-    """Import, export, net, self-supplied share and peak for every period of ``PERIODS``."""
+            meter: str | Sequence[str] | None = None) -> dict[str, Any]:
+    """Import, export, net, self-supplied share and peak for every period of ``PERIODS``.
+
+    ``meter``: one meter (default: the one read last), or several taken together (a
+    building): their quarter hours added up, so the peak and the self-supplied share are the
+    building's, and each one's cost added up."""
+    if meter is not None and not isinstance(meter, str):
+        return _together(query, now, tz, list(meter))
     bounds = period_bounds(now, tz)
     since = min(start for start, _ in bounds.values())
     meter = meter or next(iter(query.meters()), None)
     taken = query.quarter_hours(IMPORT, since, now, meter) if meter else []
     given = query.quarter_hours(EXPORT, since, now, meter) if meter else []
+    return {"meter": meter, "time_zone": str(tz),
+            "periods": _periods(query, bounds, taken, given, tz, [meter] if meter else [])}
+
+
+def _together(query: HistoryQuery, now: datetime, tz: tzinfo,
+              meters: list[str]) -> dict[str, Any]:
+    bounds = period_bounds(now, tz)
+    since = min(start for start, _ in bounds.values())
+    taken = _added([query.quarter_hours(IMPORT, since, now, m) for m in meters])
+    given = _added([query.quarter_hours(EXPORT, since, now, m) for m in meters])
+    return {"meter": None, "meters": meters, "time_zone": str(tz),
+            "periods": _periods(query, bounds, taken, given, tz, meters)}
+
+
+def _added(per_meter: list[list[QuarterHour]]) -> list[QuarterHour]:
+    """Quarter hours of several meters as one: energy added, measured where all were."""
+    total: dict[int, tuple[float, bool]] = {}
+    for quarters in per_meter:
+        for quarter in quarters:
+            wh, measured = total.get(quarter.start, (0.0, True))
+            total[quarter.start] = (wh + quarter.wh, measured and quarter.measured)
+    return [QuarterHour(start, wh, measured) for start, (wh, measured) in sorted(total.items())]
+
+
+def _periods(query: HistoryQuery, bounds: Mapping[str, tuple[datetime, datetime]],
+             taken: list[QuarterHour], given: list[QuarterHour], tz: tzinfo,
+             meters: list[str]) -> dict[str, Any]:
     exports = any(quarter.wh > 0 for quarter in given)
     periods = {}
     for name, (start, end) in bounds.items():
@@ -67,12 +100,29 @@ def summary(query: HistoryQuery, now: datetime, tz: tzinfo,
             "self_supplied_share": _self_supplied(mine, out) if exports else None,
             "peak": _peak(mine, tz),
             "estimated_wh": _round(sum(q.wh for q in mine if not q.measured)),
-            "cost": period_cost(query, meter, start, end, tz) if meter else None,
+            "cost": _cost(query, meters, start, end, tz),
         }
-    return {"meter": meter, "time_zone": str(tz), "periods": periods}
+    return periods
 
 
-def read_summary(path: Path, tz: tzinfo, meter: str | None = None) -> dict[str, Any] | None:
+def _cost(query: HistoryQuery, meters: list[str], start: datetime, end: datetime,
+          tz: tzinfo) -> dict[str, Any] | None:
+    """One meter's cost, or the sum of several meters' (each is billed on its own)."""
+    costs = [period_cost(query, meter, start, end, tz) for meter in meters]
+    found = [cost for cost in costs if cost]
+    if len(found) <= 1:
+        return found[0] if found else None
+    total = dict(found[0])
+    for cost in found[1:]:
+        for key, value in cost.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and \
+                    isinstance(total.get(key), int | float):
+                total[key] = round(total[key] + value, 2)
+    return total
+
+
+def read_summary(path: Path, tz: tzinfo, meter: str | Sequence[str] | None = None,
+                 ) -> dict[str, Any] | None:
     """The summary of now from the database at ``path`` (None while there is none yet), for
     outputs that publish it (MQTT, /metrics) beside the running service."""
     if not path.is_file():

@@ -109,11 +109,16 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
     from .service import Service
 
     log = log or logging.getLogger("smartmeter_readout")
-    connector, keys, notes = build_connector(config, meter_keys(config))
+    readers: dict[str, LiveReader] = {}
+    notes: list[str] = []
+    for mine in config.per_meter():
+        name = mine["meter"]["name"]
+        connector, keys, found = build_connector(mine, meter_keys(mine))
+        notes += [f"{name}: {note}" if name else note for note in found]
+        readers[name] = LiveReader(connector, build_decoder(mine, keys),
+                                   options=options or LiveOptions(key_failures=0),
+                                   log=_meter_log(log, name) if config.meters else log)
     tz = meter_timezone(config)
-    decoder = build_decoder(config, keys)
-    reader = LiveReader(connector, decoder, options=options or LiveOptions(key_failures=0),
-                        log=log)
     if config.on("web"):
         problem = token_problem(config["web"]["host"], config["web"]["token"])
         if problem:
@@ -125,15 +130,30 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
             (sqlite_path.parent if sqlite_path else default_data_dir()) / "outbox.sqlite")
         outbox = Outbox(path, max_readings=config["outbox"]["max_readings"])
         notes += outbox.notes
-    service = Service(reader, sinks, outbox=outbox, log=log, count=count,
+    service = Service(readers, sinks, outbox=outbox, log=log, count=count,
                       secrets=configured_secrets(config))
-    return Built(service, reader, sqlite_path, notes, tz)
+    return Built(service, service.reader, sqlite_path, notes, tz)
+
+
+def _meter_log(log: logging.Logger, name: str) -> logging.Logger:
+    """The log of one of several meters: every line says which meter it is about."""
+    child = log.getChild("meter." + name.replace(".", "_"))
+    if not child.filters:
+        prefix = name.replace("%", "%%") + ": "
+
+        def named(record: logging.LogRecord) -> bool:
+            record.msg = prefix + str(record.msg)
+            return True
+
+        child.addFilter(named)
+    return child
 
 
 def configured_secrets(config: Config) -> list[str]:
     """Every secret the config holds, to be hidden wherever a message might quote it."""
-    found = [config["mqtt"]["password"], config["influxdb"]["token"], config["web"]["token"],
-             config["meter"]["key"], config["meter"]["auth_key"]]
+    found = [config["mqtt"]["password"], config["influxdb"]["token"], config["web"]["token"]]
+    for mine in config.per_meter():
+        found += [mine["meter"]["key"], mine["meter"]["auth_key"]]
     return [str(value) for value in found if value]
 
 
@@ -243,7 +263,7 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
             summary = functools.partial(read_summary, Path(
                 config["sqlite"]["path"] or default_data_dir() / "smartmeter.sqlite"),
                 meter_timezone(config))
-        sinks.append(MqttSink(config["mqtt"], summary=summary))
+        sinks.append(MqttSink(config["mqtt"], summary=summary, meters=len(config.per_meter())))
     if config.on("influxdb"):
         from ..sinks.influxdb import InfluxSink
 

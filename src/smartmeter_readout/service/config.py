@@ -48,6 +48,8 @@ def _o(kind: type | tuple[type, ...], default: Any = None, *choices: Any,
 
 SCHEMA: dict[str, dict[str, Option]] = {
     "meter": {
+        "name": _o(str, "", help="what you call the meter (\"Top 3\", \"PV\"): its name in "
+                                 "every output instead of its number"),
         "key": _o(str, help="AES key from the grid operator (32 hex digits)"),
         "key_file": _o(str, help="file holding the key"),
         "auth_key": _o(str, help="authentication key, for meters that send a tag"),
@@ -177,6 +179,17 @@ class Config:
     enabled: frozenset[str]
     origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where from
     layouts: tuple[Any, ...] = ()
+    #: one ``{"meter": …, "source": …}`` per ``[[meters]]`` table, checked and with the
+    #: defaults of ``[meter]`` and ``[source]`` filled in; empty for a one-meter config
+    meters: tuple[Mapping[str, Mapping[str, Any]], ...] = ()
+
+    def per_meter(self) -> list[Config]:
+        """One config per meter, each with its own ``[meter]`` and ``[source]``: what builds
+        that meter's source and decoder. A one-meter config is its own only one."""
+        if not self.meters:
+            return [self]
+        return [Config({**self.sections, **tables}, self.enabled, self.origin, self.layouts)
+                for tables in self.meters]
 
     def __getitem__(self, section: str) -> Mapping[str, Any]:
         return self.sections[section]
@@ -185,9 +198,13 @@ class Config:
         return section in self.enabled
 
     def __repr__(self) -> str:  # never show secrets
-        shown = {s: {k: ("***" if k in _SECRETS and v else v) for k, v in values.items()}
-                 for s, values in self.sections.items()}
-        return f"Config({shown}, enabled={sorted(self.enabled)})"
+        def hidden(values: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: ("***" if k in _SECRETS and v else v) for k, v in values.items()}
+
+        shown = {s: hidden(values) for s, values in self.sections.items()}
+        meters = [{s: hidden(values) for s, values in tables.items()} for tables in self.meters]
+        return (f"Config({shown}, enabled={sorted(self.enabled)}"
+                + (f", meters={meters})" if meters else ")"))
 
 
 def default_data_dir() -> Path:
@@ -211,8 +228,9 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     origin: dict[str, str] = {}
     present: set[str] = set()
     layouts: tuple[Any, ...] = ()
+    tables: list[dict[str, Any]] = []
     if path is not None:
-        raw, layouts = _read_file(Path(path), warn)
+        raw, layouts, tables = _read_file(Path(path), warn)
         present |= set(raw)
         origin.update({f"{s}.{k}": str(path) for s, values in raw.items() for k in values})
     for name, text in env.items():
@@ -240,9 +258,60 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         _check_tariff(sections["tariff"])
     if "mqtt" in enabled:
         _check_mqtt(sections["mqtt"])
-    _check_source(sections["source"])
+    meters = _meters(tables, raw, origin, str(path)) if tables else ()
+    if not meters:
+        _check_source(sections["source"])
     _check_addresses(sections, enabled)
-    return Config(sections, frozenset(enabled), origin, layouts)
+    return Config(sections, frozenset(enabled), origin, layouts, meters)
+
+
+def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
+            origin: Mapping[str, str], path: str) -> tuple[dict[str, dict[str, Any]], ...]:
+    """The ``[[meters]]`` tables, each on top of ``[meter]`` and ``[source]`` (which then
+    hold what the meters share, e.g. the time zone), checked one by one and together."""
+    from ..reading import topic_part
+
+    meters: list[dict[str, dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    for number, table in enumerate(tables, 1):
+        if not isinstance(table, dict):
+            raise ConfigError(_("{path}: 'meters' must be [[meters]] tables", path=path))
+        label = repr(table["name"]) if isinstance(table.get("name"), str) else f"#{number}"
+        where = _("{path}: [[meters]] {label}", path=path, label=label)
+        parts: dict[str, dict[str, Any]] = {"meter": {}, "source": {}}
+        for key, value in table.items():
+            section = next((s for s in parts if key in SCHEMA[s]), None)
+            if section is None:
+                valid = {**SCHEMA["meter"], **SCHEMA["source"]}
+                raise ConfigError(_("{where}: unknown key '{key}'{suggestion}; valid keys are "
+                                    "{valid}", where=where, key=key,
+                                    suggestion=_suggest(key, valid), valid=", ".join(valid)))
+            parts[section][key] = value
+        mine = {f"{s}.{k}": where for s, values in parts.items() for k in values}
+        resolved = {s: _section(s, {**raw.get(s, {}), **values}, {**origin, **mine})
+                    for s, values in parts.items()}
+        name = resolved["meter"]["name"].strip()
+        if not name:
+            raise ConfigError(_("{where}: give the meter a name, e.g. name = \"Top 3\" (it "
+                                "tells the meters apart in every output)", where=where))
+        short = topic_part(name).lower()  # as it stands in topics and Home Assistant's ids
+        if short in seen:
+            raise ConfigError(_("{where}: the name {name!r} is too close to meter {other!r}: "
+                                "names must differ in letters or digits", where=where,
+                                name=name, other=seen[short]))
+        seen[short] = name
+        resolved["meter"]["name"] = name
+        _check_placeholders(resolved, set(resolved))
+        _check_source(resolved["source"], where)
+        meters.append(resolved)
+    ports = [(m["source"]["port"] or m["source"]["tcp"], m["meter"]["name"]) for m in meters]
+    for number, (port, name) in enumerate(ports):
+        other = next((o for p, o in ports[:number] if port and p == port), None)
+        if other is not None:
+            raise ConfigError(_("{path}: [[meters]] {name!r} and {other!r} both read {port}: "
+                                "each meter needs its own adapter", path=path, name=name,
+                                other=other, port=port))
+    return tuple(meters)
 
 
 def _check_mqtt(section: Mapping[str, Any]) -> None:
@@ -300,7 +369,8 @@ def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[
                                     shown=shown, wanted=wanted))
 
 
-def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...]]:
+def _read_file(path: Path, warn: Any,
+               ) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...], list[Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -326,6 +396,10 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
             layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
         except ValueError as exc:
             raise ConfigError(f"{path}: {localize(exc)}") from None
+    meters = data.pop("meters", None)
+    if meters is not None and (not isinstance(meters, list) or not meters):
+        raise ConfigError(_("{path}: 'meters' must be [[meters]] tables, one per meter",
+                            path=path))
     for section, values in data.items():
         if section not in SCHEMA:
             raise ConfigError(_("{path}: unknown section [{section}]{suggestion}; valid are "
@@ -335,7 +409,8 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
         if not isinstance(values, dict):
             raise ConfigError(_("{path}: '{section}' must be a table: [{section}]", path=path,
                                 section=section))
-    secret_inside = any(k in _SECRETS and v for values in data.values()
+    every_table = [*data.values(), *(meters if isinstance(meters, list) else [])]
+    secret_inside = any(k in _SECRETS and v for values in every_table if isinstance(values, dict)
                         for k, v in values.items())
     try:
         mode = path.stat().st_mode
@@ -344,7 +419,7 @@ def _read_file(path: Path, warn: Any) -> tuple[dict[str, dict[str, Any]], tuple[
     if secret_inside and mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
         warn(_("{path} holds a key or password and is readable by other users: "
                "chmod 600 {path}").format(path=path))
-    return data, layouts
+    return data, layouts, meters or []
 
 
 def _env_key(name: str) -> tuple[str, str] | None:
@@ -461,12 +536,15 @@ def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str
                                 "port)", host=host))
 
 
-def _check_source(source: Mapping[str, Any]) -> None:
+def _check_source(source: Mapping[str, Any], where: str = "[source]") -> None:
     chosen = [key for key in ("port", "tcp", "simulate", "replay") if source.get(key)]
     if len(chosen) > 1:
-        raise ConfigError(_("[source] names {names}: give exactly one of port, tcp, simulate, "
-                            "replay", names=_(" and ").join(chosen)))
+        raise ConfigError(_("{where} names {names}: give exactly one of port, tcp, simulate, "
+                            "replay", where=where, names=_(" and ").join(chosen)))
+    if where != "[source]" and not chosen:
+        raise ConfigError(_("{where} needs one of port, tcp, simulate or replay, e.g. port = "
+                            "\"/dev/ttyUSB0\"", where=where))
     baud = source.get("baud")
     if baud != "auto" and not (isinstance(baud, int) or str(baud).isdigit()):
-        raise ConfigError(_("[source] baud = {baud!r} is not valid: use \"auto\" or a rate "
-                            "such as 2400", baud=baud))
+        raise ConfigError(_("{where} baud = {baud!r} is not valid: use \"auto\" or a rate "
+                            "such as 2400", where=where, baud=baud))

@@ -6,6 +6,7 @@
   ``unknown_layout``, ``malformed``), plus ``smartmeter_frames_bad_total``;
 - ``smartmeter_reconnects_total``: connections to the meter lost and made again;
 - ``smartmeter_last_reading_age_seconds``: how long ago the last reading arrived;
+- with ``[[meters]]``, the reader's counters above carry a ``meter`` label (its name) too;
 - ``smartmeter_output_backlog{output}``, ``smartmeter_output_delivered_total{output}``,
   ``smartmeter_output_failures_total{output}``, ``smartmeter_output_dropped_total{output}``,
   ``smartmeter_output_up{output}``;
@@ -23,7 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..events import EventKind
-from .service import Service
+from ..reading import Reading
+from .service import Service, ServiceStatus
 
 __all__ = ["ServiceCollector", "SummaryCollector"]
 
@@ -37,30 +39,16 @@ class ServiceCollector(Collector):
         status = self.service.status()
         values = GaugeMetricFamily("smartmeter_value", "The last reading's values, in base "
                                    "units", labels=["meter", "obis", "name", "unit"])
-        reading = status.last_reading
+        reading = status.meters[0].last_reading if len(status.meters) > 1 \
+            else status.last_reading
         if reading is not None:
-            for obis, measurement in reading.values.items():
-                value = measurement.value
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    values.add_metric([reading.meter_key, obis, measurement.name,
-                                       measurement.unit or ""], float(value))
+            _add_values(values, reading)
+        if len(status.meters) > 1:
+            for meter in status.meters[1:]:  # the first meter's went in above, if any
+                if meter.last_reading is not None and meter.last_reading is not reading:
+                    _add_values(values, meter.last_reading)
         yield values
-        stats = status.decoder
-        pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
-                                     labels=["outcome"])
-        for outcome, count in stats.outcomes.items():
-            pushes.add_metric([outcome], count)
-        yield pushes
-        yield CounterMetricFamily("smartmeter_frames_bad", "Link frames with failed checks",
-                                  value=stats[EventKind.BAD_FRAME])
-        yield CounterMetricFamily("smartmeter_implausible_values", "Readings whose values "
-                                  "do not fit each other (units of the list not known?)",
-                                  value=stats[EventKind.IMPLAUSIBLE])
-        yield CounterMetricFamily("smartmeter_reconnects", "Connections to the meter lost "
-                                  "and made again", value=status.source.reconnects)
-        age = status.last_reading_age
-        yield GaugeMetricFamily("smartmeter_last_reading_age_seconds", "Seconds since the "
-                                "last reading", value=float("nan") if age is None else age)
+        yield from _per_meter(status)
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "backlog": GaugeMetricFamily("smartmeter_output_backlog",
                                          "Readings waiting for an output", labels=["output"]),
@@ -80,6 +68,46 @@ class ServiceCollector(Collector):
             families["failures"].add_metric([output.name], output.failures)
             families["dropped"].add_metric([output.name], output.dropped)
         yield from families.values()
+
+
+def _add_values(family: GaugeMetricFamily, reading: Reading) -> None:
+    for obis, measurement in reading.values.items():
+        value = measurement.value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            family.add_metric([reading.meter_key, obis, measurement.name,
+                               measurement.unit or ""], float(value))
+
+
+def _per_meter(status: ServiceStatus) -> Iterator[Metric]:
+    """The reader's counters: as they were for one meter; with ``[[meters]]``, each
+    labelled with its meter's name."""
+    several = len(status.meters) > 1
+    meters = status.meters if several else ()
+    by = ["meter"] if several else []
+    pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
+                                 labels=[*by, "outcome"])
+    families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
+        "bad": CounterMetricFamily("smartmeter_frames_bad", "Link frames with failed checks",
+                                   labels=by),
+        "implausible": CounterMetricFamily("smartmeter_implausible_values", "Readings whose "
+                                           "values do not fit each other (units of the list "
+                                           "not known?)", labels=by),
+        "reconnects": CounterMetricFamily("smartmeter_reconnects", "Connections to the meter "
+                                          "lost and made again", labels=by),
+        "age": GaugeMetricFamily("smartmeter_last_reading_age_seconds", "Seconds since the "
+                                 "last reading", labels=by),
+    }
+    rows = [([m.name], m.decoder, m.source.reconnects, m.last_reading_age) for m in meters] \
+        or [([], status.decoder, status.source.reconnects, status.last_reading_age)]
+    for labels, stats, reconnects, age in rows:
+        for outcome, count in stats.outcomes.items():
+            pushes.add_metric([*labels, outcome], count)
+        families["bad"].add_metric(labels, stats[EventKind.BAD_FRAME])
+        families["implausible"].add_metric(labels, stats[EventKind.IMPLAUSIBLE])
+        families["reconnects"].add_metric(labels, reconnects)
+        families["age"].add_metric(labels, float("nan") if age is None else age)
+    yield pushes
+    yield from families.values()
 
 
 class SummaryCollector(Collector):

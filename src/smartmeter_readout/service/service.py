@@ -1,7 +1,10 @@
-"""The service: one source, one decoder, many outputs, none of which can stop the others.
+"""The service: one source and decoder per meter, many outputs, none of which can stop the
+others.
 
-Theory of operation: ``LiveReader`` yields readings. Each reading is handed to every output
-without waiting for any of them:
+Theory of operation: a ``LiveReader`` per meter yields readings, each in a task of its own (a
+meter's unplugged adapter or unreadable port stops that meter only; ``[[meters]]`` gives each
+its name, which the readings carry). Each reading is handed to every output without waiting
+for any of them:
 
 - local outputs (SQLite, console) get it through a bounded in-memory queue; a worker per
   output writes it in batches. A full queue (the disk hangs) drops its oldest reading with a
@@ -22,9 +25,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..events import DecoderStats
 from ..i18n import _
@@ -34,7 +37,8 @@ from ..reading import Reading
 from ..sinks.base import Sink
 from .outbox import Outbox, OutboxError
 
-__all__ = ["OutputStatus", "Service", "ServiceStatus", "SinkState", "SourceStatus"]
+__all__ = ["MeterFeed", "MeterStatus", "OutputStatus", "Service", "ServiceStatus", "SinkState",
+           "SourceStatus"]
 
 logger = logging.getLogger("smartmeter_readout")
 
@@ -56,9 +60,21 @@ class OutputStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterStatus:
+    name: str  # "" for the one meter of a one-meter config
+    readings: int
+    last_reading: Reading | None
+    last_reading_age: float | None  # seconds
+    source: SourceStatus
+    decoder: DecoderStats
+    stopped: str  # why this meter is no longer read, if it is not
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """What the service knows about itself at one moment: what the status API, /metrics and
-    the page read, instead of reaching into the reader and the decoder."""
+    the page read, instead of reaching into the readers and the decoders. ``source`` and
+    ``decoder`` are the first meter's; ``meters`` has every meter's."""
 
     started: float  # wall clock
     readings: int
@@ -67,6 +83,25 @@ class ServiceStatus:
     source: SourceStatus
     decoder: DecoderStats
     outputs: tuple[OutputStatus, ...]
+    meters: tuple[MeterStatus, ...] = ()
+
+
+@dataclass(slots=True)
+class MeterFeed:
+    """One meter's reader and what came of it."""
+
+    name: str
+    reader: LiveReader
+    readings: int = 0
+    last_reading: Reading | None = None
+    last_reading_at: float | None = None  # monotonic
+    stopped: str = ""
+
+    def status(self) -> MeterStatus:
+        age = (time.monotonic() - self.last_reading_at
+               if self.last_reading_at is not None else None)
+        return MeterStatus(self.name, self.readings, self.last_reading, age,
+                           self.reader.status(), self.reader.decoder.stats, self.stopped)
 
 
 @dataclass(slots=True)
@@ -79,10 +114,13 @@ class SinkState:
 
 
 class Service:
-    def __init__(self, reader: LiveReader, sinks: Sequence[Sink], *,
-                 outbox: Outbox | None = None, log: logging.Logger = logger,
+    def __init__(self, readers: LiveReader | Mapping[str, LiveReader], sinks: Sequence[Sink],
+                 *, outbox: Outbox | None = None, log: logging.Logger = logger,
                  count: int | None = None, secrets: Sequence[str] = ()) -> None:
-        self.reader = reader
+        """``readers``: the one meter's reader, or each meter's by its name."""
+        named = readers if isinstance(readers, Mapping) else {"": readers}
+        self.feeds = [MeterFeed(name, reader) for name, reader in named.items()]
+        self.reader = self.feeds[0].reader
         self.sinks = list(sinks)
         self.outbox = outbox
         self.log = log
@@ -119,7 +157,8 @@ class Service:
                                      self._outbox_fault(name) or state.error)
                         for name, state in self.state.items())
         return ServiceStatus(self.started, self.readings, self.last_reading, age,
-                             self.reader.status(), self.reader.decoder.stats, outputs)
+                             self.reader.status(), self.reader.decoder.stats, outputs,
+                             tuple(feed.status() for feed in self.feeds))
 
     def _outbox_fault(self, name: str) -> str:
         return self.outbox_error if name in self._wake else ""
@@ -160,21 +199,49 @@ class Service:
             self._wake[sink.name] = asyncio.Event()
             self._wake[sink.name].set()  # deliver what an earlier run left in the outbox
             workers.append(asyncio.create_task(self._durable_worker(sink), name=sink.name))
-        reading = asyncio.create_task(self._read(stop))
+        reading = {asyncio.create_task(self._read(feed, stop), name=f"meter {feed.name}"):
+                   feed for feed in self.feeds}
         stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if reading.done() and reading.exception() is not None:
-                raise reading.exception()  # type: ignore[misc]
+            await self._follow(reading, stopping)
         finally:
-            for task in (reading, stopping):
+            for task in (*reading, stopping):
                 task.cancel()
-            await asyncio.gather(reading, stopping, return_exceptions=True)
+            await asyncio.gather(*reading, stopping, return_exceptions=True)
             await self._shutdown(workers)
 
-    async def _read(self, stop: asyncio.Event) -> None:
-        async with aclosing(self.reader.readings()) as readings:
-            async for reading in readings:
+    async def _follow(self, reading: dict[asyncio.Task[None], MeterFeed],
+                      stopping: asyncio.Task[bool]) -> None:
+        """Until the stop, or every meter's source has ended. A source that fails for good
+        ends the service when it is the only one, else that meter only: the others go on."""
+        pending, failures = set(reading), []
+        while pending:
+            await asyncio.wait({*pending, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done():
+                return
+            for task in [task for task in pending if task.done()]:
+                pending.discard(task)
+                error = task.exception()
+                if error is None:
+                    continue
+                if len(reading) == 1:
+                    raise error
+                feed = reading[task]
+                feed.stopped = hide_secrets(str(error), self.secrets)
+                failures.append(error)
+                self.log.error(_("meter {name}: {reason}; the other meters are read on")
+                               .format(name=feed.name, reason=feed.stopped))
+        if failures and len(failures) == len(reading):
+            raise failures[0]
+
+    async def _read(self, feed: MeterFeed, stop: asyncio.Event) -> None:
+        name = feed.name
+        async with aclosing(feed.reader.readings()) as readings:
+            async for decoded in readings:
+                reading = (replace(decoded, meter=replace(decoded.meter, name=name)) if name
+                           else decoded)
+                feed.readings += 1
+                feed.last_reading, feed.last_reading_at = reading, time.monotonic()
                 await self.dispatch(reading)
                 if self.count is not None and self.readings >= self.count:
                     stop.set()

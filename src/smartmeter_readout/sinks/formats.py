@@ -38,8 +38,8 @@ def _human(value: object, unit: str | None) -> tuple[str, str]:
 
 def table(reading: Reading) -> str:
     meter = reading.meter
-    who = " ".join(part for part in (meter.manufacturer, meter.id or meter.system_title)
-                   if part)
+    who = " ".join(part for part in (meter.name and f"{meter.name}:", meter.manufacturer,
+                                     meter.id or meter.system_title) if part)
     stamp = reading.time.isoformat(sep=" ") if reading.time else "-"
     lines = [_("Timestamp: {time}").format(time=stamp) + (
                  "" if reading.meter_time else " " + _("(received)")),
@@ -78,7 +78,8 @@ def csv_text(readings: Sequence[Reading], header: bool = True,
     for reading in readings:
         by_column = {_column(m.name, m.unit): m.value for m in reading.values.values()}
         writer.writerow([reading.time.isoformat() if reading.time else "",
-                         reading.meter.id or reading.meter.system_title or "",
+                         reading.meter.name or reading.meter.id or reading.meter.system_title
+                         or "",
                          "" if reading.frame_counter is None else reading.frame_counter,
                          *(by_column.get(column, "") for column in columns)])
     return out.getvalue(), list(columns)

@@ -1,6 +1,7 @@
 """MQTT with Home Assistant discovery (aiomqtt, on paho-mqtt).
 
-Topics, for a meter ``M`` (its number, else its system title) under ``topic``:
+Topics, for a meter ``M`` (its name in the config, else its number, else its system title)
+under ``topic``:
 
 - ``<topic>/M/state``: every reading as JSON (the reading contract), QoS 1;
 - ``<topic>/M/status``: ``online`` / ``offline``, retained; ``offline`` is also the last
@@ -22,7 +23,8 @@ while the service runs (the ``status`` topic covers a stopped or killed service)
 
 A batch counts as delivered only when the broker acknowledged every QoS 1 publish; a broken
 connection raises ``SinkError`` and the service sends the batch again later from the outbox.
-The connection is made on the first reading (the topics and the will need the meter's name).
+A meter's connection is made on its first reading (the topics and the will need the meter's
+name); a service that reads several meters (``[[meters]]``) holds one connection per meter.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
@@ -42,7 +44,7 @@ import aiomqtt
 from .. import __version__
 from ..i18n import N_, _, translation
 from ..operators import MAKERS
-from ..reading import Reading
+from ..reading import Reading, topic_part
 from .base import SinkBase, SinkError
 from .formats import LABELS
 
@@ -60,10 +62,6 @@ _CLASSES: dict[str | None, tuple[str | None, str]] = {
 }
 _HA_UNITS = {"deg": "°"}  # Home Assistant's spelling of a phase angle's unit
 _ORIGIN = {"name": "smartmeter-readout", "sw_version": __version__}
-
-
-def topic_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def _device(reading: Reading) -> dict[str, Any]:
@@ -163,50 +161,59 @@ def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: s
     return configs
 
 
+@dataclass(slots=True)
+class _Meter:
+    """One meter's connection and what was sent on it."""
+
+    client: aiomqtt.Client
+    exits: contextlib.AsyncExitStack
+    announced: set[frozenset[str]] = field(default_factory=set)
+    last_sent: float | None = None
+    summary_at: float | None = None
+
+
 class MqttSink(SinkBase):
+    """One broker connection per meter, each with the meter's status topic as its will: a
+    killed service shows every meter as unavailable, and each meter is its own device."""
+
     durable = True
 
     def __init__(self, settings: Mapping[str, Any],
-                 summary: Callable[[], Mapping[str, Any] | None] | None = None) -> None:
+                 summary: Callable[[str], Mapping[str, Any] | None] | None = None, *,
+                 meters: int = 1) -> None:
         self.name = "mqtt"
         self.settings = dict(settings)
         self.summary = summary  # blocking (reads SQLite): run in a thread
         self.words = translation(self.settings.get("language", "auto")).gettext
-        self._summary_at: float | None = None
-        self._client: aiomqtt.Client | None = None
-        self._connection: contextlib.AsyncExitStack | None = None
-        self._meter: str | None = None
-        self._announced: set[frozenset[str]] = set()
-        self._last_sent: float | None = None
+        self.most = max(1, meters)  # connections kept; beyond, the longest unused goes
+        self._meters: dict[str, _Meter] = {}  # most recently used last
         where = f"{settings['host']}:{settings['port']}"
         self._where = _("MQTT broker {address}", address=where)
 
     async def start(self) -> None:
-        pass  # the connection needs the meter's name: made on the first reading
-
-    # the broker connection lives in an exit stack of its own: it is entered when the first
-    # reading names the meter, left when the broker goes away or the meter changes
+        pass  # a connection needs its meter's name: made on the meter's first reading
 
     async def write(self, readings: Sequence[Reading]) -> None:
         topic = self.settings["topic"]
         try:
             for reading in readings:
                 meter = topic_part(reading.meter_key)
-                client = await self._connected(meter)
+                state = await self._connected(meter)
+                client = state.client
                 keys = frozenset(reading.values)
-                if self.settings["homeassistant"] and keys not in self._announced:
+                if self.settings["homeassistant"] and keys not in state.announced:
                     for config_topic, payload in discovery_configs(
                             reading, topic=topic, prefix=self.settings["discovery_prefix"],
                             expire_after=self.settings["expire_after"],
                             words=self.words).items():
                         await client.publish(config_topic, payload, qos=1, retain=True,
                                              timeout=_TIMEOUT)
-                    self._announced.add(keys)
+                    state.announced.add(keys)
                 stamp = (reading.received or reading.time)
                 moment = stamp.timestamp() if stamp else None
                 minimum = self.settings["min_interval"]
-                if (minimum and moment is not None and self._last_sent is not None
-                        and moment - self._last_sent < minimum):
+                if (minimum and moment is not None and state.last_sent is not None
+                        and moment - state.last_sent < minimum):
                     continue
                 await client.publish(f"{topic}/{meter}/state",
                                      json.dumps(reading.to_dict(), ensure_ascii=False),
@@ -215,39 +222,44 @@ class MqttSink(SinkBase):
                     for measurement in reading.values.values():
                         await client.publish(f"{topic}/{meter}/{measurement.name}",
                                              str(measurement.value), qos=1, timeout=_TIMEOUT)
-                self._last_sent = moment
-                await self._publish_summary(client, reading)
+                state.last_sent = moment
+                await self._publish_summary(state, reading)
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-            await self._drop()
+            await self._drop_all()
             raise SinkError(f"{self._where}: {_reason(exc)}") from None  # _reason translates
 
-    async def _publish_summary(self, client: aiomqtt.Client, reading: Reading) -> None:
+    async def _publish_summary(self, state: _Meter, reading: Reading) -> None:
         every = self.settings["summary_interval"]
         if self.summary is None or not every or (
-                self._summary_at is not None and time.monotonic() - self._summary_at < every):
+                state.summary_at is not None and time.monotonic() - state.summary_at < every):
             return
         try:
-            data = await asyncio.to_thread(self.summary)
+            data = await asyncio.to_thread(self.summary, reading.meter_key)
         except Exception as exc:  # the history is another output's business: never ours
             log.debug("mqtt: no summary (%s)", exc)
             return
         if data is None or data.get("meter") != reading.meter_key:
             return  # nothing stored yet: again with the next reading
-        self._summary_at = time.monotonic()
+        state.summary_at = time.monotonic()
         topic, meter = self.settings["topic"], topic_part(reading.meter_key)
         if self.settings["homeassistant"]:
             for config_topic, payload in summary_configs(
                     data, meter_reading=reading, topic=topic,
                     prefix=self.settings["discovery_prefix"], words=self.words).items():
-                await client.publish(config_topic, payload, qos=1, retain=True,
-                                     timeout=_TIMEOUT)
-        await client.publish(f"{topic}/{meter}/summary", json.dumps(data, ensure_ascii=False),
-                             qos=1, retain=True, timeout=_TIMEOUT)
+                await state.client.publish(config_topic, payload, qos=1, retain=True,
+                                           timeout=_TIMEOUT)
+        await state.client.publish(f"{topic}/{meter}/summary",
+                                   json.dumps(data, ensure_ascii=False), qos=1, retain=True,
+                                   timeout=_TIMEOUT)
 
-    async def _connected(self, meter: str) -> aiomqtt.Client:
-        if self._client is not None and self._meter == meter:
-            return self._client
-        await self.close()
+    async def _connected(self, meter: str) -> _Meter:
+        state = self._meters.pop(meter, None)
+        if state is not None:
+            self._meters[meter] = state  # most recently used last
+            return state
+        while len(self._meters) >= self.most:  # the adapter moved to another meter
+            oldest = next(iter(self._meters))
+            await self._leave(oldest, self._meters.pop(oldest))
         settings = self.settings
         status = f"{settings['topic']}/{meter}/status"
         client = aiomqtt.Client(
@@ -257,33 +269,30 @@ class MqttSink(SinkBase):
             will=aiomqtt.Will(status, "offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if settings["tls"] else None,
             timeout=_TIMEOUT, keepalive=30)
-        self._connection = contextlib.AsyncExitStack()
-        try:
-            await self._connection.enter_async_context(client)
-        except BaseException:
-            self._connection = None
-            raise
-        self._client, self._meter = client, meter
-        self._announced.clear()
-        self._summary_at = None  # a new connection: the summary at once
+        exits = contextlib.AsyncExitStack()
+        await exits.enter_async_context(client)
+        state = self._meters[meter] = _Meter(client, exits)  # new: the summary at once
         await client.publish(status, "online", qos=1, retain=True, timeout=_TIMEOUT)
-        return client
+        return state
 
-    async def _drop(self) -> None:
-        self._client = None
-        connection, self._connection = self._connection, None
-        if connection is not None:
+    async def _leave(self, meter: str, state: _Meter) -> None:
+        """Say offline (a clean stop sends no last will) and disconnect."""
+        with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
+            await state.client.publish(f"{self.settings['topic']}/{meter}/status",
+                                       "offline", qos=1, retain=True, timeout=2)
+        with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
+            await state.exits.aclose()
+
+    async def _drop_all(self) -> None:
+        meters, self._meters = self._meters, {}
+        for state in meters.values():
             with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
-                await connection.aclose()
+                await state.exits.aclose()
 
     async def close(self) -> None:
-        """Say offline (a clean stop sends no last will) and disconnect."""
-        client = self._client
-        if client is not None and self._meter is not None:
-            with contextlib.suppress(aiomqtt.MqttError, OSError, TimeoutError):
-                await client.publish(f"{self.settings['topic']}/{self._meter}/status",
-                                     "offline", qos=1, retain=True, timeout=2)
-        await self._drop()
+        meters, self._meters = self._meters, {}
+        for meter, state in meters.items():
+            await self._leave(meter, state)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,10 +1,13 @@
 """The REST API under /api/v1 and the live feed (server-sent events).
 
-- ``GET /api/v1/reading``: the last reading (the JSON contract), 404 before the first;
+- ``GET /api/v1/reading?meter=``: the last reading (the JSON contract), 404 before the first;
+- ``GET /api/v1/meters``: every meter the service reads, with its state and last reading;
 - ``GET /api/v1/status``: source, meter, push counts, last error, outputs;
 - ``GET /api/v1/summary?meter=``: energy today, yesterday, this month, last month, this year;
 - ``GET /api/v1/history?from=&to=&step=&obis=&meter=``: intervals from the SQLite history
   (``raw`` gives the stored readings);
+- ``meter=*`` (summary, history) takes the service's meters together, added up: a
+  building's import, export, peak and cost;
 - ``GET /api/v1/peaks?from=&to=&step=&meter=``: the highest quarter hour per day or month;
 - ``GET /api/v1/costs?from=&to=&step=&meter=``: cost per quarter hour, day or month;
 - ``GET /api/v1/series``: which values of which meter the history holds;
@@ -38,7 +41,7 @@ from ..history.query import STEPS, HistoryError, HistoryQuery
 from ..history.summary import peaks, summary
 from ..history.timespec import parse_when
 from ..i18n import localize
-from ..service.service import Service
+from ..service.service import Service, ServiceStatus
 
 __all__ = ["Api", "SiteInfo"]
 
@@ -84,6 +87,7 @@ class Api:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
+                web.get("/api/v1/meters", self.meters),
                 web.get("/api/v1/status", self.status),
                 web.get("/api/v1/summary", self.summary),
                 web.get("/api/v1/history", self.history),
@@ -95,6 +99,13 @@ class Api:
 
     async def reading(self, request: web.Request) -> web.Response:
         reading = self.service.last_reading
+        name = request.query.get("meter")
+        if name:
+            feed = next((f for f in self.service.feeds if f.name == name), None)
+            if feed is None:
+                raise BadRequest(f"meter={name!r} is not read here; the meters are: "
+                                 f"{', '.join(f.name for f in self.service.feeds if f.name)}")
+            reading = feed.last_reading
         if reading is None:
             return web.json_response({"error": "no reading yet: the service is waiting for "
                                       "the meter (see /api/v1/status)"}, status=404)
@@ -103,6 +114,31 @@ class Api:
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status_data())
 
+    async def meters(self, request: web.Request) -> web.Response:
+        return web.json_response({"meters": [
+            {**meter, "reading": feed.last_reading.to_dict() if feed.last_reading else None}
+            for meter, feed in zip(self._meters(self.service.status()), self.service.feeds,
+                                   strict=True)]})
+
+    def _meters(self, status: ServiceStatus) -> list[dict[str, Any]]:
+        """Each meter's name, identity, source state and age, in the config's order."""
+        found = []
+        for meter in status.meters:
+            reading = meter.last_reading
+            found.append({
+                "name": meter.name or None,
+                "history_id": reading.meter_key if reading is not None else meter.name or None,
+                "meter": reading.meter.to_dict() if reading is not None else None,
+                "source": {"name": meter.source.name, "state": meter.source.state,
+                           "message": meter.source.message},
+                "readings": meter.readings,
+                "last_reading_age": None if meter.last_reading_age is None
+                else round(meter.last_reading_age, 3),
+                "pushes_bad": sum(meter.decoder.outcomes.values())
+                - meter.decoder.outcomes["ok"],
+                "stopped": meter.stopped or None,
+            })
+        return found
     def status_data(self) -> dict[str, Any]:
         status = self.service.status()
         source, stats, reading = status.source, status.decoder, status.last_reading
@@ -143,6 +179,7 @@ class Api:
                 "delivered": output.delivered, "failures": output.failures,
                 "dropped": output.dropped, "error": output.error or None,
             } for output in status.outputs],
+            "meters": self._meters(status),
         }
 
     async def history(self, request: web.Request) -> web.Response:
@@ -163,7 +200,7 @@ class Api:
                 raise BadRequest(f"obis={text!r} is not a list of OBIS codes like "
                                  "1.0.1.7.0.255,1.0.2.7.0.255")
             obis = text.split(",")
-        meter = query.get("meter") or None
+        meter = self._meter(query)
         truncated = False
         if step != "raw" and (until - since).total_seconds() / _STEP_SECONDS[step] > \
                 _MAX_INTERVALS:
@@ -173,6 +210,8 @@ class Api:
                                   "to": until.isoformat(), "truncated": truncated}
         store = await self._history_store()
         if step == "raw":
+            if meter is not None and not isinstance(meter, str):
+                raise BadRequest("step=raw is for one meter at a time: meter=NAME")
             rows = await self._query(store.readings, since, until, _MAX_RAW + 1, meter)
             answer["truncated"] = len(rows) > _MAX_RAW
             answer["readings"] = rows[:_MAX_RAW]
@@ -183,7 +222,7 @@ class Api:
 
     async def summary(self, request: web.Request) -> web.Response:
         store = await self._history_store()
-        meter = request.query.get("meter") or None
+        meter = self._meter(request.query)
         return web.json_response(await self._query(summary, store, datetime.now(self.info.tz),
                                                    self.info.tz, meter))
 
@@ -225,14 +264,27 @@ class Api:
         if until - since > longest:
             since = until - longest
         store = await self._history_store()
-        rows = await self._query(find, store, step, since, until, self.info.tz,
-                                 query.get("meter") or None)
+        meter = self._meter(query)
+        if meter is not None and not isinstance(meter, str):
+            raise BadRequest(f"/api/v1/{key} is for one meter at a time: meter=NAME")
+        rows = await self._query(find, store, step, since, until, self.info.tz, meter)
         return web.json_response({"step": step, "from": since.isoformat(),
                                   "to": until.isoformat(), key: rows})
 
     async def series(self, request: web.Request) -> web.Response:
         store = await self._history_store()
         return web.json_response({"series": await self._query(store.series)})
+
+    def _meter(self, query: Any) -> str | list[str] | None:
+        """``meter=NAME``, or ``meter=*``: the service's named meters taken together."""
+        text = query.get("meter") or None
+        if text != "*":
+            return text
+        names = [feed.name for feed in self.service.feeds if feed.name]
+        if not names:
+            raise BadRequest("meter=* adds up the meters of [[meters]]; this service reads "
+                             "one meter")
+        return names
 
     @staticmethod
     async def _query(call: Callable[..., Any], *args: Any) -> Any:

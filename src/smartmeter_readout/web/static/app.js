@@ -1,7 +1,8 @@
 // The page: live values from /api/v1/events, the summary from /api/v1/summary, charts from
 // /api/v1/history, drawn as plain SVG. Texts come from the gettext catalogues of the package
 // (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
-// times follow the meter's time zone.
+// times follow the meter's time zone. A service that reads several meters ([[meters]]) gets
+// a selector: one meter, or all of them added up (a building).
 "use strict";
 
 const OBIS = {
@@ -52,7 +53,9 @@ const whole = (value) => number(0, value);
 // ---- time -------------------------------------------------------------------------------
 
 const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "",
-  lastTimes: [], tz: undefined, lastReadingAt: null, peakWarning: null, quarter: null };
+  lastTimes: [], tz: undefined, lastReadingAt: null, peakWarning: null, quarter: null,
+  meters: [], selected: null, byMeter: {} };
+const ALL = "*";
 
 function when(date, options) {
   return date.toLocaleString(i18n.locale, { timeZone: live.tz, ...options });
@@ -120,8 +123,73 @@ function showReading(reading) {
     addPair(counters, counterName(value.name), `${number(3, value.value / 1000)} k${value.unit}`);
   }
   const meter = reading.meter || {};
-  $("meter-id").textContent = meter.id || meter.system_title || "";
+  $("meter-id").textContent = live.selected === ALL ? ""
+    : [meter.name, meter.id || meter.system_title].filter(Boolean).join(" · ");
   showAge();
+}
+
+// ---- several meters ---------------------------------------------------------------------
+
+// what adds up across the meters of a building; voltages, currents and frequency do not
+const ADDITIVE = ["W", "Wh", "var", "varh", "VA", "VAh"];
+
+function sumOf(readings) {
+  const values = {};
+  let time = null;
+  for (const reading of readings) {
+    if (reading.time && (!time || reading.time > time)) time = reading.time;
+    for (const [obis, value] of Object.entries(reading.values)) {
+      if (!ADDITIVE.includes(value.unit) || typeof value.value !== "number") continue;
+      const total = values[obis] || (values[obis] = { ...value, value: 0 });
+      total.value += value.value;
+    }
+  }
+  return { time, meter: { name: t("All meters") }, values };
+}
+
+function onReading(reading) {
+  if (live.meters.length < 2) { showReading(reading); return; }
+  const name = (reading.meter || {}).name;
+  live.byMeter[name] = reading;
+  if (live.selected === ALL) showReading(sumOf(Object.values(live.byMeter)));
+  else if (name === live.selected) showReading(reading);
+}
+
+function meterQuery() {
+  return live.meters.length > 1 ? `&meter=${encodeURIComponent(live.selected)}` : "";
+}
+
+function setMeters(meters, refresh) {
+  const names = meters.map((m) => m.name).filter(Boolean);
+  if (names.length < 2 || names.join("\n") === live.meters.join("\n")) return;
+  live.meters = names;
+  const saved = localStorage.getItem("meter");
+  live.selected = names.includes(saved) || saved === ALL ? saved : ALL;
+  const select = $("meter-select");
+  select.replaceChildren();
+  for (const [value, label] of [[ALL, t("All meters (sum)")], ...names.map((n) => [n, n])]) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = label;
+    option.selected = value === live.selected;
+    select.append(option);
+  }
+  $("meter-choice").hidden = false;
+  for (const meter of meters) if (meter.reading) live.byMeter[meter.name] = meter.reading;
+  select.onchange = () => {
+    live.selected = select.value;
+    localStorage.setItem("meter", live.selected);
+    live.lastTimes = [];
+    live.quarter = null;
+    const shown = live.selected === ALL ? sumOf(Object.values(live.byMeter))
+      : live.byMeter[live.selected];
+    if (shown) showReading(shown);
+    refresh();
+  };
+  const shown = live.selected === ALL ? sumOf(Object.values(live.byMeter))
+    : live.byMeter[live.selected];
+  if (shown) showReading(shown);
+  refresh();
 }
 
 // Where the running quarter hour is heading: its import so far (the counter since the
@@ -223,7 +291,16 @@ function showStatus(status) {
   addPair(list, t("Line"), line || t("not detected yet"));
   addPair(list, t("Operator"), source.operator);
   addPair(list, t("Time zone"), status.time_zone || "");
-  if (status.meter) {
+  if ((status.meters || []).length > 1) {
+    for (const m of status.meters) {
+      const who = m.meter ? [m.meter.manufacturer, m.meter.id || m.meter.system_title]
+        .filter(Boolean).join(" ") : "";
+      const age = m.last_reading_age === null ? t("no reading yet")
+        : tf("last reading {age} ago", { age: ageText(m.last_reading_age) });
+      addPair(list, m.name, [who, m.stopped || m.source.message || m.source.state, age]
+        .filter(Boolean).join(" · "), m.stopped ? "bad" : "");
+    }
+  } else if (status.meter) {
     const m = status.meter;
     addPair(list, t("Meter"), [m.manufacturer, m.id || m.system_title].filter(Boolean).join(" "));
   }
@@ -260,7 +337,7 @@ function connect() {
   const events = new EventSource("/api/v1/events");
   events.addEventListener("open", () => { live.connected = true; showAge(); });
   events.addEventListener("error", () => { live.connected = false; showAge(); });
-  events.addEventListener("reading", (event) => showReading(JSON.parse(event.data)));
+  events.addEventListener("reading", (event) => onReading(JSON.parse(event.data)));
   events.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
 }
 
@@ -273,7 +350,7 @@ const kwh = (wh) => wh === null || wh === undefined ? "–" : number(wh < 100000
 async function loadSummary() {
   const body = $("summary").tBodies[0];
   let data;
-  try { data = await api("/api/v1/summary"); } catch (error) {
+  try { data = await api(`/api/v1/summary?${meterQuery()}`); } catch (error) {
     if (error.message !== "login") $("summary-note").textContent = error.message;
     return;
   }
@@ -509,7 +586,8 @@ async function loadPower(range) {
   $("power-readout").textContent = "";
   const obis = `${OBIS.powerImport},${OBIS.powerExport}`;
   try {
-    const data = await api(`/api/v1/history?from=${spec.from}&step=${spec.step}&obis=${obis}`);
+    const data = await api(
+      `/api/v1/history?from=${spec.from}&step=${spec.step}&obis=${obis}${meterQuery()}`);
     const points = data.intervals.map((i) => ({
       t: Date.parse(i.start),
       v: value(i, OBIS.powerImport, "mean") - value(i, OBIS.powerExport, "mean"),
@@ -529,7 +607,7 @@ async function loadEnergy(range) {
     months: "from=-365d&step=1mo",
   }[range];
   try {
-    const data = await api(`/api/v1/history?${query}&obis=${obis}`);
+    const data = await api(`/api/v1/history?${query}&obis=${obis}${meterQuery()}`);
     const bars = data.intervals.map((i) => {
       const start = new Date(i.start);
       const label = range === "hours" ? clock(start) : range === "months" ? monthYear(start)
@@ -567,7 +645,8 @@ async function loadProfile() {
     .join(",");
   const body = $("profile-table").tBodies[0];
   try {
-    const data = await api(`/api/v1/history?from=${day}&to=${nextDay(day)}&step=15m&obis=${obis}`);
+    const data = await api(
+      `/api/v1/history?from=${day}&to=${nextDay(day)}&step=15m&obis=${obis}${meterQuery()}`);
     const rows = data.intervals.map((i) => ({
       label: i.start.slice(11, 16),
       import: value(i, OBIS.energyImport, "delta"), export: value(i, OBIS.energyExport, "delta"),
@@ -622,10 +701,12 @@ function theme() {
 async function start() {
   theme();
   await useLanguage(chosenLanguage());
+  let meters = [];
   try {
     const status = await api("/api/v1/status");
     live.tz = status.time_zone || undefined;
     live.peakWarning = status.peak_warning_w || null;
+    if ((status.meters || []).length > 1) meters = (await api("/api/v1/meters")).meters;
   } catch (error) {
     // the live feed brings the status too
   }
@@ -641,7 +722,8 @@ async function start() {
     refresh();
     showAge();
   });
-  refresh();
+  setMeters(meters, refresh);
+  if (live.meters.length < 2) refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, 60000);
   setInterval(showAge, 1000);
   let resized = null;

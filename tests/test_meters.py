@@ -1,0 +1,299 @@
+"""Several meters in one service (``[[meters]]``): the config, isolation of the meters, and
+two simulators through every output at once (SQLite, MQTT with Home Assistant, PostgreSQL,
+/metrics and the page in a real Chromium)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
+
+from livekit import CLI, ENV, jsonl
+from servers import Mosquitto, Postgres, free_port, need, wait_listening
+from smartmeter_readout.errors import ConfigError
+from smartmeter_readout.history.query import HistoryQuery
+from smartmeter_readout.service.config import load_config
+from test_mqtt import Listener
+
+KEY = "5AD7A2C3E41B9F06D8C1E2F3A4B5C6D7"
+
+
+def config_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "meters.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def load(tmp_path: Path, text: str) -> Any:
+    return load_config(config_file(tmp_path, text), env={})
+
+
+def test_each_meter_gets_its_own_sections_on_top_of_the_shared_ones(tmp_path: Path) -> None:
+    config = load(tmp_path, f"""
+[meter]
+timezone = "Europe/Berlin"
+operator = "vkw"
+
+[[meters]]
+name = "Top 3"
+port = "/dev/ttyUSB0"
+key = "{KEY}"
+
+[[meters]]
+name = "PV"
+simulate = "wienernetze"
+interval = 5
+operator = "wienernetze"
+""")
+    first, second = config.per_meter()
+    assert first["meter"]["name"] == "Top 3" and first["source"]["port"] == "/dev/ttyUSB0"
+    assert first["meter"]["timezone"] == "Europe/Berlin" and first["meter"]["operator"] == "vkw"
+    assert second["source"]["simulate"] == "wienernetze" and second["source"]["interval"] == 5
+    assert second["meter"]["operator"] == "wienernetze" and second["meter"]["key"] is None
+    assert KEY not in repr(config)  # keys stay hidden in the config's own picture
+
+
+def test_a_one_meter_config_is_its_own_only_meter(tmp_path: Path) -> None:
+    config = load(tmp_path, '[source]\nsimulate = "vkw"\n[meter]\nname = "Haus"\n')
+    assert config.meters == () and config.per_meter() == [config]
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    ('[[meters]]\nname = "A"\nsimulate = "vkw"\nbaudrate = 2400\n',
+     "unknown key 'baudrate'"),
+    ('[[meters]]\nsimulate = "vkw"\n', "give the meter a name"),
+    ('[[meters]]\nname = "A"\n', "needs one of port, tcp, simulate or replay"),
+    ('[[meters]]\nname = "A"\nsimulate = "vkw"\nport = "/dev/ttyUSB0"\n',
+     "names port and simulate"),
+    ('[[meters]]\nname = "Top 3"\nsimulate = "vkw"\n[[meters]]\nname = "top 3"\n'
+     'simulate = "vkw"\n', "too close to meter 'Top 3'"),
+    ('[[meters]]\nname = "A"\nport = "/dev/ttyUSB0"\n[[meters]]\nname = "B"\n'
+     'port = "/dev/ttyUSB0"\n', "'B' and 'A' both read /dev/ttyUSB0"),
+    ('[[meters]]\nname = "A"\nsimulate = "vkw"\ninterval = -1\n', "must be at least"),
+    ('[[meters]]\nname = "A"\nport = "/dev/ttyUSB0"\nkey = "XXXXXXXXXXXXXXXX"\n',
+     "placeholder"),
+    ("meters = 3\n", r"must be \[\[meters\]\] tables"),
+])
+def test_a_bad_meters_table_names_itself_and_the_fix(tmp_path: Path, text: str,
+                                                     wanted: str) -> None:
+    with pytest.raises(ConfigError, match=wanted) as caught:
+        load(tmp_path, text)
+    assert "XXXXXXXX" not in str(caught.value)
+
+
+def test_one_meters_broken_adapter_stops_that_meter_only(tmp_path: Path) -> None:
+    not_a_port = tmp_path / "not-a-serial-port"
+    not_a_port.write_text("x")
+    path = config_file(tmp_path, f"""
+[[meters]]
+name = "Garage"
+port = "{not_a_port}"
+key = "{KEY}"
+
+[[meters]]
+name = "Keller"
+port = "/dev/ttyUSB-not-plugged-in-{os.getpid()}"
+key = "{KEY}"
+
+[[meters]]
+name = "Top 3"
+simulate = "vkw"
+interval = 0.2
+
+[sqlite]
+enabled = false
+""")
+    result = subprocess.run([*CLI, "run", "--config", str(path), "--count", "4",
+                             "--console", "jsonl"], capture_output=True, text=True,
+                            timeout=60, env=ENV, check=False)
+    assert result.returncode == 0, result.stderr
+    readings = jsonl(result.stdout)
+    assert len(readings) == 4
+    assert {reading["meter"]["name"] for reading in readings} == {"Top 3"}
+    assert "Garage: " in result.stderr and "not a serial port" in result.stderr
+    assert "the other meters are read on" in result.stderr
+    assert KEY not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    if os.geteuid() != 0:
+        pytest.fail("run the test suite as root (as CI does): PostgreSQL runs as postgres")
+    server = Postgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        server.remove()
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = response.read().decode()
+        return json.loads(body) if "json" in response.headers["Content-Type"] else body
+
+
+def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(0.1)
+
+
+def test_two_meters_in_one_service_reach_every_output(tmp_path: Path, broker: Mosquitto,
+                                                      postgres: Postgres) -> None:
+    port = free_port()
+    sqlite = tmp_path / "two.sqlite"
+    path = config_file(tmp_path, f"""
+[[meters]]
+name = "Top 3"
+simulate = "vkw"
+interval = 0.5
+
+[[meters]]
+name = "PV"
+simulate = "vkw"
+interval = 0.7
+
+[sqlite]
+path = "{sqlite}"
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker.port}
+summary_interval = 1
+
+[postgres]
+dsn = "{postgres.dsn}"
+
+[web]
+port = {port}
+""")
+    listener = Listener(broker.port)
+    env = {name: value for name, value in ENV.items() if name != "SMARTMETER_WEB_PORT"}
+    process = subprocess.Popen([*CLI, "run", "--config", str(path)], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_listening(port, timeout=30)
+
+        def both_read() -> bool:
+            meters = get(url + "/api/v1/meters")["meters"]
+            return len(meters) == 2 and all(m["readings"] >= 3 for m in meters)
+
+        until(both_read, what="readings of both meters")
+        meters = get(url + "/api/v1/meters")["meters"]
+        assert [m["name"] for m in meters] == ["Top 3", "PV"]
+        # the same profile twice: the same meter number, told apart by the names
+        assert {m["meter"]["id"] for m in meters} == {"1KFM0200014196"}
+        assert get(url + "/api/v1/reading?meter=PV")["meter"]["name"] == "PV"
+        status = get(url + "/api/v1/status")
+        assert [m["name"] for m in status["meters"]] == ["Top 3", "PV"]
+
+        # MQTT: a state topic, an availability and a Home Assistant device per meter
+        listener.wait(lambda: listener.on("smartmeter/Top_3/state")
+                      and listener.on("smartmeter/PV/state"))
+        assert listener.on("smartmeter/Top_3/status")[-1] == b"online"
+        assert listener.on("smartmeter/PV/status")[-1] == b"online"
+        state = json.loads(listener.on("smartmeter/PV/state")[-1])
+        assert state["meter"]["name"] == "PV"
+        devices = {}
+        for topic, payload, _ in list(listener.messages):
+            if topic.startswith("homeassistant/sensor/") and topic.endswith("/config"):
+                config = json.loads(payload)
+                devices[tuple(config["device"]["identifiers"])] = config["state_topic"]
+        assert set(devices) == {("smartmeter_Top_3",), ("smartmeter_PV",)}
+        listener.wait(lambda: listener.on("smartmeter/PV/summary"))
+
+        # PostgreSQL: rows of both meters
+        def stored() -> set[Any]:
+            with psycopg.connect(postgres.dsn) as connection:
+                return {row[0] for row in connection.execute(
+                    "SELECT DISTINCT meter FROM readings").fetchall()}
+
+        until(lambda: stored() == {"Top 3", "PV"}, what="both meters in PostgreSQL")
+
+        # /metrics: every meter's values and counters, by name
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
+            families = {f.name: f for f in text_string_to_metric_families(reply.read().decode())}
+        assert {s.labels["meter"] for s in families["smartmeter_value"].samples} == {
+            "Top 3", "PV"}
+        assert {s.labels["meter"] for s in families["smartmeter_pushes"].samples} == {
+            "Top 3", "PV"}
+
+        # the history answers per meter and for both added up
+        one = get(url + "/api/v1/history?from=-1h&step=1m&obis=1.0.1.7.0.255&meter=PV")
+        both = get(url + "/api/v1/history?from=-1h&step=1m&obis=1.0.1.7.0.255&meter=*")
+        assert one["intervals"] and both["intervals"][0]["meters"] == ["Top 3", "PV"]
+        summed = get(url + "/api/v1/summary?meter=*")
+        assert summed["meters"] == ["Top 3", "PV"]
+
+        _page_shows_each_meter_and_the_sum(url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        listener.wait(lambda: listener.on("smartmeter/PV/status")[-1:] == [b"offline"]
+                      and listener.on("smartmeter/Top_3/status")[-1:] == [b"offline"])
+        listener.close()
+    assert process.returncode == 0, err
+    query = HistoryQuery(sqlite)
+    try:
+        assert {row["meter"] for row in query.series()} == {"Top 3", "PV"}
+    finally:
+        query.close()
+
+
+def _page_shows_each_meter_and_the_sum(url: str) -> None:
+    chromium = need("chromium", "chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(url)
+            select = page.locator("[data-testid=meter-select]")
+            expect(select).to_be_visible()
+            assert select.locator("option").all_inner_texts() == [
+                "All meters (sum)", "Top 3", "PV"]
+            net = page.locator("[data-testid=net-power]")
+            expect(net).not_to_have_text("\u2013")
+            expect(page.locator("#voltage_l1")).to_have_text("\u2013")  # not a sum
+            select.select_option("PV")
+            expect(page.locator("#meter-id")).to_contain_text("PV")
+            expect(page.locator("#voltage_l1")).to_contain_text("V")
+            expect(page.locator("#status")).to_contain_text("Top 3")
+            page.reload()  # the choice is kept
+            expect(page.locator("[data-testid=meter-select]")).to_have_value("PV")
+            assert not problems, problems
+        finally:
+            browser.close()
