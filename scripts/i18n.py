@@ -6,7 +6,7 @@
 
 Messages come from ``_()`` and ``N_()`` in the Python code (domain ``smartmeter_readout``;
 the core marks its English messages with the catalogue-free ``smartmeter_readout.message.N_``)
-and from ``t()``/``tf()`` in the page's script and ``data-t``/``data-t-label``/``data-t-title``
+and from ``t()``/``tf()`` in the pages' scripts and ``data-t``/``data-t-label``/``data-t-title``
 in its HTML (domain ``page``). Each ``.po`` is compiled: the program's to ``.mo`` beside it,
 the page's to ``web/static/locale/<lang>.json``. English is the language of the messages; its
 catalogue says so message by message, so "complete in both languages" can be checked.
@@ -52,13 +52,13 @@ def program_messages() -> dict[str, list[str]]:
 def page_messages() -> dict[str, list[str]]:
     """msgid -> where, from the page's script and HTML."""
     found: dict[str, list[str]] = {}
-    script = STATIC / "app.js"
-    with script.open("rb") as source:
-        for line, _, message, _ in extract_javascript(source, ["t", "tf"], [],
-                                                      {"parse_template_string": True}):
-            text = _first(message)
-            if text:
-                found.setdefault(text, []).append(f"{script.relative_to(ROOT)}:{line}")
+    for script in sorted(STATIC.glob("*.js")):
+        with script.open("rb") as source:
+            for line, _, message, _ in extract_javascript(source, ["t", "tf"], [],
+                                                          {"parse_template_string": True}):
+                text = _first(message)
+                if text:
+                    found.setdefault(text, []).append(f"{script.relative_to(ROOT)}:{line}")
     for page in sorted(STATIC.glob("*.html")):
         for number, text in enumerate(page.read_text().splitlines(), start=1):
             for message in _HTML.findall(text):

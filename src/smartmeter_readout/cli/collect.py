@@ -12,10 +12,14 @@ import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..i18n import _
-from .common import load, run, setup_logging
+from .common import UsageError, load, run, setup_logging
+
+if TYPE_CHECKING:
+    from ..service.config import Config
+    from ..web.server import WebServer
 
 __all__ = ["COMMANDS", "add_collect_command"]
 
@@ -53,10 +57,45 @@ def collect_command(args: argparse.Namespace) -> int:
         group=options["group"], client_id=client_id,
         session_expiry=options["session_expiry"], batch_size=options["batch_size"],
         batch_seconds=options["batch_seconds"], dsn=postgres["dsn"], table=postgres["table"])
-    logging.getLogger("smartmeter_readout").info(
-        _("collector {client}: {broker} -> {table}").format(
-            client=client_id, broker=f"{settings.host}:{settings.port}", table=settings.table))
-    return run(collect(settings, Path(args.stats) if args.stats else None))
+    log = logging.getLogger("smartmeter_readout")
+    log.info(_("collector {client}: {broker} -> {table}").format(
+        client=client_id, broker=f"{settings.host}:{settings.port}", table=settings.table))
+    web = fleet_web(config, log)
+
+    async def main() -> int:
+        if web is not None:
+            await web.start()
+        try:
+            return await collect(settings, Path(args.stats) if args.stats else None)
+        finally:
+            if web is not None:
+                await web.close()
+
+    return run(main())
+
+
+def fleet_web(config: Config, log: logging.Logger) -> WebServer | None:
+    """The fleet's page and API beside the collector, where ``[web] store = "postgres"``:
+    one collector of a group serves it, the others leave [web] out (or store = "sqlite")."""
+    if not config.on("web") or config["web"]["store"] != "postgres":
+        return None
+    from ..fleet.view import FleetView
+    from ..service.build import meter_timezone
+    from ..service.policy import token_problem
+    from ..web.fleet import FleetApi
+    from ..web.server import WebServer
+
+    settings = config["web"]
+    problem = token_problem(settings["host"], settings["token"])
+    if problem:
+        raise UsageError(problem)
+    view = FleetView(config["postgres"]["dsn"], config["postgres"]["table"], config.groups,
+                     meter_timezone(config))
+    return WebServer(None, settings["host"], settings["port"], log, token=settings["token"],
+                     header_timeout=settings["header_timeout"],
+                     max_connections=settings["max_connections"],
+                     per_client=settings["max_connections_per_client"],
+                     fleet=FleetApi(view))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"collect": collect_command}

@@ -165,6 +165,9 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     from ..sources.base import SourceFatal
 
     log = logging.getLogger("smartmeter_readout")
+    if config.on("web") and config["web"]["store"] == "postgres":
+        raise UsageError(_("[web] store = \"postgres\" is the fleet's page, which collect "
+                           "serves; the service shows its own meters: leave store out here"))
     try:
         built = build_service(config, log=log, count=count)
     except ConfigError as exc:

@@ -32,8 +32,9 @@ class Row(NamedTuple):
 
 
 def rows_of(payload: bytes | str, topic_meter: str = "") -> list[Row]:
-    """The numeric values of one reading; the meter is its number, else its system title,
-    else the topic's meter part (what the reader's own PostgreSQL output would write)."""
+    """The numeric values of one reading; the meter is its name in the reader's config, else
+    its number, else its system title, else the topic's meter part (what the reader's own
+    PostgreSQL output would write: ``Reading.meter_key``)."""
     return parse_reading(payload, topic_meter)[0]
 
 
@@ -58,7 +59,7 @@ def parse_reading(payload: bytes | str, topic_meter: str = "") -> tuple[list[Row
     meter_info = reading.get("meter")
     meter: Any = None
     if isinstance(meter_info, dict):
-        meter = meter_info.get("id") or meter_info.get("system_title")
+        meter = meter_info.get("name") or meter_info.get("id") or meter_info.get("system_title")
     meter = str(meter or topic_meter or "meter")
     counter = reading.get("frame_counter")
     if isinstance(counter, bool) or not isinstance(counter, int) or not _BIGINT[0] <= counter \

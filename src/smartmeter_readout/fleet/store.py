@@ -11,6 +11,15 @@ ingest nothing; a query for some meters reads their rows through the key's index
 them as tables in the ingest transaction (an upsert per meter, value and bucket) cut one
 collector's rate to a quarter (benchmarks/bench_fleet.py). Where TimescaleDB is installed the
 readings table is a hypertable.
+
+Two small tables serve the fleet's page (``fleet.view``), filled set-wise from the staging
+table in the same transaction, so they are never behind the readings:
+
+- ``<table>_latest``: per meter the time and values of its newest reading (the list of meters
+  with their age, without a scan of the readings);
+- ``<table>_quarters``: per meter, energy counter and quarter hour the counter's last value in
+  it (a group's import and export per quarter hour are differences of these, as the operator
+  bills; reading them back from the raw rows would mean every push of every member).
 """
 
 from __future__ import annotations
@@ -26,11 +35,14 @@ from ..masking import hide_secrets
 from ..sinks.postgres import ensure_table, reason
 from .rows import Row, copy_text
 
-__all__ = ["AGGREGATES", "BadBatch", "FleetStore", "StoreUnavailable"]
+__all__ = ["AGGREGATES", "COUNTERS", "BadBatch", "FleetStore", "StoreUnavailable"]
 
 _TIMEOUT = 10
 #: aggregate table suffix -> bucket width
 AGGREGATES = {"15min": "15 minutes", "1day": "1 day"}
+#: the counters whose quarter hours a group adds up (by registry name: the OBIS code may
+#: carry a channel, e.g. Kamstrup's 1.1.1.8.0.255)
+COUNTERS = ("active_energy_import", "active_energy_export")
 
 
 class StoreUnavailable(Exception):
@@ -85,6 +97,8 @@ class FleetStore:
                 await cursor.execute(_MOVE.format(table=table))
                 row = await cursor.fetchone()
                 landed = int(row[0]) if row else 0
+                await cursor.execute(_LATEST.format(table=table))
+                await cursor.execute(_QUARTERS.format(table=table), (list(COUNTERS),))
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
             raise BadBatch(f"{self.where}: {self._said(exc)}") from None
         except psycopg.Error as exc:
@@ -107,6 +121,22 @@ _MOVE = ("WITH landed AS (INSERT INTO {table} SELECT * FROM fleet_staging "
          "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM landed")
 
 
+#: the newest reading of each meter in the batch, where newer than the one kept
+_LATEST = ("INSERT INTO {table}_latest (meter, time, \"values\") "
+           "SELECT meter, time, jsonb_object_agg(obis, value) FROM ("
+           " SELECT meter, time, obis, value, rank() OVER (PARTITION BY meter ORDER BY time DESC)"
+           " AS newest FROM fleet_staging) AS batch WHERE newest = 1 GROUP BY meter, time "
+           "ON CONFLICT (meter) DO UPDATE SET time = excluded.time, "
+           "\"values\" = excluded.\"values\" WHERE {table}_latest.time < excluded.time")
+#: each counter's last value in each quarter hour of the batch, where later than the kept one
+_QUARTERS = ("INSERT INTO {table}_quarters (meter, name, start, last_time, last) "
+             "SELECT DISTINCT ON (meter, name, start) meter, name, "
+             + _bucket("15 minutes") + " AS start, time, value FROM fleet_staging "
+             "WHERE name = ANY(%s) ORDER BY meter, name, start, time DESC "
+             "ON CONFLICT (meter, name, start) DO UPDATE SET last_time = excluded.last_time, "
+             "last = excluded.last WHERE {table}_quarters.last_time < excluded.last_time")
+
+
 async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) -> None:
     """The reader's per-value table and the aggregate views over it; idempotent, so every
     collector may call it at start."""
@@ -121,3 +151,10 @@ async def ensure_schema(connection: psycopg.AsyncConnection[Any], table: str) ->
                 "min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first, "
                 "max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last "
                 f"FROM {table} GROUP BY 1, meter, obis")
+        await connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {table}_latest (meter text PRIMARY KEY, "
+            "time timestamptz NOT NULL, \"values\" jsonb NOT NULL)")
+        await connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {table}_quarters (meter text NOT NULL, "
+            "name text NOT NULL, start timestamptz NOT NULL, last_time timestamptz NOT NULL, "
+            "last double precision NOT NULL, PRIMARY KEY (meter, name, start))")

@@ -135,6 +135,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
                               help="open connections in all; idle ones make room first"),
         "max_connections_per_client": _o(int, 256, minimum=1, maximum=100_000,
                                          help="open connections from one address"),
+        "store": _o(str, "sqlite", "sqlite", "postgres",
+                    help="what the page shows: the service's meters and SQLite history, or "
+                         "(served by collect) the fleet in [postgres]"),
         "peak_warning": _o((int, float), 0, minimum=0, maximum=10_000_000,
                            help="W: the page warns when the running quarter hour heads above "
                                 "it (0: off)"),
@@ -182,6 +185,8 @@ class Config:
     #: one ``{"meter": …, "source": …}`` per ``[[meters]]`` table, checked and with the
     #: defaults of ``[meter]`` and ``[source]`` filled in; empty for a one-meter config
     meters: tuple[Mapping[str, Mapping[str, Any]], ...] = ()
+    #: ``[[groups]]``: a community's or a building's meters, by name, for the fleet's page
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def per_meter(self) -> list[Config]:
         """One config per meter, each with its own ``[meter]`` and ``[source]``: what builds
@@ -229,8 +234,9 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     present: set[str] = set()
     layouts: tuple[Any, ...] = ()
     tables: list[dict[str, Any]] = []
+    groups: dict[str, tuple[str, ...]] = {}
     if path is not None:
-        raw, layouts, tables = _read_file(Path(path), warn)
+        raw, layouts, tables, groups = _read_file(Path(path), warn)
         present |= set(raw)
         origin.update({f"{s}.{k}": str(path) for s, values in raw.items() for k in values})
     for name, text in env.items():
@@ -262,7 +268,33 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     if not meters:
         _check_source(sections["source"])
     _check_addresses(sections, enabled)
-    return Config(sections, frozenset(enabled), origin, layouts, meters)
+    return Config(sections, frozenset(enabled), origin, layouts, meters, groups)
+
+
+def _groups(tables: Any, path: Path) -> dict[str, tuple[str, ...]]:
+    """``[[groups]]``: name = "...", members = ["meter", ...] (the meters' names as the
+    readers publish them: their ``[meter] name``, else their number)."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(_("{path}: 'groups' must be [[groups]] tables with name and "
+                            "members", path=path))
+    groups: dict[str, tuple[str, ...]] = {}
+    for number, table in enumerate(tables, 1):
+        name, members = table.get("name"), table.get("members")
+        unknown = set(table) - {"name", "members"}
+        if unknown:
+            raise ConfigError(_("{path}: [[groups]] #{number}: unknown key '{key}'; valid keys "
+                                "are name, members", path=path, number=number,
+                                key=sorted(unknown)[0]))
+        if not isinstance(name, str) or not name.strip() or name in groups:
+            raise ConfigError(_("{path}: [[groups]] #{number} needs a name of its own, e.g. "
+                                "name = \"EEG Sonnenfeld\"", path=path, number=number))
+        if not isinstance(members, list) or not members or not all(
+                isinstance(m, str) and m for m in members):
+            raise ConfigError(_("{path}: [[groups]] {name!r}: members must be a list of meter "
+                                "names, e.g. members = [\"Top 1\", \"Top 2\"]", path=path,
+                                name=name))
+        groups[name] = tuple(dict.fromkeys(members))
+    return groups
 
 
 def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
@@ -370,7 +402,8 @@ def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[
 
 
 def _read_file(path: Path, warn: Any,
-               ) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...], list[Any]]:
+               ) -> tuple[dict[str, dict[str, Any]], tuple[Any, ...], list[Any],
+                          dict[str, tuple[str, ...]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -396,6 +429,7 @@ def _read_file(path: Path, warn: Any,
             layouts = tuple(layout_from_config(name, spec) for name, spec in tables.items())
         except ValueError as exc:
             raise ConfigError(f"{path}: {localize(exc)}") from None
+    groups = _groups(data.pop("groups"), path) if "groups" in data else {}
     meters = data.pop("meters", None)
     if meters is not None and (not isinstance(meters, list) or not meters):
         raise ConfigError(_("{path}: 'meters' must be [[meters]] tables, one per meter",
@@ -419,7 +453,7 @@ def _read_file(path: Path, warn: Any,
     if secret_inside and mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
         warn(_("{path} holds a key or password and is readable by other users: "
                "chmod 600 {path}").format(path=path))
-    return data, layouts, meters or []
+    return data, layouts, meters or [], groups
 
 
 def _env_key(name: str) -> tuple[str, str] | None:

@@ -23,6 +23,7 @@ from ..service.metrics import ServiceCollector, SummaryCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
 from .auth import Auth, Handler
+from .fleet import FleetApi
 from .guard import ConnectionGuard, GuardCollector
 
 __all__ = ["SiteInfo", "WebServer"]
@@ -62,20 +63,26 @@ class OneLineRateLimited(logging.Filter):
 
 
 class WebServer:
-    """``header_timeout``: seconds a connection may take to send a request (and may idle
-    between requests); ``max_connections`` and ``per_client``: see ``guard``."""
+    """The page and API of a running service (``service``), or the fleet's page and API
+    over PostgreSQL (``fleet``, for ``collect``). ``header_timeout``: seconds a connection
+    may take to send a request (and may idle between requests); ``max_connections`` and
+    ``per_client``: see ``guard``."""
 
-    def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 8080,
+    def __init__(self, service: Service | None, host: str = "127.0.0.1", port: int = 8080,
                  log: logging.Logger | None = None, *, token: str = "",
                  info: SiteInfo | None = None, header_timeout: float = 10.0,
-                 max_connections: int = 512, per_client: int = 256) -> None:
+                 max_connections: int = 512, per_client: int = 256,
+                 fleet: FleetApi | None = None) -> None:
         self.host, self.port = host, port
         self.log = log or logging.getLogger("smartmeter_readout")
         self.header_timeout = header_timeout
         self.registry = CollectorRegistry()
-        self.registry.register(ServiceCollector(service))
-        self.api = Api(service, info or SiteInfo())
-        self.registry.register(SummaryCollector(self.api.last_summary))
+        self.api = Api(service, info or SiteInfo()) if service is not None else None
+        self.fleet = fleet
+        self._page = _STATIC / ("index.html" if service is not None else "fleet.html")
+        if service is not None and self.api is not None:
+            self.registry.register(ServiceCollector(service))
+            self.registry.register(SummaryCollector(self.api.last_summary))
         self.auth = Auth(token)
         self.guard = ConnectionGuard(total=max_connections, per_client=per_client,
                                      log=self.log)
@@ -86,7 +93,9 @@ class WebServer:
             web.get("/", self.page), web.get("/metrics", self.metrics),
             web.get("/login", self.auth.login_page), web.post("/login", self.auth.login),
             web.post("/logout", self.auth.logout),
-            web.static("/static", _STATIC), *self.api.routes()])
+            web.static("/static", _STATIC),
+            *(self.api.routes() if self.api is not None else []),
+            *(self.fleet.routes() if self.fleet is not None else [])])
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
 
@@ -121,16 +130,20 @@ class WebServer:
         return True
 
     async def page(self, request: web.Request) -> web.Response:
-        return web.Response(body=(_STATIC / "index.html").read_bytes(),
+        return web.Response(body=self._page.read_bytes(),
                             content_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def metrics(self, request: web.Request) -> web.Response:
-        await self.api.fresh_summary()
+        if self.api is not None:
+            await self.api.fresh_summary()
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def close(self) -> None:
-        self.api.close()
+        if self.api is not None:
+            self.api.close()
+        if self.fleet is not None:
+            await self.fleet.close()
         if self._listener is not None:
             self._listener.close()  # no new connections; the runner ends the open ones
         if self._runner is not None:

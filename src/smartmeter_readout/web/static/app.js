@@ -3,6 +3,7 @@
 // (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
 // times follow the meter's time zone. A service that reads several meters ([[meters]]) gets
 // a selector: one meter, or all of them added up (a building).
+// lang.js, loaded before, brings $, t, tf, useLanguage, number and whole.
 "use strict";
 
 const OBIS = {
@@ -10,46 +11,6 @@ const OBIS = {
   energyImport: "1.0.1.8.0.255", energyExport: "1.0.2.8.0.255",
 };
 const SVG = "http://www.w3.org/2000/svg";
-const LANGUAGES = ["en", "de"];
-const $ = (id) => document.getElementById(id);
-
-// ---- language ---------------------------------------------------------------------------
-
-const i18n = { lang: "en", catalog: {}, locale: "en-GB" };
-const t = (msgid) => i18n.catalog[msgid] || msgid;
-// a message with {name} placeholders
-const tf = (msgid, args) => t(msgid).replace(/\{(\w+)\}/g, (_, key) => args[key]);
-
-function chosenLanguage() {
-  const saved = localStorage.getItem("lang");
-  if (LANGUAGES.includes(saved)) return saved;
-  const wanted = (navigator.languages || [navigator.language || "en"])
-    .map((tag) => tag.slice(0, 2).toLowerCase());
-  return wanted.find((tag) => LANGUAGES.includes(tag)) || "en";
-}
-
-async function useLanguage(lang) {
-  const response = await fetch(`/static/locale/${lang}.json`, { credentials: "same-origin" });
-  i18n.catalog = response.ok ? await response.json() : {};
-  i18n.lang = lang;
-  i18n.locale = lang === "de" ? "de-AT" : "en-GB";
-  document.documentElement.lang = lang;
-  for (const element of document.querySelectorAll("[data-t]")) {
-    element.textContent = t(element.dataset.t);
-  }
-  for (const element of document.querySelectorAll("[data-t-label]")) {
-    element.setAttribute("aria-label", t(element.dataset.tLabel));
-  }
-  for (const element of document.querySelectorAll("[data-t-title]")) {
-    element.setAttribute("title", t(element.dataset.tTitle));
-  }
-  $("lang").textContent = lang === "de" ? "EN" : "DE";
-}
-
-const number = (digits, value) => new Intl.NumberFormat(i18n.locale, {
-  minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
-const whole = (value) => number(0, value);
-
 // ---- time -------------------------------------------------------------------------------
 
 const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "",
