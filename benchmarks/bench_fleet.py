@@ -159,11 +159,18 @@ def live(broker: Mosquitto, dsn: str, config: Path, folder: Path, meters: int,
     started = time.perf_counter()
     publishing.start()
     publishing.join()
-    load.wait_acknowledged(600)
+    published_in = time.perf_counter() - started
+    acknowledged = load.wait_acknowledged(300)
     expected = before + load.published * 12
-    while count(dsn) < expected:
+    deadline = time.monotonic() + 300
+    while count(dsn) < expected and time.monotonic() < deadline:
         time.sleep(0.5)
     drained = time.perf_counter() - started
+    if not acknowledged or count(dsn) < expected:  # say where it stuck instead of hanging
+        print(f"live: STUCK: published {load.published:,} (in {published_in:.1f} s), "
+              f"acknowledged by the broker {load.acknowledged:,}, published again "
+              f"{load.retried:,}, refused {len(load.refused):,} {load.refused[:3]}, in the "
+              f"table {(count(dsn) - before) // 12:,}")
     load.stop()
     for process, _stats in collectors:
         process.terminate()

@@ -157,3 +157,122 @@ def test_every_reading_lands_once_through_kill_and_restarts(
     assert aggregated == load.published  # each reading counted once in the aggregates
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("c1", "c2"))
     assert "Traceback" not in logs
+
+
+def _meter_counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as connection:
+        return {meter: int(count) for meter, count in connection.execute(
+            "SELECT meter, count(*) FROM readings WHERE name = 'active_energy_import' "
+            "GROUP BY meter").fetchall()}
+
+
+def test_a_retired_collector_hands_over_what_was_queued_for_it(
+        tmp_path: Path, fleet: tuple[Mosquitto, Postgres, Path]) -> None:
+    broker, database, config = fleet
+    gone = _collector(config, "gone", tmp_path)
+    staying = _collector(config, "staying", tmp_path)
+    gone.send_signal(signal.SIGKILL)  # away for good: its session keeps its share
+    gone.wait()
+    load = FleetLoad("127.0.0.1", broker.port, meters=500, interval=1.0)
+    load.start()
+    try:
+        load.run(4.0)
+        assert load.wait_acknowledged(60)
+        first = load.published
+        # about half of it waits in the absent collector's session
+        time.sleep(1)
+        assert _rows(database.dsn)[1] < first
+        retired = subprocess.run([*CLI, "collect", "--config", str(config), "--client-id",
+                                  "gone", "--retire"], env=ENV, capture_output=True,
+                                 text=True, timeout=120, check=False)
+        assert retired.returncode == 0, retired.stderr
+        assert "the session ended" in retired.stderr
+        wait(lambda: _rows(database.dsn)[1] == first, "the queued readings were not committed")
+        # from now on every reading goes to the collector that stays, none waits for "gone"
+        load.run(3.0)
+        assert load.wait_acknowledged(60)
+        wait(lambda: _rows(database.dsn)[1] == load.published, "readings wait for 'gone'",
+             timeout=60)
+    finally:
+        load.stop()
+        staying.terminate()
+        staying.wait(30)
+    rows, readings = _rows(database.dsn)
+    assert (rows, readings) == (load.published * VALUES, load.published)
+
+
+def test_real_readers_lose_nothing_through_a_broker_restart(
+        tmp_path: Path, fleet: tuple[Mosquitto, Postgres, Path]) -> None:
+    """Three ``run`` processes on simulators with ``require_subscriber``: what they publish
+    before any collector subscribed, and around a broker restart (Mosquitto 2.0 restores
+    shared subscriptions only when the collectors subscribe again), waits in their outboxes
+    and lands in PostgreSQL."""
+    broker, database, config = fleet
+    readers: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    collectors: list[subprocess.Popen[bytes]] = []
+    for name in ("Haus 1", "Haus 2", "Haus 3"):
+        folder = tmp_path / name.replace(" ", "")
+        folder.mkdir()
+        env = {**ENV, "SMARTMETER_METER_NAME": name, "SMARTMETER_MQTT_HOST": "127.0.0.1",
+               "SMARTMETER_MQTT_PORT": str(broker.port), "SMARTMETER_MQTT_HOMEASSISTANT": "0",
+               "SMARTMETER_MQTT_REQUIRE_SUBSCRIBER": "1", "SMARTMETER_WEB_ENABLED": "0",
+               "SMARTMETER_SOURCE_INTERVAL": "1"}  # one a second: the key is the second
+        with (folder / "run.log").open("w") as log:
+            readers[name] = (subprocess.Popen(
+                [*CLI, "run", "--simulate", "vkw", "--sqlite", str(folder / "h.sqlite")],
+                env=env, stdout=subprocess.DEVNULL, stderr=log), folder)
+    try:
+        # no collector yet: the broker takes the readings with "no matching subscribers"
+        wait(lambda: all("nobody took the reading" in (folder / "run.log").read_text()
+                         for _process, folder in readers.values()),
+             "the readers did not notice that nobody subscribed")
+        collectors = [_collector(config, name, tmp_path) for name in ("c1", "c2")]
+        wait(lambda: len(_meter_counts(database.dsn)) == 3
+             and all(count >= 5 for count in _meter_counts(database.dsn).values()),
+             "the readers' first readings")
+        broker.stop()
+        time.sleep(3)  # an outage, not a wait for an event
+        broker.start()
+        after = datetime.now(UTC).timestamp() + 5
+
+        def all_arrived() -> bool:
+            for name, (_process, folder) in readers.items():
+                stored = _sqlite_times(folder)
+                if not stored or max(stored) < after:
+                    return False  # not yet past the restart
+                if not {t for t in stored if t <= after} <= _postgres_times(database.dsn,
+                                                                               name):
+                    return False
+            return True
+
+        wait(all_arrived, "a reading stored by its reader never reached PostgreSQL",
+             timeout=180)
+    finally:
+        for process, _folder in readers.values():
+            process.terminate()
+            process.wait(30)
+        for process in collectors:
+            process.terminate()
+            process.wait(30)
+    for _process, folder in readers.values():
+        assert "Traceback" not in (folder / "run.log").read_text()
+        assert len(_sqlite_times(folder, after)) >= 10
+
+
+def _sqlite_times(folder: Path, until: float | None = None) -> set[float]:
+    from smartmeter_readout.history.query import HistoryQuery
+
+    query = HistoryQuery(folder / "h.sqlite")
+    try:
+        return {datetime.fromisoformat(reading["time"]).timestamp()
+                for reading in query.readings(None, None if until is None
+                                              else datetime.fromtimestamp(until, UTC))}
+    finally:
+        query.close()
+
+
+def _postgres_times(dsn: str, meter: str) -> set[float]:
+    with psycopg.connect(dsn) as connection:
+        return {row[0].timestamp() for row in connection.execute(
+            "SELECT time FROM readings WHERE meter = %s AND name = 'active_energy_import'",
+            (meter,)).fetchall()}

@@ -36,13 +36,17 @@ def add_collect_command(sub: Any) -> None:
                                             "[collect])"))
     command.add_argument("--client-id", help=_("this collector's session name, unique per "
                                                "collector ([collect] client_id)"))
+    command.add_argument("--retire", action="store_true",
+                         help=_("end the session of a collector that will not come back "
+                                "(give its --client-id): its share goes to the others, what "
+                                "the broker holds for it is committed first"))
     command.add_argument("--stats", help=_("write the collector's counts and delays to this "
                                            "JSON file after each batch"))
     command.add_argument("--quiet", "-q", action="store_true", help=_("log only problems"))
 
 
 def collect_command(args: argparse.Namespace) -> int:
-    from ..fleet.collector import CollectorSettings, collect
+    from ..fleet.collector import CollectorSettings, collect, retire
 
     config = load(args, overrides={})
     setup_logging(args)
@@ -58,6 +62,10 @@ def collect_command(args: argparse.Namespace) -> int:
         session_expiry=options["session_expiry"], batch_size=options["batch_size"],
         batch_seconds=options["batch_seconds"], dsn=postgres["dsn"], table=postgres["table"])
     log = logging.getLogger("smartmeter_readout")
+    if args.retire:
+        if not (args.client_id or options["client_id"]):
+            raise UsageError(_("--retire needs the --client-id of the collector to retire"))
+        return run(retire(settings))
     log.info(_("collector {client}: {broker} -> {table}").format(
         client=client_id, broker=f"{settings.host}:{settings.port}", table=settings.table))
     web = fleet_web(config, log)

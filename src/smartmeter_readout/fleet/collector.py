@@ -123,16 +123,45 @@ class Collector:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
 
-    def _client(self) -> aiomqtt.Client:
+    async def retire(self, quiet: float = 3.0) -> int:
+        """Leave the share group for good, losing nothing: unsubscribe (the broker routes
+        this session no more readings), commit what it still holds for it until ``quiet``
+        seconds pass without a message, then end the session. The readings committed."""
+        await self.store.connect()
+        before = self.stats.committed
+        client = self._client()
+        async with client:
+            await client.unsubscribe(self.settings.subscription)
+            inbox = _Inbox(client)
+            try:
+                while True:
+                    try:  # batch() takes messages only as it returns: a timeout loses none
+                        async with asyncio.timeout(quiet):
+                            batch = await inbox.batch(self.settings.batch_size,
+                                                      self.settings.batch_seconds)
+                    except TimeoutError:
+                        break
+                    self.stats.received += len(batch)
+                    await self._commit(batch)
+                    for message in batch:
+                        if message.qos:
+                            client._client.ack(message.mid, message.qos)
+            finally:
+                await inbox.close()
+        async with self._client(end_session=True):
+            pass  # a clean start with no expiry: the broker forgets the session
+        return self.stats.committed - before
+
+    def _client(self, *, end_session: bool = False) -> aiomqtt.Client:
         settings = self.settings
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = settings.session_expiry
+        properties.SessionExpiryInterval = 0 if end_session else settings.session_expiry
         # the broker may send this many unacknowledged readings: a whole batch and the next
         properties.ReceiveMaximum = min(65535, 2 * settings.batch_size)
         client = aiomqtt.Client(
             settings.host, settings.port, username=settings.username,
             password=settings.password, identifier=settings.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
+            protocol=aiomqtt.ProtocolVersion.V5, clean_start=end_session, properties=properties,
             tls_context=ssl.create_default_context() if settings.tls else None,
             keepalive=30, timeout=10)
         # acknowledge after the commit, not on arrival (paho's manual acknowledgements;
@@ -227,6 +256,22 @@ class Collector:
         if topic.startswith(self._prefix):
             return topic[len(self._prefix):].split("/", 1)[0]
         return ""
+
+
+async def retire(settings: CollectorSettings) -> int:
+    """``collect --retire``: the session of a collector that will not come back."""
+    collector = Collector(settings)
+    try:
+        committed = await collector.retire()
+    except aiomqtt.MqttError as exc:
+        log.error("collector %s: cannot retire: broker %s:%s: %s", settings.client_id,
+                  settings.host, settings.port, exc)
+        return 1
+    finally:
+        await collector.store.close()
+    log.info("collector %s: retired; %d waiting readings committed, the session ended",
+             settings.client_id, committed)
+    return 0
 
 
 async def collect(settings: CollectorSettings, stats_file: Path | None = None) -> int:

@@ -85,6 +85,10 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "homeassistant": _o(bool, True),
         "discovery_prefix": _o(str, "homeassistant"),
         "per_value_topics": _o(bool, False),
+        "require_subscriber": _o(bool, False,
+                                 help="a reading nobody subscribed to counts as not delivered "
+                                      "and is sent again (MQTT v5): for a fleet's readers, "
+                                      "whose collectors must get every reading"),
         "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
         "language": _o(str, "auto", "auto", "en", "de",
                        help="of the sensor names in Home Assistant (auto: the service's LANG)"),

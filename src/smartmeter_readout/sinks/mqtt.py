@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from .. import __version__
 from ..i18n import N_, _, translation
@@ -61,6 +64,7 @@ _CLASSES: dict[str | None, tuple[str | None, str]] = {
     "": ("power_factor", "measurement"), None: (None, "measurement"),
 }
 _HA_UNITS = {"deg": "°"}  # Home Assistant's spelling of a phase angle's unit
+_NO_SUBSCRIBERS = 16  # PUBACK reason code 0x10
 _ORIGIN = {"name": "smartmeter-readout", "sw_version": __version__}
 
 
@@ -161,11 +165,24 @@ def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: s
     return configs
 
 
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, counting what an MQTT v5 broker acknowledged with "no matching
+    subscribers" (reason code 16): aiomqtt passes no PUBACK reason code on."""
+
+    unmatched = 0
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
+                    reason_code: ReasonCode, properties: Properties) -> None:
+        if getattr(reason_code, "value", reason_code) == _NO_SUBSCRIBERS:
+            self.unmatched += 1
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
 @dataclass(slots=True)
 class _Meter:
     """One meter's connection and what was sent on it."""
 
-    client: aiomqtt.Client
+    client: _Client
     exits: contextlib.AsyncExitStack
     announced: set[frozenset[str]] = field(default_factory=set)
     last_sent: float | None = None
@@ -215,9 +232,15 @@ class MqttSink(SinkBase):
                 if (minimum and moment is not None and state.last_sent is not None
                         and moment - state.last_sent < minimum):
                     continue
+                unmatched = client.unmatched
                 await client.publish(f"{topic}/{meter}/state",
                                      json.dumps(reading.to_dict(), ensure_ascii=False),
                                      qos=1, timeout=_TIMEOUT)
+                if self.settings["require_subscriber"] and client.unmatched != unmatched:
+                    raise SinkError(_("{where}: nobody took the reading: the broker has no "
+                                      "subscriber for {topic}/{meter}/state (are the "
+                                      "collectors up?); it is sent again later",
+                                      where=self._where, topic=topic, meter=meter))
                 if self.settings["per_value_topics"]:
                     for measurement in reading.values.values():
                         await client.publish(f"{topic}/{meter}/{measurement.name}",
@@ -262,12 +285,14 @@ class MqttSink(SinkBase):
             await self._leave(oldest, self._meters.pop(oldest))
         settings = self.settings
         status = f"{settings['topic']}/{meter}/status"
-        client = aiomqtt.Client(
+        client = _Client(
             settings["host"], settings["port"],
             username=settings["username"] or None, password=settings["password"] or None,
             identifier=f"smartmeter-readout-{meter}",
             will=aiomqtt.Will(status, "offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if settings["tls"] else None,
+            # v5 brings the PUBACK's reason code, which require_subscriber needs
+            protocol=aiomqtt.ProtocolVersion.V5 if settings["require_subscriber"] else None,
             timeout=_TIMEOUT, keepalive=30)
         exits = contextlib.AsyncExitStack()
         await exits.enter_async_context(client)
