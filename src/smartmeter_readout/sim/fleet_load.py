@@ -57,6 +57,9 @@ def reading_json(meter: str, moment: datetime, tick: int, received: datetime) ->
             f'"frame_counter":{tick},"values":{{{values}}}}}')
 
 
+_OUTSTANDING = 20_000  # publishes awaiting the broker's answer, at most
+
+
 @dataclass(slots=True)
 class FleetLoad:
     host: str
@@ -76,6 +79,8 @@ class FleetLoad:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _payloads: dict[int, tuple[str, str]] = field(default_factory=dict)  # mid -> what went
     _again: list[int] = field(default_factory=list)  # mids the broker had no subscriber for
+    _sent: int = 0  # publishes handed to paho
+    _answered: int = 0  # the broker's answers to them, of any kind
 
     def names(self) -> list[str]:
         width = max(5, len(str(self.meters)))
@@ -104,6 +109,8 @@ class FleetLoad:
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
                     reason: ReasonCode, properties: object) -> None:
         # called on paho's thread: only counts and lists here, the publishing thread acts
+        with self._lock:
+            self._answered += 1
         if reason.value in _AGAIN:
             self._again.append(mid)
             return
@@ -115,19 +122,29 @@ class FleetLoad:
         self._payloads.pop(mid, None)
 
     def _publish(self, topic: str, payload: str) -> None:
+        """One QoS 1 publish, once fewer than ``_OUTSTANDING`` wait for the broker's answer:
+        paho numbers messages 1 to 65,535 and, with more outstanding, reuses numbers of
+        messages it has not sent yet, which are then never sent (the "stall" of earlier
+        benchmark runs). A load that waits here falls behind its schedule (``behind``)."""
         assert self._client is not None
+        while self._sent - self._answered >= _OUTSTANDING and not self._stop.is_set():
+            time.sleep(0.002)
         info = self._client.publish(topic, payload, qos=1)
+        self._sent += 1
         self._payloads[info.mid] = (topic, payload)
 
     def _publish_again(self) -> None:
         """What the broker took without a subscriber to hand it to (after a broker restart,
         before the collectors subscribed again: Mosquitto 2.0 does not restore shared
         subscriptions) goes out again, as a reader keeps it in its outbox."""
-        while self._again:
-            entry = self._payloads.pop(self._again.pop(0), None)
-            if entry is not None:
-                self.retried += 1
-                self._publish(*entry)
+        for _ in range(len(self._again)):  # paho's thread may append meanwhile
+            mid = self._again.pop(0)
+            entry = self._payloads.pop(mid, None)
+            if entry is None:  # answered before its payload was noted: next time
+                self._again.append(mid)
+                continue
+            self.retried += 1
+            self._publish(*entry)
 
     def run(self, seconds: float, start: datetime | None = None) -> None:
         """Publish every meter each interval for ``seconds`` (blocking; call in a thread)."""
