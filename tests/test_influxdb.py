@@ -54,6 +54,11 @@ def test_line_protocol_escapes_and_uses_floats() -> None:
                        "0.0.96.1.0.255": Measurement("meter_id", "x", None)})
     assert line_protocol([reading], "smart meter") == (
         b"smart\\ meter,meter=a\\ b\\,c active_energy_import=77130.0 1767225600000\n")
+    # a meter named in [[meters]] is tagged with its name, not its number
+    named = Reading(reading.time, None, MeterIdentity(id="a b,c", name="Top 3"), 1,
+                    reading.values)
+    assert line_protocol([named], "m") == b"m,meter=Top\\ 3 active_energy_import=77130.0 " \
+        b"1767225600000\n"
 
 
 def test_readings_arrive_as_points(tmp_path: Path, influx: Influx) -> None:
