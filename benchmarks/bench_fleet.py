@@ -1,7 +1,7 @@
 """The fleet path, measured: readings through Mosquitto into PostgreSQL.
 
-1. Ingest: how many readings a second one collector commits (MQTT, JSON, COPY through the
-   staging table). Its session is made first and the readings published while it is away,
+1. Ingest: how many readings a second one collector commits (MQTT, JSON, COPY, the fleet
+   page's small tables). Its session is made first and the readings published while it is away,
    so it starts with a full queue. Then PostgreSQL alone on the same readings: the
    collector's store against the per-row INSERT of the reader's own PostgreSQL output
    (``sinks/postgres.py``).
@@ -143,7 +143,8 @@ def ingest(broker: Mosquitto, dsn: str, config: Path, folder: Path, readings: in
     copied = copy_only(dsn, min(readings, 50_000))
     print(f"PostgreSQL alone, same readings, empty tables: per-row INSERT (sinks/postgres.py, "
           f"batches of 500) {baseline:,.0f} readings/s ({baseline * 12:,.0f} rows/s); COPY "
-          f"through the staging table (fleet/store.py, batches of 5,000) {copied:,.0f} "
+          f"straight into the table, with the page's small tables (fleet/store.py, batches "
+          f"of 5,000) {copied:,.0f} "
           f"readings/s ({copied * 12:,.0f} rows/s)")
     print(f"the collector's whole path (MQTT, JSON, COPY, acknowledgements) reaches "
           f"{rate / copied:.0%} of its PostgreSQL part alone")

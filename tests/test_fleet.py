@@ -12,8 +12,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -276,3 +277,44 @@ def _postgres_times(dsn: str, meter: str) -> set[float]:
         return {row[0].timestamp() for row in connection.execute(
             "SELECT time FROM readings WHERE meter = %s AND name = 'active_energy_import'",
             (meter,)).fetchall()}
+
+
+def test_a_batch_that_comes_again_lands_once_and_the_small_tables_follow() -> None:
+    import asyncio
+
+    from smartmeter_readout.fleet.store import FleetStore
+
+    database = Postgres()
+    database.start()
+    moment = datetime(2026, 11, 2, 9, 14, 50, tzinfo=UTC)
+
+    def batch(first: int, count: int) -> list[Row]:
+        return [row for second in range(first, first + count)
+                for row in rows_of(reading_json("m1", moment + timedelta(seconds=second),
+                                                second, moment))]
+
+    async def scenario() -> list[Any]:
+        store = FleetStore(database.dsn)
+        landed = [await store.write(batch(0, 20))]  # 09:14:50 to 09:15:09
+        landed.append(await store.write(batch(10, 20)))  # half of it came before
+        other = FleetStore(database.dsn)  # another collector, with an older reading
+        landed.append(await other.write(batch(-5, 1)))
+        await store.close()
+        await other.close()
+        return landed
+
+    try:
+        assert asyncio.run(scenario()) == [20 * VALUES, 10 * VALUES, VALUES]
+        with psycopg.connect(database.dsn) as connection:
+            assert connection.execute("SELECT count(*) FROM readings").fetchone() == (31 * VALUES,)
+            firsts = connection.execute(
+                "SELECT start, first_time FROM readings_quarters WHERE name = "
+                "'active_energy_import' ORDER BY start").fetchall()
+            latest = connection.execute("SELECT time FROM readings_latest").fetchall()
+    finally:
+        database.stop()
+        database.remove()
+    # the earliest reading of each quarter hour, whichever collector saw it
+    assert [(start.strftime("%H:%M"), first.strftime("%H:%M:%S")) for start, first in firsts
+            ] == [("09:00", "09:14:45"), ("09:15", "09:15:00")]
+    assert [row[0].strftime("%H:%M:%S") for row in latest] == ["09:15:19"]

@@ -28,7 +28,7 @@ from servers import Mosquitto, Postgres, free_port, need, wait_listening
 VIENNA = ZoneInfo("Europe/Vienna")
 DAY = datetime(2026, 11, 2, tzinfo=VIENNA)
 IMPORT, EXPORT = "1.0.1.8.0.255", "1.0.2.8.0.255"
-# counters at minute 14 of the quarter hours from 10:00: a household and a PV system in
+# counters at minute 14 of the quarter hours from 10:00 (each quarter hour's only reading): a household and a PV system in
 # one community, a third meter outside it
 COUNTERS = {
     "Top 1": [(1000, 0), (1250, 0), (1500, 0), (2000, 0)],
@@ -144,11 +144,12 @@ def test_a_groups_quarter_hours_and_self_supplied_share(fleet_site: str) -> None
     assert status == 200, data
     quarters = [(q["start"], q["import_wh"], q["export_wh"], q["self_supplied_share"],
                  q["members_reporting"]) for q in data["quarters"]]
-    # the first quarter hour has no predecessor: no figure rather than a made-up one
+    # a quarter hour's energy runs to the next one's first reading: the last quarter hour
+    # has no next one, so no figure rather than a made-up one
     assert quarters == [
-        ("2026-11-02T10:15:00+01:00", 250, 100, 0.4, 2),
-        ("2026-11-02T10:30:00+01:00", 250, 300, 1.0, 2),
-        ("2026-11-02T10:45:00+01:00", 500, 0, 0.0, 2),
+        ("2026-11-02T10:00:00+01:00", 250, 100, 0.4, 2),
+        ("2026-11-02T10:15:00+01:00", 250, 300, 1.0, 2),
+        ("2026-11-02T10:30:00+01:00", 500, 0, 0.0, 2),
     ]
     assert data["import_wh"] == 1000 and data["export_wh"] == 400
     assert data["self_supplied_share"] == 0.35  # (100 + 250 + 0) / 1000, quarter by quarter
@@ -164,9 +165,9 @@ def test_a_members_month_as_csv(fleet_site: str) -> None:
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == ["meter", "start", "end", "import_kwh", "export_kwh"]
     assert rows[1:] == [
-        ["PV", "2026-11-02T10:15:00+01:00", "2026-11-02T10:30:00+01:00", "0.0000", "0.1000"],
-        ["PV", "2026-11-02T10:30:00+01:00", "2026-11-02T10:45:00+01:00", "0.0000", "0.3000"],
-        ["PV", "2026-11-02T10:45:00+01:00", "2026-11-02T11:00:00+01:00", "0.0000", "0.0000"],
+        ["PV", "2026-11-02T10:00:00+01:00", "2026-11-02T10:15:00+01:00", "0.0000", "0.1000"],
+        ["PV", "2026-11-02T10:15:00+01:00", "2026-11-02T10:30:00+01:00", "0.0000", "0.3000"],
+        ["PV", "2026-11-02T10:30:00+01:00", "2026-11-02T10:45:00+01:00", "0.0000", "0.0000"],
     ]
     status, text = get(fleet_site + "/api/v1/fleet/csv?group=EEG%20Sonnenfeld&month=2026-11")
     assert status == 200 and {line.split(";")[0] for line in text.splitlines()[1:]} == {

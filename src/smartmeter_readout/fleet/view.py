@@ -3,9 +3,10 @@ hours, and a member's month as CSV.
 
 Everything reads the two small tables the collectors keep beside the readings
 (``fleet.store``): ``<table>_latest`` for the meters, ``<table>_quarters`` for energy. A
-quarter hour's energy is the difference of a counter's last values in it and in the quarter
-hour before, as the operator bills; a quarter hour whose predecessor is missing (the meter
-or its reader was away) has no figure rather than a made-up one.
+quarter hour's energy is the difference of a counter's first values in the next quarter hour
+and in it, as the operator bills; a quarter hour without a reading in it or in the next one
+(the meter or its reader was away, or it is the running one) has no figure rather than a
+made-up one.
 
 A group's self-supplied share per quarter hour is how much of the members' import their own
 export covered, ``min(export, import) / import``: how energy communities allocate, quarter
@@ -66,21 +67,22 @@ class FleetView:
 
     async def quarters(self, meters: Sequence[str], since: datetime,
                        until: datetime) -> dict[str, dict[datetime, tuple[float, float]]]:
-        """Per meter, the import and export Wh of each quarter hour in [since, until)."""
+        """Per meter, the import and export Wh of each quarter hour in [since, until): the
+        counter's first value in the next quarter hour minus its first value in this one."""
         rows = await self._fetch(
-            f"SELECT meter, name, start, last FROM {self.table}_quarters "
-            "WHERE meter = ANY(%s) AND name = ANY(%s) AND start >= %s AND start < %s "
-            "ORDER BY meter, name, start",
-            (list(meters), list(COUNTERS), since - _QUARTER, until))
+            f"SELECT meter, name, start, first FROM {self.table}_quarters "
+            "WHERE meter = ANY(%s) AND name = ANY(%s) AND start >= %s AND start <= %s "
+            "ORDER BY meter, name, start DESC",
+            (list(meters), list(COUNTERS), since, until))
         found: dict[str, dict[datetime, list[float]]] = {}
-        previous: tuple[str, str, datetime, float] | None = None
-        for meter, name, start, last in rows:
-            if (previous is not None and previous[:2] == (meter, name)
-                    and start - previous[2] == _QUARTER and start >= since):
+        following: tuple[str, str, datetime, float] | None = None
+        for meter, name, start, first in rows:  # each quarter hour after the one following
+            if (following is not None and following[:2] == (meter, name)
+                    and following[2] - start == _QUARTER and start < until):
                 quarter = found.setdefault(meter, {}).setdefault(start, [0.0, 0.0])
-                quarter[0 if name == IMPORT else 1] = max(0.0, last - previous[3])
-            previous = (meter, name, start, last)
-        return {meter: {start: (wh[0], wh[1]) for start, wh in quarters.items()}
+                quarter[0 if name == IMPORT else 1] = max(0.0, following[3] - first)
+            following = (meter, name, start, first)
+        return {meter: {start: (wh[0], wh[1]) for start, wh in sorted(quarters.items())}
                 for meter, quarters in found.items()}
 
     async def group(self, name: str, since: datetime, until: datetime) -> dict[str, Any]:
