@@ -107,11 +107,22 @@ def _text(value: str | None) -> str:
 
 
 def copy_text(rows: list[Row]) -> bytes:
-    """The rows in COPY's text format (tab-separated, ``\\N`` for NULL, escapes)."""
-    lines = [
-        f"{_text(row.time)}\t{_text(row.meter)}\t{_text(row.obis)}\t{_text(row.name)}\t"
-        f"{row.value!r}\t{_text(row.unit)}\t"
-        f"{_NULL if row.frame_counter is None else row.frame_counter}\n"
-        for row in rows
-    ]
+    """The rows in COPY's text format (tab-separated, ``\\N`` for NULL, escapes).
+
+    The rows of one reading share time, meter and frame counter, and every reading has the
+    same few codes, names and units: each is escaped once, not once per row."""
+    lines = []
+    value_part: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+    shared: tuple[str, str, int | None] | None = None
+    head = tail = ""
+    for row in rows:
+        if (row.time, row.meter, row.frame_counter) != shared:
+            shared = (row.time, row.meter, row.frame_counter)
+            head = f"{_text(row.time)}\t{_text(row.meter)}\t"
+            tail = f"\t{_NULL if row.frame_counter is None else row.frame_counter}\n"
+        parts = value_part.get((row.obis, row.name, row.unit))
+        if parts is None:
+            parts = value_part[row.obis, row.name, row.unit] = (
+                f"{_text(row.obis)}\t{_text(row.name)}\t", f"\t{_text(row.unit)}")
+        lines.append(f"{head}{parts[0]}{row.value!r}{parts[1]}{tail}")
     return "".join(lines).encode("utf-8")
