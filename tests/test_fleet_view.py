@@ -28,8 +28,8 @@ from servers import Mosquitto, Postgres, free_port, need, wait_listening
 VIENNA = ZoneInfo("Europe/Vienna")
 DAY = datetime(2026, 11, 2, tzinfo=VIENNA)
 IMPORT, EXPORT = "1.0.1.8.0.255", "1.0.2.8.0.255"
-# counters at minute 14 of the quarter hours from 10:00 (each quarter hour's only reading): a household and a PV system in
-# one community, a third meter outside it
+# counters at minute 14 of the quarter hours from 10:00 (each quarter hour's only reading):
+# a household and a PV system in one community, a third meter outside it
 COUNTERS = {
     "Top 1": [(1000, 0), (1250, 0), (1500, 0), (2000, 0)],
     "PV": [(50, 0), (50, 100), (50, 400), (50, 400)],

@@ -230,8 +230,8 @@ port = {port}
         for topic, payload, _ in list(listener.messages):
             if topic.startswith("homeassistant/sensor/") and topic.endswith("/config"):
                 config = json.loads(payload)
-                devices[tuple(config["device"]["identifiers"])] = config["state_topic"]
-        assert set(devices) == {("smartmeter_Top_3",), ("smartmeter_PV",)}
+                devices[tuple(config["device"]["identifiers"])] = config["device"]["name"]
+        assert devices == {("smartmeter_Top_3",): "Top 3", ("smartmeter_PV",): "PV"}
         listener.wait(lambda: listener.on("smartmeter/PV/summary"))
 
         # PostgreSQL: rows of both meters

@@ -81,8 +81,8 @@ def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     what.add_argument("--recompute-cost", action="store_true",
                       help="settle the costs again with the [tariff] as it is now (from "
                            "--since on; default: all); otherwise the past keeps its prices")
-    history.add_argument("--meter", help="one meter of several (its number; default: the one "
-                                         "read last)")
+    history.add_argument("--meter", help="one meter of several (its name in [[meters]], else "
+                                         "its number; default: the one read last)")
     history.add_argument(
         "--columns", help="comma-separated values to show: a name (voltage_l1) or OBIS code, "
                           "with :mean, :min, :max, :last or :delta for intervals; 'all' for "

@@ -70,13 +70,13 @@ _ORIGIN = {"name": "smartmeter-readout", "sw_version": __version__}
 
 def _device(reading: Reading) -> dict[str, Any]:
     """The meter as Home Assistant's device: what the push tells of it (maker, number and,
-    where it sends one, its list id)."""
+    where it sends one, its list id), named as the config names it, if it does."""
     meter = topic_part(reading.meter_key)
     maker = reading.meter.manufacturer or ""
     made_by = MAKERS.get(maker[:3], maker or "")
     return {
         "identifiers": [f"smartmeter_{meter}"],
-        "name": f"Smart meter {reading.meter.id or meter}",
+        "name": reading.meter.name or f"Smart meter {reading.meter.id or meter}",
         "manufacturer": made_by or "unknown",
         "model": " ".join(part for part in (made_by, "smart meter", reading.meter.list_id)
                           if part),
