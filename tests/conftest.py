@@ -1,10 +1,13 @@
-"""Shared test data: the real captures of ../shared/vectors and a feed-every-way helper."""
+"""Shared test data: the real captures of ../shared/vectors and a feed-every-way helper;
+a private Mosquitto (``broker``) and PostgreSQL (``postgres``) for a test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 # program is imported: it picks its language then, as gettext does)
 os.environ["LANGUAGE"] = "en"
 
+from servers import Mosquitto, Postgres
 from smartmeter_readout import Decoder, Reading
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +78,29 @@ def _logger_as_it_was() -> Iterator[None]:
     saved = log.handlers[:], log.level, log.propagate
     yield
     log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto on a free loopback port, for one test."""
+    server = Mosquitto(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster on a free loopback port, for one test."""
+    if os.geteuid() != 0:
+        pytest.fail("run the test suite as root (as CI does): PostgreSQL runs as postgres")
+    server = Postgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        server.remove()

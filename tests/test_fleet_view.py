@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from livekit import CLI, ENV
-from servers import Mosquitto, Postgres, free_port, need, wait_listening
+from servers import Mosquitto, Postgres, free_port, wait_listening
+from webkit import browser_page
 
 VIENNA = ZoneInfo("Europe/Vienna")
 DAY = datetime(2026, 11, 2, tzinfo=VIENNA)
@@ -177,23 +178,13 @@ def test_a_members_month_as_csv(fleet_site: str) -> None:
 
 
 def test_the_fleet_page_in_a_browser(fleet_site: str) -> None:
-    chromium = need("chromium", "chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(fleet_site)
-            expect(page.locator("[data-testid=count]")).to_have_text("3 meters")
-            expect(page.locator("[data-testid=meters] tbody tr")).to_have_count(3)
-            page.locator("#day").fill("2026-11-02")
-            page.locator("#day").dispatch_event("change")
-            expect(page.locator("[data-testid=group-total]")).to_contain_text(
-                "self-supplied 35.0 %")
-            expect(page.locator("[data-testid=quarters] tbody tr")).to_have_count(3)
-            link = page.locator("[data-testid=group-csv]").get_attribute("href") or ""
-            assert "group=EEG%20Sonnenfeld" in link
-            assert not problems, problems
-        finally:
-            browser.close()
+    with browser_page(fleet_site) as page:
+        expect(page.locator("[data-testid=count]")).to_have_text("3 meters")
+        expect(page.locator("[data-testid=meters] tbody tr")).to_have_count(3)
+        page.locator("#day").fill("2026-11-02")
+        page.locator("#day").dispatch_event("change")
+        expect(page.locator("[data-testid=group-total]")).to_contain_text(
+            "self-supplied 35.0 %")
+        expect(page.locator("[data-testid=quarters] tbody tr")).to_have_count(3)
+        link = page.locator("[data-testid=group-csv]").get_attribute("href") or ""
+        assert "group=EEG%20Sonnenfeld" in link

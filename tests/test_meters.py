@@ -4,28 +4,28 @@ two simulators through every output at once (SQLite, MQTT with Home Assistant, P
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from livekit import CLI, ENV, jsonl
-from servers import Mosquitto, Postgres, free_port, need, wait_listening
+from servers import Mosquitto, Postgres, free_port, wait_listening
 from smartmeter_readout.errors import ConfigError
 from smartmeter_readout.history.query import HistoryQuery
 from smartmeter_readout.service.config import load_config
 from test_mqtt import Listener
+from webkit import browser_page
 
 KEY = "5AD7A2C3E41B9F06D8C1E2F3A4B5C6D7"
 
@@ -126,30 +126,6 @@ enabled = false
     assert "Garage: " in result.stderr and "not a serial port" in result.stderr
     assert "the other meters are read on" in result.stderr
     assert KEY not in result.stdout + result.stderr
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    if os.geteuid() != 0:
-        pytest.fail("run the test suite as root (as CI does): PostgreSQL runs as postgres")
-    server = Postgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            server.stop()
-        server.remove()
 
 
 def get(url: str) -> Any:
@@ -273,27 +249,16 @@ port = {port}
 
 
 def _page_shows_each_meter_and_the_sum(url: str) -> None:
-    chromium = need("chromium", "chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(url)
-            select = page.locator("[data-testid=meter-select]")
-            expect(select).to_be_visible()
-            assert select.locator("option").all_inner_texts() == [
-                "All meters (sum)", "Top 3", "PV"]
-            net = page.locator("[data-testid=net-power]")
-            expect(net).not_to_have_text("\u2013")
-            expect(page.locator("#voltage_l1")).to_have_text("\u2013")  # not a sum
-            select.select_option("PV")
-            expect(page.locator("#meter-id")).to_contain_text("PV")
-            expect(page.locator("#voltage_l1")).to_contain_text("V")
-            expect(page.locator("#status")).to_contain_text("Top 3")
-            page.reload()  # the choice is kept
-            expect(page.locator("[data-testid=meter-select]")).to_have_value("PV")
-            assert not problems, problems
-        finally:
-            browser.close()
+    with browser_page(url) as page:
+        select = page.locator("[data-testid=meter-select]")
+        expect(select).to_be_visible()
+        assert select.locator("option").all_inner_texts() == [
+            "All meters (sum)", "Top 3", "PV"]
+        expect(page.locator("[data-testid=net-power]")).not_to_have_text("\u2013")
+        expect(page.locator("#voltage_l1")).to_have_text("\u2013")  # not a sum
+        select.select_option("PV")
+        expect(page.locator("#meter-id")).to_contain_text("PV")
+        expect(page.locator("#voltage_l1")).to_contain_text("V")
+        expect(page.locator("#status")).to_contain_text("Top 3")
+        page.reload()  # the choice is kept
+        expect(page.locator("[data-testid=meter-select]")).to_have_value("PV")

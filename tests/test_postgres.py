@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from livekit import CLI, ENV
 from servers import Postgres
 from smartmeter_readout.history.store import HistoryStore
-
-
-@pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    if os.geteuid() != 0:
-        pytest.fail("run the test suite as root (as CI does): PostgreSQL runs as postgres")
-    server = Postgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            server.stop()
-        server.remove()
 
 
 def service(tmp_path: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:

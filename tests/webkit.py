@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Browser, Page, sync_playwright
+
 from livekit import CLI, ENV
-from servers import free_port, wait_listening
+from servers import free_port, need, wait_listening
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -73,3 +75,28 @@ def demo(*extra: str, env: dict[str, str] | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=need("chromium", "chromium"),
+                                             headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def browser_page(url: str) -> Iterator[Page]:
+    """A page at ``url`` in a fresh Chromium; an error the page's script raised fails the
+    test when the block ends."""
+    with chromium() as browser:
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(url)
+        yield page
+        assert not problems, problems

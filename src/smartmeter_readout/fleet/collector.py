@@ -165,22 +165,7 @@ class Collector:
         client = self._client()
         async with client:
             await client.unsubscribe(self.settings.subscription)
-            inbox = _Inbox(client)
-            try:
-                while True:
-                    try:  # batch() takes messages only as it returns: a timeout loses none
-                        async with asyncio.timeout(quiet):
-                            batch = await inbox.batch(self.settings.batch_size,
-                                                      self.settings.batch_seconds)
-                    except TimeoutError:
-                        break
-                    self.stats.received += len(batch)
-                    await self._commit(batch)
-                    for message in batch:
-                        if message.qos:
-                            client._client.ack(message.mid, message.qos)
-            finally:
-                await inbox.close()
+            await self._drain(client, quiet)
         async with self._client(end_session=True):
             pass  # a clean start with no expiry: the broker forgets the session
         return self.stats.committed - before
@@ -212,18 +197,27 @@ class Collector:
                 self.stats.write(self.stats_file)
             log.info("collector %s: subscribed to %s", self.settings.client_id,
                      self.settings.subscription)
-            inbox = _Inbox(client)
-            try:
-                while True:
-                    batch = await inbox.batch(self.settings.batch_size,
-                                              self.settings.batch_seconds)
-                    self.stats.received += len(batch)
-                    await self._commit(batch)
-                    for message in batch:
-                        if message.qos:
-                            client._client.ack(message.mid, message.qos)
-            finally:
-                await inbox.close()
+            await self._drain(client)
+
+    async def _drain(self, client: aiomqtt.Client, quiet: float | None = None) -> None:
+        """Batches, each committed and then acknowledged, until cancelled or (``quiet``)
+        until that many seconds pass without a message."""
+        inbox = _Inbox(client)
+        try:
+            while True:
+                try:  # batch() takes messages only as it returns: a timeout loses none
+                    async with asyncio.timeout(quiet):
+                        batch = await inbox.batch(self.settings.batch_size,
+                                                  self.settings.batch_seconds)
+                except TimeoutError:
+                    return
+                self.stats.received += len(batch)
+                await self._commit(batch)
+                for message in batch:
+                    if message.qos:
+                        client._client.ack(message.mid, message.qos)
+        finally:
+            await inbox.close()
 
     async def _commit(self, batch: list[aiomqtt.Message]) -> None:
         parsed: list[list[Row]] = []

@@ -43,7 +43,7 @@ from ..history.timespec import parse_when
 from ..i18n import localize
 from ..service.service import Service, ServiceStatus
 
-__all__ = ["Api", "SiteInfo"]
+__all__ = ["Api", "SiteInfo", "when_param"]
 
 # the same patterns as in openapi.json: what the description admits, the server takes
 OBIS_LIST = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){5}(,[0-9]{1,3}(\.[0-9]{1,3}){5})*")
@@ -338,16 +338,7 @@ class Api:
             queue.put_nowait(message)
 
     def _when(self, query: Any, name: str, default: datetime, now: datetime) -> datetime:
-        text = query.get(name)
-        if text is None:
-            return default
-        if not WHEN.fullmatch(text):
-            raise BadRequest(f"{name}={text!r} is not a time: use e.g. 2026-11-20, "
-                             "2026-11-20T08:00, -2h, -7d, today or yesterday")
-        try:
-            return parse_when(text, self.info.tz, now)
-        except (ValueError, OverflowError) as exc:
-            raise BadRequest(f"{name}: {exc}") from None
+        return when_param(query, name, default, now, self.info.tz)
 
     async def _history_store(self) -> HistoryQuery:
         if self.info.sqlite_path is None:
@@ -364,6 +355,22 @@ class Api:
             self._feed.cancel()
         if self._store is not None:
             self._store.close()
+
+
+def when_param(query: Any, name: str, default: datetime, now: datetime,
+               tz: tzinfo) -> datetime:
+    """A time parameter (``from``, ``to``) of a query, ``default`` without one; a 400 that
+    shows the forms it takes otherwise."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not WHEN.fullmatch(text):
+        raise BadRequest(f"{name}={text!r} is not a time: use e.g. 2026-11-20, "
+                         "2026-11-20T08:00, -2h, -7d, today or yesterday")
+    try:
+        return parse_when(text, tz, now)
+    except (ValueError, OverflowError) as exc:
+        raise BadRequest(f"{name}: {exc}") from None
 
 
 def _unavailable(reason: str) -> web.HTTPServiceUnavailable:

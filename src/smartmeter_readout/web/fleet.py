@@ -18,8 +18,7 @@ from aiohttp import web
 
 from ..fleet.store import StoreUnavailable
 from ..fleet.view import FleetView
-from ..history.timespec import parse_when
-from .api import WHEN, BadRequest
+from .api import BadRequest, when_param
 
 __all__ = ["FleetApi"]
 
@@ -91,16 +90,7 @@ class FleetApi:
 
     def _when(self, request: web.Request, name: str, default: datetime,
               now: datetime) -> datetime:
-        text = request.query.get(name)
-        if text is None:
-            return default
-        if not WHEN.fullmatch(text):
-            raise BadRequest(f"{name}={text!r} is not a time: use e.g. 2026-11-20, "
-                             "2026-11-20T08:00, -2h, today or yesterday")
-        try:
-            return parse_when(text, self.view.tz, now)
-        except (ValueError, OverflowError) as exc:
-            raise BadRequest(f"{name}: {exc}") from None
+        return when_param(request.query, name, default, now, self.view.tz)
 
     async def close(self) -> None:
         await self.view.close()

@@ -3,7 +3,7 @@
 // (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
 // times follow the meter's time zone. A service that reads several meters ([[meters]]) gets
 // a selector: one meter, or all of them added up (a building).
-// lang.js, loaded before, brings $, t, tf, useLanguage, number and whole.
+// lang.js, loaded before, brings $, t, tf, useLanguage, number, whole and api.
 "use strict";
 
 const OBIS = {
@@ -37,15 +37,6 @@ function watts(value) {
 function valueByName(reading, name) {
   for (const value of Object.values(reading.values)) if (value.name === name) return value;
   return null;
-}
-
-async function api(path) {
-  const response = await fetch(path, { credentials: "same-origin",
-    headers: { Accept: "application/json" } });
-  if (response.status === 401) { location.href = "/login?next=/"; throw new Error("login"); }
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
 }
 
 function pushInterval() {

@@ -1,19 +1,10 @@
 // The fleet's page (collect with [web] store = "postgres"): every meter with the age of its
 // last reading, a group's quarter hours with its self-supplied share, and CSV per member and
-// month. lang.js, loaded before, brings $, t, tf, useLanguage, number and whole.
+// month. lang.js, loaded before, brings $, t, tf, useLanguage, number, whole and api.
 "use strict";
 
 const POWER = { import: "1.0.1.7.0.255", export: "1.0.2.7.0.255" };
 const fleet = { tz: undefined };
-
-async function get(path) {
-  const response = await fetch(path, { credentials: "same-origin",
-    headers: { Accept: "application/json" } });
-  if (response.status === 401) { location.href = "/login?next=/"; throw new Error("login"); }
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
-}
 
 function shown(error) {
   if (error.message === "login") return;
@@ -33,7 +24,7 @@ const csvLink = (query) => `/api/v1/fleet/csv?${query}&month=${$("month").value}
 
 async function loadMeters() {
   let data;
-  try { data = await get("/api/v1/fleet/meters"); } catch (error) { shown(error); return; }
+  try { data = await api("/api/v1/fleet/meters"); } catch (error) { shown(error); return; }
   fleet.tz = data.time_zone;
   $("count").textContent = tf("{count} meters", { count: whole(data.meters.length) });
   const body = $("meters").tBodies[0];
@@ -53,7 +44,7 @@ async function loadMeters() {
 
 async function loadGroups() {
   let data;
-  try { data = await get("/api/v1/fleet/groups"); } catch (error) { shown(error); return; }
+  try { data = await api("/api/v1/fleet/groups"); } catch (error) { shown(error); return; }
   const select = $("group");
   select.replaceChildren();
   for (const group of data.groups) {
@@ -81,7 +72,7 @@ async function loadGroup() {
   const day = $("day").value;
   let data;
   try {
-    data = await get(`/api/v1/fleet/groups/${encodeURIComponent(name)}?from=${day}&to=${nextDay(day)}`);
+    data = await api(`/api/v1/fleet/groups/${encodeURIComponent(name)}?from=${day}&to=${nextDay(day)}`);
   } catch (error) { shown(error); return; }
   const share = (value) => (value === null ? "–" : `${number(1, value * 100)} %`);
   $("group-total").textContent = tf(

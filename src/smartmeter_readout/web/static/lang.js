@@ -1,5 +1,6 @@
 // What the pages share: the language (the gettext catalogues of the package, served as
-// /static/locale/*.json), numbers in its format, and $ for getElementById.
+// /static/locale/*.json), numbers in its format, $ for getElementById, and api() for the
+// JSON of the API (a missing login sends the page to the login form).
 "use strict";
 
 const LANGUAGES = ["en", "de"];
@@ -41,3 +42,12 @@ async function useLanguage(lang) {
 const number = (digits, value) => new Intl.NumberFormat(i18n.locale, {
   minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
 const whole = (value) => number(0, value);
+
+async function api(path) {
+  const response = await fetch(path, { credentials: "same-origin",
+    headers: { Accept: "application/json" } });
+  if (response.status === 401) { location.href = "/login?next=/"; throw new Error("login"); }
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
