@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,18 @@ def run(args: Sequence[str | Path], timeout: float = 60, **kwargs: Any,
         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=ENV, check=False, **kwargs)
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Wait for an event (``check`` gives something true), not for a time; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:

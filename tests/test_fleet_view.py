@@ -10,10 +10,9 @@ import io
 import json
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from playwright.sync_api import expect
 
-from livekit import CLI, ENV
+from livekit import CLI, ENV, until
 from servers import Mosquitto, Postgres, free_port, wait_listening
 from webkit import browser_page
 
@@ -48,17 +47,6 @@ def reading(meter: str, moment: datetime, taken: float, given: float) -> bytes:
                    EXPORT: {"name": "active_energy_export", "value": given, "unit": "Wh"},
                    "1.0.1.7.0.255": {"name": "active_power_import", "value": 230,
                                      "unit": "W"}}}).encode()
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        time.sleep(0.1)
 
 
 def get(url: str) -> tuple[int, Any]:

@@ -8,9 +8,7 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
-from livekit import CLI, ENV, jsonl
+from livekit import CLI, ENV, jsonl, until
 from servers import Mosquitto, Postgres, free_port, wait_listening
 from smartmeter_readout.errors import ConfigError
 from smartmeter_readout.history.query import HistoryQuery
@@ -134,17 +132,6 @@ def get(url: str) -> Any:
         return json.loads(body) if "json" in response.headers["Content-Type"] else body
 
 
-def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.1)
-
-
 def test_two_meters_in_one_service_reach_every_output(tmp_path: Path, broker: Mosquitto,
                                                       postgres: Postgres) -> None:
     port = free_port()
@@ -186,7 +173,7 @@ port = {port}
             meters = get(url + "/api/v1/meters")["meters"]
             return len(meters) == 2 and all(m["readings"] >= 3 for m in meters)
 
-        until(both_read, what="readings of both meters")
+        until(both_read, "readings of both meters")
         meters = get(url + "/api/v1/meters")["meters"]
         assert [m["name"] for m in meters] == ["Top 3", "PV"]
         # the same profile twice: the same meter number, told apart by the names
@@ -216,7 +203,7 @@ port = {port}
                 return {row[0] for row in connection.execute(
                     "SELECT DISTINCT meter FROM readings").fetchall()}
 
-        until(lambda: stored() == {"Top 3", "PV"}, what="both meters in PostgreSQL")
+        until(lambda: stored() == {"Top 3", "PV"}, "both meters in PostgreSQL")
 
         # /metrics: every meter's values and counters, by name
         with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
