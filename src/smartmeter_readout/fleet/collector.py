@@ -291,8 +291,13 @@ async def retire(settings: CollectorSettings) -> int:
     try:
         committed = await collector.retire()
     except aiomqtt.MqttError as exc:
-        log.error("collector %s: cannot retire: broker %s:%s: %s", settings.client_id,
-                  settings.host, settings.port, exc)
+        log.error("collector %s: cannot retire: broker %s:%s: %s; nothing changed, try "
+                  "again when it answers", settings.client_id, settings.host, settings.port,
+                  exc)
+        return 1
+    except StoreUnavailable as exc:
+        log.error("collector %s: cannot retire: %s; nothing changed, try again when it "
+                  "answers", settings.client_id, exc)
         return 1
     finally:
         await collector.store.close()
