@@ -84,6 +84,8 @@ def test_a_one_meter_config_is_its_own_only_meter(tmp_path: Path) -> None:
     ('[[meters]]\nname = "A"\nport = "/dev/ttyUSB0"\nkey = "XXXXXXXXXXXXXXXX"\n',
      "placeholder"),
     ("meters = 3\n", r"must be \[\[meters\]\] tables"),
+    ('[source]\nport = "/dev/ttyUSB0"\n[[meters]]\nname = "A"\nsimulate = "vkw"\n',
+     r"\[source\] port cannot go with \[\[meters\]\]"),
 ])
 def test_a_bad_meters_table_names_itself_and_the_fix(tmp_path: Path, text: str,
                                                      wanted: str) -> None:

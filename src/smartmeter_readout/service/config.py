@@ -307,6 +307,13 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
     hold what the meters share, e.g. the time zone), checked one by one and together."""
     from ..reading import topic_part
 
+    shared = [key for key in ("port", "tcp", "simulate", "replay")
+              if raw.get("source", {}).get(key)]
+    if shared:
+        where = origin.get(f"source.{shared[0]}", path)
+        raise ConfigError(_("{where}: [source] {key} cannot go with [[meters]]: each meter "
+                            "names its own source in its [[meters]] table", where=where,
+                            key=shared[0]))
     meters: list[dict[str, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for number, table in enumerate(tables, 1):

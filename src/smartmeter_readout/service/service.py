@@ -238,6 +238,8 @@ class Service:
         name = feed.name
         async with aclosing(feed.reader.readings()) as readings:
             async for decoded in readings:
+                if self.count is not None and self.readings >= self.count:
+                    return  # another meter's reading was the last one asked for
                 reading = (replace(decoded, meter=replace(decoded.meter, name=name)) if name
                            else decoded)
                 feed.readings += 1
