@@ -109,6 +109,8 @@ class _BulkClient(aiomqtt.Client):
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         super()._on_socket_open(client, userdata, sock)
+        if isinstance(sock, ssl.SSLSocket):  # no MSG_PEEK there: aiomqtt's reader stays
+            return
 
         def read_all() -> None:
             try:
