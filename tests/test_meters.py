@@ -64,6 +64,24 @@ operator = "wienernetze"
     assert KEY not in repr(config)  # keys stay hidden in the config's own picture
 
 
+def test_a_tables_own_key_beats_a_shared_key_file(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.key"
+    shared.write_text("00" * 16)
+    first, second = load(tmp_path, f"""
+[meter]
+key_file = "{shared}"
+[[meters]]
+name = "A"
+simulate = "vkw"
+key = "{KEY}"
+[[meters]]
+name = "B"
+simulate = "vkw"
+""").per_meter()
+    assert (first["meter"]["key"], first["meter"]["key_file"]) == (KEY, None)
+    assert (second["meter"]["key"], second["meter"]["key_file"]) == (None, str(shared))
+
+
 def test_a_one_meter_config_is_its_own_only_meter(tmp_path: Path) -> None:
     config = load(tmp_path, '[source]\nsimulate = "vkw"\n[meter]\nname = "Haus"\n')
     assert config.meters == () and config.per_meter() == [config]
@@ -86,6 +104,8 @@ def test_a_one_meter_config_is_its_own_only_meter(tmp_path: Path) -> None:
     ("meters = 3\n", r"must be \[\[meters\]\] tables"),
     ('[source]\nport = "/dev/ttyUSB0"\n[[meters]]\nname = "A"\nsimulate = "vkw"\n',
      r"\[source\] port cannot go with \[\[meters\]\]"),
+    ('[meter]\nname = "Haus"\n[[meters]]\nname = "A"\nsimulate = "vkw"\n',
+     r"\[meter\] name cannot go with \[\[meters\]\]"),
 ])
 def test_a_bad_meters_table_names_itself_and_the_fix(tmp_path: Path, text: str,
                                                      wanted: str) -> None:
@@ -219,6 +239,10 @@ port = {port}
         one = get(url + "/api/v1/history?from=-1h&step=1m&obis=1.0.1.7.0.255&meter=PV")
         both = get(url + "/api/v1/history?from=-1h&step=1m&obis=1.0.1.7.0.255&meter=*")
         assert one["intervals"] and both["intervals"][0]["meters"] == ["Top 3", "PV"]
+        # power adds up across the meters, voltage does not
+        summed = get(url + "/api/v1/history?from=-1h&step=1m&meter=*"
+                     "&obis=1.0.1.7.0.255,1.0.32.7.0.255")["intervals"]
+        assert all(set(i["values"]) == {"1.0.1.7.0.255"} for i in summed)
         summed = get(url + "/api/v1/summary?meter=*")
         assert summed["meters"] == ["Top 3", "PV"]
 

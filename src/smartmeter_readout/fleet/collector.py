@@ -212,7 +212,9 @@ class Collector:
                         batch = await inbox.batch(self.settings.batch_size,
                                                   self.settings.batch_seconds)
                 except TimeoutError:
-                    return
+                    batch = inbox.take(self.settings.batch_size)  # came in meanwhile
+                    if not batch:
+                        return  # quiet for ``quiet`` seconds: nothing is left
                 self.stats.received += len(batch)
                 await self._commit(batch)
                 for message in batch:
@@ -364,6 +366,12 @@ class _Inbox:
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
+
+    def take(self, size: int) -> list[aiomqtt.Message]:
+        """What has arrived, up to ``size`` messages, at once."""
+        batch = self._pending[:size]
+        del self._pending[:size]
+        return batch
 
     async def close(self) -> None:
         self._receiving.cancel()

@@ -169,17 +169,21 @@ class FleetStore:
     async def _small_tables(self, cursor: psycopg.AsyncCursor[Any],
                             firsts: dict[tuple[str, str, int], tuple[float, str, float]],
                             latest: dict[str, tuple[float, str, dict[str, float]]]) -> None:
+        # rows in key order: collectors that upsert the same rows at once (every quarter
+        # hour's first readings) then wait for each other instead of deadlocking
         if firsts:
-            keys, seen = list(firsts), list(firsts.values())
+            keys = sorted(firsts)
+            seen = [firsts[key] for key in keys]
             await cursor.execute(_FIRSTS.format(table=self.table), (
                 [key[0] for key in keys], [key[1] for key in keys],
                 [datetime.fromtimestamp(key[2], UTC) for key in keys],
                 [time for _stamp, time, _value in seen],
                 [value for _stamp, _time, value in seen]))
         if latest:
+            meters = sorted(latest)
             await cursor.execute(_LATEST.format(table=self.table), (
-                list(latest), [time for _stamp, time, _values in latest.values()],
-                [json.dumps(values) for _stamp, _time, values in latest.values()]))
+                meters, [latest[meter][1] for meter in meters],
+                [json.dumps(latest[meter][2]) for meter in meters]))
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

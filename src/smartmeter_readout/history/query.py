@@ -301,10 +301,15 @@ class HistoryQuery:
             self._db.close()
 
 
+_ADDITIVE = {"W", "Wh", "var", "varh", "VA", "VAh"}  # what adds up across meters
+
+
 def _added(per_meter: list[list[dict[str, Any]]], meters: list[str]) -> list[dict[str, Any]]:
-    """Several meters' intervals as one (a building): mean, last and delta added up (the
-    sum of mean powers is the mean of the summed power); min and max are not additive and
-    are left out; ``count`` is the fewest readings any meter had in the interval."""
+    """Several meters' intervals as one (a building): power and energy only (voltages,
+    currents and frequency do not add up), their mean, last and delta added (the sum of
+    mean powers is the mean of the summed power); min and max are not additive and are left
+    out; ``count`` is the fewest readings any meter had in the interval, ``meters`` how many
+    meters the value of the interval holds (fewer than all: some were not read then)."""
     merged: dict[str, dict[str, Any]] = {}
     for intervals in per_meter:
         for interval in intervals:
@@ -312,11 +317,14 @@ def _added(per_meter: list[list[dict[str, Any]]], meters: list[str]) -> list[dic
                 "start": interval["start"], "end": interval["end"], "meters": meters,
                 "values": {}})
             for obis, value in interval["values"].items():
+                if value["unit"] not in _ADDITIVE:
+                    continue
                 total = into["values"].get(obis)
                 if total is None:
-                    into["values"][obis] = {key: value[key] for key in value
-                                            if key not in ("min", "max")}
+                    into["values"][obis] = {**{key: value[key] for key in value
+                                               if key not in ("min", "max")}, "meters": 1}
                     continue
+                total["meters"] += 1
                 total["count"] = min(total["count"], value["count"])
                 for key in ("mean", "last", "delta"):
                     if key in value and key in total:

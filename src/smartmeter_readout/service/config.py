@@ -87,8 +87,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "per_value_topics": _o(bool, False),
         "require_subscriber": _o(bool, False,
                                  help="a reading nobody subscribed to counts as not delivered "
-                                      "and is sent again (MQTT v5): for a fleet's readers, "
-                                      "whose collectors must get every reading"),
+                                      "and is sent again (MQTT v5): for a fleet's readers. "
+                                      "Any subscriber counts: on a fleet's broker only the "
+                                      "collectors should subscribe to <topic>/+/state"),
         "min_interval": _o((int, float), 0, minimum=0, maximum=86400),
         "language": _o(str, "auto", "auto", "en", "de",
                        help="of the sensor names in Home Assistant (auto: the service's LANG)"),
@@ -307,13 +308,14 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
     hold what the meters share, e.g. the time zone), checked one by one and together."""
     from ..reading import topic_part
 
-    shared = [key for key in ("port", "tcp", "simulate", "replay")
+    shared = [f"[source] {key}" for key in ("port", "tcp", "simulate", "replay")
               if raw.get("source", {}).get(key)]
+    shared += ["[meter] name"] if raw.get("meter", {}).get("name") else []
     if shared:
-        where = origin.get(f"source.{shared[0]}", path)
-        raise ConfigError(_("{where}: [source] {key} cannot go with [[meters]]: each meter "
-                            "names its own source in its [[meters]] table", where=where,
-                            key=shared[0]))
+        table_name, option = shared[0][1:].split("] ")
+        where = origin.get(f"{table_name}.{option}", path)
+        raise ConfigError(_("{where}: {key} cannot go with [[meters]]: each meter names its "
+                            "own in its [[meters]] table", where=where, key=shared[0]))
     meters: list[dict[str, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for number, table in enumerate(tables, 1):
@@ -333,6 +335,10 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
         mine = {f"{s}.{k}": where for s, values in parts.items() for k in values}
         resolved = {s: _section(s, {**raw.get(s, {}), **values}, {**origin, **mine})
                     for s, values in parts.items()}
+        for secret in ("key", "auth_key"):  # a table's own key, or file, beats a shared one
+            own = [k for k in (secret, f"{secret}_file") if k in parts["meter"]]
+            for shared_key in {secret, f"{secret}_file"} - set(own) if own else ():
+                resolved["meter"][shared_key] = None
         name = resolved["meter"]["name"].strip()
         if not name:
             raise ConfigError(_("{where}: give the meter a name, e.g. name = \"Top 3\" (it "

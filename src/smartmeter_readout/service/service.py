@@ -46,6 +46,8 @@ _QUEUE = 10_000
 _BATCH = 500
 _BACKOFF_MAX = 60.0
 _DRAIN_SECONDS = 5.0
+_RETRY_METER = 60.0  # seconds before a meter whose source failed for good is tried again
+_RETRY_METER_MAX = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,7 @@ class MeterStatus:
     last_reading_age: float | None  # seconds
     source: SourceStatus
     decoder: DecoderStats
-    stopped: str  # why this meter is no longer read, if it is not
+    stopped: str  # why this meter is not read now, if it is not (it is tried again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,29 +214,35 @@ class Service:
 
     async def _follow(self, reading: dict[asyncio.Task[None], MeterFeed],
                       stopping: asyncio.Task[bool]) -> None:
-        """Until the stop, or every meter's source has ended. A source that fails for good
-        ends the service when it is the only one, else that meter only: the others go on."""
-        pending, failures = set(reading), []
+        """Until the stop, or every meter's source has ended (a replay, ``count``). A
+        source that fails for good ends the service when it is its only meter; of several
+        meters, ``_read`` tries that one again later while the others go on."""
+        pending = set(reading)
         while pending:
             await asyncio.wait({*pending, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if stopping.done():
                 return
             for task in [task for task in pending if task.done()]:
                 pending.discard(task)
-                error = task.exception()
-                if error is None:
-                    continue
-                if len(reading) == 1:
-                    raise error
-                feed = reading[task]
-                feed.stopped = hide_secrets(str(error), self.secrets)
-                failures.append(error)
-                self.log.error(_("meter {name}: {reason}; the other meters are read on")
-                               .format(name=feed.name, reason=feed.stopped))
-        if failures and len(failures) == len(reading):
-            raise failures[0]
+                task.result()
 
     async def _read(self, feed: MeterFeed, stop: asyncio.Event) -> None:
+        delay = _RETRY_METER
+        while True:
+            try:
+                await self._read_meter(feed, stop)
+                return
+            except Exception as exc:  # one meter's trouble is never the others'
+                if len(self.feeds) == 1:
+                    raise
+                feed.stopped = hide_secrets(str(exc) or type(exc).__name__, self.secrets)
+                self.log.error(_("meter {name}: {reason}; the other meters are read on, this "
+                                 "one again in {seconds:g} s").format(
+                    name=feed.name, reason=feed.stopped, seconds=delay))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_METER_MAX)
+
+    async def _read_meter(self, feed: MeterFeed, stop: asyncio.Event) -> None:
         name = feed.name
         async with aclosing(feed.reader.readings()) as readings:
             async for decoded in readings:
@@ -242,6 +250,9 @@ class Service:
                     return  # another meter's reading was the last one asked for
                 reading = (replace(decoded, meter=replace(decoded.meter, name=name)) if name
                            else decoded)
+                if feed.stopped:
+                    feed.stopped = ""
+                    self.log.info(_("meter {name}: read again").format(name=name))
                 feed.readings += 1
                 feed.last_reading, feed.last_reading_at = reading, time.monotonic()
                 await self.dispatch(reading)

@@ -215,7 +215,7 @@ class MqttSink(SinkBase):
         try:
             for reading in readings:
                 meter = topic_part(reading.meter_key)
-                state = await self._connected(meter)
+                state = await self._connected(meter, reading)
                 client = state.client
                 keys = frozenset(reading.values)
                 if self.settings["homeassistant"] and keys not in state.announced:
@@ -275,7 +275,7 @@ class MqttSink(SinkBase):
                                    json.dumps(data, ensure_ascii=False), qos=1, retain=True,
                                    timeout=_TIMEOUT)
 
-    async def _connected(self, meter: str) -> _Meter:
+    async def _connected(self, meter: str, reading: Reading) -> _Meter:
         state = self._meters.pop(meter, None)
         if state is not None:
             self._meters[meter] = state  # most recently used last
@@ -288,7 +288,7 @@ class MqttSink(SinkBase):
         client = _Client(
             settings["host"], settings["port"],
             username=settings["username"] or None, password=settings["password"] or None,
-            identifier=f"smartmeter-readout-{meter}",
+            identifier=_client_id(meter, reading),
             will=aiomqtt.Will(status, "offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if settings["tls"] else None,
             # v5 brings the PUBACK's reason code, which require_subscriber needs
@@ -318,6 +318,16 @@ class MqttSink(SinkBase):
         meters, self._meters = self._meters, {}
         for meter, state in meters.items():
             await self._leave(meter, state)
+
+
+def _client_id(meter: str, reading: Reading) -> str:
+    """Unique on the broker: a name the config gives is only unique in its own service, so
+    the meter's number goes with it (two readers whose meters are both called "Haus" would
+    otherwise take each other's connection away, over and over)."""
+    number = reading.meter.id or reading.meter.system_title
+    if reading.meter.name and number:
+        return f"smartmeter-readout-{meter}-{topic_part(number)}"
+    return f"smartmeter-readout-{meter}"
 
 
 def _reason(exc: BaseException) -> str:
