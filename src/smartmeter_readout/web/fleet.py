@@ -5,17 +5,20 @@
 - ``GET /api/v1/fleet/groups/<name>?from=&to=``: the group's import, export and
   self-supplied share per quarter hour (default: today in ``[meter] timezone``);
 - ``GET /api/v1/fleet/csv?month=YYYY-MM&meter=`` (or ``&group=``): the month's quarter hours
-  of a member (or of every member of a group) as CSV.
+  of a member (or of every member of a group) as CSV;
+- ``GET /api/v1/openapi.json``: the description of all of the above.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from importlib.resources import files
 from typing import Any
 
 from aiohttp import web
 
+from .. import __version__
 from ..fleet.store import StoreUnavailable
 from ..fleet.view import FleetView
 from .api import BadRequest, when_param
@@ -33,7 +36,13 @@ class FleetApi:
         return [web.get("/api/v1/fleet/meters", self.meters),
                 web.get("/api/v1/fleet/groups", self.groups),
                 web.get("/api/v1/fleet/groups/{name}", self.group),
-                web.get("/api/v1/fleet/csv", self.csv)]
+                web.get("/api/v1/fleet/csv", self.csv),
+                web.get("/api/v1/openapi.json", self.openapi)]
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        text = (files(__package__) / "fleet-openapi.json").read_text(encoding="utf-8")
+        return web.Response(text=text.replace("{version}", __version__),
+                            content_type="application/json")
 
     async def meters(self, request: web.Request) -> web.Response:
         now = datetime.now(self.view.tz)
