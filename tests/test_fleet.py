@@ -317,3 +317,24 @@ def test_a_batch_that_comes_again_lands_once_and_the_small_tables_follow() -> No
     assert [(start.strftime("%H:%M"), first.strftime("%H:%M:%S")) for start, first in firsts
             ] == [("09:00", "09:14:45"), ("09:15", "09:15:00")]
     assert [row[0].strftime("%H:%M:%S") for row in latest] == ["09:15:19"]
+
+
+def test_shared_property_tables_keep_pahos_behaviour() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import MQTTException, Properties
+
+    from smartmeter_readout.fleet.collector import _share_property_tables
+
+    def packed() -> bytes:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 3600
+        properties.ReceiveMaximum = 10_000
+        return bytes(properties.pack())  # type: ignore[no-untyped-call]
+
+    before = packed()
+    _share_property_tables()
+    assert packed() == before == b"\x08\x11\x00\x00\x0e\x10!'\x10"
+    with pytest.raises(MQTTException):  # a property of another packet type is refused
+        Properties(PacketTypes.PUBLISH).ReceiveMaximum = 5  # type: ignore[no-untyped-call]
+    first, second = Properties(PacketTypes.PUBLISH), Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    assert first.names is second.names and first.packetType != second.packetType
