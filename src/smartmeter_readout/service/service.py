@@ -2,8 +2,8 @@
 others.
 
 Theory of operation: a ``LiveReader`` per meter yields readings, each in a task of its own (a
-meter's unplugged adapter or unreadable port stops that meter only; ``[[meters]]`` gives each
-its name, which the readings carry). Each reading is handed to every output without waiting
+meter's unplugged adapter or unreadable port holds up that meter only; ``[[meters]]`` gives
+each its name, which the readings carry). Each reading is handed to every output without waiting
 for any of them:
 
 - local outputs (SQLite, console) get it through a bounded in-memory queue; a worker per
@@ -201,8 +201,8 @@ class Service:
             self._wake[sink.name] = asyncio.Event()
             self._wake[sink.name].set()  # deliver what an earlier run left in the outbox
             workers.append(asyncio.create_task(self._durable_worker(sink), name=sink.name))
-        reading = {asyncio.create_task(self._read(feed, stop), name=f"meter {feed.name}"):
-                   feed for feed in self.feeds}
+        reading = [asyncio.create_task(self._read(feed, stop), name=f"meter {feed.name}")
+                   for feed in self.feeds]
         stopping = asyncio.create_task(stop.wait())
         try:
             await self._follow(reading, stopping)
@@ -212,7 +212,7 @@ class Service:
             await asyncio.gather(*reading, stopping, return_exceptions=True)
             await self._shutdown(workers)
 
-    async def _follow(self, reading: dict[asyncio.Task[None], MeterFeed],
+    async def _follow(self, reading: list[asyncio.Task[None]],
                       stopping: asyncio.Task[bool]) -> None:
         """Until the stop, or every meter's source has ended (a replay, ``count``). A
         source that fails for good ends the service when it is its only meter; of several

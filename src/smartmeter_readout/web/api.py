@@ -139,6 +139,7 @@ class Api:
                 "stopped": meter.stopped or None,
             })
         return found
+
     def status_data(self) -> dict[str, Any]:
         status = self.service.status()
         source, stats, reading = status.source, status.decoder, status.last_reading
