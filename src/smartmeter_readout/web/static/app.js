@@ -3,7 +3,8 @@
 // (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
 // times follow the meter's time zone. A service that reads several meters ([[meters]]) gets
 // a selector: one meter, or all of them added up (a building).
-// lang.js, loaded before, brings $, t, tf, useLanguage, number, whole and api.
+// lang.js, loaded before, brings $, t, tf, useLanguage, languageButton, number, whole and
+// api.
 "use strict";
 
 const OBIS = {
@@ -128,20 +129,20 @@ function setMeters(meters, refresh) {
   }
   $("meter-choice").hidden = false;
   for (const meter of meters) if (meter.reading) live.byMeter[meter.name] = meter.reading;
-  select.onchange = () => {
-    live.selected = select.value;
-    localStorage.setItem("meter", live.selected);
-    live.lastTimes = [];
-    live.quarter = null;
+  const show = () => {
     const shown = live.selected === ALL ? sumOf(Object.values(live.byMeter))
       : live.byMeter[live.selected];
     if (shown) showReading(shown);
     refresh();
   };
-  const shown = live.selected === ALL ? sumOf(Object.values(live.byMeter))
-    : live.byMeter[live.selected];
-  if (shown) showReading(shown);
-  refresh();
+  select.onchange = () => {
+    live.selected = select.value;
+    localStorage.setItem("meter", live.selected);
+    live.lastTimes = [];
+    live.quarter = null;
+    show();
+  };
+  show();
 }
 
 // Where the running quarter hour is heading: its import so far (the counter since the
@@ -667,13 +668,7 @@ async function start() {
   const energy = tabs("energy", loadEnergy);
   $("profile-day").addEventListener("change", () => { loadProfile(); energy(); });
   const refresh = () => { power(); energy(); loadProfile(); loadSummary(); };
-  $("lang").addEventListener("click", async () => {
-    const next = i18n.lang === "de" ? "en" : "de";
-    localStorage.setItem("lang", next);
-    await useLanguage(next);
-    refresh();
-    showAge();
-  });
+  languageButton(() => { refresh(); showAge(); });
   setMeters(meters, refresh);
   if (live.meters.length < 2) refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, 60000);

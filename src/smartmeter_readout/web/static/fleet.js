@@ -1,6 +1,6 @@
 // The fleet's page (collect with [web] store = "postgres"): every meter with the age of its
 // last reading, a group's quarter hours with its self-supplied share, and CSV per member and
-// month. lang.js, loaded before, brings $, t, tf, useLanguage, number, whole and api.
+// month. lang.js, loaded before, brings $, t, tf, useLanguage, languageButton, number, whole and api.
 "use strict";
 
 const POWER = { import: "1.0.1.7.0.255", export: "1.0.2.7.0.255" };
@@ -99,13 +99,7 @@ async function start() {
   $("group").addEventListener("change", loadGroup);
   $("day").addEventListener("change", loadGroup);
   $("month").addEventListener("change", () => { loadMeters(); loadGroup(); });
-  $("lang").addEventListener("click", async () => {
-    const next = i18n.lang === "de" ? "en" : "de";
-    localStorage.setItem("lang", next);
-    await useLanguage(next);
-    loadMeters();
-    loadGroup();
-  });
+  languageButton(() => { loadMeters(); loadGroup(); });
   setInterval(() => { if (!document.hidden) loadMeters(); }, 10000);
 }
 

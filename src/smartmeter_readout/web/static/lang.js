@@ -51,3 +51,13 @@ async function api(path) {
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
+
+// The DE/EN button: the other language, remembered, then the page's own redraw.
+function languageButton(redraw) {
+  $("lang").addEventListener("click", async () => {
+    const next = i18n.lang === "de" ? "en" : "de";
+    localStorage.setItem("lang", next);
+    await useLanguage(next);
+    redraw();
+  });
+}
