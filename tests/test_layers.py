@@ -2,8 +2,8 @@
 
     core (reading, events, errors, keys, operators, masking, message, decoder, link/, dlms/,
           cosem/, oms/)
-      <- capture/, sim/, i18n/          pure helpers: capture format and redaction, the simulator,
-                                        the gettext catalogues
+      <- capture/, sim/, i18n/, extras  pure helpers: capture format and redaction, the simulator,
+                                        the gettext catalogues, which extra brings which package
       <- sources/, sinks/, history/,    bytes in, readings out, the stored history, the fleet's
          fleet/                         collector
       <- live/, service/                keep reading a meter, run the outputs
@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
     {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "message",
      "decoder", "link", "dlms", "cosem", "oms"},
-    {"capture", "sim", "i18n"},
+    {"capture", "sim", "i18n", "extras"},
     {"sources", "sinks", "history", "fleet"},
     {"live", "service"},
     {"web", "cli", "__main__"},

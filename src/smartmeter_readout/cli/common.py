@@ -20,6 +20,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..i18n import _
 from ..masking import hide_secrets
 
 if TYPE_CHECKING:
@@ -56,31 +57,31 @@ def seconds(text: str) -> float:
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key", help="AES key from your grid operator (hex; or set "
-                                      "SMARTMETER_KEY)")
-    parser.add_argument("--auth-key", help="authentication key, for meters that send a tag "
-                                           "(or set SMARTMETER_AUTH_KEY)")
-    parser.add_argument("--key-file", type=Path, help="read the key from this file")
+    parser.add_argument("--key", help=_("AES key from your grid operator (hex; or set "
+                                      "SMARTMETER_KEY)"))
+    parser.add_argument("--auth-key", help=_("authentication key, for meters that send a tag "
+                                           "(or set SMARTMETER_AUTH_KEY)"))
+    parser.add_argument("--key-file", type=Path, help=_("read the key from this file"))
 
 
 def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
-    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP serial bridge (ser2net, ESP)")
+    where.add_argument("--port", help=_("serial device, e.g. /dev/ttyUSB0"))
+    where.add_argument("--tcp", metavar="HOST:PORT", help=_("TCP serial bridge (ser2net, ESP)"))
     if replay:
         where.add_argument("--replay", type=Path, metavar="CAPTURE",
-                           help="read a recorded capture instead of a meter")
+                           help=_("read a recorded capture instead of a meter"))
         parser.add_argument("--speed", type=seconds, default=0.0,
-                            help="replay pace: 1 = as recorded, 0 = at once (default)")
-    parser.add_argument("--operator", help="your grid operator: its serial settings are used "
-                                           "(see README); default: detect")
-    parser.add_argument("--baud", default="auto", help="auto (default) or a rate, e.g. 2400")
+                            help=_("replay pace: 1 = as recorded, 0 = at once (default)"))
+    parser.add_argument("--operator", help=_("your grid operator: its serial settings are used "
+                                           "(see README); default: detect"))
+    parser.add_argument("--baud", default="auto", help=_("auto (default) or a rate, e.g. 2400"))
     parser.add_argument("--parity", default="auto", choices=("auto", "N", "E", "O"))
 
 
 def quiet_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true",
-                        help="log only problems, not state changes")
+                        help=_("log only problems, not state changes"))
 
 
 class SecretFilter(logging.Filter):

@@ -22,20 +22,20 @@ _HEX_TEXT = frozenset(string.hexdigits + string.whitespace + ":-,")
 
 def add_decode_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     decode = sub.add_parser(
-        "decode", help="decode pushes from hex, a capture file or stdin",
-        description="Decode every push found in the inputs. INPUT is a hex string (spaces and "
+        "decode", help=_("decode pushes from hex, a capture file or stdin"),
+        description=_("Decode every push found in the inputs. INPUT is a hex string (spaces and "
                     "newlines allowed), a file (hex text or a raw binary capture) or - for "
-                    "stdin.")
+                    "stdin."))
     decode.add_argument("inputs", nargs="*", metavar="INPUT", default=["-"])
     key_options(decode)
     decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
     decode.add_argument("--timezone", default="Europe/Vienna",
-                        help="zone of meter clocks without UTC offset (default Europe/Vienna)")
+                        help=_("zone of meter clocks without UTC offset (default Europe/Vienna)"))
     decode.add_argument("--quiet", "-q", action="store_true",
-                        help="print only the readings and the final verdict")
+                        help=_("print only the readings and the final verdict"))
     decode.add_argument("--config", type=Path,
-                        help="TOML file; its [layouts.<name>] tables describe positional "
-                             "layouts of meters the decoder does not know")
+                        help=_("TOML file; its [layouts.<name>] tables describe positional "
+                             "layouts of meters the decoder does not know"))
 
 
 def _as_bytes(raw: bytes) -> bytes:

@@ -55,39 +55,39 @@ class Column(NamedTuple):
 
 def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history = sub.add_parser(
-        "history", help="read the stored readings and aggregates back",
-        description="Readings (--step raw) or 1-minute, 15-minute, hourly, daily or monthly "
+        "history", help=_("read the stored readings and aggregates back"),
+        description=_("Readings (--step raw) or 1-minute, 15-minute, hourly, daily or monthly "
                     "aggregates from the SQLite history. The table shows energy in kWh per "
                     "interval and power in W; CSV has every value in base units, columns in "
-                    "OBIS order.")
-    history.add_argument("--config", type=Path, help="TOML configuration file")
-    history.add_argument("--sqlite", type=Path, help="database file (default: [sqlite] path)")
-    history.add_argument("--since", help="start: ISO date/time, or -15m, -2h, -7d, today, "
-                                         "yesterday (default -1d)")
-    history.add_argument("--until", help="end, same forms (default now)")
+                    "OBIS order."))
+    history.add_argument("--config", type=Path, help=_("TOML configuration file"))
+    history.add_argument("--sqlite", type=Path, help=_("database file (default: [sqlite] path)"))
+    history.add_argument("--since", help=_("start: ISO date/time, or -15m, -2h, -7d, today, "
+                                         "yesterday (default -1d)"))
+    history.add_argument("--until", help=_("end, same forms (default now)"))
     history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"),
-                         help="default 15m (--peaks: 1d)")
+                         help=_("default 15m (--peaks: 1d)"))
     history.add_argument("--format", choices=("table", "csv", "json"), default="table")
     what = history.add_mutually_exclusive_group()
     what.add_argument("--summary", action="store_true",
-                      help="energy today, yesterday, this month, last month and this year: "
-                           "import, export, net, self-supplied share and the peak quarter hour")
+                      help=_("energy today, yesterday, this month, last month and this year: "
+                           "import, export, net, self-supplied share and the peak quarter hour"))
     what.add_argument("--peaks", action="store_true",
-                      help="the highest quarter hour of import per day (--step 1d, the "
-                           "default here) or month (--step 1mo)")
+                      help=_("the highest quarter hour of import per day (--step 1d, the "
+                           "default here) or month (--step 1mo)"))
     what.add_argument("--costs", action="store_true",
-                      help="what electricity cost per quarter hour, day (--step 1d, the "
-                           "default here) or month ([tariff] in the config)")
+                      help=_("what electricity cost per quarter hour, day (--step 1d, the "
+                           "default here) or month ([tariff] in the config)"))
     what.add_argument("--recompute-cost", action="store_true",
-                      help="settle the costs again with the [tariff] as it is now (from "
-                           "--since on; default: all); otherwise the past keeps its prices")
-    history.add_argument("--meter", help="one meter of several (its name in [[meters]], else "
-                                         "its number; default: the one read last)")
+                      help=_("settle the costs again with the [tariff] as it is now (from "
+                           "--since on; default: all); otherwise the past keeps its prices"))
+    history.add_argument("--meter", help=_("one meter of several (its name in [[meters]], else "
+                                         "its number; default: the one read last)"))
     history.add_argument(
-        "--columns", help="comma-separated values to show: a name (voltage_l1) or OBIS code, "
+        "--columns", help=_("comma-separated values to show: a name (voltage_l1) or OBIS code, "
                           "with :mean, :min, :max, :last or :delta for intervals; 'all' for "
                           "every one (default for the table: energy in and out, power in "
-                          "(avg, max) and out; for CSV: all)")
+                          "(avg, max) and out; for CSV: all)"))
 
 
 def cmd_history(args: argparse.Namespace) -> int:

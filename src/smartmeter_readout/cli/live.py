@@ -42,83 +42,83 @@ __all__ = ["add_live_commands"]
 
 def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     read = sub.add_parser(
-        "read", help="read a meter live from a serial port or a TCP serial bridge",
-        description="Print every push as it arrives. Serial settings are detected unless "
-                    "--operator, --baud or --parity say otherwise.")
+        "read", help=_("read a meter live from a serial port or a TCP serial bridge"),
+        description=_("Print every push as it arrives. Serial settings are detected unless "
+                    "--operator, --baud or --parity say otherwise."))
     source_options(read, replay=True)
     key_options(read)
-    read.add_argument("--count", type=int, help="exit after this many readings")
+    read.add_argument("--count", type=int, help=_("exit after this many readings"))
     read.add_argument("--format", choices=FORMATS, default="table")
     read.add_argument("--timezone", default="Europe/Vienna",
-                      help="zone of meter clocks without UTC offset (default Europe/Vienna)")
-    read.add_argument("--config", type=Path, help="TOML file with [layouts.<name>] tables")
+                      help=_("zone of meter clocks without UTC offset (default Europe/Vienna)"))
+    read.add_argument("--config", type=Path, help=_("TOML file with [layouts.<name>] tables"))
     quiet_option(read)
 
     simulate = sub.add_parser(
-        "simulate", help="a virtual meter on a pseudo-terminal",
-        description="Push simulated meter data on a pseudo-terminal, framed and encrypted "
-                    "like the profile's real meter. Prints the device path to read from.")
-    simulate.add_argument("--profile", default="vkw", help="meter profile (see --profiles)")
-    simulate.add_argument("--profiles", action="store_true", help="list the profiles and exit")
-    simulate.add_argument("--key", help="encryption key (made up and printed when omitted)")
-    simulate.add_argument("--auth-key", help="authentication key, for profiles that send a tag")
-    simulate.add_argument("--link", type=Path, help="also make this path a symlink to the "
-                                                    "device (e.g. /tmp/ttyMETER)")
-    simulate.add_argument("--interval", type=seconds, help="seconds between pushes (default: "
-                                                         "the profile's)")
-    simulate.add_argument("--count", type=int, help="stop after this many pushes")
+        "simulate", help=_("a virtual meter on a pseudo-terminal"),
+        description=_("Push simulated meter data on a pseudo-terminal, framed and encrypted "
+                    "like the profile's real meter. Prints the device path to read from."))
+    simulate.add_argument("--profile", default="vkw", help=_("meter profile (see --profiles)"))
+    simulate.add_argument("--profiles", action="store_true", help=_("list the profiles and exit"))
+    simulate.add_argument("--key", help=_("encryption key (made up and printed when omitted)"))
+    simulate.add_argument("--auth-key", help=_("authentication key, for profiles that send a tag"))
+    simulate.add_argument("--link", type=Path, help=_("also make this path a symlink to the "
+                                                    "device (e.g. /tmp/ttyMETER)"))
+    simulate.add_argument("--interval", type=seconds, help=_("seconds between pushes (default: "
+                                                         "the profile's)"))
+    simulate.add_argument("--count", type=int, help=_("stop after this many pushes"))
     simulate.add_argument("--faults", default="none", metavar="SPEC",
-                          help="damage pushes: a rate for all kinds (0.1) or "
-                               "garbage=R,drop=R,checksum=R,tag=R,unplug=R")
+                          help=_("damage pushes: a rate for all kinds (0.1) or "
+                               "garbage=R,drop=R,checksum=R,tag=R,unplug=R"))
     simulate.add_argument("--unplug-seconds", type=seconds, default=3.0,
-                          help="how long an unplug fault lasts (default 3)")
+                          help=_("how long an unplug fault lasts (default 3)"))
     simulate.add_argument("--pace", action=argparse.BooleanOptionalAction, default=True,
-                          help="send at the meter's baud rate (default) or at once")
+                          help=_("send at the meter's baud rate (default) or at once"))
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--log", type=Path, help="write what was sent (frame counter, "
-                                                   "fault, expected values) as JSON lines")
+    simulate.add_argument("--log", type=Path, help=_("write what was sent (frame counter, "
+                                                   "fault, expected values) as JSON lines"))
     quiet_option(simulate)
 
     record = sub.add_parser(
-        "record", help="save what arrives on the line to a capture file",
-        description="Write every byte that arrives, with receive times, to a capture file "
-                    "(text, readable by decode and replay); --raw writes the bytes alone.")
+        "record", help=_("save what arrives on the line to a capture file"),
+        description=_("Write every byte that arrives, with receive times, to a capture file "
+                    "(text, readable by decode and replay); --raw writes the bytes alone."))
     source_options(record)
     key_options(record)
-    record.add_argument("--output", "-o", type=Path, required=True, help="capture file")
-    record.add_argument("--raw", action="store_true", help="write raw bytes, no times")
-    record.add_argument("--count", type=int, help="stop after this many pushes")
-    record.add_argument("--duration", type=seconds, help="stop after this many seconds")
+    record.add_argument("--output", "-o", type=Path, required=True, help=_("capture file"))
+    record.add_argument("--raw", action="store_true", help=_("write raw bytes, no times"))
+    record.add_argument("--count", type=int, help=_("stop after this many pushes"))
+    record.add_argument("--duration", type=seconds, help=_("stop after this many seconds"))
     exists = record.add_mutually_exclusive_group()
-    exists.add_argument("--force", action="store_true", help="overwrite an existing file")
-    exists.add_argument("--append", action="store_true", help="add to an existing capture")
+    exists.add_argument("--force", action="store_true", help=_("overwrite an existing file"))
+    exists.add_argument("--append", action="store_true", help=_("add to an existing capture"))
     record.add_argument("--redact", action="store_true",
-                        help="replace the system title and meter numbers (needs the key; the "
-                             "capture stays decodable with it)")
+                        help=_("replace the system title and meter numbers (needs the key; the "
+                             "capture stays decodable with it)"))
     quiet_option(record)
 
     replay = sub.add_parser(
-        "replay", help="play a capture file on a pseudo-terminal, like a meter",
-        description="Play a capture on a pseudo-terminal at its recorded pace (or faster), "
-                    "for read, doctor or the service.")
+        "replay", help=_("play a capture file on a pseudo-terminal, like a meter"),
+        description=_("Play a capture on a pseudo-terminal at its recorded pace (or faster), "
+                    "for read, doctor or the service."))
     replay.add_argument("capture", type=Path)
-    replay.add_argument("--link", type=Path, help="also make this path a symlink to the device")
+    replay.add_argument("--link", type=Path, help=_("also make this path a symlink to the device"))
     replay.add_argument("--speed", type=seconds, default=1.0,
-                        help="1 = recorded pace, 10 = ten times faster, 0 = at once")
+                        help=_("1 = recorded pace, 10 = ten times faster, 0 = at once"))
     replay.add_argument("--wait", type=seconds, default=1.0,
-                        help="seconds to wait before playing (for the reader to open)")
+                        help=_("seconds to wait before playing (for the reader to open)"))
     quiet_option(replay)
 
     doctor = sub.add_parser(
-        "doctor", help="find out why a meter does not read, step by step",
-        description="Open the port, find the serial settings and framing, name the meter "
+        "doctor", help=_("find out why a meter does not read, step by step"),
+        description=_("Open the port, find the serial settings and framing, name the meter "
                     "and operator, check the keys, and end with one verdict. Exit code 0 "
-                    "only when a push decoded.")
+                    "only when a push decoded."))
     source_options(doctor)
     key_options(doctor)
     doctor.add_argument("--timeout", type=seconds, default=30.0,
-                        help="seconds to wait at each step (default 30; some meters push "
-                             "every 15 s)")
+                        help=_("seconds to wait at each step (default 30; some meters push "
+                             "every 15 s)"))
 
 
 # ------------------------------------------------------------------ read

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..i18n import _
+from ..extras import extra_hint, missing_extra
+from ..i18n import N_, _, speak_for_argparse
 from . import collect, decode, history, live, service
 from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
@@ -24,13 +25,29 @@ COMMANDS = {**decode.COMMANDS, **live.COMMANDS, **service.COMMANDS, **history.CO
             **collect.COMMANDS}
 
 
+# argparse's own words that a user meets, for the catalogue (argparse looks them up itself,
+# through gettext's domain: ``speak_for_argparse``)
+ARGPARSE_MESSAGES = (
+    N_("usage: "), N_("positional arguments"), N_("options"),
+    N_("show this help message and exit"), N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"), N_("expected one argument"),
+    N_("expected at most one argument"), N_("expected at least one argument"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"), N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"), N_("one of the arguments %s is required"),
+    N_("not allowed with argument %s"), N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("ignored explicit argument %r"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smartmeter-readout",
-        description="Read, decrypt and decode the customer interface of DLMS/COSEM smart "
-                    "meters.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        description=_("Read, decrypt and decode the customer interface of DLMS/COSEM smart "
+                    "meters."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help=_("show the version and exit"))
+    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
     decode.add_decode_command(sub)
     live.add_live_commands(sub)
     service.add_service_commands(sub)
@@ -55,6 +72,7 @@ _DASHED_VALUES = {"--since", "--until", "--from", "--to"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    speak_for_argparse()
     parser = _parser()
     args = parser.parse_args(_joined_values(sys.argv[1:] if argv is None else argv))
     commands = COMMANDS
@@ -70,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except BrokenPipeError:
         return EXIT_OK
+    except ImportError as exc:
+        extra = missing_extra(exc)
+        if extra is None or os.environ.get("SMARTMETER_DEBUG"):
+            raise
+        print(f"smartmeter-readout: {extra_hint(args.command, *extra)}", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # a bug: one sentence, the traceback only on request
         if os.environ.get("SMARTMETER_DEBUG"):
             raise

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..extras import extra_hint, missing_extra
 from ..i18n import _
 from ..sinks.formats import FORMATS
 from .common import (
@@ -34,44 +35,44 @@ __all__ = ["COMMANDS", "add_service_commands"]
 
 def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
-        "run", help="the long-running service: read the meter, deliver to every output",
-        description="Read the meter and deliver every reading to the configured outputs "
+        "run", help=_("the long-running service: read the meter, deliver to every output"),
+        description=_("Read the meter and deliver every reading to the configured outputs "
                     "(SQLite by default). Settings come from --config, then "
-                    "SMARTMETER_<SECTION>_<KEY> environment variables, then these flags.")
-    run.add_argument("--config", type=Path, help="TOML configuration file (default: "
+                    "SMARTMETER_<SECTION>_<KEY> environment variables, then these flags."))
+    run.add_argument("--config", type=Path, help=_("TOML configuration file (default: "
                      "$XDG_CONFIG_HOME/smartmeter-readout/smartmeter.toml, then "
-                     "/etc/smartmeter-readout/smartmeter.toml, if there)")
+                     "/etc/smartmeter-readout/smartmeter.toml, if there)"))
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--port", help="serial device ([source] port)")
-    where.add_argument("--tcp", metavar="HOST:PORT", help="serial bridge ([source] tcp)")
-    where.add_argument("--simulate", metavar="PROFILE", help="built-in simulator")
-    where.add_argument("--replay", metavar="CAPTURE", help="a recorded capture")
+    where.add_argument("--port", help=_("serial device ([source] port)"))
+    where.add_argument("--tcp", metavar="HOST:PORT", help=_("serial bridge ([source] tcp)"))
+    where.add_argument("--simulate", metavar="PROFILE", help=_("built-in simulator"))
+    where.add_argument("--replay", metavar="CAPTURE", help=_("a recorded capture"))
     key_options(run)
     _common(run)
 
     demo = sub.add_parser(
-        "demo", help="the service against the built-in simulator, on its defaults",
-        description="Run the service on a simulated meter: readings on the console and in "
-                    "SQLite (in a temporary directory unless --sqlite is given). Ctrl-C stops.")
-    demo.add_argument("--profile", default="vkw", help="simulator profile (simulate "
-                                                       "--profiles lists them)")
-    demo.add_argument("--interval", type=seconds, default=2.0, help="seconds between pushes")
+        "demo", help=_("the service against the built-in simulator, on its defaults"),
+        description=_("Run the service on a simulated meter: readings on the console and in "
+                    "SQLite (in a temporary directory unless --sqlite is given). Ctrl-C stops."))
+    demo.add_argument("--profile", default="vkw", help=_("simulator profile (simulate "
+                                                       "--profiles lists them)"))
+    demo.add_argument("--interval", type=seconds, default=2.0, help=_("seconds between pushes"))
     demo.add_argument("--history-days", type=seconds, default=None,
-                      help="made-up history before now for the page's charts (default 40 "
-                           "with the temporary database, 0 with --sqlite)")
-    demo.add_argument("--web-port", type=int, help="port of the page ([web] port, default 8080;"
-                                                   " 0: any free one)")
-    demo.add_argument("--config", type=Path, help="TOML configuration file: its outputs and "
-                                                  "[web] settings join the demo")
+                      help=_("made-up history before now for the page's charts (default 40 "
+                           "with the temporary database, 0 with --sqlite)"))
+    demo.add_argument("--web-port", type=int, help=_("port of the page ([web] port, default 8080;"
+                                                   " 0: any free one)"))
+    demo.add_argument("--config", type=Path, help=_("TOML configuration file: its outputs and "
+                                                  "[web] settings join the demo"))
     _common(demo)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sqlite", type=Path, help="database file ([sqlite] path)")
+    parser.add_argument("--sqlite", type=Path, help=_("database file ([sqlite] path)"))
     parser.add_argument("--console", choices=("none", *FORMATS),
-                        help="also print readings ([console] format)")
-    parser.add_argument("--count", type=int, help="stop after this many readings")
-    parser.add_argument("--quiet", "-q", action="store_true", help="log only problems")
+                        help=_("also print readings ([console] format)"))
+    parser.add_argument("--count", type=int, help=_("stop after this many readings"))
+    parser.add_argument("--quiet", "-q", action="store_true", help=_("log only problems"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -79,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config is None:
         args.config = default_config()
         if args.config is not None:
-            logging.getLogger("smartmeter_readout").info("config: %s", args.config)
+            logging.getLogger("smartmeter_readout").info(_("config: %s"), args.config)
     config = load(args, flag_overrides(args))
     return _serve(config, args.count)
 
@@ -117,8 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             overrides["tariff"] = dict(_DEMO_TARIFF)
             config = load(argparse.Namespace(config=args.config), overrides)
             logging.getLogger("smartmeter_readout").info(
-                "demo: a sample tariff prices the readings (%s); [tariff] in --config sets "
-                "yours", ", ".join(f"{key} {value:g}" for key, value in _DEMO_TARIFF.items()))
+                _("demo: a sample tariff prices the readings (%s); [tariff] in --config sets "
+                  "yours"), ", ".join(f"{key} {value:g}" for key, value in _DEMO_TARIFF.items()))
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
         setup = None
@@ -150,8 +151,8 @@ def _fill_demo_history(built: Built, days: float) -> None:
     finally:
         store.close()
     logging.getLogger("smartmeter_readout").info(
-        "demo: %g days of made-up history (%d readings, one a minute) for the charts",
-        days, made)
+        _("demo: %s days of made-up history (%d readings, one a minute) for the charts"),
+        f"{days:g}", made)
 
 
 def _serve(config: Config, count: int | None, *, demo: bool = False,
@@ -177,11 +178,16 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
         log.info(note)
     if setup is not None:
         setup(built)
-    outputs = ", ".join(sink.name for sink in built.service.sinks) or "none"
-    sources = ", ".join(f"{feed.name} ({feed.reader.connector.name})" if feed.name
-                        else feed.reader.connector.name for feed in built.service.feeds)
-    log.info("reading %s; outputs: %s%s", sources, outputs,
-             f" (SQLite at {built.sqlite_path})" if built.sqlite_path else "")
+    outputs = ", ".join(_("console") if sink.name == "console" else sink.name
+                        for sink in built.service.sinks) or _("none")
+    sources = ", ".join(f"{feed.name} ({source_text(feed.reader.connector.name)})" if feed.name
+                        else source_text(feed.reader.connector.name)
+                        for feed in built.service.feeds)
+    if built.sqlite_path:
+        log.info(_("reading %s; outputs: %s (SQLite at %s)"), sources, outputs,
+                 built.sqlite_path)
+    else:
+        log.info(_("reading %s; outputs: %s"), sources, outputs)
     if demo and count is None:
         log.info(_("demo: Ctrl-C stops"))
 
@@ -210,15 +216,32 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     return EXIT_OK
 
 
+def source_text(name: str) -> str:
+    """A source's name (``sources``: a port path, ``tcp HOST:PORT``, ``replay FILE``,
+    ``simulated PROFILE meter``) in the user's language."""
+    kind, _space, rest = name.partition(" ")
+    if kind == "simulated":
+        return _("simulated meter {profile}", profile=rest.removesuffix(" meter"))
+    if kind == "tcp":
+        return _("serial bridge {address}", address=rest)
+    if kind == "replay":
+        return _("recording {file}", file=rest)
+    return name
+
+
 def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:
     """The web server, or None when it is off or its extra is not installed."""
     if not config.on("web"):
         return None
     try:
         from ..web.server import SiteInfo, WebServer
-    except ImportError:
-        log.warning("web: the page, API and /metrics need aiohttp: pip install "
-                    "'smartmeter-readout[web]' (or set [web] enabled = false)")
+    except ImportError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        what = _("the page, API and /metrics")
+        log.warning(_("web: {hint}; or set [web] enabled = false",
+                      hint=extra_hint(what, *extra)))
         return None
     settings = config["web"]
     info = SiteInfo(sqlite_path=built.sqlite_path, tz=built.tz,

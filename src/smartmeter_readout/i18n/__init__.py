@@ -22,14 +22,26 @@ template and parameters. ``localize(error_or_event)`` shows one in the user's la
 
 from __future__ import annotations
 
+import errno
 import gettext
 from collections.abc import Callable
 from pathlib import Path
 
 from ..message import N_, Message
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "Localized", "_", "localize",
-           "translation"]
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "Localized",
+    "_",
+    "decimal_mark",
+    "localize",
+    "os_error_text",
+    "speak_for_argparse",
+    "translation",
+]
 
 DOMAIN = "smartmeter_readout"
 LANGUAGES = ("en", "de")
@@ -43,6 +55,47 @@ def translation(lang: str | None = None) -> gettext.NullTranslations:
 
 
 _current = translation()
+
+
+# what the operating system says most often, in the user's language (its own text is English)
+_OS_ERRORS = {
+    errno.EADDRINUSE: N_("the port is in use by another program"),
+    errno.EADDRNOTAVAIL: N_("this machine has no such address"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("operation not permitted"),
+    errno.ENOENT: N_("no such file or directory"),
+    errno.EBUSY: N_("the device is busy"),
+    errno.EIO: N_("input/output error"),
+    errno.ECONNREFUSED: N_("connection refused"),
+    errno.ETIMEDOUT: N_("timed out"),
+    errno.EHOSTUNREACH: N_("host unreachable"),
+    errno.ENOSPC: N_("no space left on the disk"),
+}
+
+
+def os_error_text(error: BaseException) -> str:
+    """An operating system error as words for people, translated where it is a common one;
+    else the system's own text."""
+    number = getattr(error, "errno", None)
+    if number in _OS_ERRORS:
+        return _current.gettext(_OS_ERRORS[number])
+    return getattr(error, "strerror", None) or str(error)
+
+
+def decimal_mark() -> str:
+    """The decimal mark of the language the command line speaks: tables for people write
+    2,935 in German (JSON and CSV keep 2.935 for programs)."""
+    language = _current.info().get("language", "")
+    return "," if language.startswith("de") else "."
+
+
+def speak_for_argparse() -> None:
+    """argparse translates its own words ("usage:", "options", its errors) with gettext's
+    process-wide domain: the command line points that at this catalogue, which holds them
+    (``cli.main``). Only the command does this; a program that imports the package keeps its
+    own domain."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
 
 
 def _(message: str, /, **params: object) -> str:

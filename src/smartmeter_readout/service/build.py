@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..decoder import Decoder
 from ..errors import ConfigError
+from ..extras import extra_hint, missing_extra
 from ..i18n import N_, _, localize
 from ..keys import parse_key
 from ..operators import OPERATORS, SerialSettings, resolve_serial
@@ -252,9 +253,8 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
     if config.on("mqtt"):
         try:
             from ..sinks.mqtt import MqttSink
-        except ImportError:
-            raise ConfigError(_("[mqtt] needs the MQTT client: pip install "
-                                "'smartmeter-readout[mqtt]'")) from None
+        except ImportError as exc:
+            raise _missing(exc, "[mqtt]") from None
 
         summary = None
         if config.on("sqlite"):
@@ -276,11 +276,17 @@ def _sinks(config: Config) -> tuple[list[Sink], Path | None]:
     if config.on("postgres"):
         try:
             from ..sinks.postgres import PostgresSink
-        except ImportError:
-            raise ConfigError(_("[postgres] needs psycopg: pip install "
-                                "'smartmeter-readout[postgres]'")) from None
+        except ImportError as exc:
+            raise _missing(exc, "[postgres]") from None
         try:
             sinks.append(PostgresSink(config["postgres"]))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return sinks, sqlite_path
+
+
+def _missing(error: ImportError, section: str) -> Exception:
+    """The config error for an output whose extra is not installed (the import error itself
+    when something else is missing: that is a broken install, not a choice)."""
+    extra = missing_extra(error)
+    return error if extra is None else ConfigError(extra_hint(section, *extra))

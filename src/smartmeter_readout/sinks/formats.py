@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from ..i18n import N_, _
+from ..i18n import N_, _, decimal_mark
 from ..reading import Reading
 
-__all__ = ["FORMATS", "LABELS", "render"]
+__all__ = ["FORMATS", "LABELS", "label", "render"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 LABELS = {
@@ -25,6 +26,50 @@ LABELS = {
     "reactive_energy_import": N_("Reactive energy import"),
     "reactive_energy_export": N_("Reactive energy export"), "power_factor": N_("Power factor"),
 }
+
+# the rest of the OBIS registry's names, for tables people read (Home Assistant keeps LABELS)
+_MORE_LABELS = {
+    "device_name": N_("Device name"), "meter_id": N_("Meter number"),
+    "meter_id_2": N_("Meter number 2"), "meter_id_3": N_("Meter number 3"),
+    "meter_type": N_("Meter type"), "meter_serial": N_("Serial number"),
+    "firmware_version": N_("Firmware version"), "dsmr_version": N_("DSMR version"),
+    "tariff": N_("Tariff"), "text_message": N_("Text message"),
+    "power_failures": N_("Power failures"), "long_power_failures": N_("Long power failures"),
+    "breaker_state": N_("Breaker state"), "limiter_threshold": N_("Limiter threshold"),
+    "push_setup": N_("Push setup"), "frequency": N_("Frequency"),
+    "apparent_power_import": N_("Apparent power import"),
+    "apparent_power_export": N_("Apparent power export"),
+    "active_power_net": N_("Net power"), "active_energy_net": N_("Net energy"),
+    "active_energy_absolute": N_("Energy import + export"),
+    "apparent_energy_import": N_("Apparent energy import"),
+    "apparent_energy_export": N_("Apparent energy export"),
+    "reactive_energy_q1": N_("Reactive energy Q1"), "reactive_energy_q2": N_("Reactive energy Q2"),
+    "reactive_energy_q3": N_("Reactive energy Q3"), "reactive_energy_q4": N_("Reactive energy Q4"),
+    "collection_register": N_("Collection register"), "current_neutral": N_("Current N"),
+    "angle_u2_u1": N_("Phase angle U2-U1"), "angle_u3_u1": N_("Phase angle U3-U1"),
+    "angle_i1_u1": N_("Phase angle I1-U1"), "angle_i2_u2": N_("Phase angle I2-U2"),
+    "angle_i3_u3": N_("Phase angle I3-U3"),
+}
+_SUFFIX = re.compile(r"(.+)_([lt][1-4])")
+
+
+def label(name: str) -> str:
+    """A value's name for people, in their language: ``Energy import T1``, ``Power factor L2``;
+    a name nobody labelled (``obis_1_0_99_1_0``) as it is."""
+    known = LABELS.get(name) or _MORE_LABELS.get(name)
+    if known:
+        return _(known)
+    split = _SUFFIX.fullmatch(name)
+    if split and (split[1] in LABELS or split[1] in _MORE_LABELS):
+        return f"{label(split[1])} {split[2].upper()}"
+    return name
+
+
+def decimal(text: str) -> str:
+    """A number's text with the decimal mark of the user's language (tables only; JSON and
+    CSV keep the point)."""
+    mark = decimal_mark()
+    return text if mark == "." else text.replace(".", mark)
 
 
 def _human(value: object, unit: str | None) -> tuple[str, str]:
@@ -50,14 +95,14 @@ def table(reading: Reading) -> str:
     for key, measurement in reading.values.items():
         if measurement.name == "clock":
             continue
-        label = _(LABELS[measurement.name]) if measurement.name in LABELS \
-            else measurement.name
         value, unit = _human(measurement.value, measurement.unit)
-        rows.append((label, value, unit, key))
+        if isinstance(measurement.value, int | float):
+            value = decimal(value)
+        rows.append((label(measurement.name), value, unit, key))
     width = max((len(row[0]) for row in rows), default=0)
     vwidth = max((len(row[1]) for row in rows), default=0)
-    lines += [f"  {label:<{width}}  {value:>{vwidth}} {unit:<5} {key}"
-              for label, value, unit, key in rows]
+    lines += [f"  {name:<{width}}  {value:>{vwidth}} {unit:<5} {key}"
+              for name, value, unit, key in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import serial
 
-from ..i18n import _
+from ..i18n import _, os_error_text
 from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
 from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
@@ -145,4 +145,5 @@ def open_error(port: str, exc: BaseException) -> SourceUnavailable | SourceFatal
     if number == errno.EIO:
         return SourceUnavailable(_("{port} reports an I/O error (adapter unplugged or "
                                    "failing?)", port=port))
-    return SourceUnavailable(_("cannot open {port}: {reason}", port=port, reason=text))
+    return SourceUnavailable(_("cannot open {port}: {reason}", port=port,
+                               reason=os_error_text(exc)))

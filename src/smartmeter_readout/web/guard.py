@@ -20,6 +20,8 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..i18n import _
+
 __all__ = ["ConnectionGuard", "GuardCollector"]
 
 _REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
@@ -132,9 +134,10 @@ class ConnectionGuard:
         now = self.clock()
         if now - self._warned >= 60:
             self._warned = now
-            self.log.warning("web: connection limit reached (%s open, %s from %s): idle ones "
-                             "are closed first, then newcomers refused; [web] max_connections "
-                             "and max_connections_per_client set the limits",
+            self.log.warning(_("web: connection limit reached (%s open, %s from %s): idle "
+                               "ones are closed first, then newcomers refused; [web] "
+                               "max_connections and max_connections_per_client set the "
+                               "limits"),
                              len(self.open), self.per_address[client], client)
 
     @web.middleware

@@ -13,18 +13,21 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from ..i18n import _
+from ..i18n import _, os_error_text
 from ..service.metrics import ServiceCollector, SummaryCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
 from .auth import Auth, Handler
-from .fleet import FleetApi
 from .guard import ConnectionGuard, GuardCollector
+
+if TYPE_CHECKING:  # the fleet's API needs psycopg (the postgres extra); only collect has it
+    from .fleet import FleetApi
 
 __all__ = ["SiteInfo", "WebServer"]
 
@@ -119,7 +122,7 @@ class WebServer:
         except OSError as exc:
             self.log.error(_("web: cannot listen on %s:%s (%s): set [web] port to a free one "
                              "(the demo: --web-port 8081; or SMARTMETER_WEB_PORT)"),
-                           self.host, self.port, exc.strerror)
+                           self.host, self.port, os_error_text(exc))
             await self._runner.cleanup()
             self._runner = None
             return False
