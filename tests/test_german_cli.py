@@ -1,0 +1,80 @@
+"""A household that speaks German (``LANG=de_AT.UTF-8``) reads no English sentence on the
+command line: every command's ``--help``, argparse's own errors, and the log lines of ``run``
+and ``demo`` (INFO and above). English that slips through is found by its small words, which
+German never uses; names in brackets, flags, paths, URLs and units are not prose and are left
+out first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ("", "decode", "read", "simulate", "record", "replay", "doctor", "run", "demo",
+            "history", "collect")
+ENGLISH = {"the", "and", "of", "to", "with", "from", "is", "are", "for", "this", "that", "each",
+           "every", "when", "which", "default", "seconds", "meter", "readings", "values", "not",
+           "only", "or", "by", "it", "its", "be", "into", "after", "before", "than", "then",
+           "reading", "page", "stopped", "error", "usage", "options", "arguments", "made-up",
+           "outputs", "unrecognized", "required", "invalid", "choose", "expected"}
+# not prose: [section] key, --flags, <placeholders>, paths, URLs, KEY=value, quoted config
+_CODE = re.compile(r"\[[^\]]*\]|--?[\w-]+|<[^>]*>|\S*/\S*|\w+=\S*|'[^']*'|\"[^\"]*\"|\{[^}]*\}|"
+                   r"\$\w+|\b[A-Z_]{2,}\b|\w+_\w+")
+
+
+def german_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES") and not k.startswith("SMARTMETER")}
+    return {**env, "LANG": "de_AT.UTF-8", "SMARTMETER_WEB_PORT": "0"}
+
+
+def english_words(text: str) -> list[str]:
+    prose = _CODE.sub(" ", text)
+    return sorted({word for word in re.findall(r"[A-Za-z][\w-]*", prose)
+                   if word.lower() in ENGLISH})
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smartmeter_readout", *args],
+                          env=german_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_the_check_finds_english() -> None:
+    assert english_words("  --count N   stop after this many readings") == [
+        "after", "readings", "this"]
+    assert english_words("  --count N   nach so vielen Messwerten aufhören ([sqlite] path)") \
+        == []
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c or "main")
+def test_help_is_german(command: str) -> None:
+    done = cli(*(command,) if command else (), "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Aufruf:" in done.stdout
+    assert english_words(done.stdout) == [], done.stdout
+
+
+def test_argparse_errors_are_german() -> None:
+    done = cli("read", "--port", "/dev/null", "--bogus")
+    assert done.returncode == 2
+    assert "unbekannte Argumente: --bogus" in done.stderr, done.stderr
+    assert english_words(done.stderr) == [], done.stderr
+    done = cli("read")
+    assert "Fehler:" in done.stderr and english_words(done.stderr) == [], done.stderr
+
+
+def test_the_log_of_run_and_demo_is_german(tmp_path: object) -> None:
+    for args in (("run", "--simulate", "vkw", "--count", "2", "--sqlite", f"{tmp_path}/a.db"),
+                 ("demo", "--count", "2", "--web-port", "0", "--history-days", "1",
+                  "--interval", "0.5", "--console", "none")):
+        done = cli(*args, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lines = [line.split("smartmeter-readout: ", 1)[1]
+                 for line in done.stderr.splitlines() if "smartmeter-readout: " in line]
+        assert lines, done.stderr
+        assert english_words("\n".join(lines)) == [], done.stderr
