@@ -84,8 +84,8 @@ def test_a_dynamic_day_costs_what_the_hand_calculation_says(store: HistoryStore)
     # by hand: spot 6 h x 0.10 + 12 h x 0.20 + 6 h x 0.30 = 4.80 EUR for 24 kWh, x 1.2 =
     # 5.76, + 24 x 0.015 markup = 6.12, + 24 x 0.08 grid = 8.04; feed-in 8 kWh x 0.07 = 0.56;
     # the base fee 3.10 / 31 days = 0.10; total 8.04 + 0.10 - 0.56 = 7.58
-    assert cost == {"currency": "EUR", "energy": 8.04, "feed_in": 0.56, "fees": 0.10,
-                    "total": 7.58, "quarter_hours": 96}
+    assert cost == {"currency": "EUR", "energy": 8.04, "feed_in": 0.56, "base_fee": 0.10,
+                    "peak_fee": 0.0, "fees": 0.10, "total": 7.58, "quarter_hours": 96}
 
 
 def test_a_quarter_waits_for_its_spot_price(store: HistoryStore) -> None:
@@ -128,8 +128,10 @@ def test_time_of_use_and_the_monthly_peak(store: HistoryStore) -> None:
     # 8 night hours at 0.15, 16 day hours at 0.30, plus the 750 Wh extra at 17:30
     assert cost["energy"] == pytest.approx(8 * 0.15 + 16 * 0.30 + 0.75 * 0.30, abs=0.0051)
     assert cost["fees"] == 0  # a day: no peak charge, no base fee configured
-    month = period_cost(store, METER, DAY.replace(day=1), DAY + timedelta(days=1), VIENNA)
-    assert month is not None and month["fees"] == 8.0  # 4 kW x 2.0
+    month = period_cost(store, METER, DAY.replace(day=1), DAY + timedelta(days=1), VIENNA,
+                        monthly=True)
+    # 4 kW x 2.0, for the one day of May the history covers (and the hour of 3 May)
+    assert month is not None and month["fees"] == pytest.approx(8.0 * 2 / 31)
 
 
 def test_tariff_settings_that_cannot_work_say_why() -> None:

@@ -45,7 +45,8 @@ def test_the_table_fits_a_terminal_and_shows_energy_in_kwh(
     lines = out.splitlines()
     assert code == 0 and len(lines) == 3  # a header and two hours
     assert all(len(line) <= 120 and "=" not in line for line in lines)
-    assert lines[0].split()[:4] == ["Start", "Energy", "import", "kWh"]
+    # the energy of each hour, not the counter reading: headed as such
+    assert lines[0].split()[:5] == ["Start", "Import", "kWh", "Export", "kWh"]
     assert "Power import W max" in lines[0]
     _, csv_out, _ = history(capsys, "--sqlite", str(db), "--step", "1h", "--format", "csv",
                             "--columns", "active_energy_export")

@@ -29,6 +29,9 @@ _STATS = ("delta", "mean", "min", "max", "last")
 _DEFAULT = ("active_energy_import", "active_energy_export", "active_power_import",
             "active_power_import:max", "active_power_export")
 _DECIMALS = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2}  # what a meter resolves
+_STEP_ENERGY = {"active_energy_import": N_("Import"), "active_energy_export": N_("Export"),
+                "reactive_energy_import": N_("Reactive import"),
+                "reactive_energy_export": N_("Reactive export")}  # the energy of the step
 _SHORT = {"mean": N_("avg"), "delta": "", "max": N_("max"), "min": N_("min"),
           "last": N_("last")}
 
@@ -47,6 +50,8 @@ class Column(NamedTuple):
     @property
     def label(self) -> str:
         unit = f"k{self.unit}" if self.unit in _COUNTER_UNITS else (self.unit or "")
+        if self.stat == "delta" and self.name in _STEP_ENERGY:  # not the counter: its rise
+            return f"{_(_STEP_ENERGY[self.name])} {unit}"
         stat = _SHORT.get(self.stat, "")
         parts = (_(LABELS[self.name]) if self.name in LABELS else self.name, unit,
                  _(stat) if stat else "")
@@ -150,6 +155,7 @@ def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
     from ..history.summary import peaks, summary
 
     now = datetime.now(tz)
+    since = until = now
     step = args.step or "1d"
     if args.peaks and step not in ("1d", "1mo"):
         raise UsageError(f"--peaks --step {step}: peaks are per day (1d) or month (1mo)")
@@ -175,6 +181,14 @@ def _household(args: argparse.Namespace, path: Path, tz: Any) -> int:
         return EXIT_FAILURE
     if extent is None:
         print(f"smartmeter-readout: {_nothing(path, now, None, None, tz)}", file=sys.stderr)
+    elif not data and args.costs:
+        print("smartmeter-readout: " + _(
+            "no quarter hour from {since} to {until} is settled yet: a quarter hour's cost is "
+            "settled once it has ended, by the service with a [tariff] in its config").format(
+                since=_minute(since, tz), until=_minute(until, tz)), file=sys.stderr)
+    elif not data and args.peaks:
+        print(f"smartmeter-readout: {_nothing(path, since, until, extent, tz)}",
+              file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.summary:
@@ -325,6 +339,10 @@ def _nothing(path: Path, since: datetime, until: datetime | None,
     return _("nothing stored from {since} to {until}; {file} holds {first} to {last} "
              "(choose --since and --until inside it)").format(
                  since=asked, until=to, file=path, first=first, last=last)
+
+
+def _minute(moment: datetime, tz: Any) -> str:
+    return str(moment.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
 
 
 def _obis_order(obis: str) -> tuple[int, ...]:

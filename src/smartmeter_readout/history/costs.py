@@ -4,9 +4,14 @@ price changed later does not rewrite the past unless asked (``history --recomput
 
 A quarter hour's cost is its import (kWh, from the counters: ``HistoryQuery.quarter_hours``)
 times the energy price plus the grid price; its revenue is its export times the feed-in price.
-Periods add their quarter hours, the monthly base fee by the days they cover, and for whole
-months (or a month so far) the peak price times the month's highest quarter hour in kW. A
-dynamic tariff settles a quarter hour only once its spot price is known.
+A day adds its quarter hours and 1/(days of its month) of the month's base fee: the fee falls
+by day, so the days of a month add up to it, and a month the history covers only in part pays
+for the days it covers. The peak fee belongs to the month: the peak price times the month's
+highest whole, measured quarter hour in kW, times the share of the month's days covered; it
+shows in a month's figures (a month, this month, last month, the year), never on a day, so a
+month is its days plus its peak fee. Money is kept unrounded (to a millionth) and rounded
+only where it is shown. A dynamic tariff settles a quarter hour only once its spot price is
+known.
 """
 
 from __future__ import annotations
@@ -61,8 +66,8 @@ class CostLedger:
                 cost = quarter.wh / 1000 * ((rates.energy or 0.0) + rates.grid)
                 revenue = exported / 1000 * feed_in
                 rows.append((meter, quarter.start, quarter.wh, exported, rates.energy,
-                             rates.grid, rates.feed_in, round(cost, 6), round(revenue, 6),
-                             int(quarter.measured)))
+                             rates.grid, rates.feed_in, cost, revenue, int(quarter.measured),
+                             int(quarter.whole and quarter.measured)))
                 month = _month_start(local.date(), self.tz)
                 months[month] = (meter, month, self.tariff.currency, self.tariff.base_fee,
                                  self.tariff.peak_price)
@@ -77,9 +82,13 @@ def _month_start(day: date, tz: tzinfo) -> int:
 
 
 def period_cost(query: HistoryQuery, meter: str, start: datetime, end: datetime,
-                tz: tzinfo) -> dict[str, Any] | None:
+                tz: tzinfo, *, monthly: bool = False) -> dict[str, Any] | None:
     """Energy cost, feed-in revenue, fees and the total of [start, end), from the settled
-    quarter hours and the stored monthly charges; None when nothing was settled."""
+    quarter hours and the stored monthly charges; None when nothing was settled.
+
+    Each day with a settled quarter hour carries its share of its month's base fee.
+    ``monthly``: the period is made of months from their start (a month, the year): each
+    month's peak fee is in it, as the month stood at ``end``."""
     rows = query.costs(meter, start.timestamp(), end.timestamp())
     months = query.cost_months(meter)
     if not rows or not months:
@@ -87,28 +96,34 @@ def period_cost(query: HistoryQuery, meter: str, start: datetime, end: datetime,
     energy = sum(row[3] for row in rows)
     revenue = sum(row[4] for row in rows)
     currency = next(iter(months.values()))[0]
-    fees = 0.0
-    first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(
-        tz).date()
-    day = first.replace(day=1)
-    while day <= last:
+    days: dict[int, set[date]] = {}  # month start -> its days with a settled quarter hour
+    peaks: dict[int, float] = {}  # month start -> its highest whole quarter hour, Wh
+    for row in rows:
+        day = datetime.fromtimestamp(row[0], tz).date()
         month = _month_start(day, tz)
+        days.setdefault(month, set()).add(day)
+        if row[6]:
+            peaks[month] = max(peaks.get(month, 0.0), row[1])
+    base = peak = 0.0
+    for month, covered in days.items():
         charges = months.get(month)
-        length = calendar.monthrange(day.year, day.month)[1]
-        if charges is not None:
-            _, base_fee, peak_price = charges
-            from_day = max(first, day)
-            to_day = min(last, day.replace(day=length))
-            fees += base_fee * ((to_day - from_day).days + 1) / length
-            if from_day == day and peak_price:  # the month from its start: its peak counts
-                upto = min(end.timestamp(), (datetime(day.year, day.month, length, tzinfo=tz)
-                                             + timedelta(days=1)).timestamp())
-                measured = [row[1] for row in rows if row[5] and month <= row[0] < upto]
-                fees += peak_price * max(measured, default=0.0) * 4 / 1000
-        day = (day + timedelta(days=32)).replace(day=1)
-    return {"currency": currency, "energy": round(energy, 2), "feed_in": round(revenue, 2),
-            "fees": round(fees, 2), "total": round(energy + fees - revenue, 2),
-            "quarter_hours": len(rows)}
+        if charges is None:
+            continue
+        _, base_fee, peak_price = charges
+        first = next(iter(covered))
+        share = len(covered) / calendar.monthrange(first.year, first.month)[1]
+        base += base_fee * share
+        if monthly:
+            peak += peak_price * peaks.get(month, 0.0) * 4 / 1000 * share
+    fees = base + peak
+    return {"currency": currency, "energy": _money(energy), "feed_in": _money(revenue),
+            "base_fee": _money(base), "peak_fee": _money(peak), "fees": _money(fees),
+            "total": _money(energy + fees - revenue), "quarter_hours": len(rows)}
+
+
+def _money(amount: float) -> float:
+    """Money as kept: to a millionth (float noise away); rounded to cents only where shown."""
+    return round(amount, 6) + 0.0
 
 
 def cost_intervals(query: HistoryQuery, step: str, since: datetime, until: datetime,
@@ -123,9 +138,9 @@ def cost_intervals(query: HistoryQuery, step: str, since: datetime, until: datet
     if step == "15m":
         return [{"start": datetime.fromtimestamp(start, tz).isoformat(),
                  "import_wh": round(taken, 3), "export_wh": round(given, 3),
-                 "cost": round(cost, 4), "feed_in": round(revenue, 4),
-                 "measured": bool(measured)}
-                for start, taken, given, cost, revenue, measured
+                 "cost": _money(cost), "feed_in": _money(revenue),
+                 "measured": bool(measured), "whole": bool(whole)}
+                for start, taken, given, cost, revenue, measured, whole
                 in query.costs(meter, since.timestamp(), until.timestamp())]
     rows: list[dict[str, Any]] = []
     day = since.astimezone(tz).date()
@@ -138,6 +153,6 @@ def cost_intervals(query: HistoryQuery, step: str, since: datetime, until: datet
         day = day + timedelta(days=1) if step == "1d" else (day + timedelta(days=32)).replace(
             day=1)
         end = min(datetime(day.year, day.month, day.day, tzinfo=tz), until)
-        cost = period_cost(query, meter, start, end, tz)
+        cost = period_cost(query, meter, start, end, tz, monthly=step == "1mo")
         if cost is not None:
             rows.append({"start": start.isoformat(), **cost})

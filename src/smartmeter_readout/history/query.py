@@ -8,6 +8,7 @@ schema statements), so the page and the ``history`` command read beside the writ
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import json
@@ -20,18 +21,36 @@ from typing import Any, NamedTuple
 
 from ..i18n import _
 
-__all__ = ["EXPORT", "IMPORT", "STEPS", "HistoryError", "HistoryQuery", "QuarterHour"]
+__all__ = ["COUNTER_UNITS", "EXPORT", "IMPORT", "STEPS", "CounterReset", "HistoryError",
+           "HistoryQuery", "QuarterHour"]
 
 STEPS = ("1m", "15m", "1h", "1d", "1mo")
 IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
 EXPORT = "1.0.2.8.0.255"  # active energy into the grid
-_COUNTER_UNITS = {"Wh", "varh", "VAh"}
+COUNTER_UNITS = frozenset({"Wh", "varh", "VAh"})
+_COUNTER_UNITS = COUNTER_UNITS
+_QUARTER = 900
 
 
 class QuarterHour(NamedTuple):
     start: int  # Unix seconds
     wh: float  # energy in the quarter hour (the counter's unit: Wh, varh)
     measured: bool  # False: the service was down, the gap's energy spread evenly
+    #: the energy is the counter's movement over the whole quarter hour; False for the
+    #: first one of a series and for one cut by a gap or a counter drop: never the peak
+    whole: bool = True
+
+
+class CounterReset(NamedTuple):
+    """A counter that went back (a meter replaced or reset): a new series starts there."""
+
+    meter: str
+    obis: str
+    name: str
+    time: float  # Unix seconds of the first reading of the new series
+    before: float  # the last value of the old series
+    after: float  # the first value of the new one
+    at_start: bool  # that reading was the first of its quarter hour
 
 
 class HistoryError(Exception):
@@ -86,37 +105,81 @@ class HistoryQuery:
         A quarter hour's energy is its last reading minus the one before it. Where the
         service was down, the counter still moved: that energy is spread evenly over the
         quarter hours of the gap (``measured`` false), so the quarters add up to the counter
-        difference over any span and a gap never shows as one huge quarter hour.
+        difference over any span and a gap never shows as one huge quarter hour. Where the
+        counter went back (``CounterReset``) a new series starts: nothing is subtracted and
+        nothing guessed for the step across the drop.
         """
         low, high = _range(since, until)
         with self._reading():
             meter = meter or self._newest_meter(obis)
             if meter is None:
                 return []
-            before = self._db.execute(
-                "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
-                " AND obis = ? AND start < ? ORDER BY start DESC LIMIT 1",
-                (meter, obis, low)).fetchone()
-            rows = self._db.execute(
-                "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
-                " AND obis = ? AND start >= ? AND start < ? ORDER BY start",
-                (meter, obis, low, high)).fetchall()
+            return self._quarters(meter, obis, low, high)
+
+    def _quarters(self, meter: str, obis: str, low: float, high: float) -> list[QuarterHour]:
+        """``quarter_hours`` on the held connection."""
+        before = self._db.execute(
+            "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
+            " AND obis = ? AND start < ? ORDER BY start DESC LIMIT 1",
+            (meter, obis, low)).fetchone()
+        rows = self._db.execute(
+            "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
+            " AND obis = ? AND start >= ? AND start < ? ORDER BY start",
+            (meter, obis, low, high)).fetchall()
+        if not rows:
+            return []
+        drops = self._drops(meter, obis, before[0] if before else rows[0][0], high)
         quarters: list[QuarterHour] = []
         previous = before
-        for start, first, last in rows:
-            if previous is None:
-                quarters.append(QuarterHour(start, last - first, True))
+        for index, (start, first, last) in enumerate(rows):
+            at_start, inside = drops.get(start, (0.0, 0.0))
+            following = rows[index + 1][0] if index + 1 < len(rows) else None
+            # cut at its end: the next quarter hour has no row (the service went down)
+            cut = start + _QUARTER != following and start + _QUARTER < high
+            if previous is None:  # the first of the history: its start was not seen
+                quarters.append(QuarterHour(start, last - first + inside, True, False))
             else:
-                missing = (start - previous[0]) // 900 - 1
-                spread = (first - previous[2]) / missing if missing > 0 else 0.0
-                for gap in range(1, missing + 1):
-                    moment = previous[0] + 900 * gap
-                    if low <= moment:
-                        quarters.append(QuarterHour(moment, spread, False))
-                measured = last - first if missing > 0 else last - previous[2]
-                quarters.append(QuarterHour(start, measured, True))
+                missing = (start - previous[0]) // _QUARTER - 1
+                if missing > 0:
+                    spread = (first - previous[2] + at_start) / missing
+                    for gap in range(1, missing + 1):
+                        moment = previous[0] + _QUARTER * gap
+                        if low <= moment:
+                            quarters.append(QuarterHour(moment, spread, False, False))
+                    quarters.append(QuarterHour(start, last - first + inside, True, False))
+                else:
+                    quarters.append(QuarterHour(
+                        start, last - previous[2] + at_start + inside, True,
+                        not (cut or at_start or inside)))
+                    previous = (start, first, last)
+                    continue
             previous = (start, first, last)
         return quarters
+
+    def _drops(self, meter: str, obis: str, low: float, high: float,
+               step: int = _QUARTER) -> dict[int, tuple[float, float]]:
+        """What the counter lost at drops, by quarter hour (or ``step``): (at its first
+        reading, later in it); added back, so the step across a drop counts nothing."""
+        if not self._has("counter_resets"):
+            return {}
+        found: dict[int, tuple[float, float]] = {}
+        for stamp, lost, at_start in self._db.execute(
+                "SELECT time, before - after, at_start FROM counter_resets WHERE meter = ?"
+                " AND obis = ? AND time >= ? AND time < ?", (meter, obis, low, high + step)):
+            start = int(stamp // step) * step
+            first, later = found.get(start, (0.0, 0.0))
+            found[start] = (first + lost, later) if at_start else (first, later + lost)
+        return found
+
+    def counter_resets(self, limit: int = 10) -> list[CounterReset]:
+        """The newest counter drops first (none in a database older than the table)."""
+        with self._reading():
+            if not self._has("counter_resets"):
+                return []
+            rows = self._db.execute(
+                "SELECT meter, obis, name, time, before, after, at_start FROM counter_resets"
+                " ORDER BY time DESC LIMIT ?", (limit,)).fetchall()
+        return [CounterReset(m, o, n, t, b, a, bool(s)) for m, o, n, t, b, a, s in rows]
 
     def prices(self, since: float, until: float) -> list[tuple[int, int, float]]:
         """Stored spot prices overlapping [since, until) (none before the table exists)."""
@@ -128,13 +191,15 @@ class HistoryQuery:
 
     def costs(self, meter: str, since: float, until: float) -> list[tuple[Any, ...]]:
         """Settled quarter hours in [since, until): start, import_wh, export_wh, cost,
-        revenue, measured."""
+        revenue, measured, whole."""
         with self._reading():
             if not self._has("costs"):
                 return []
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(costs)")}
+            whole = "whole" if "whole" in columns else "measured"  # an older database
             return self._db.execute(
-                "SELECT start, import_wh, export_wh, cost, revenue, measured FROM costs"
-                " WHERE meter = ? AND start >= ? AND start < ? ORDER BY start",
+                f"SELECT start, import_wh, export_wh, cost, revenue, measured, {whole} FROM"
+                " costs WHERE meter = ? AND start >= ? AND start < ? ORDER BY start",
                 (meter, since, until)).fetchall()
 
     def cost_months(self, meter: str) -> dict[int, tuple[str, float, float]]:
@@ -219,8 +284,8 @@ class HistoryQuery:
                 if not rows:
                     continue
                 counter = unit in _COUNTER_UNITS
-                previous = self._base(stored, pair_meter, pair_obis, rows[0][0]) \
-                    if counter else 0.0
+                energy = self._energies(step, pair_meter, pair_obis, low, high, rows,
+                                        bounds, tz) if counter else {}
                 for start, end, count, total, low_v, high_v, last in rows:
                     interval = grouped.setdefault((start, pair_meter), {
                         "start": _local(start, tz), "end": _local(end, tz),
@@ -229,10 +294,41 @@ class HistoryQuery:
                              "mean": _tidy(total / count), "min": _tidy(low_v),
                              "max": _tidy(high_v), "last": _tidy(last)}
                     if counter:
-                        value["delta"] = _tidy(last - previous)
-                        previous = last
+                        value["delta"] = _tidy(energy.pop(start, 0.0))
                     interval["values"][pair_obis] = value
+                for start, wh in energy.items():  # the service was down all of it
+                    end = start + stored if bounds is None else bounds[
+                        bisect.bisect_right(bounds, start)]
+                    grouped.setdefault((start, pair_meter), {
+                        "start": _local(start, tz), "end": _local(end, tz),
+                        "meter": pair_meter, "values": {}})["values"][pair_obis] = {
+                        "name": name, "unit": unit, "count": 0, "delta": _tidy(wh)}
         return [grouped[key] for key in sorted(grouped)]
+
+    def _energies(self, step: str, meter: str, obis: str, low: float, high: float,
+                  rows: list[tuple[Any, ...]], bounds: list[int] | None,
+                  tz: tzinfo) -> dict[int, float]:
+        """A counter's energy per interval: from 15 minutes on, the quarter hours' (gaps
+        spread, drops counted as nothing), so every step adds up to the next; a minute's is
+        its last reading minus the one before, drops added back."""
+        if step == "1m":
+            previous = self._base(60, meter, obis, rows[0][0])
+            drops = self._drops(meter, obis, rows[0][0], high, 60)
+            found = {}
+            for start, _end, _count, _total, _low, _high, last in rows:
+                found[start] = last - previous + sum(drops.get(start, (0.0, 0.0)))
+                previous = last
+            return found
+        energy: dict[int, float] = {}
+        quarters = self._quarters(meter, obis, low, high)
+        if bounds is not None and quarters and quarters[0].start < bounds[0]:
+            # a gap from before the first stored row in range: its intervals too
+            bounds[:0] = _boundaries(step, quarters[0].start, bounds[0], tz)[:-1]
+        for quarter in quarters:
+            key = quarter.start if bounds is None else bounds[
+                bisect.bisect_right(bounds, quarter.start) - 1]
+            energy[key] = energy.get(key, 0.0) + quarter.wh
+        return energy
 
     def _span(self, pairs: list[tuple[str, str, str, str | None]], low: float,
               high: float) -> tuple[int, int] | None:
@@ -327,8 +423,8 @@ def _added(per_meter: list[list[dict[str, Any]]], meters: list[str]) -> list[dic
                 total["meters"] += 1
                 total["count"] = min(total["count"], value["count"])
                 for key in ("mean", "last", "delta"):
-                    if key in value and key in total:
-                        total[key] = _tidy(total[key] + value[key])
+                    if key in value:  # (a meter the service did not read then has none)
+                        total[key] = _tidy(total.get(key, 0) + value[key])
     return [merged[start] for start in sorted(merged, key=lambda text: datetime.fromisoformat(
         text).timestamp())]
 

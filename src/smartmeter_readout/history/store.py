@@ -13,9 +13,13 @@ Schema (version 1)::
     prices(start INTEGER, end INTEGER, price REAL)
         spot prices per kWh for dynamic tariffs, as fetched (``history.prices``).
     costs(meter, start, import_wh, export_wh, energy_rate, grid_rate, feed_in_rate, cost,
-          revenue, measured)
+          revenue, measured, whole)
         each finished quarter hour's cost and feed-in revenue, settled once with the tariff
-        of the time (``history.costs``); ``measured`` 0: the service was down, estimated.
+        of the time (``history.costs``); ``measured`` 0: the service was down, estimated;
+        ``whole`` 0: only part of it was seen (never the month's peak).
+    counter_resets(meter, obis, name, time, before, after, at_start)
+        where a counter went back (a meter replaced): a new series starts there, the step
+        across it counts nothing (``history.query``).
     cost_months(meter, start, currency, base_fee, peak_price)
         the monthly charges as they were when the month was first settled.
 
@@ -36,7 +40,7 @@ from typing import Any
 
 from ..i18n import _
 from ..reading import Reading
-from .query import HistoryError, HistoryQuery
+from .query import COUNTER_UNITS, CounterReset, HistoryError, HistoryQuery
 
 __all__ = ["HistoryStore"]
 
@@ -87,6 +91,7 @@ CREATE TABLE IF NOT EXISTS costs (
     cost REAL NOT NULL,
     revenue REAL NOT NULL,
     measured INTEGER NOT NULL,
+    whole INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (meter, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cost_months (
@@ -97,6 +102,17 @@ CREATE TABLE IF NOT EXISTS cost_months (
     peak_price REAL NOT NULL,
     PRIMARY KEY (meter, start)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counter_resets (
+    meter TEXT NOT NULL,
+    obis TEXT NOT NULL,
+    name TEXT NOT NULL,
+    time REAL NOT NULL,
+    before REAL NOT NULL,
+    after REAL NOT NULL,
+    at_start INTEGER NOT NULL,
+    PRIMARY KEY (meter, obis, time)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counter_resets_time ON counter_resets (time);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO meta VALUES ('schema', '1');
 """
@@ -126,6 +142,9 @@ class HistoryStore(HistoryQuery):
             path.parent.mkdir(parents=True, exist_ok=True)
             db = self._checked(path)
             db.executescript(_SCHEMA)
+            if "whole" not in {row[1] for row in db.execute("PRAGMA table_info(costs)")}:
+                # a database of an older version: its quarter hours count as seen whole
+                db.execute("ALTER TABLE costs ADD COLUMN whole INTEGER NOT NULL DEFAULT 1")
             if db.execute("SELECT count(*) FROM series").fetchone()[0] == 0:
                 db.execute("INSERT OR IGNORE INTO series SELECT DISTINCT meter, obis,"
                            " name, unit FROM aggregates WHERE step = 900")
@@ -135,6 +154,8 @@ class HistoryStore(HistoryQuery):
                                  reason=exc)) from None
         super().__init__(path, _db=db)
         self._known = set(self._series(None))  # the write path only upserts what is new
+        #: each counter's last value and its quarter hour, to see it go back
+        self._counters: dict[tuple[str, str], tuple[int, float]] = {}
 
     def _checked(self, path: Path) -> sqlite3.Connection:
         """Open ``path``; a file that fails SQLite's quick check (it stops at the first
@@ -166,8 +187,10 @@ class HistoryStore(HistoryQuery):
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
-    def write(self, readings: Sequence[Reading]) -> None:
+    def write(self, readings: Sequence[Reading]) -> list[CounterReset]:
+        """Store a batch; returns the counters that went back in it (each once)."""
         rows = []
+        resets: list[CounterReset] = []
         buckets: dict[tuple[int, int, str, str], list[Any]] = {}
         dumps = _COMPACT.encode
         for reading in readings:
@@ -180,6 +203,11 @@ class HistoryStore(HistoryQuery):
                 value = measurement.value
                 if type(value) is str or type(value) is bool:
                     continue
+                if measurement.unit in COUNTER_UNITS:
+                    reset = self._went_back(meter, obis, measurement.name, stamp,
+                                              float(value))
+                    if reset is not None:
+                        resets.append(reset)
                 for step, start in starts:
                     key = (step, start, meter, obis)
                     bucket = buckets.get(key)
@@ -201,10 +229,31 @@ class HistoryStore(HistoryQuery):
                 self._db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
                 self._db.executemany(_UPSERT, upserts)
                 self._db.executemany(_SERIES, series)
+                self._db.executemany("INSERT OR IGNORE INTO counter_resets VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?)", resets)
         except sqlite3.Error as exc:
+            self._counters.clear()  # not stored: what the database holds counts again
             raise HistoryError(_("cannot write to {path}: {reason}", path=self.path,
                                  reason=exc)) from None
         self._known |= series
+        return resets
+
+    def _went_back(self, meter: str, obis: str, name: str, stamp: float,
+                   value: float) -> CounterReset | None:
+        """A counter reading lower than the one before starts a new series."""
+        key = (meter, obis)
+        quarter = int(stamp // 900) * 900
+        known = self._counters.get(key)
+        if known is None:  # the first since start: what the database last holds
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT start, last FROM aggregates WHERE step = 900 AND meter = ? AND"
+                    " obis = ? ORDER BY start DESC LIMIT 1", key).fetchone()
+            known = (row[0], row[1]) if row else None
+        self._counters[key] = (quarter, value)
+        if known is None or value >= known[1]:
+            return None
+        return CounterReset(meter, obis, name, stamp, known[1], value, quarter != known[0])
 
     def add_aggregates(self, rows: Sequence[tuple[Any, ...]],
                        series: Sequence[tuple[str, str, str, str | None]] = ()) -> None:
@@ -229,7 +278,7 @@ class HistoryStore(HistoryQuery):
             with self._lock, self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO costs VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 self._db.executemany("INSERT OR IGNORE INTO cost_months VALUES "
                                      "(?, ?, ?, ?, ?)", months)
         except sqlite3.Error as exc:

@@ -22,6 +22,7 @@ from .query import EXPORT, IMPORT, HistoryQuery, QuarterHour
 __all__ = ["EXPORT", "IMPORT", "PERIODS", "peaks", "period_bounds", "read_summary", "summary"]
 
 PERIODS = ("today", "yesterday", "this_month", "last_month", "this_year")
+_MONTHLY = {"this_month", "last_month", "this_year"}  # their months' peak fees are in them
 _QUARTER = 900
 
 
@@ -72,13 +73,15 @@ def _together(query: HistoryQuery, now: datetime, tz: tzinfo,
 
 
 def _added(per_meter: list[list[QuarterHour]]) -> list[QuarterHour]:
-    """Quarter hours of several meters as one: energy added, measured where all were."""
-    total: dict[int, tuple[float, bool]] = {}
+    """Quarter hours of several meters as one: energy added, measured and whole where all
+    were."""
+    total: dict[int, tuple[float, bool, bool]] = {}
     for quarters in per_meter:
         for quarter in quarters:
-            wh, measured = total.get(quarter.start, (0.0, True))
-            total[quarter.start] = (wh + quarter.wh, measured and quarter.measured)
-    return [QuarterHour(start, wh, measured) for start, (wh, measured) in sorted(total.items())]
+            wh, measured, whole = total.get(quarter.start, (0.0, True, True))
+            total[quarter.start] = (wh + quarter.wh, measured and quarter.measured,
+                                    whole and quarter.whole)
+    return [QuarterHour(start, *values) for start, values in sorted(total.items())]
 
 
 def _periods(query: HistoryQuery, bounds: Mapping[str, tuple[datetime, datetime]],
@@ -100,15 +103,15 @@ def _periods(query: HistoryQuery, bounds: Mapping[str, tuple[datetime, datetime]
             "self_supplied_share": _self_supplied(mine, out) if exports else None,
             "peak": _peak(mine, tz),
             "estimated_wh": _round(sum(q.wh for q in mine if not q.measured)),
-            "cost": _cost(query, meters, start, end, tz),
+            "cost": _cost(query, meters, start, end, tz, monthly=name in _MONTHLY),
         }
     return periods
 
 
 def _cost(query: HistoryQuery, meters: list[str], start: datetime, end: datetime,
-          tz: tzinfo) -> dict[str, Any] | None:
+          tz: tzinfo, monthly: bool) -> dict[str, Any] | None:
     """One meter's cost, or the sum of several meters' (each is billed on its own)."""
-    costs = [period_cost(query, meter, start, end, tz) for meter in meters]
+    costs = [period_cost(query, meter, start, end, tz, monthly=monthly) for meter in meters]
     found = [cost for cost in costs if cost]
     if len(found) <= 1:
         return found[0] if found else None
@@ -117,7 +120,7 @@ def _cost(query: HistoryQuery, meters: list[str], start: datetime, end: datetime
         for key, value in cost.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and \
                     isinstance(total.get(key), int | float):
-                total[key] = round(total[key] + value, 2)
+                total[key] = round(total[key] + value, 6)
     return total
 
 
@@ -155,8 +158,8 @@ def peaks(query: HistoryQuery, step: str, since: datetime, until: datetime, tz: 
 
 def _peak(quarters: Sequence[QuarterHour], tz: tzinfo) -> dict[str, Any] | None:
     """The measured quarter hour with the most import, as its average power (a gap's
-    spread-out energy is no peak anyone drew)."""
-    measured = [q for q in quarters if q.measured]
+    spread-out energy is no peak anyone drew, nor is a quarter hour seen only in part)."""
+    measured = [q for q in quarters if q.measured and q.whole]
     if not measured:
         return None
     top = max(measured, key=lambda q: q.wh)

@@ -124,8 +124,13 @@ def _band(entry: Any, number: int) -> TimeBand:
     price = entry.get("price")
     if not isinstance(price, int | float) or isinstance(price, bool) or \
             not math.isfinite(price):
+        comma = re.fullmatch(r"\s*(-?[0-9]+),([0-9]+)\s*", price) \
+            if isinstance(price, str) else None
+        shown = f"{comma.group(1)}.{comma.group(2)}" if comma else ""
+        hint = _(": write {number} (a decimal point, no quotes)", number=shown) \
+            if comma else ""
         raise TariffError(_("{where}: price = {price!r} is not a number (per kWh)",
-                            where=where, price=price))
+                            where=where, price=price) + hint)
     return TimeBand(_days(str(entry.get("days", "Mon-Sun")), where),
                     _clock(entry.get("from", "00:00"), where, "from"),
                     _clock(entry.get("to", "00:00"), where, "to"), float(price))

@@ -432,8 +432,11 @@ def _read_file(path: Path, warn: Any,
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        at = re.search(r"at line (\d+)", str(exc))
+        lines = text.splitlines()
+        line = lines[int(at.group(1)) - 1] if at and 0 < int(at.group(1)) <= len(lines) else ""
         raise ConfigError(_("{path} is not valid TOML: {reason}", path=path,
-                            reason=exc)) from None
+                            reason=exc) + _decimal_comma(line.partition("=")[2])) from None
     layouts: tuple[Any, ...] = ()
     tables = data.pop("layouts", {})
     if tables:
@@ -502,7 +505,8 @@ def _from_text(section: str, key: str, text: str, name: str) -> Any:
             except ValueError:
                 continue
     if str not in kinds:
-        raise ConfigError(_("{name}={text!r} is not a number", name=name, text=text))
+        raise ConfigError(_("{name}={text!r} is not a number", name=name, text=text)
+                          + _decimal_comma(text, quoted=False))
     return text
 
 
@@ -523,8 +527,10 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = _(" or ").join(_(_KIND_NAMES[k]) if k in _KIND_NAMES else k.__name__
                                    for k in kinds)
+            hint = _decimal_comma(value) if float in kinds and key not in _SECRETS else ""
             raise ConfigError(_("{where}: [{section}] {key} = {shown} must be {kinds}",
-                                where=where, section=section, key=key, shown=shown, kinds=names))
+                                where=where, section=section, key=key, shown=shown,
+                                kinds=names) + hint)
         if option.choices and value not in option.choices:
             raise ConfigError(_("{where}: [{section}] {key} = {shown} is not valid; valid are "
                                 "{valid}", where=where, section=section, key=key,
@@ -544,6 +550,20 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
                                 shown=shown, maximum=option.maximum))
         result[key] = value
     return result
+
+
+_DECIMAL_COMMA = re.compile(r"\s*\"?\s*(-?[0-9]+),([0-9]+)\s*\"?\s*(#.*)?")
+
+
+def _decimal_comma(value: object, quoted: bool = True) -> str:
+    """The hint for a number written the German way (``0,25``, as text or bare in TOML)."""
+    found = _DECIMAL_COMMA.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return ""
+    number = f"{found.group(1)}.{found.group(2)}"
+    if not quoted:
+        return _(": write {number} (with a decimal point)", number=number)
+    return _(": write {number} (a decimal point, no quotes)", number=number)
 
 
 _KIND_NAMES = {str: N_("text in quotes"), int: N_("a whole number"), float: N_("a number"),

@@ -2,8 +2,9 @@
 
 Writes run off the event loop; the store's errors become ``SinkError`` so the service retries
 them like any output's; raw readings older than ``keep_raw_days`` are pruned once an hour.
-With a tariff, each quarter hour is settled (``history.costs``) once it has ended, and the
-spot prices of a dynamic tariff are fetched at start and every hour into the database.
+A counter that goes back (a meter replaced) is logged once as it is stored. With a tariff,
+each quarter hour is settled (``history.costs``) once it has ended, and the spot prices
+of a dynamic tariff are fetched at start and every hour into the database.
 """
 
 from __future__ import annotations
@@ -61,7 +62,14 @@ class SqliteSink(SinkBase):
     async def write(self, readings: Sequence[Reading]) -> None:
         assert self.store is not None
         try:
-            await asyncio.to_thread(self.store.write, readings)
+            resets = await asyncio.to_thread(self.store.write, readings)
+            for reset in resets:  # once each: the store keeps them (counter_resets)
+                log.warning(_("sqlite: the counter %s (%s) of meter %s went back from %s to "
+                              "%s at %s: a new series starts there, nothing is subtracted "
+                              "(a meter replaced or reset?)"), reset.name, reset.obis,
+                            reset.meter, f"{reset.before:g}", f"{reset.after:g}",
+                            datetime.fromtimestamp(reset.time).astimezone().isoformat(
+                                timespec="seconds"))
             if self.keep_raw_days and time.monotonic() - self._pruned > 3600:
                 self._pruned = time.monotonic()
                 await asyncio.to_thread(self.store.prune, self.keep_raw_days)

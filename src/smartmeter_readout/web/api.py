@@ -2,7 +2,8 @@
 
 - ``GET /api/v1/reading?meter=``: the last reading (the JSON contract), 404 before the first;
 - ``GET /api/v1/meters``: every meter the service reads, with its state and last reading;
-- ``GET /api/v1/status``: source, meter, push counts, last error, outputs;
+- ``GET /api/v1/status``: source, meter, push counts, last error, outputs, and the counters
+  that went back (``counter_resets``, from the history);
 - ``GET /api/v1/summary?meter=``: energy today, yesterday, this month, last month, this year;
 - ``GET /api/v1/history?from=&to=&step=&obis=&meter=``: intervals from the SQLite history
   (``raw`` gives the stored readings);
@@ -57,6 +58,7 @@ _MAX_RAW = 10_000
 _MAX_PEAK_DAYS = 3 * 366  # quarter hours are read one by one: about 100,000 of them
 _MAX_QUARTER_DAYS = 31  # quarter hours answered one by one: about 3,000 of them
 _STATUS_EVERY = 2.0
+_RESETS_EVERY = 10.0  # s: how often the live feed's status looks for new counter drops
 _CLIENT_QUEUE = 64
 
 
@@ -84,6 +86,8 @@ class Api:
         self._clients: set[asyncio.Queue[bytes]] = set()
         self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
         self._summary: tuple[float, dict[str, Any] | None] | None = None
+        self._resets: list[dict[str, Any]] = []  # the history's newest counter drops
+        self._resets_read = float("-inf")
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
@@ -112,7 +116,29 @@ class Api:
         return web.json_response(reading.to_dict())
 
     async def status(self, request: web.Request) -> web.Response:
+        await self._read_resets(0.0)
         return web.json_response(self.status_data())
+
+    async def _read_resets(self, max_age: float) -> None:
+        """The counter drops the history holds (newest first, at most 10), for
+        ``status_data``; read again when older than ``max_age`` seconds."""
+        now = time.monotonic()
+        if self.info.sqlite_path is None or now - self._resets_read < max_age:
+            return
+        self._resets_read = now
+        try:
+            store = await self._history_store()
+            found = await asyncio.to_thread(store.counter_resets, 10)
+        except (web.HTTPServiceUnavailable, HistoryError):
+            return  # no history yet: none to show
+        names = {feed.last_reading.meter_key: feed.name for feed in self.service.feeds
+                 if feed.name and feed.last_reading is not None}
+        self._resets = [{
+            "meter": names.get(reset.meter, reset.meter), "code": reset.obis,
+            "name": reset.name,
+            "time": datetime.fromtimestamp(reset.time, self.info.tz).isoformat(),
+            "before": _tidy(reset.before), "after": _tidy(reset.after),
+        } for reset in found]
 
     async def meters(self, request: web.Request) -> web.Response:
         return web.json_response({"meters": [
@@ -148,14 +174,22 @@ class Api:
         if reading is not None:
             shown = reading.to_dict()
             meter = {"history_id": reading.meter_key, **shown["meter"]}
-            last = {"time": shown["time"], "age_seconds": round(status.last_reading_age or 0.0, 3)}
+            last = {"time": shown["time"], "age_seconds": round(status.last_reading_age or 0.0, 3),
+                    # the service's clock (the meter's may be off), the page ages it by;
+                    # layout and security, which the page names in its language
+                    "received": shown["received"], "layout": reading.layout,
+                    "security": reading.security}
         pushes = stats.outcomes
         settings = source.settings
+        meters = self._meters(status)
+        for entry, each in zip(meters, status.meters, strict=True):  # when not live is late
+            entry["push_interval_seconds"] = _rounded(each.push_interval)
         return {
             "version": __version__,
             "uptime_seconds": round(time.time() - status.started, 1),
             "time_zone": str(self.info.tz),
             "peak_warning_w": self.info.peak_warning or None,
+            "push_interval_seconds": meters[0]["push_interval_seconds"] if meters else None,
             "source": {
                 "name": source.name,
                 "state": source.state,
@@ -180,7 +214,7 @@ class Api:
                 "delivered": output.delivered, "failures": output.failures,
                 "dropped": output.dropped, "error": output.error or None,
             } for output in status.outputs],
-            "meters": self._meters(status),
+            "meters": meters,
         }
 
     async def history(self, request: web.Request) -> web.Response:
@@ -305,6 +339,7 @@ class Api:
         if self._feed is None:
             self._feed = asyncio.create_task(self._follow(), name="web live feed")
         try:
+            await self._read_resets(_RESETS_EVERY)
             await response.write(b"retry: 2000\n\n" + _event("status", self.status_data()))
             if self.service.last_reading is not None:
                 await response.write(_event("reading", self.service.last_reading.to_dict()))
@@ -313,6 +348,7 @@ class Api:
                     async with asyncio.timeout(_STATUS_EVERY):
                         message = await queue.get()
                 except TimeoutError:
+                    await self._read_resets(_RESETS_EVERY)
                     message = _event("status", self.status_data())
                 await response.write(message)
         except ConnectionError:
@@ -382,6 +418,14 @@ def _unavailable(reason: str) -> web.HTTPServiceUnavailable:
 def _event(name: str, data: Any) -> bytes:
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _tidy(number: float) -> float | int:
+    return int(number) if number == int(number) else number
 
 
 def _clamp(moment: datetime) -> datetime:
