@@ -209,8 +209,11 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
                          unplug_seconds=args.unplug_seconds)
     where = f" (link {args.link})" if args.link else ""
     print(f"{meter.path}{where}", flush=True)
-    print(f"simulating {simulator.profile.description}, a push every {meter.interval:g} s "
-          f"at {simulator.profile.serial}; faults: {faults}", file=sys.stderr, flush=True)
+    damage = str(faults)
+    print(_("simulating {meter}, a push every {seconds} s at {serial}; faults: {faults}",
+            meter=simulator.profile.description, seconds=f"{meter.interval:g}",
+            serial=simulator.profile.serial, faults=_("none") if damage == "none" else damage),
+          file=sys.stderr, flush=True)
     log = args.log.open("w") if args.log else None
 
     def sent(item: SentPush) -> None:
