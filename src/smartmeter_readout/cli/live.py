@@ -209,9 +209,9 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
                          unplug_seconds=args.unplug_seconds)
     where = f" (link {args.link})" if args.link else ""
     print(f"{meter.path}{where}", flush=True)
-    damage = str(faults)
+    damage, every = str(faults), f"{meter.interval:g}"
     print(_("simulating {meter}, a push every {seconds} s at {serial}; faults: {faults}",
-            meter=simulator.profile.description, seconds=f"{meter.interval:g}",
+            meter=simulator.profile.description, seconds=every,
             serial=simulator.profile.serial, faults=_("none") if damage == "none" else damage),
           file=sys.stderr, flush=True)
     log = args.log.open("w") if args.log else None
