@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -189,6 +190,17 @@ def test_summary_with_cost_for_home_assistant(tmp_path: Path, broker: Mosquitto)
     assert (cost["device_class"], cost["unit_of_measurement"], cost["state_class"]) == \
         ("monetary", "EUR", "total")
     assert cost["state_topic"] == summary
-    assert cost["value_template"] == "{{ value_json['periods']['today']['cost']['total'] }}"
+    assert cost["value_template"] == \
+        "{{ (value_json['periods']['today']['cost'] or {}).get('total') }}"
+    # today's cost starts again at midnight: Home Assistant reads the day's start from the
+    # summary as last_reset (an ISO time with its offset), or it books the drop as a minus
+    assert cost["last_reset_value_template"] == "{{ value_json['periods']['today']['start'] }}"
+    start = datetime.fromisoformat(data["periods"]["today"]["start"])
+    assert start.utcoffset() is not None and (start.hour, start.minute) == (0, 0)
+    month = configs["homeassistant/sensor/smartmeter_1KFM0200014196/cost_month/config"]
+    assert month["last_reset_value_template"] == \
+        "{{ value_json['periods']['this_month']['start'] }}"
+    assert datetime.fromisoformat(data["periods"]["this_month"]["start"]).day == 1
     today = configs["homeassistant/sensor/smartmeter_1KFM0200014196/import_today/config"]
     assert today["device_class"] == "energy" and today["unit_of_measurement"] == "Wh"
+    assert today["state_class"] == "total_increasing" and "last_reset_value_template" not in today

@@ -12,6 +12,13 @@ under ``topic``:
 - ``<discovery_prefix>/sensor/smartmeter_M/<obis>/config`` (``homeassistant``): one sensor per
   value, all of one device, with device_class, state_class and unit, retained. Energy
   counters are ``total_increasing`` in Wh, so the Energy dashboard takes them as they are.
+- ``<discovery_prefix>/sensor/smartmeter_M/<key>/config``: the summary's sensors. Their sums
+  start again with each period, which Home Assistant's long-term statistics must be told, or
+  the midnight drop counts as a negative amount: energy is ``total_increasing`` (a drop starts
+  a new cycle), cost is ``total`` (the only class Home Assistant allows for ``monetary``) with
+  the period's start from the summary as ``last_reset``. A period without data yet (just
+  after midnight) is ``None``, so the sensor is unknown rather than still showing the last
+  period's figure.
 
 The discovery is what every Home Assistant release of the last two years accepts (tested
 against 2024.3, the newest that runs on Python 3.11, with Home Assistant's own schema):
@@ -122,7 +129,7 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str, expire_after
 
 
 #: the summary's sensors: (key, name, JSON path, device class, unit or None for the currency,
-#: state class)
+#: state class); a ``total`` restarts with its period (``last_reset``: the period's start)
 _SUMMARY_SENSORS = (
     ("import_today", N_("Energy import today"), "periods.today.import_wh", "energy", "Wh",
      "total_increasing"),
@@ -144,25 +151,39 @@ def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: s
     and, with a tariff, cost (``monetary`` in the tariff's currency)."""
     meter = topic_part(meter_reading.meter_key)
     device = _device(meter_reading)
-    today = data["periods"]["today"]
-    currency = (today.get("cost") or {}).get("currency")
+    # any period's: just after midnight today has no cost yet, but the sensor stays announced
+    currency = next((cost["currency"] for period in data["periods"].values()
+                     if isinstance(cost := period.get("cost"), dict)), None)
     configs = {}
     for key, name, path, device_class, unit, state_class in _SUMMARY_SENSORS:
         if device_class == "monetary" and currency is None:
             continue
-        parts = "".join(f"['{part}']" for part in path.split("."))
         entity = f"smartmeter_{meter}_{key}".lower()
         config: dict[str, Any] = {
             "name": words(name), "unique_id": f"smartmeter_{meter}_{key}", "object_id": entity,
             "default_entity_id": f"sensor.{entity}",
             "state_topic": f"{topic}/{meter}/summary",
-            "value_template": f"{{{{ value_json{parts} }}}}",
+            "value_template": _value_template(path),
             "availability_topic": f"{topic}/{meter}/status",
             "device_class": device_class, "state_class": state_class,
             "unit_of_measurement": unit or currency, "device": device, "origin": _ORIGIN,
         }
+        if state_class == "total":  # Home Assistant allows last_reset only with total
+            period = "".join(f"['{part}']" for part in path.split(".")[:2])
+            config["last_reset_value_template"] = f"{{{{ value_json{period}['start'] }}}}"
         configs[f"{prefix}/sensor/smartmeter_{meter}/{key}/config"] = json.dumps(config)
     return configs
+
+
+def _value_template(path: str) -> str:
+    """The Jinja template reading ``path`` of the summary. Below a period, ``cost`` and
+    ``peak`` are null while the period has none: the value is then None (Home Assistant's
+    "unknown"); a plain lookup would render empty, which keeps the last period's value."""
+    parts = [f"['{part}']" for part in path.split(".")]
+    if len(parts) <= 3:
+        return f"{{{{ value_json{''.join(parts)} }}}}"
+    container, leaf = "".join(parts[:-1]), path.rsplit(".", 1)[1]
+    return f"{{{{ (value_json{container} or {{}}).get('{leaf}') }}}}"
 
 
 class _Client(aiomqtt.Client):
