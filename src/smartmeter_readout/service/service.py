@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..events import DecoderStats
 from ..i18n import _
@@ -48,6 +51,7 @@ _BACKOFF_MAX = 60.0
 _DRAIN_SECONDS = 5.0
 _RETRY_METER = 60.0  # seconds before a meter whose source failed for good is tried again
 _RETRY_METER_MAX = 600.0
+_INTERVALS = 10  # a meter's push interval is the median of its last this many gaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,7 @@ class MeterStatus:
     source: SourceStatus
     decoder: DecoderStats
     stopped: str  # why this meter is not read now, if it is not (it is tried again)
+    push_interval: float | None = None  # seconds: the median gap of the last pushes
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +103,22 @@ class MeterFeed:
     last_reading: Reading | None = None
     last_reading_at: float | None = None  # monotonic
     stopped: str = ""
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=_INTERVALS + 1))
 
     def status(self) -> MeterStatus:
         age = (time.monotonic() - self.last_reading_at
                if self.last_reading_at is not None else None)
         return MeterStatus(self.name, self.readings, self.last_reading, age,
-                           self.reader.status(), self.reader.decoder.stats, self.stopped)
+                           self.reader.status(), self.reader.decoder.stats, self.stopped,
+                           self.push_interval())
+
+    def push_interval(self) -> float | None:
+        """How often the meter pushes, from the gaps between its last readings (the median:
+        one late push or a burst after a reconnect does not move it); None before two."""
+        if len(self.arrivals) < 2:
+            return None
+        return statistics.median(later - earlier
+                                 for earlier, later in itertools.pairwise(self.arrivals))
 
 
 @dataclass(slots=True)
@@ -255,6 +270,7 @@ class Service:
                     self.log.info(_("meter {name}: read again").format(name=name))
                 feed.readings += 1
                 feed.last_reading, feed.last_reading_at = reading, time.monotonic()
+                feed.arrivals.append(feed.last_reading_at)
                 await self.dispatch(reading)
                 if self.count is not None and self.readings >= self.count:
                     stop.set()
