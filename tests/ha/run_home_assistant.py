@@ -149,8 +149,9 @@ class Run:
     def observed(self, unique_ids):
         seen = {}
         for unique_id in unique_ids:
-            state = self.hass.states.get(self.entity_id(unique_id))
-            seen[unique_id] = {"state": state.state, "attributes": dict(state.attributes)}
+            entity_id = self.entity_id(unique_id)
+            if state := entity_id and self.hass.states.get(entity_id):
+                seen[unique_id] = {"state": state.state, "attributes": dict(state.attributes)}
         return seen
 
     async def statistics(self, unique_ids):
@@ -227,7 +228,7 @@ async def main(spec):
             answer["statistics"] = await run.statistics(unique_ids)
         except (TimeoutError, AssertionError) as exc:
             answer["error"] = str(exc)
-            answer["steps"].append(run.observed([u for u in unique_ids if run.entity_id(u)]))
+            answer["steps"].append(run.observed(unique_ids))
         finally:
             await hass.async_stop()
     return answer
