@@ -71,7 +71,7 @@ def test_page_shows_live_values_charts_profile_and_status(browser: Browser, site
     expect(net).not_to_have_text(first, timeout=15000)
     assert "V" in page.locator("#voltage_l1").inner_text()
     assert "A" in page.locator("#current_l3").inner_text()
-    assert "ago" in page.locator("[data-testid=age]").inner_text()
+    assert "last value" in page.locator("[data-testid=age]").inner_text()
     # charts from the history: an hour of minutes, 30 days, 96 quarter hours of today so far
     until(lambda: points(page, "power-chart") > 30)
     assert page.locator("#power-chart path.line").count() == 2
@@ -87,8 +87,8 @@ def test_page_shows_live_values_charts_profile_and_status(browser: Browser, site
     until(lambda: page.locator("#profile-table tbody tr").count() == 96)
     # status
     status = page.locator("#status").inner_text()
-    assert "simulated vkw meter" in status and "mbus" in status and "KFM" in status
-    assert page.locator("#outputs tbody tr").first.inner_text().startswith("sqlite")
+    assert "simulated meter (vkw)" in status and "M-Bus" in status and "KFM" in status
+    assert page.locator("#outputs tbody tr").first.inner_text().startswith("SQLite")
     # other ranges
     page.get_by_role("tab", name="Week").click()
     until(lambda: points(page, "power-chart") > 100)
@@ -194,6 +194,7 @@ def test_the_language_switch_is_remembered(browser: Browser, site: Demo) -> None
     watched = open_page(browser, site.url, locale="en-GB")
     page = watched.page
     expect(page.locator("#lang")).to_have_text("DE")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")  # the button works
     page.locator("#lang").click()
     expect(page.locator("#net-label")).to_contain_text("Nettoleistung")
     expect(page.locator("#summary tbody tr").first.locator("th")).to_have_text("Heute")
@@ -216,7 +217,7 @@ def test_page_survives_the_service_restarting(browser: Browser) -> None:
         assert page.locator("#conn-text").inner_text() != "live"
         # the last value must not look current: it greys out and says since when
         expect(page.locator("[data-testid=net-power]")).to_have_class(re.compile("stale"))
-        expect(page.locator("[data-testid=stale]")).to_contain_text("no new reading since")
+        expect(page.locator("[data-testid=stale]")).to_contain_text("not live, last value at")
 
 
 def test_login_when_a_token_is_set(browser: Browser) -> None:

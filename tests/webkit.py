@@ -1,4 +1,5 @@
-"""A running ``demo`` with its web page on a free loopback port, for the API and browser tests."""
+"""A running service (``demo``, or ``run`` on a simulated meter's pseudo-terminal) with its web
+page on a free loopback port, for the API and browser tests."""
 
 from __future__ import annotations
 
@@ -55,10 +56,17 @@ class Demo:
 @contextmanager
 def demo(*extra: str, env: dict[str, str] | None = None,
          interval: float = 1.0) -> Iterator[Demo]:
+    with served("demo", "--interval", str(interval), "--console", "none", *extra,
+                env=env) as running:
+        yield running
+
+
+@contextmanager
+def served(*args: str, env: dict[str, str] | None = None) -> Iterator[Demo]:
+    """A service command (``demo``, ``run --port ...``) with its page on a free port."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "demo", "--interval", str(interval), "--console", "none", *extra],
-        env={**ENV, "SMARTMETER_WEB_PORT": str(port), **(env or {})},
+        [*CLI, *args], env={**ENV, "SMARTMETER_WEB_PORT": str(port), **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         try:
@@ -66,7 +74,7 @@ def demo(*extra: str, env: dict[str, str] | None = None,
         except TimeoutError:
             process.terminate()
             _, err = process.communicate(timeout=10)
-            raise AssertionError(f"demo did not listen on {port}:\n{err}") from None
+            raise AssertionError(f"{args[0]} did not listen on {port}:\n{err}") from None
         yield Demo(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()

@@ -2,7 +2,10 @@
 // /api/v1/history, drawn as plain SVG. Texts come from the gettext catalogues of the package
 // (src/smartmeter_readout/i18n/locale/*/LC_MESSAGES/page.po, served as /static/locale/*.json);
 // times follow the meter's time zone. A service that reads several meters ([[meters]]) gets
-// a selector: one meter, or all of them added up (a building).
+// a selector: one meter, or all of them added up (a building). How old the newest value is
+// comes from its own receive time (the service's clock) against the clock now, so a page
+// opened long after the meter fell silent says so at once; what the API names in machine
+// words (states, sources, layouts) the page says in its own language (status.js).
 // lang.js, loaded before, brings $, t, tf, useLanguage, languageButton, number, whole and
 // api.
 "use strict";
@@ -14,15 +17,21 @@ const OBIS = {
 const SVG = "http://www.w3.org/2000/svg";
 // ---- time -------------------------------------------------------------------------------
 
-const live = { receivedAt: null, ageAtReceipt: 0, connected: false, sourceState: "",
-  lastTimes: [], tz: undefined, lastReadingAt: null, peakWarning: null, quarter: null,
-  meters: [], selected: null, byMeter: {} };
+const live = { receivedAt: null, connected: false, sourceState: "", intervals: {},
+  lastTimes: [], tz: undefined, peakWarning: null, quarter: null,
+  meters: [], selected: null, byMeter: {}, resets: [] };
 const ALL = "*";
 
 function when(date, options) {
   return date.toLocaleString(i18n.locale, { timeZone: live.tz, ...options });
 }
 const clock = (d) => when(d, { hour: "2-digit", minute: "2-digit" });
+const clockSeconds = (d) => when(d, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const dayKey = (d) => when(d, { year: "numeric", month: "numeric", day: "numeric" });
+// "7.12." in German, "7 Dec" in English; with the year when it is not this one
+const shortDay = (d) => when(d, { day: "numeric", month: i18n.lang === "de" ? "numeric" : "short",
+  ...(when(d, { year: "numeric" }) === when(new Date(), { year: "numeric" }) ? {}
+    : { year: "numeric" }) });
 const dayMonth = (d) => when(d, { day: "numeric", month: "short" });
 const monthYear = (d) => when(d, { month: "short", year: "numeric" });
 const dayAndClock = (d) => when(d, { day: "numeric", month: "short", hour: "2-digit",
@@ -40,19 +49,35 @@ function valueByName(reading, name) {
   return null;
 }
 
+// When a reading arrived at the service: its receive time (the service's clock; the meter's
+// own clock may be off), else the meter's time.
+function receivedAt(reading) {
+  const at = Date.parse(reading.received || reading.time || "");
+  return Number.isNaN(at) ? null : at;
+}
+
 function pushInterval() {
-  // the meter's push interval, from the last readings (a meter pushes every 1 to 15 s)
+  // the shown meter's push interval: the service's median of its last gaps, else the gaps
+  // the page saw itself, else 15 s (meters push every 1 to 15 s)
+  const known = live.selected === ALL ? Math.max(0, ...Object.values(live.intervals))
+    : live.intervals[live.selected ?? ""];
+  if (known) return Math.max(1, known);
   const times = live.lastTimes;
   if (times.length < 3) return 15;
   const gaps = times.slice(1).map((time, i) => time - times[i]).sort((a, b) => a - b);
   return Math.max(1, gaps[Math.floor(gaps.length / 2)] / 1000);
 }
 
+// A value is live while it is younger than three push intervals (at least 10 s: the page's
+// and the service's clocks, and the way between them, may differ by a few seconds).
+const notLiveAfter = () => Math.max(10, 3 * pushInterval());
+
 function showReading(reading) {
-  live.receivedAt = performance.now();
-  live.ageAtReceipt = 0;
-  live.lastReadingAt = new Date();
-  live.lastTimes = [...live.lastTimes.slice(-9), Date.now()];
+  const at = receivedAt(reading);
+  if (at !== null && at !== live.lastTimes[live.lastTimes.length - 1]) {
+    live.lastTimes = [...live.lastTimes.slice(-9), at];
+  }
+  live.receivedAt = at;
   const values = reading.values;
   const imp = values[OBIS.powerImport] ? values[OBIS.powerImport].value : null;
   const exp = values[OBIS.powerExport] ? values[OBIS.powerExport].value : null;
@@ -75,6 +100,7 @@ function showReading(reading) {
     if (!["Wh", "varh", "VAh"].includes(value.unit)) continue;
     addPair(counters, counterName(value.name), `${number(3, value.value / 1000)} k${value.unit}`);
   }
+  live.shown = reading;
   const meter = reading.meter || {};
   $("meter-id").textContent = live.selected === ALL ? ""
     : [meter.name, meter.id || meter.system_title].filter(Boolean).join(" · ");
@@ -88,16 +114,19 @@ const ADDITIVE = ["W", "Wh", "var", "varh", "VA", "VAh"];
 
 function sumOf(readings) {
   const values = {};
-  let time = null;
+  let time = null, received = null;
   for (const reading of readings) {
     if (reading.time && (!time || reading.time > time)) time = reading.time;
+    if (reading.received && (!received || reading.received > received)) {
+      received = reading.received;
+    }
     for (const [obis, value] of Object.entries(reading.values)) {
       if (!ADDITIVE.includes(value.unit) || typeof value.value !== "number") continue;
       const total = values[obis] || (values[obis] = { ...value, value: 0 });
       total.value += value.value;
     }
   }
-  return { time, meter: { name: t("All meters") }, values };
+  return { time, received, meter: { name: t("All meters") }, values };
 }
 
 function onReading(reading) {
@@ -140,7 +169,9 @@ function setMeters(meters, refresh) {
     localStorage.setItem("meter", live.selected);
     live.lastTimes = [];
     live.quarter = null;
+    live.receivedAt = null;
     show();
+    showResets();
   };
   show();
 }
@@ -181,109 +212,67 @@ function counterName(name) {
   return names[name] || name.replaceAll("_", " ");
 }
 
+// The header's live line and the note under the big number: live, or since when not.
 function showAge() {
-  const age = live.receivedAt === null ? null
-    : live.ageAtReceipt + (performance.now() - live.receivedAt) / 1000;
-  $("age").textContent = age === null ? t("no reading yet")
-    : tf("last reading {age} ago", { age: ageText(age) });
-  const dot = $("conn");
+  const at = live.receivedAt;
+  const age = at === null ? null : Math.max(0, (Date.now() - at) / 1000);
+  const fresh = age !== null && age < notLiveAfter();
   let state = "offline", text = t("not connected to the service");
-  const fresh = age !== null && age < Math.max(10, 3 * pushInterval());
   if (live.connected) {
     state = fresh ? "live" : "stale";
-    const silent = t("silent");
-    text = fresh ? t("live") : tf("connected · meter {state}", {
-      state: live.sourceState || silent });
-  } else if (live.receivedAt !== null) {
+    text = fresh ? t("live") : age === null ? t("connected, no reading yet") : notLive(at);
+  } else if (at !== null) {
     state = "reconnecting"; text = t("reconnecting…");
   }
-  dot.dataset.state = state;
+  $("conn").dataset.state = state;
   $("conn-text").textContent = text;
+  $("age").textContent = age === null ? t("no reading yet")
+    : state === "stale" ? tf("{age} ago", { age: ageText(age) })
+      : tf("last value {age} ago", { age: ageText(age) });
   // a value that is not current must not look current
   const stale = age !== null && (!live.connected || !fresh);
   $("net").classList.toggle("stale", stale);
   const note = $("stale");
   note.hidden = !stale;
   if (stale) {
-    const since = new Date(Date.now() - age * 1000);
-    note.textContent = tf("no new reading since {time}", { time: clock(since) });
+    const why = live.connected && live.sourceState && live.sourceState !== "receiving"
+      ? ` · ${stateText(live.sourceState)}` : "";
+    note.textContent = notLive(at) + why;
   }
 }
 
-function ageText(seconds) {
-  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  return `${number(1, seconds / 3600)} h`;
-}
-
-function addPair(list, label, text, cls) {
-  const dt = document.createElement("dt");
-  dt.textContent = label;
-  const dd = document.createElement("dd");
-  dd.textContent = text;
-  if (cls) dd.className = cls;
-  list.append(dt, dd);
+function notLive(at) {
+  const moment = new Date(at);
+  if (dayKey(moment) === dayKey(new Date())) {
+    return tf("not live, last value at {time}", { time: clockSeconds(moment) });
+  }
+  return tf("not live, last value on {day} at {time}", { day: shortDay(moment),
+    time: clockSeconds(moment) });
 }
 
 function showStatus(status) {
+  live.status = status;
   live.sourceState = status.source.state;
   if (status.time_zone && live.tz !== status.time_zone) live.tz = status.time_zone;
   live.peakWarning = status.peak_warning_w || null;
-  if (status.last_reading && live.receivedAt === null) {
-    live.ageAtReceipt = status.last_reading.age_seconds;
+  live.intervals = { "": status.push_interval_seconds };
+  for (const m of status.meters || []) {
+    if (m.name) live.intervals[m.name] = m.push_interval_seconds;
   }
+  if (status.last_reading && live.receivedAt === null && live.meters.length < 2) {
+    live.receivedAt = receivedAt(status.last_reading);  // before the reading itself comes
+  }
+  live.resets = status.counter_resets || [];
   $("version").textContent = status.version;
-  const list = $("status");
-  list.replaceChildren();
-  const source = status.source;
-  const line = [source.baud ? `${source.baud} 8${source.parity}1` : "",
-    source.framing || ""].filter(Boolean).join(", ");
-  addPair(list, t("Source"), source.name);
-  addPair(list, t("State"), source.message || source.state,
-    ["reading", "receiving", "found"].includes(source.state) ? "ok" : "");
-  addPair(list, t("Line"), line || t("not detected yet"));
-  addPair(list, t("Operator"), source.operator);
-  addPair(list, t("Time zone"), status.time_zone || "");
-  if ((status.meters || []).length > 1) {
-    for (const m of status.meters) {
-      const who = m.meter ? [m.meter.manufacturer, m.meter.id || m.meter.system_title]
-        .filter(Boolean).join(" ") : "";
-      const age = m.last_reading_age === null ? t("no reading yet")
-        : tf("last reading {age} ago", { age: ageText(m.last_reading_age) });
-      addPair(list, m.name, [who, m.stopped || m.source.message || m.source.state, age]
-        .filter(Boolean).join(" · "), m.stopped ? "bad" : "");
-    }
-  } else if (status.meter) {
-    const m = status.meter;
-    addPair(list, t("Meter"), [m.manufacturer, m.id || m.system_title].filter(Boolean).join(" "));
-  }
-  const pushes = status.pushes;
-  addPair(list, t("Pushes"), tf("{ok} ok, {bad} bad", { ok: whole(pushes.ok),
-    bad: whole(pushes.bad) }), pushes.bad ? "bad" : "ok");
-  addPair(list, t("Decryption failures"), whole(pushes.decryption_failed),
-    pushes.decryption_failed ? "bad" : "");
-  addPair(list, t("Tag failures"), whole(pushes.tag_mismatch), pushes.tag_mismatch ? "bad" : "");
-  addPair(list, t("Bad frames"), whole(pushes.frames_bad));
-  addPair(list, t("Implausible values"), whole(pushes.implausible_values || 0),
-    pushes.implausible_values ? "bad" : "");
-  addPair(list, t("Reconnects"), whole(source.reconnects));
-  addPair(list, t("Last error"), status.last_error ? status.last_error.message : t("none"),
-    status.last_error ? "bad" : "");
-  const body = $("outputs").tBodies[0];
-  body.replaceChildren();
-  for (const output of status.outputs) {
-    const row = body.insertRow();
-    const retrying = t("retrying");
-    const cells = [output.name, output.up ? t("up")
-      : tf("down: {reason}", { reason: output.error || retrying }),
-    output.backlog, output.delivered, output.failures, output.dropped];
-    cells.forEach((text, i) => {
-      const cell = row.insertCell();
-      cell.textContent = typeof text === "number" ? whole(text) : text;
-      if (i === 1) cell.className = output.up ? "ok" : "bad";
-    });
-  }
+  statusCard(status);
+  showResets();
   showAge();
+}
+
+function showResets() {
+  const several = live.meters.length > 1;
+  counterResets(live.resets, several && live.selected !== ALL ? live.selected : null,
+    several && live.selected === ALL);
 }
 
 function connect() {
@@ -347,7 +336,7 @@ function periodDetails(label, period) {
       kw: number(2, period.peak.w / 1000), time: dayAndClock(new Date(period.peak.at)) }));
   }
   if (period.self_supplied_share !== null) {
-    parts.push(tf("own generation covered {share} of the quarter hours", {
+    parts.push(tf("self-supplied in {share} of the quarter hours (no import on balance)", {
       share: `${whole(period.self_supplied_share * 100)} %` }));
   }
   if (period.cost) {
@@ -668,7 +657,12 @@ async function start() {
   const energy = tabs("energy", loadEnergy);
   $("profile-day").addEventListener("change", () => { loadProfile(); energy(); });
   const refresh = () => { power(); energy(); loadProfile(); loadSummary(); };
-  languageButton(() => { refresh(); showAge(); });
+  languageButton(() => {  // everything drawn in words, again in the other language
+    refresh();
+    if (live.status) showStatus(live.status);
+    if (live.shown) showReading(live.shown);
+    showAge();
+  });
   setMeters(meters, refresh);
   if (live.meters.length < 2) refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, 60000);
