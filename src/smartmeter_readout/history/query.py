@@ -126,9 +126,15 @@ class HistoryQuery:
             "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
             " AND obis = ? AND start >= ? AND start < ? ORDER BY start",
             (meter, obis, low, high)).fetchall()
-        if not rows:
+        beyond = self._db.execute(  # a gap that goes on past ``high`` has its share before
+            "SELECT start, first, last FROM aggregates WHERE step = 900 AND meter = ?"
+            " AND obis = ? AND start >= ? ORDER BY start LIMIT 1",
+            (meter, obis, high)).fetchone() if high != float("inf") else None
+        if not rows and (before is None or beyond is None):
             return []
-        drops = self._drops(meter, obis, before[0] if before else rows[0][0], high)
+        if beyond is not None:
+            rows.append(beyond)
+        drops = self._drops(meter, obis, before[0] if before else rows[0][0], rows[-1][0])
         quarters: list[QuarterHour] = []
         previous = before
         for index, (start, first, last) in enumerate(rows):
@@ -144,9 +150,13 @@ class HistoryQuery:
                     spread = (first - previous[2] + at_start) / missing
                     for gap in range(1, missing + 1):
                         moment = previous[0] + _QUARTER * gap
-                        if low <= moment:
+                        if low <= moment < high:
                             quarters.append(QuarterHour(moment, spread, False, False))
+                    if start >= high:
+                        break
                     quarters.append(QuarterHour(start, last - first + inside, True, False))
+                elif start >= high:
+                    break
                 else:
                     quarters.append(QuarterHour(
                         start, last - previous[2] + at_start + inside, True,
@@ -276,14 +286,15 @@ class HistoryQuery:
                 bounds = None
             else:
                 span = self._span(pairs, low, high)
-                if span is None:
+                if span is None and (low <= 0 or high == float("inf")):
                     return []
+                span = span or (int(low), int(high) - 900)  # perhaps all of it in a gap
                 bounds = _boundaries(step, max(low, span[0]), min(high, span[1] + 900), tz)
             for pair_meter, pair_obis, name, unit in pairs:
                 rows = self._pair_rows(stored, pair_meter, pair_obis, low, high, bounds)
-                if not rows:
-                    continue
                 counter = unit in _COUNTER_UNITS
+                if not rows and (not counter or step == "1m"):
+                    continue
                 energy = self._energies(step, pair_meter, pair_obis, low, high, rows,
                                         bounds, tz) if counter else {}
                 for start, end, count, total, low_v, high_v, last in rows:
@@ -324,6 +335,8 @@ class HistoryQuery:
         if bounds is not None and quarters and quarters[0].start < bounds[0]:
             # a gap from before the first stored row in range: its intervals too
             bounds[:0] = _boundaries(step, quarters[0].start, bounds[0], tz)[:-1]
+        if bounds is not None and quarters and quarters[-1].start >= bounds[-1]:
+            bounds += _boundaries(step, bounds[-1], quarters[-1].start + 1, tz)[1:]
         for quarter in quarters:
             key = quarter.start if bounds is None else bounds[
                 bisect.bisect_right(bounds, quarter.start) - 1]

@@ -215,6 +215,7 @@ class Api:
                 "dropped": output.dropped, "error": output.error or None,
             } for output in status.outputs],
             "meters": meters,
+            "counter_resets": self._resets,
         }
 
     async def history(self, request: web.Request) -> web.Response:
