@@ -186,7 +186,7 @@ def test_the_hourly_table_heads_the_energy_of_the_hour(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=german, timeout=60, check=True)
     head = done.stdout.splitlines()[0]
     assert "Bezug kWh" in head and head.count("Zählerstand") == 1  # the :last column only
-    assert done.stdout.splitlines()[2].split()[2] == "0.600"
+    assert done.stdout.splitlines()[2].split()[2] == "0,600"  # a German table: decimal comma
 
 
 def test_a_decimal_comma_gets_the_hint_to_write_a_point(tmp_path: Path) -> None:

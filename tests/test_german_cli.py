@@ -78,3 +78,26 @@ def test_the_log_of_run_and_demo_is_german(tmp_path: object) -> None:
                  for line in done.stderr.splitlines() if "smartmeter-readout: " in line]
         assert lines, done.stderr
         assert english_words("\n".join(lines)) == [], done.stderr
+
+
+def test_tables_for_people_have_decimal_commas_and_programs_keep_the_point() -> None:
+    from conftest import BY_ID
+
+    vector = BY_ID["at_netznoe_kaifa_ma309_doc_example"]
+    table = cli("decode", vector["hex"], "--key", vector["key"])
+    assert table.returncode == 0, table.stderr
+    assert "Zählerstand Bezug" in table.stdout and "12,937 kWh" in table.stdout, table.stdout
+    for fmt in ("json", "csv"):
+        machine = cli("decode", vector["hex"], "--key", vector["key"], "--format", fmt)
+        assert "12937" in machine.stdout and "12,937" not in machine.stdout
+
+
+def test_every_value_has_a_name_for_people() -> None:
+    names = ("meter_id", "device_name", "collection_register", "active_power_import_l2",
+             "active_energy_export_t1", "power_factor_l3", "obis_1_0_99_1_0")
+    done = subprocess.run([sys.executable, "-c", "import sys; from smartmeter_readout.sinks."
+                           "formats import label; print('|'.join(map(label, sys.argv[1:])))",
+                           *names], env=german_env(), capture_output=True, text=True, check=True)
+    assert done.stdout.strip().split("|") == [
+        "Zählernummer", "Gerätename", "Inkassozählwerk", "Leistung Bezug L2",
+        "Zählerstand Einspeisung T1", "Leistungsfaktor L3", "obis_1_0_99_1_0"]

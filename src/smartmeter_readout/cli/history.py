@@ -12,6 +12,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..i18n import N_, _
-from ..sinks.formats import LABELS
+from ..sinks.formats import decimal, label
 from .common import EXIT_FAILURE, EXIT_OK, UsageError, load
 
 __all__ = ["COMMANDS", "add_history_command"]
@@ -53,7 +54,7 @@ class Column(NamedTuple):
         if self.stat == "delta" and self.name in _STEP_ENERGY:  # not the counter: its rise
             return f"{_(_STEP_ENERGY[self.name])} {unit}"
         stat = _SHORT.get(self.stat, "")
-        parts = (_(LABELS[self.name]) if self.name in LABELS else self.name, unit,
+        parts = (label(self.name), unit,
                  _(stat) if stat else "")
         return " ".join(part for part in parts if part)
 
@@ -311,8 +312,14 @@ def _recompute(args: argparse.Namespace, config: Any, path: Path, tz: Any) -> in
     return EXIT_OK
 
 
+_NUMBER = re.compile(r"-?\d+\.\d+%?")
+
+
 def _aligned(lines: list[list[str]], left: set[int]) -> str:
-    """Columns padded to their widest cell: text to the left, numbers to the right."""
+    """Columns padded to their widest cell: text to the left, numbers to the right, with the
+    decimal mark of the user's language (the table is for people; CSV and JSON keep 2.935)."""
+    lines = [[decimal(cell) if _NUMBER.fullmatch(cell) else cell for cell in line]
+             for line in lines]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "".join("  ".join(cell.ljust(width) if i in left else cell.rjust(width)
                              for i, (cell, width) in enumerate(zip(line, widths, strict=True))
