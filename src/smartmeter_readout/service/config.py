@@ -391,7 +391,7 @@ def _check_tariff(section: Mapping[str, Any]) -> None:
 
 
 # what the example config puts where a value of the user's own belongs
-_PLACEHOLDER = re.compile(r"X{6,}|…|<your[^>]*>")
+_PLACEHOLDER = re.compile(r"X{6,}|…|<[^<>]*\s[^<>]*>")  # <your key: …>, <Ihr Schlüssel>
 _OWN_VALUE = {
     ("meter", "key"): N_("the key from your grid operator (32 hex digits)"),
     ("meter", "auth_key"): N_("the authentication key from your grid operator"),
