@@ -180,14 +180,19 @@ function counterResets(resets, shownMeter, several) {
   for (const reset of shown) {
     const moment = new Date(reset.time);
     const reactive = reset.name.startsWith("reactive");
-    const counter = { active_energy_import: t("import"), active_energy_export: t("export") }[
-      reset.name] || counterName(reset.name);
+    const counter = { active_energy_import: t("import"), active_energy_export: t("export"),
+      reactive_energy_import: t("reactive import"),
+      reactive_energy_export: t("reactive export") }[reset.name] || counterName(reset.name);
+    // kWh to the Wh, more where a small drop would read as none
+    let digits = 3;
+    const same = (n) => number(n, reset.before / 1000) === number(n, reset.after / 1000);
+    while (digits < 6 && same(digits)) digits += 1;
     const line = document.createElement("p");
     line.textContent = (several && reset.meter ? `${reset.meter}: ` : "") + tf(
       "The {counter} counter fell on {day} at {time} from {before} to {after} {unit} (meter " +
       "replaced or restarted): a new series counts from there.", {
         counter, day: shortDay(moment), time: clock(moment),
-        before: number(3, reset.before / 1000), after: number(3, reset.after / 1000),
+        before: number(digits, reset.before / 1000), after: number(digits, reset.after / 1000),
         unit: reactive ? "kvarh" : "kWh" });
     note.append(line);
   }
