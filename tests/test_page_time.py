@@ -55,9 +55,14 @@ def _received(status: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(status["last_reading"]["received"])
 
 
-def _open(browser: Browser, site: Demo, lang: str, clock: datetime) -> Page:
+def _open(browser: Browser, site: Demo, lang: str, clock: datetime, *,
+          fixed: bool = False) -> Page:
+    """The page with its clock at ``clock``: going on from there, or ``fixed`` there."""
     page = browser.new_context(locale=LOCALES[lang]).new_page()
-    page.clock.install(time=clock)
+    if fixed:
+        page.clock.set_fixed_time(clock)
+    else:
+        page.clock.install(time=clock)
     page.goto(site.url)
     return page
 
@@ -69,14 +74,14 @@ def test_a_page_opened_a_minute_after_the_meter_fell_silent_says_since_when(
     last = _received(status)
     at = last.astimezone(ZoneInfo(status["time_zone"])).strftime("%H:%M:%S")
     assert status["push_interval_seconds"] > 0  # how often the meter pushed (no timing)
-    page = _open(browser, site, lang, last + timedelta(seconds=60))
+    page = _open(browser, site, lang, last + timedelta(seconds=60), fixed=True)
     expected = NOT_LIVE[lang].format(time=at)
     expect(page.locator("#conn-text")).to_have_text(expected)
     expect(page.locator("#conn")).to_have_attribute("data-state", "stale")
     expect(page.locator("[data-testid=stale]")).to_contain_text(expected)
     expect(page.locator("[data-testid=net-power]")).to_have_class(re.compile("stale"))
-    ago = {"en": r"^6\d s ago$", "de": r"^vor 6\d s$"}[lang]
-    expect(page.locator("[data-testid=age]")).to_have_text(re.compile(ago))
+    expect(page.locator("[data-testid=age]")).to_have_text(
+        {"en": "60 s ago", "de": "vor 60 s"}[lang])
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -162,11 +167,9 @@ def test_the_status_card_is_german_throughout(browser: Browser, service: str,
 def test_the_status_card_in_english_names_the_same_things(browser: Browser,
                                                            site: Demo) -> None:
     page = _open(browser, site, "en", datetime.now(UTC))
-    expect(page.locator("#status dd").first).not_to_be_empty()
-    text = page.locator("#status").inner_text()
     for shown in ("simulated meter (vkw)", "reading pushes", "M-Bus", "Central European Time",
-                  "OBIS codes in structures (A)", "encrypted", "every "):
-        assert shown in text, (shown, text)
+                  "OBIS codes in structures (A)", "encrypted", "every "):  # from the 2nd push
+        expect(page.locator("#status")).to_contain_text(shown)
     # the service's own sentence about its source stays at hand, on hover
     state = page.locator("#status dd").nth(1)
     assert state.get_attribute("title")
