@@ -29,10 +29,12 @@ _BY_NAME: dict[str, _Pick] = {
     "reactive_power_import": lambda s, m: s.reactive_import,
     "reactive_power_export": lambda s, m: s.reactive_export,
     "power_factor": lambda s, m: s.power_factor,
-    "active_energy_import": lambda s, m: m.energy_import,
-    "active_energy_export": lambda s, m: m.energy_export,
-    "reactive_energy_import": lambda s, m: m.reactive_import,
-    "reactive_energy_export": lambda s, m: m.reactive_export,
+    # counters as the simulated meter sends them (whole Wh): a fractional last value of the
+    # made-up past would be above the live meter's first one, a counter drop
+    "active_energy_import": lambda s, m: round(m.energy_import),
+    "active_energy_export": lambda s, m: round(m.energy_export),
+    "reactive_energy_import": lambda s, m: round(m.reactive_import),
+    "reactive_energy_export": lambda s, m: round(m.reactive_export),
 }
 
 
