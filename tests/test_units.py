@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,13 +14,20 @@ from hypothesis import strategies as st
 
 from smartmeter_readout import Decoder, KeyFormatError, layout_from_config
 from smartmeter_readout.cosem.body import scale
-from smartmeter_readout.cosem.obis import format_obis, obis_info, parse_obis
+from smartmeter_readout.cosem.catalog import CATALOG
+from smartmeter_readout.cosem.implied_units import UNIT_TABLES
+from smartmeter_readout.cosem.obis import OBIS_REGISTRY, format_obis, obis_info, parse_obis
+from smartmeter_readout.cosem.units import UNIT_SYMBOLS, base_unit
 from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification
 from smartmeter_readout.dlms.cosem_time import decode_datetime, encode_datetime
 from smartmeter_readout.errors import DecodeError, TruncatedError
+from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.keys import parse_key
 from smartmeter_readout.link.checksums import crc16_arc, crc16_x25, crc16_x25_reference
+from smartmeter_readout.oms.records import encode_record, parse_records
+from smartmeter_readout.sinks.formats import render
+from smartmeter_readout.sinks.mqtt import discovery_configs
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
@@ -171,3 +180,124 @@ def test_wiener_netze_published_capture_decodes_with_layout_d1() -> None:
     assert reading.layout == "D1" and reading.meter.manufacturer == "ISK"
     assert reading.values["1.0.1.8.0.255"].value == 20870819
     assert reading.time == datetime(2021, 10, 13, 7, 30, 57, tzinfo=VIENNA)
+
+
+# ---------------------------------------------------------------- one spelling per unit
+
+# (the line as a meter writes it, OBIS key, value and unit the reading must carry). The
+# lines follow DSMR 5.0.2 P1 (value*unit in brackets, energy to three decimals); the
+# spellings are those of real telegrams: kWh (NL), KWH, kVArh and kVAr (L+G E360, Kamstrup,
+# NES in Sweden and Denmark), kvarh and kvar (Sagemcom at E.ON Hungary), VArh and VAr (no
+# kilo), kVAh and kVA, m3 (every gas meter).
+SPELLINGS = [
+    ("1-0:1.8.1(001234.567*kWh)", "1.0.1.8.1.255", 1234567, "Wh"),
+    ("1-0:1.8.2(000765.432*KWH)", "1.0.1.8.2.255", 765432, "Wh"),
+    ("1-0:2.8.1(000001.5*kwh)", "1.0.2.8.1.255", 1500, "Wh"),
+    ("1-0:3.8.0(000012.345*kVArh)", "1.0.3.8.0.255", 12345, "varh"),
+    ("1-0:4.8.0(000001.234*kvarh)", "1.0.4.8.0.255", 1234, "varh"),
+    ("1-0:3.8.1(000420*VArh)", "1.0.3.8.1.255", 420, "varh"),
+    ("1-0:4.8.1(000042*Varh)", "1.0.4.8.1.255", 42, "varh"),
+    ("1-0:9.8.0(000002.000*kVAh)", "1.0.9.8.0.255", 2000, "VAh"),
+    ("1-0:1.7.0(01.193*kW)", "1.0.1.7.0.255", 1193, "W"),
+    ("1-0:3.7.0(00.250*kvar)", "1.0.3.7.0.255", 250, "var"),
+    ("1-0:4.7.0(00.125*kVAr)", "1.0.4.7.0.255", 125, "var"),
+    ("1-0:23.7.0(00125*VAr)", "1.0.23.7.0.255", 125, "var"),
+    ("1-0:9.7.0(01.500*kVA)", "1.0.9.7.0.255", 1500, "VA"),
+    ("1-0:32.7.0(230.1*V)", "1.0.32.7.0.255", 230.1, "V"),
+    ("1-0:31.7.0(005*A)", "1.0.31.7.0.255", 5, "A"),
+    ("1-0:14.7.0(50.01*Hz)", "1.0.14.7.0.255", 50.01, "Hz"),
+    ("0-1:24.2.1(101209112500W)(12785.123*m3)", "0.1.24.2.1.255", 12785.123, "m³"),
+]
+BASE_UNITS = {"Wh", "varh", "VAh", "W", "var", "VA", "V", "A", "Hz", "m³", "s", ""}
+
+
+def dsmr_telegram(lines: list[str]) -> bytes:
+    """A DSMR 5 telegram around ``lines``, with its CRC-16/ARC."""
+    text = "\r\n".join(["/ISK5\\2M550T-1012", "", "1-3:0.2.8(50)", "0-0:1.0.0(101209113020W)",
+                        "0-0:96.1.1(4B384547303034303436333935353037)", *lines, "!"])
+    return f"{text}{crc16_arc(text.encode()):04X}\r\n".encode()
+
+
+@pytest.mark.parametrize(("text", "base", "power"), [
+    ("kWh", "Wh", 3), ("KWH", "Wh", 3), ("kvarh", "varh", 3), ("kVArh", "varh", 3),
+    ("VArh", "varh", 0), ("varh", "varh", 0), ("VAr", "var", 0), ("kvar", "var", 3),
+    ("kVAr", "var", 3), ("kVA", "VA", 3), ("kVAh", "VAh", 3), ("MWh", "Wh", 6),
+    ("W", "W", 0), ("v", "V", 0), ("HZ", "Hz", 0), ("GJ", "J", 9), ("m3", "m³", 0),
+    ("s", "s", 0), ("°C", "°C", 0), ("mA", "mA", 0), ("", "", 0),
+])
+def test_base_unit_of_every_spelling(text: str, base: str, power: int) -> None:
+    assert base_unit(text) == (base, power)
+
+
+def test_every_table_of_the_core_spells_units_one_way() -> None:
+    """The registry, the positional catalogue, the implied-unit tables and the DLMS unit
+    enumeration already give base units: nothing of theirs is respelled or rescaled."""
+    units = {unit for _name, unit in OBIS_REGISTRY.values() if unit}
+    units |= {unit for _n, fields, _m, _l in CATALOG for *_s, unit in fields if unit}
+    units |= {unit for table in UNIT_TABLES for _scaler, unit in table.units.values() if unit}
+    units |= {UNIT_SYMBOLS[code] for code in (27, 28, 29, 30, 31, 32, 33, 35, 44)}
+    assert units >= {"Wh", "varh", "W", "var", "V", "A", "Hz"}
+    for unit in units:
+        assert base_unit(unit) == (unit, 0), unit
+
+
+def test_dsmr_units_in_every_spelling_reach_every_output_as_base_units(tmp_path: Path) -> None:
+    [reading] = Decoder().feed(dsmr_telegram([line for line, *_ in SPELLINGS]))
+    for line, key, value, unit in SPELLINGS:
+        got = reading.values[key]
+        assert (got.value, got.unit) == (pytest.approx(value, rel=1e-12), unit), line
+    assert {m.unit for m in reading.values.values()} - {None} <= BASE_UNITS
+    # JSON and the MQTT state (the same dict), CSV header, table, SQLite series
+    state = json.loads(render([reading], "json"))[0]["values"]
+    assert {key: state[key]["unit"] for _l, key, _v, _u in SPELLINGS} == {
+        key: unit for _l, key, _v, unit in SPELLINGS}
+    header = render([reading], "csv").splitlines()[0].split(",")
+    assert "reactive_energy_import_varh" in header and "reactive_power_import_l1_var" in header
+    assert not [column for column in header if "VAr" in column or "kW" in column]
+    table = render([reading], "table")
+    assert "kvarh" in table and "VAr" not in table and "KWH" not in table
+    store = HistoryStore(tmp_path / "history.sqlite")
+    try:
+        store.write([reading])
+        assert {row["unit"] for row in store.series()} <= BASE_UNITS
+    finally:
+        store.close()
+    # Home Assistant: base units, so the sensor classes of sinks/mqtt.py apply
+    configs = {json.loads(p)["value_template"].split("'")[3]: json.loads(p)
+               for p in discovery_configs(reading, topic="sm", prefix="homeassistant").values()}
+    assert configs["1.0.23.7.0.255"]["unit_of_measurement"] == "var"
+    assert configs["1.0.23.7.0.255"]["device_class"] == "reactive_power"
+    assert configs["1.0.3.8.1.255"]["unit_of_measurement"] == "varh"
+    assert configs["1.0.3.8.1.255"]["state_class"] == "total_increasing"
+    assert configs["1.0.1.8.2.255"]["device_class"] == "energy"
+    assert configs["1.0.9.7.0.255"]["device_class"] == "apparent_power"
+    assert {c.get("unit_of_measurement") for c in configs.values()} - {None} <= BASE_UNITS
+
+
+def test_a_configured_layout_in_kvarh_gives_varh() -> None:
+    layout = layout_from_config("mine", {"fields": [
+        {"obis": "1.0.3.8.0.255", "unit": "kVArh"},
+        {"obis": "1.0.4.8.0.255", "scaler": -3, "unit": "kvarh"},
+        {"obis": "1.0.3.7.0.255", "unit": "VAr"},
+        {"obis": "1.0.1.7.0.255", "scaler": -1, "unit": "kW"},
+    ]})
+    body = (axdr.STRUCTURE, [(axdr.UINT32, 1234), (axdr.UINT32, 56789), (axdr.INT16, -250),
+                             (axdr.UINT16, 15)])
+    [reading] = Decoder(layouts=[layout]).feed(build_notification(body))
+    got = {key: (m.value, m.unit) for key, m in reading.values.items()}
+    assert got == {"1.0.3.8.0.255": (1234000, "varh"), "1.0.4.8.0.255": (56789, "varh"),
+                   "1.0.3.7.0.255": (-250, "var"), "1.0.1.7.0.255": (1500, "W")}
+    [config] = [json.loads(payload) for topic, payload in
+                discovery_configs(reading, topic="sm", prefix="homeassistant").items()
+                if "1_0_3_8_0_255" in topic]
+    assert config["unit_of_measurement"] == "varh"
+    assert config["state_class"] == "total_increasing"
+
+
+def test_an_m_bus_unit_given_as_text_is_a_base_unit() -> None:
+    """VIF 7C: the unit as text after the VIF chain, last character first."""
+    text = b"kVArh"
+    record = encode_record(1234, vif=[0x7C])
+    record = record[:2] + bytes([len(text)]) + text[::-1] + record[2:]
+    [parsed] = parse_records(record)
+    assert (parsed.unit, parsed.value) == ("varh", 1234000)

@@ -5,9 +5,10 @@
     1-0:1.8.0(007112.944*kWh)
     !ED42                       <- CRC-16/ARC over '/' .. '!' (checked by the link layer)
 
-Values are converted to the base units of the JSON contract (kWh -> Wh, kW -> W, kvarh ->
-varh, kvar -> var) with exact decimal arithmetic. The clock ``YYMMDDhhmmssX`` carries S
-(summer) or W (winter); it is read as local time of the configured zone.
+Values are converted to the base units of the JSON contract (kWh -> Wh, kW -> W, kVArh ->
+varh, VAr -> var, m3 -> m³: ``units.base_unit``) with exact decimal arithmetic. The clock
+``YYMMDDhhmmssX`` carries S (summer) or W (winter); it is read as local time of the
+configured zone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..message import N_
 from ..reading import Measurement
 from .body import Body
 from .obis import format_obis, obis_info
+from .units import base_unit
 
 __all__ = ["parse_telegram"]
 
@@ -29,8 +31,6 @@ _LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)(?:\*(\d+))?((?:\([^()\r\n]
                    re.M)
 _GROUP = re.compile(r"\(([^()]*)\)")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-# kilo units by their lower-case spelling: meters write kvarh, kvArh and kVArh alike
-_KILO = {"kwh": "Wh", "kw": "W", "kvarh": "varh", "kvar": "var", "kvah": "VAh", "kva": "VA"}
 _TIMESTAMP = re.compile(r"^(\d{12})([SW])$")
 _LONG_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})$")  # NES meters
 
@@ -110,9 +110,8 @@ def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
             continue
         number, _, unit = value_text.partition("*")
         if unit and _NUMBER.match(number):
-            base = _KILO.get(unit.lower())
-            value = _number(number, 1000) if base else _number(number, 1)
-            body.values[key] = Measurement(name, value, base or unit)
+            base, exponent = base_unit(unit)
+            body.values[key] = Measurement(name, _number(number, 10 ** exponent), base)
         elif number.isdigit() and (registry_unit is not None or (code[0] == 1 and code[2])):
             # a count without a unit (power failures, voltage sags): a number, not text
             body.values[key] = Measurement(name, int(number), registry_unit or "")

@@ -39,7 +39,7 @@ from .body import DATETIME_VALUE, NUMBER, Body, scale
 from .catalog import CATALOG
 from .implied_units import imply_units
 from .obis import format_obis, obis_info, parse_obis
-from .units import unit_symbol
+from .units import base_unit, unit_symbol
 
 __all__ = ["BUILTIN_LAYOUTS", "Body", "PositionalField", "PositionalLayout", "interpret",
            "layout_from_config", "untagged_body"]
@@ -387,6 +387,9 @@ def layout_from_config(name: str, spec: Mapping[str, Any]) -> PositionalLayout:
         unit = entry.get("unit")
         if unit is not None and not isinstance(unit, str):
             raise ConfigError(N_("{where}.unit must be a string like \"W\""), where=here)
+        if unit is not None:  # "kVArh" is varh and 10^3: readings carry base units only
+            unit, shift = base_unit(unit)
+            scaler += shift
         fields.append(PositionalField(kind, code, scaler, unit))
     maker = spec.get("maker")
     list_id = spec.get("list_id")

@@ -1,11 +1,15 @@
-"""DLMS unit enumeration (Blue Book, class 3 register scaler_unit) to symbols.
+"""Units: the DLMS unit enumeration, and the one spelling every reading carries.
 
-Symbols are the base units readings are given in; 255 ("count", no unit) is the empty string.
+Readings carry the base units of the JSON contract (``Wh``, ``varh``, ``VAh``, ``W``, ``var``,
+``VA``, ``V``, ``A``, ``Hz``, ``J``, ``m³``), one spelling per unit, whatever the meter wrote:
+DSMR text says ``kWh``, ``kvarh``, ``kVArh``, ``VAr`` or ``KWH``, M-Bus records may give
+their unit as text, and users describe layouts in their own spelling. ``base_unit`` is the
+one place where such text becomes a base unit and a power of ten.
 """
 
 from __future__ import annotations
 
-__all__ = ["UNIT_SYMBOLS", "unit_symbol"]
+__all__ = ["UNIT_SYMBOLS", "base_unit", "unit_symbol"]
 
 UNIT_SYMBOLS: dict[int, str] = {
     1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "deg", 9: "°C",
@@ -19,6 +23,30 @@ UNIT_SYMBOLS: dict[int, str] = {
     65: "J/kg", 66: "g/cm²", 67: "atm", 70: "dBm", 71: "dBµV", 72: "dB", 254: "", 255: "",
 }
 
+# the base units a prefix may stand before, by their lower-case spelling (meters write VArh,
+# Varh, varh and VARH alike); "a" is not here: as text it is the ampere, never the year
+_BASES = {"wh": "Wh", "varh": "varh", "vah": "VAh", "w": "W", "var": "var", "va": "VA",
+          "v": "V", "a": "A", "hz": "Hz", "j": "J"}
+# prefixes as written (case matters: M is mega; a lower-case m before a unit is not read)
+_PREFIXES = {"k": 3, "K": 3, "M": 6, "G": 9}
+_VOLUMES = {"m3": "m³", "m³": "m³", "m^3": "m³", "m3/h": "m³/h", "m³/h": "m³/h"}
+
 
 def unit_symbol(code: int) -> str:
     return UNIT_SYMBOLS.get(code, f"unit{code}")
+
+
+def base_unit(text: str) -> tuple[str, int]:
+    """A unit as a meter or a user writes it -> (base unit, power of ten to apply to the
+    value): ``kVArh`` -> (``varh``, 3), ``KWH`` -> (``Wh``, 3), ``VAr`` -> (``var``, 0),
+    ``m3`` -> (``m³``, 0). Text that names no known unit comes back as it is, with 0."""
+    spelled = text.strip()
+    lower = spelled.lower()
+    base = _BASES.get(lower) or _VOLUMES.get(lower)
+    if base is not None:
+        return base, 0
+    if len(spelled) > 1 and spelled[0] in _PREFIXES:
+        base = _BASES.get(lower[1:])
+        if base is not None:
+            return base, _PREFIXES[spelled[0]]
+    return spelled, 0

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from ..cosem.units import base_unit
 from ..errors import DecodeError
 from ..message import N_
 
@@ -125,7 +126,9 @@ def _record(data: bytes, at: int) -> tuple[Record, int]:
             raise RecordError(N_("the text unit of the record at byte {start} is cut off"),
                               start=start)
         length = data[at]
-        unit = bytes(reversed(data[at + 1 : at + 1 + length])).decode("ascii", "replace")
+        text = bytes(reversed(data[at + 1 : at + 1 + length])).decode("ascii", "replace")
+        unit, shift = base_unit(text)  # "kWh" is Wh and 10^3, as a VIF would say
+        exponent += shift
         at += 1 + length
     code = vif[0] & 0x7F
     summer = None
