@@ -18,7 +18,7 @@ import pytest
 
 from conftest import BY_ID as SHARED
 from conftest import VECTORS, feed_all, feed_ways, same_moment
-from smartmeter_readout import Decoder, Reading
+from smartmeter_readout import Decoder, Reading, layout_from_config
 from smartmeter_readout.events import EventKind
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
@@ -126,3 +126,38 @@ def test_a_list_scaled_wrong_on_purpose_is_reported() -> None:
     findings = PlausibilityCheck().check(wrong)
     assert findings and findings[0].factor == pytest.approx(0.01)
     assert "100x too large" in findings[0].message
+
+
+E450_11 = "at_lg_e450_list11_tasmota_23027"
+_E450_11_FIELDS = [("1.0.32.7.0.255", 0, "V"), ("1.0.52.7.0.255", 0, "V"),
+                   ("1.0.72.7.0.255", 0, "V"), ("1.0.31.7.0.255", -2, "A"),
+                   ("1.0.51.7.0.255", -2, "A"), ("1.0.71.7.0.255", -2, "A"),
+                   ("1.0.1.7.0.255", 0, "W"), ("1.0.2.7.0.255", 0, "W"),
+                   ("1.0.1.8.0.255", 0, "Wh"), ("1.0.2.8.0.255", 0, "Wh")]
+
+
+@pytest.mark.parametrize("wrong", ["voltages_and_currents_swapped", "currents_in_amperes",
+                                   "powers_swapped_with_energies"])
+def test_a_wrong_mapping_of_the_e450_list_of_11_is_reported(wrong: str) -> None:
+    """The catalogue's reading of the 11-element list passes the physics; the same push read
+    through a wrong table (described as a user would, so it is tried first) does not. (Currents
+    in 0.1 A would pass: power factor 0.08 is within what the check allows a single push.)"""
+    fields = [dict(zip(("obis", "scaler", "unit"), field, strict=True))
+              for field in _E450_11_FIELDS]
+    if wrong == "voltages_and_currents_swapped":
+        fields[0:3], fields[3:6] = fields[3:6], fields[0:3]
+    elif wrong == "currents_in_amperes":
+        for field in fields[3:6]:
+            field["scaler"] = 0
+    else:
+        fields[6:8], fields[8:10] = fields[8:10], fields[6:8]
+    layout = layout_from_config("wrong", {"fields": [*fields, {"kind": "meter_id"}]})
+    frame = bytes.fromhex(BY_ID[E450_11]["hex"])
+    right = Decoder()
+    [reading] = right.feed(frame)
+    assert reading.layout == "netzburgenland 11"
+    assert not [e for e in right.take_events() if e.kind is EventKind.IMPLAUSIBLE]
+    decoder = Decoder(layouts=[layout])
+    [reading] = decoder.feed(frame)
+    assert reading.layout == "wrong"
+    assert [e for e in decoder.take_events() if e.kind is EventKind.IMPLAUSIBLE], wrong

@@ -63,6 +63,15 @@ _TARIFF_ENERGIES: list[Spec] = [
 ]
 
 
+# the L+G E450 lists of Netz Burgenland begin alike: U1-3 (V), I1-3 (0.01 A), +P -P, +A -A
+_E450_AT: list[Spec] = [
+    *(("number", code, 0, "V") for code in _PHASES3),
+    *(("number", code, -2, "A") for code in _CURRENTS3),
+    ("number", "1.0.1.7.0.255", 0, "W"), ("number", "1.0.2.7.0.255", 0, "W"),
+    ("number", "1.0.1.8.0.255", 0, "Wh"), ("number", "1.0.2.8.0.255", 0, "Wh"),
+]
+
+
 def _ljubljana_energy(state: Spec) -> list[Spec]:
     """Elektro Ljubljana's 15-minute energy list; ``state`` reads position 3."""
     return [_NAME, ("string", "0.0.96.1.3.255", 0, None), state,
@@ -106,13 +115,21 @@ CATALOG: list[Entry] = [
     ], None, None),
     # Netz Burgenland L+G E450: U1-3, I1-3 (0.01 A), +P, -P, +A, -A, three angles, meter id
     ("netzburgenland", [
-        *(("number", code, 0, "V") for code in _PHASES3),
-        *(("number", code, -2, "A") for code in _CURRENTS3),
-        ("number", "1.0.1.7.0.255", 0, "W"), ("number", "1.0.2.7.0.255", 0, "W"),
-        ("number", "1.0.1.8.0.255", 0, "Wh"), ("number", "1.0.2.8.0.255", 0, "Wh"),
-        ("number", "1.0.81.7.40.255", 0, "deg"), ("number", "1.0.81.7.51.255", 0, "deg"),
-        ("number", "1.0.81.7.62.255", 0, "deg"), ("string", "0.0.96.1.0.255", 0, None),
+        *_E450_AT, ("number", "1.0.81.7.40.255", 0, "deg"),
+        ("number", "1.0.81.7.51.255", 0, "deg"), ("number", "1.0.81.7.62.255", 0, "deg"),
+        ("string", "0.0.96.1.0.255", 0, None),
     ], "LGZ", None),
+    # The same E450 list without the three angles, 11 elements: U1-3 (long-unsigned, whole
+    # volts), I1-3 (0.01 A), +P, -P (W), +A, -A (Wh), meter number. Table: amsreader-firmware
+    # "LNG2 with 11 data points" (UtilitechAS/amsreader-firmware@a88a0beb src/LNG2.h
+    # Lng2Data_3p_0b, PR #1049 "L&G in Austria", 2025-10-23), the 14-element list's order
+    # and resolutions less positions 11-13. Capture: the decrypted body in
+    # https://github.com/arendst/Tasmota/issues/23027 (2025-02-18): 228/226/230 V, 7.81/
+    # 14.82/6.43 A, 5432 W: sum U*I 6609 VA, power factor 0.82 (0.1 A would make it 0.08,
+    # whole amperes 0.008). No maker required: that capture comes without its system title
+    # (Netz Burgenland's frames of this length carry LGZ, tasmota issue 8790, 2023-05-02);
+    # no other list here has its shape (six numbers, four numbers, a string).
+    ("netzburgenland 11", [*_E450_AT, ("string", "0.0.96.1.0.255", 0, None)], None, None),
     _norway_kaifa(3, False), _norway_kaifa(1, False),
     _norway_kaifa(3, True), _norway_kaifa(1, True),
     # Norwegian Kaifa KFM_001 list 1 (every 2 s): a structure of ONE element, active power
