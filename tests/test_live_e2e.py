@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from livekit import AUTH, CLI, ENV, KEY, assert_all_sent, jsonl, run, sent_log, simulator
+from livekit import (
+    AUTH,
+    CLI,
+    ENV,
+    KEY,
+    assert_all_sent,
+    jsonl,
+    run,
+    sent_log,
+    simulator,
+    until,
+)
 from smartmeter_readout.cli.main import main
 from smartmeter_readout.sim.simulator import PROFILES
 
@@ -178,3 +191,91 @@ def test_key_errors_end_read_with_exit_code_3(tmp_path: Path) -> None:
     assert wrong.stderr.count("key is wrong") == 1  # said once, not by reader and command
     assert missing.returncode == 3 and "no key was given" in missing.stderr
     assert not link.exists()  # the simulator stopped by SIGTERM took its symlink away
+
+
+# ------------------------------------------------------------------ frames cut short (issue 21)
+
+CUT_EN = "frames arrive cut short, bytes are lost between meter and reader"
+CUT_DE = "Rahmen kommen abgeschnitten an, zwischen Zähler und Leser gehen Bytes verloren"
+
+
+def _language(lang: str) -> dict[str, str]:
+    return {**ENV, "LANGUAGE": lang, "LC_ALL": "", "LC_MESSAGES": "",
+            "LANG": "de_AT.UTF-8" if lang == "de" else "C.UTF-8"}
+
+
+def _stderr_until(process: subprocess.Popen[str], text: str) -> str:
+    """The process's stderr up to the first line holding ``text`` (waits for that line; a
+    safety net ends the wait if it never comes)."""
+    lines: list[str] = []
+    watcher = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")),
+                               daemon=True)  # type: ignore[union-attr]
+    watcher.start()
+    with contextlib.suppress(AssertionError):
+        until(lambda: any(text in line for line in list(lines)), text, timeout=60)
+    process.terminate()
+    process.wait(10)
+    watcher.join(10)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    return "".join(lines)
+
+
+@pytest.mark.parametrize(("lang", "cut"), [("en", CUT_EN), ("de", CUT_DE)])
+def test_frames_cut_short_are_named_not_taken_for_a_wrong_setting(tmp_path: Path, lang: str,
+                                                                  cut: str) -> None:
+    """Every push loses a frame's tail: the reader (auto-detecting) names lost bytes, not the
+    baud rate, and does not search the settings again."""
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "vkw", "--faults", "cut=1", interval=0.3):
+        reader = subprocess.Popen([*CLI, "read", "--port", str(link), "--key", KEY],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=_language(lang))
+        err = _stderr_until(reader, cut)
+    assert cut in err, err
+    assert "loose contact" in err if lang == "en" else "Wackelkontakt" in err
+    assert "frames at 2400 8N1" in err or "Rahmen bei 2400 8N1" in err, err
+    for wrong in ("wrong baud rate", "Baudrate", "searches the serial settings again",
+                  "neu gesucht"):
+        assert wrong not in err, err
+
+
+def test_frames_cut_short_over_tcp_with_pushes_between(tmp_path: Path) -> None:
+    """Through ``simulate --tcp``: some pushes cut short, the rest decoded; the reader says
+    once what the cut ones mean."""
+    log = tmp_path / "sent.jsonl"
+    meter = subprocess.Popen([*CLI, "simulate", "--profile", "wienernetze", "--tcp",
+                              "127.0.0.1:0", "--key", KEY, "--interval", "0.2", "--faults",
+                              "cut=0.4", "--seed", "4", "--log", str(log), "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        where = meter.stdout.readline().strip()  # type: ignore[union-attr]
+        result = run(["read", "--tcp", where, "--key", KEY, "--count", "20", "--format",
+                      "jsonl"])
+    finally:
+        meter.terminate()
+        meter.communicate(10)
+    assert result.returncode == 0, result.stderr
+    readings = jsonl(result.stdout)
+    sent = sent_log(log)
+    assert_all_sent(readings, sent)
+    cut = {push["frame_counter"] for push in sent if push["fault"] == "cut"}
+    assert cut and not cut & {reading["frame_counter"] for reading in readings}
+    assert result.stderr.count(CUT_EN) == 1, result.stderr
+
+
+@pytest.mark.parametrize(("lang", "verdict", "cause"), [
+    ("en", "Verdict: Frames arrive cut short", "a loose contact"),
+    ("de", "Befund: Rahmen kommen abgeschnitten an", "ein Wackelkontakt vorliegt")])
+def test_doctor_gives_the_same_verdict_on_frames_cut_short(tmp_path: Path, lang: str,
+                                                          verdict: str, cause: str) -> None:
+    link = tmp_path / "ttyMETER"
+    with simulator(link, "vkw", "--faults", "cut=1", interval=0.3):
+        result = subprocess.run([*CLI, "doctor", "--port", str(link), "--key", KEY,
+                                 "--timeout", "4"], capture_output=True, text=True,
+                                env=_language(lang), timeout=60, check=False)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert verdict in result.stdout and cause in result.stdout, result.stdout
+    assert "ModemManager" in result.stdout
+    assert "Baudrate" not in result.stdout and "baud rate" not in result.stdout

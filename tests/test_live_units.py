@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from livekit import until
 from smartmeter_readout import Decoder
 from smartmeter_readout.capture.format import format_chunk, format_header, is_capture, parse_capture
 from smartmeter_readout.capture.redact import Redactor
 from smartmeter_readout.dlms.bare import BARE_APDU_PARSERS
 from smartmeter_readout.events import EventKind
-from smartmeter_readout.link.frames import BrokenFrame, RawApdu
+from smartmeter_readout.link.frames import CutShortFrame, RawApdu
 from smartmeter_readout.link.splitter import FrameSplitter
 from smartmeter_readout.live.detect import ProbeResult, SettingProbe
 from smartmeter_readout.operators import AUTO_SETTINGS, SerialSettings, operators_for_maker
-from smartmeter_readout.sim.faults import Fault, FaultPlan
+from smartmeter_readout.sim import pty
+from smartmeter_readout.sim.faults import Fault, FaultPlan, damage
+from smartmeter_readout.sim.pty import VirtualSerialPort
 from smartmeter_readout.sim.simulator import PROFILES, Simulator
 from smartmeter_readout.sources.base import SourceFatal, SourceUnavailable
 from smartmeter_readout.sources.serial import open_error
@@ -150,6 +155,9 @@ def test_host_port() -> None:
     assert parse_host_port("[::1]:23") == ("::1", 23)
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_host_port("bridge")
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_host_port("127.0.0.1:0")  # to connect to
+    assert parse_host_port("127.0.0.1:0", listen=True) == ("127.0.0.1", 0)  # a free one
 
 
 def test_fault_plans() -> None:
@@ -176,8 +184,94 @@ def test_bare_apdu_cut_short_keeps_the_next_one() -> None:
     first, second = push("e-netze", 0), push("e-netze", 1)
     damaged = first[:100] + first[101:]  # one byte lost on the line
     events = FrameSplitter(unframed=BARE_APDU_PARSERS).feed(damaged + second)
-    assert any(isinstance(e, BrokenFrame) for e in events)
+    assert any(isinstance(e, CutShortFrame) for e in events)
     assert [e.payload for e in events if isinstance(e, RawApdu)] == [second]
+
+
+def _cut_stream(profile: str, cut: int = 4) -> tuple[list[bytes], bytes]:
+    """Three pushes; the first frame of the second lost its last ``cut`` bytes."""
+    sim = Simulator(profile, key=KEY, auth_key=AUTH)
+    pushes = [list(sim.push(T0 + timedelta(seconds=i)).frames) for i in range(3)]
+    pushes[1][0] = pushes[1][0][:-cut]
+    return pushes[1], b"".join(b"".join(frames) for frames in pushes)
+
+
+@pytest.mark.parametrize("profile", ["vkw", "wienernetze", "klagenfurt", "e-netze", "netzooe"])
+@pytest.mark.parametrize("step", [1, 7, 100_000])
+def test_a_frame_cut_short_is_named_so_and_the_next_push_decodes(profile: str,
+                                                                 step: int) -> None:
+    """Start and length field arrived, then the next frame began: lost bytes, not a bad
+    checksum or noise, however the bytes come in."""
+    _, stream = _cut_stream(profile)
+    decoder = Decoder(KEY, AUTH)
+    readings = [r for at in range(0, len(stream), step)
+                for r in decoder.feed(stream[at : at + step])]
+    assert len(readings) == 2
+    assert decoder.stats[EventKind.CUT_SHORT] == 1
+    assert decoder.stats[EventKind.BAD_FRAME] == decoder.stats[EventKind.GARBAGE] == 0
+    [event] = [e for e in decoder.take_events() if e.kind is EventKind.CUT_SHORT]
+    assert "cut short after" in event.message
+
+
+def test_a_flipped_bit_stays_a_broken_frame_not_one_cut_short() -> None:
+    sim = Simulator("wienernetze", key=KEY)
+    first, second = sim.push(T0).wire, sim.push(T0 + timedelta(seconds=1)).wire
+    damaged = bytearray(first)
+    damaged[-3] ^= 0x01  # the frame check sequence
+    decoder = Decoder(KEY)
+    assert len(decoder.feed(bytes(damaged) + second)) == 1
+    assert decoder.stats[EventKind.BAD_FRAME] == 1 and not decoder.stats[EventKind.CUT_SHORT]
+
+
+def test_a_false_head_inside_a_cut_frame_does_not_hold_the_stream() -> None:
+    """An HDLC flag and format byte inside the cut frame, but an address that never ends:
+    no head, and no reason to wait for more bytes."""
+    frames, stream = _cut_stream("wienernetze")
+    cut = frames[0]
+    bogus = cut[:20] + b"\x7e\xa0\x10" + bytes(8) + cut[31:]
+    stream = stream.replace(cut, bogus)
+    decoder = Decoder(KEY, AUTH)
+    readings = [r for byte in range(len(stream)) for r in decoder.feed(stream[byte : byte + 1])]
+    assert len(readings) == 2 and decoder.stats[EventKind.CUT_SHORT] == 1
+
+
+def test_the_probe_takes_frames_cut_short_for_the_right_setting() -> None:
+    """Their heads check out: the setting is right, the reader then says bytes go missing."""
+    sim = Simulator("vkw", key=KEY)
+    cut = [frame[:-10] for frame in sim.push(T0).frames]
+    probe = SettingProbe(started=0.0)
+    assert probe.feed(b"".join(cut) + sim.push(T0).frames[0][:60], 1.0) is ProbeResult.FOUND
+    assert probe.framing == "M-Bus"
+
+
+def test_the_cut_fault_loses_a_frame_tail_after_its_head() -> None:
+    frames = Simulator("vkw", key=KEY).push(T0).frames
+    rng = random.Random(2)
+    for _ in range(50):
+        damaged = damage(frames, Fault.CUT, rng)
+        shorter = [(a, b) for a, b in zip(frames, damaged, strict=True) if a != b]
+        assert len(shorter) == 1
+        whole, cut = shorter[0]
+        assert 8 <= len(cut) < len(whole) - 1 and whole.startswith(cut)
+
+
+def test_the_pty_keeps_bytes_a_slow_reader_takes_and_forgets_those_nobody_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pty, "_STALE", 0.0)  # no byte taken since the last write: stale
+    with VirtualSerialPort() as port:
+        reader = os.open(port.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            port.write(b"a" * 100)
+            until(lambda: port.waiting() == 100, "the bytes on the slave side")
+            assert os.read(reader, 10) == b"a" * 10  # a reader, however slow
+            port.before_frame()
+            assert port.waiting() == 90  # kept for it
+            port.write(b"b" * 10)
+            until(lambda: port.waiting() == 100, "the bytes on the slave side")
+            port.before_frame()  # not a byte taken since: nobody is reading
+            assert port.waiting() == 0
+        finally:
+            os.close(reader)
 
 
 def test_listening_from_inside_a_frame_decodes_no_fragment() -> None:

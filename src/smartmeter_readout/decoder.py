@@ -58,6 +58,7 @@ from .events import DecoderStats, Event, EventKind
 from .keys import parse_key
 from .link.frames import (
     BrokenFrame,
+    CutShortFrame,
     DsmrTelegram,
     Garbage,
     HdlcFrame,
@@ -210,6 +211,11 @@ class Decoder:
                     self._interrupted()
                     self._note(EventKind.GARBAGE, Message(N_(
                         "skipped {size} bytes that belong to no frame"), size=size), None, size)
+                case CutShortFrame(framing_name, size):
+                    self._interrupted()
+                    self._note(EventKind.CUT_SHORT, Message(N_(
+                        "{framing} frame cut short after {size} bytes: the next frame began "
+                        "inside it"), framing=framing_name, size=size), framing_name)
                 case BrokenFrame(framing_name, reason):
                     self._interrupted()
                     self._note(EventKind.BAD_FRAME, Message(N_(

@@ -23,6 +23,7 @@ __all__ = ["DecoderStats", "Event", "EventKind"]
 class EventKind(StrEnum):
     GARBAGE = "garbage"  # bytes belonging to no frame
     BAD_FRAME = "bad_frame"  # checksum / FCS / stop byte / CRC failed
+    CUT_SHORT = "cut_short"  # the next frame began inside a frame: bytes lost on the way
     SEGMENT_LOST = "segment_lost"  # a segment or block is missing, the push is dropped
     KEY_MISSING = "key_missing"  # encrypted push, no key given
     WRONG_KEY = "wrong_key"  # the plaintext is no valid APDU
@@ -69,6 +70,7 @@ _OUTCOMES = {EventKind.SEGMENT_LOST: "incomplete", EventKind.KEY_MISSING: "key_m
 _LABELS = {
     EventKind.GARBAGE: N_("bytes of noise skipped"),
     EventKind.BAD_FRAME: N_("broken frames skipped"),
+    EventKind.CUT_SHORT: N_("frames cut short (bytes lost between meter and reader)"),
     EventKind.SEGMENT_LOST: N_("incomplete pushes dropped"),
     EventKind.KEY_MISSING: N_("encrypted pushes without a key"),
     EventKind.WRONG_KEY: N_("pushes the key does not decrypt"),

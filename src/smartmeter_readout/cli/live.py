@@ -64,12 +64,16 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     simulate.add_argument("--auth-key", help=_("authentication key, for profiles that send a tag"))
     simulate.add_argument("--link", type=Path, help=_("also make this path a symlink to the "
                                                     "device (e.g. /tmp/ttyMETER)"))
+    simulate.add_argument("--tcp", metavar="HOST:PORT",
+                          help=_("serve the line over TCP like a serial bridge (ser2net) instead "
+                                 "of a pseudo-terminal (port 0: a free one); read it with read "
+                                 "--tcp"))
     simulate.add_argument("--interval", type=seconds, help=_("seconds between pushes (default: "
                                                          "the profile's)"))
     simulate.add_argument("--count", type=int, help=_("stop after this many pushes"))
     simulate.add_argument("--faults", default="none", metavar="SPEC",
                           help=_("damage pushes: a rate for all kinds (0.1) or "
-                               "garbage=R,drop=R,checksum=R,tag=R,unplug=R"))
+                               "garbage=R,drop=R,cut=R,checksum=R,tag=R,unplug=R"))
     simulate.add_argument("--unplug-seconds", type=seconds, default=3.0,
                           help=_("how long an unplug fault lasts (default 3)"))
     simulate.add_argument("--pace", action=argparse.BooleanOptionalAction, default=True,
@@ -182,6 +186,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(localize(exc)) from None
     if args.interval is not None and args.interval <= 0:
         raise UsageError(_("--interval must be positive"))
+    if args.tcp:
+        from ..sources.tcp import parse_host_port
+
+        try:
+            args.tcp = parse_host_port(args.tcp, listen=True)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     setup_logging(args)
     profile = PROFILES[args.profile]
     if key is None and profile.security_control is not None:
@@ -206,7 +217,7 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
     simulator = Simulator(profile, key=key, auth_key=auth_key, seed=args.seed)
     meter = VirtualMeter(simulator, link=args.link, interval=args.interval,
                          faults=faults, pace=args.pace, seed=args.seed,  # type: ignore[arg-type]
-                         unplug_seconds=args.unplug_seconds)
+                         unplug_seconds=args.unplug_seconds, tcp=args.tcp)
     where = f" (link {args.link})" if args.link else ""
     print(f"{meter.path}{where}", flush=True)
     damage, every = str(faults), f"{meter.interval:g}"

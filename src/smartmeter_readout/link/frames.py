@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["BrokenFrame", "DsmrTelegram", "Garbage", "HdlcFrame", "LinkEvent", "MbusSegment",
-           "MbusShort", "MbusTelegram", "RawApdu"]
+__all__ = ["BrokenFrame", "CutShortFrame", "DsmrTelegram", "Garbage", "HdlcFrame", "LinkEvent",
+           "MbusSegment", "MbusShort", "MbusTelegram", "RawApdu"]
 
 
 class MbusSegment(NamedTuple):
@@ -85,5 +85,14 @@ class BrokenFrame:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class CutShortFrame:
+    """A frame whose start and length field arrived, but the next frame began before its
+    end: bytes were lost on the way (a loose contact, a second program reading the port)."""
+
+    framing: str
+    size: int  # the bytes of it that arrived
+
+
 LinkEvent = (MbusSegment | MbusTelegram | MbusShort | HdlcFrame | RawApdu | DsmrTelegram | Garbage
-             | BrokenFrame)
+             | BrokenFrame | CutShortFrame)

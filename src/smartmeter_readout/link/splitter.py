@@ -18,6 +18,14 @@ own content, one flipped bit away from a wrong value. For the same reason, once 
 has shown checksummed frames (a meter keeps its framing), unframed APDUs are no longer
 looked for: a frame with a damaged header must not be read from its inside. The buffer is
 capped; consumed bytes are dropped in one ``del`` per feed.
+
+A frame whose start and length field arrived but whose rest did not is told apart from one
+that fails its checks: when the next frame's head (its header checked as far as its kind
+allows) begins inside the claimed extent, bytes were lost on the way, and the frame is reported
+as cut short (``CutShortFrame``) instead of broken or noise. That names the cause a user can
+fix (a loose contact, a second program reading the same port) instead of a wrong setting.
+An unframed APDU has no checksum to fail: its parser reports it broken only when the next one
+begins inside it, so it is always cut short.
 """
 
 from __future__ import annotations
@@ -26,10 +34,10 @@ import re
 from collections.abc import Mapping
 
 from .bare import parse_dsmr_text
-from .frames import BrokenFrame, Garbage, LinkEvent
+from .frames import BrokenFrame, CutShortFrame, Garbage, LinkEvent
 from .hdlc import hdlc_header_ok, parse_hdlc
 from .mbus import SHORT_START, parse_mbus, parse_mbus_short
-from .results import Broken, Found, NeedMore, Parser
+from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, Parser
 
 __all__ = ["FrameSplitter"]
 
@@ -37,9 +45,13 @@ _LINK_PARSERS: dict[int, Parser] = {0x68: parse_mbus, 0x7E: parse_hdlc, 0x2F: pa
                                      SHORT_START: parse_mbus_short}
 _FRAMINGS = {0x68: "mbus", 0x7E: "hdlc", 0x2F: "dsmr", SHORT_START: "mbus"}  # any other: an APDU
 _CHECKSUMMED_START = re.compile(rb"[\x68\x7e]")
+_HEAD_START = re.compile(rb"[\x10\x68\x7e]")  # where the next checksummed frame may begin
+_DSMR = 0x2F
+_DSMR_START = re.compile(b"/")
 _CHECKSUMMED = frozenset((0x68, 0x7E, SHORT_START))  # a short frame has a checksum too: an
 # AMIS that lost its reader sends only these, and they must be heard after its long frames
 _FLAG = 0x7E
+_HDLC_HEAD = 14  # the longest HDLC header: flag, format, 4 + 4 address bytes, control, HCS
 
 
 class FrameSplitter:
@@ -134,16 +146,35 @@ class FrameSplitter:
                 later = self._complete_frame_after(buf, start)
                 if later < 0:
                     return start
-                self._garbage += later - start
+                if first in _CHECKSUMMED and result.total and (first != _FLAG
+                                                               or hdlc_header_ok(buf, start)):
+                    self._flush_garbage(events)  # a real head, and a whole frame inside it
+                    events.append(CutShortFrame(_FRAMINGS[first], later - start))
+                else:
+                    self._garbage += later - start
                 pos = later
             elif isinstance(result, Broken):
                 reason, claimed = result
                 self._flush_garbage(events)
-                events.append(BrokenFrame(_FRAMINGS.get(first, "apdu"), reason, claimed))
-                if first in _CHECKSUMMED:
+                framing = _FRAMINGS.get(first, "apdu")
+                if first in _CHECKSUMMED or first == _DSMR:
+                    # a closing HDLC flag may be the next frame's opening one
+                    extent = start + claimed - (first == _FLAG)
+                    inner = self._head_inside(buf, start, min(extent, end), first)
+                    if inner == 0:
+                        return start
+                    if inner > 0:
+                        events.append(CutShortFrame(framing, inner - start))
+                        pos = inner
+                        continue
+                    events.append(BrokenFrame(framing, reason, claimed))
+                    if first == _DSMR:
+                        pos = start + max(1, claimed)
+                        continue
                     self._broken_until = max(self._broken_until, start + claimed)
                     pos = start + 1
                 else:  # unframed: its own structure says where the next push begins
+                    events.append(CutShortFrame(framing, claimed))
                     pos = start + max(1, claimed)
             else:  # NOT_A_FRAME
                 if first != _FLAG:  # a lone 7E is a shared or doubled flag, not noise
@@ -170,6 +201,32 @@ class FrameSplitter:
                     (buf[at] == 0x68 and len(buf) - at >= 4)
                     or (buf[at] == _FLAG and hdlc_header_ok(buf, at))):
                 return 0
+            pos = at + 1
+        return -1
+
+    def _head_inside(self, buf: bytearray, start: int, end: int, first: int) -> int:
+        """Where the next frame's head begins inside ``start < at < end``: -1 nowhere, 0 wait
+        for more bytes to tell. A checksummed frame's head must check out (M-Bus ``68 L L 68``,
+        an HDLC header with its HCS, a whole short frame); DSMR text looks for a telegram's."""
+        pattern = _HEAD_START if first != _DSMR else _DSMR_START
+        pos = start + 1
+        while (match := pattern.search(buf, pos, end)) is not None:
+            at = match.start()
+            byte = buf[at]
+            if byte == _FLAG:
+                head = hdlc_header_ok(buf, at)  # None also for an address that never ends
+                if head is None and len(buf) - at < _HDLC_HEAD:
+                    return 0
+                if head:
+                    return at
+            elif byte == _DSMR and len(buf) - at < 5:
+                return 0
+            else:
+                result = self._parsers[byte](buf, at)
+                if result == NEED_MORE and byte != _DSMR:
+                    return 0
+                if result is not NOT_A_FRAME:
+                    return at
             pos = at + 1
         return -1
 

@@ -4,7 +4,9 @@ Theory of operation: at the wrong baud rate or parity a UART still delivers byte
 frame checksum ever matches. So the probe feeds what arrives at one setting to a link-only
 ``FrameSplitter`` and decides:
 
-- FOUND: a checksummed frame (M-Bus, HDLC, DSMR) or a bare APDU appeared;
+- FOUND: a checksummed frame (M-Bus, HDLC, DSMR) or a bare APDU appeared, or one cut short
+  (its head checked out and the next one began inside it: the setting is right, the bytes go
+  missing on the way, which the reader then says);
 - WRONG: a whole burst (bytes framed by quiet gaps, i.e. one push) held no frame, or a lot
   of bytes did. The burst that was already under way when listening began does not count:
   its start is missing, so it could not show a frame even at the right setting;
@@ -19,7 +21,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..dlms.bare import BARE_APDU_PARSERS
-from ..link.frames import DsmrTelegram, HdlcFrame, MbusSegment, MbusShort, MbusTelegram, RawApdu
+from ..link.frames import (
+    CutShortFrame,
+    DsmrTelegram,
+    HdlcFrame,
+    MbusSegment,
+    MbusShort,
+    MbusTelegram,
+    RawApdu,
+)
 from ..link.splitter import FrameSplitter
 
 __all__ = ["ProbeResult", "SettingProbe"]
@@ -27,6 +37,7 @@ __all__ = ["ProbeResult", "SettingProbe"]
 _FRAMINGS = {MbusSegment: "M-Bus", HdlcFrame: "HDLC", DsmrTelegram: "DSMR text",
              RawApdu: "bare APDU", MbusTelegram: "M-Bus", MbusShort: "M-Bus"}  # the last
 # two: an AMIS meter (its link reset is all it sends until a reader answers)
+_CUT_FRAMINGS = {"mbus": "M-Bus", "hdlc": "HDLC", "dsmr": "DSMR text", "apdu": "bare APDU"}
 
 
 class ProbeResult(StrEnum):
@@ -65,7 +76,8 @@ class SettingProbe:
         self._last = now
         self.received += data
         for frame in self._splitter.feed(data):
-            framing = _FRAMINGS.get(type(frame))
+            framing = _CUT_FRAMINGS.get(frame.framing) if isinstance(frame, CutShortFrame) \
+                else _FRAMINGS.get(type(frame))
             if framing is not None:
                 self.framing = framing
                 self.result = ProbeResult.FOUND

@@ -26,6 +26,7 @@ from ..sources.base import (
     SettingUnsupported,
     SourceError,
     SourceFatal,
+    SourceLost,
 )
 from .detect import ProbeResult
 from .reader import LiveOptions, probe_setting
@@ -39,6 +40,7 @@ class Verdict(StrEnum):
     NO_BYTES = "no_bytes"
     NO_FRAMES = "no_frames"
     NO_PUSH = "no_push"
+    CUT_SHORT = "cut_short"
     KEY_MISSING = "key_missing"
     WRONG_KEY = "wrong_key"
     TAG_FAILS = "tag_fails"
@@ -48,8 +50,8 @@ class Verdict(StrEnum):
 
 
 EXIT_CODES = {Verdict.DECODED: 0, Verdict.KEY_MISSING: 3, Verdict.WRONG_KEY: 3,
-              Verdict.TAG_FAILS: 3, Verdict.NO_PUSH: 4, Verdict.UNKNOWN_LAYOUT: 4,
-              Verdict.NO_FRAMES: 4}
+              Verdict.TAG_FAILS: 3, Verdict.NO_PUSH: 4, Verdict.CUT_SHORT: 4,
+              Verdict.UNKNOWN_LAYOUT: 4, Verdict.NO_FRAMES: 4}
 
 
 @dataclass(slots=True)
@@ -82,6 +84,9 @@ async def diagnose(connector: Connector, *, key: str | bytes | None = None,
     connection, initial = opened
     try:
         await _decode(connection, initial, found, key, auth_key, timeout, say)
+    except SourceLost as exc:  # unplugged while listening: said like a port that cannot open
+        found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
+        say(_("   no: {reason}").format(reason=exc))
     finally:
         await connection.close()
     return found
@@ -158,7 +163,8 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
     title = decoder.seen.get("system_title")
     found.system_title = title if isinstance(title, str) else None
     maker = decoder.seen.get("maker")  # an M-Bus telegram's header names its maker
-    _identify(found, say, maker if isinstance(maker, str) else None)
+    if readings or decoder.stats.complete or found.system_title or maker:
+        _identify(found, say, maker if isinstance(maker, str) else None)  # not from nothing
     if readings:
         _decoded(found, readings[0], decoder, key, auth_key, say)
         implausible = events.get(EventKind.IMPLAUSIBLE)
@@ -191,6 +197,15 @@ async def _decode(connection: Connection, data: bytes, found: Diagnosis,
         found.sentence = _("The data decrypts but its layout is not known ({reason}): please "
                            "report it with a capture (smartmeter-readout record --redact)."
                            ).format(reason=localize(event))
+    elif EventKind.CUT_SHORT in events:
+        step = _("   frames arrive cut short: the next one begins before their end")
+        found.verdict = Verdict.CUT_SHORT
+        found.sentence = _(
+            "Frames arrive cut short: their start arrives, but the next frame begins before "
+            "their end, so bytes are lost between meter and reader. The serial settings are "
+            "right. Check for a loose contact (adapter, cable, RJ12 plug, IR head) and that no "
+            "second program reads the same port (another reader, ModemManager, a terminal "
+            "program): stop it first.")
     elif decoder.link_resets:
         # an AMIS resets its link until it hears an E5: it never heard one
         step = _("   link resets only: the meter does not hear the acknowledgements")

@@ -54,6 +54,7 @@ class SourceState(StrEnum):
     FOUND = "found"
     RECEIVING = "receiving"
     NO_FRAMES = "no_frames"
+    CUT_SHORT = "cut_short"
     SILENT = "silent"
     LOST = "lost"
     FINISHED = "finished"
@@ -121,6 +122,8 @@ class LiveReader:
         self._key_failures = 0
         self._decoded_any = False
         self._tag_note = False
+        self._cut_note = False
+        self._cut_since_push = 0  # frames cut short since the last whole push
         self._asked_number = False
 
     def status(self) -> SourceStatus:
@@ -261,12 +264,16 @@ class LiveReader:
                     connection.write(reply)
                 events = self.decoder.take_events()
                 if readings or any(event.kind.ends_push for event in events):
-                    last_push = now
+                    last_push, self._cut_since_push = now, 0
                 if events or self.state is not SourceState.RECEIVING:
                     self._review(events, bool(readings))
                 for reading in readings:
                     yield reading
-                if now - last_push >= opts.silence:
+                if now - last_push >= opts.silence and self._cut_since_push:
+                    # frame heads arrive, so the setting is right: bytes go missing
+                    self._say(SourceState.CUT_SHORT, self._cut_short(), logging.WARNING)
+                    last_push, self._cut_since_push = now, 0
+                elif now - last_push >= opts.silence:
                     message = _("{source}: bytes arrive but no valid push for {seconds} s "
                                 "(the reader searches the serial settings again)") if auto \
                         else _("{source}: bytes arrive but no valid push for {seconds} s: wrong "
@@ -306,6 +313,11 @@ class LiveReader:
             self._say(SourceState.RECEIVING, message.format(source=self.connector.name,
                                                             detail=detail), logging.INFO)
         for event in events:
+            if event.kind is EventKind.CUT_SHORT:
+                self._cut_since_push += 1
+                if self._decoded_any and not self._cut_note:  # said once; the status page
+                    self._cut_note = True  # shows each in its recent events
+                    self.log.warning(self._cut_short())
             if event.kind is EventKind.TAG_UNCHECKED and not self._tag_note:
                 self._tag_note = True
                 self.log.info(_("the meter authenticates its pushes; give the authentication "
@@ -326,6 +338,11 @@ class LiveReader:
                 limit = self.options.key_failures
                 if limit and not self._decoded_any and self._key_failures >= limit:
                     raise KeyRejected(event)
+
+    def _cut_short(self) -> str:
+        return _("{source}: frames arrive cut short, bytes are lost between meter and reader: "
+                 "a loose contact, or a second program reading the same port (another reader, "
+                 "ModemManager, a terminal program)?", source=self.connector.name)
 
     def _say(self, state: SourceState, message: str, level: int) -> None:
         self.state, self.state_message = state, message

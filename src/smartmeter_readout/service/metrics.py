@@ -102,7 +102,8 @@ def _per_meter(status: ServiceStatus) -> Iterator[Metric]:
     for labels, stats, reconnects, age in rows:
         for outcome, count in stats.outcomes.items():
             pushes.add_metric([*labels, outcome], count)
-        families["bad"].add_metric(labels, stats[EventKind.BAD_FRAME])
+        families["bad"].add_metric(labels, stats[EventKind.BAD_FRAME]  # and those cut short
+                                   + stats[EventKind.CUT_SHORT])
         families["implausible"].add_metric(labels, stats[EventKind.IMPLAUSIBLE])
         families["reconnects"].add_metric(labels, reconnects)
         families["age"].add_metric(labels, float("nan") if age is None else age)

@@ -4,6 +4,8 @@ A ``FaultPlan`` gives each kind of fault a rate per push; at most one fault hits
 
 - ``garbage``: noise bytes before the push (the push itself stays intact);
 - ``drop``: one byte of the push lost;
+- ``cut``: a frame's tail lost, the next frame (or push) follows straight on: a loose contact,
+  or a second program reading the same port and taking the rest;
 - ``checksum``: one byte flipped so that the receiver's check fails (the frame checksum; for
   unframed pushes a byte of the ciphertext, which the tag or the DSMR CRC catches);
 - ``tag``: the authentication tag damaged (only for meters that send one);
@@ -22,13 +24,14 @@ __all__ = ["Fault", "FaultPlan", "damage"]
 class Fault(StrEnum):
     GARBAGE = "garbage"
     DROP = "drop"
+    CUT = "cut"
     CHECKSUM = "checksum"
     TAG = "tag"
     UNPLUG = "unplug"
 
 
 #: faults after which the push cannot be decoded (TAG: only by a reader with the auth key)
-BREAKING = frozenset((Fault.DROP, Fault.CHECKSUM, Fault.TAG))
+BREAKING = frozenset((Fault.DROP, Fault.CUT, Fault.CHECKSUM, Fault.TAG))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +87,14 @@ def damage(frames: list[bytes], fault: Fault | None, rng: random.Random) -> list
     if fault is Fault.GARBAGE:
         noise = rng.randbytes(rng.randint(1, 40))
         return [noise + frames[0], *frames[1:]]
-    if fault not in (Fault.DROP, Fault.CHECKSUM):
+    if fault not in (Fault.DROP, Fault.CUT, Fault.CHECKSUM):
         return frames
     frames = list(frames)
     which = rng.randrange(len(frames))
     frame = bytearray(frames[which])
-    if fault is Fault.DROP:
+    if fault is Fault.CUT:  # past the head: the start and length field arrive
+        del frame[rng.randint(8, len(frame) - 2):]
+    elif fault is Fault.DROP:
         del frame[rng.randrange(len(frame))]
     elif frame[0] in (0x68, 0x7E):  # M-Bus checksum / HDLC FCS: just before the last byte
         frame[-2] ^= 0x01 << rng.randrange(8)

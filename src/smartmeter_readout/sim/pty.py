@@ -3,8 +3,15 @@
 The reader opens the slave side (printed path, or the ``link`` symlink to it) like any serial
 device. Two things a real line does are imitated:
 
-- Bytes nobody reads are lost: before each write, input still waiting on the slave side is
-  flushed, and a full buffer drops bytes instead of blocking the meter.
+- Bytes nobody reads are lost. A UART's driver keeps what arrives while a program has the port
+  open, however slowly it reads; without a reader the bytes are gone. The pty cannot tell
+  whether a reader has the slave open (this side holds it open too), so it judges by reading:
+  bytes that waited longer than ``_STALE`` with not one byte taken since the last write had no
+  reader, and are flushed before the next frame. A reader that takes bytes, however slowly,
+  never loses one (issue 21: the time was once taken at the start of the last frame, so after
+  a frame longer than the limit the tail just written was flushed before the reader's next
+  read, and a 2400-baud push arrived as 252 of its 256 bytes). A full buffer drops bytes
+  instead of blocking the meter.
 - A reader at the wrong baud rate gets noise. The pty carries the baud rate the reader set
   (the master sees the slave's termios), so the virtual meter can check it. Parity cannot be
   imitated: the Linux pty driver clears PARENB, so every parity reads a virtual meter.
@@ -12,7 +19,6 @@ device. Two things a real line does are imitated:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -23,18 +29,19 @@ import time
 import tty
 from pathlib import Path
 
+from .line import Line
+
 __all__ = ["VirtualSerialPort"]
 
 _SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in (
     300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)}
-_TICK = 0.02  # paced writes go out in pieces of this many seconds of line time
-_STALE = 0.5  # bytes unread for this long had no reader
+_STALE = 1.0  # bytes waiting this long without a byte taken had no reader
 
 
-class VirtualSerialPort:
+class VirtualSerialPort(Line):
     def __init__(self, link: str | Path | None = None, *, baud: int | None = None,
                  seed: int = 0) -> None:
-        self.baud = baud  # the meter's rate; None: any reader setting gets clean bytes
+        super().__init__(baud)
         self.link = Path(link) if link is not None else None
         self._noise = random.Random(seed)
         self._master, self._slave = os.openpty()
@@ -47,9 +54,8 @@ class VirtualSerialPort:
                 temporary.unlink()
             temporary.symlink_to(self.path)
             temporary.replace(self.link)  # atomic: readers never see a half-made link
-        self.dropped = 0
-        self.closed = False
-        self._last_write = 0.0
+        self._left = 0  # bytes waiting right after the last write
+        self._untaken_since: float | None = None  # bytes waited since then, none taken
 
     def reader_baud(self) -> int | None:
         """The baud rate the reader set on its side, None if not a standard one."""
@@ -66,28 +72,31 @@ class VirtualSerialPort:
         rate = baud or self.baud
         if rate is not None and self.reader_baud() != rate:
             data = self._misread(data, rate)
+        waiting = self._judge()
         try:
             written = os.write(self._master, data)
         except BlockingIOError:
             written = 0
         self.dropped += len(data) - written
+        # counted, not asked: the slave side shows written bytes a moment later
+        self._left = waiting + written
+        if self._untaken_since is None:
+            self._untaken_since = time.monotonic()
 
-    async def send(self, frame: bytes, *, pace: bool = False, baud: int | None = None) -> None:
-        """One frame, at line speed with ``pace`` (a 2400-baud frame takes its time)."""
-        now = time.monotonic()
-        if now - self._last_write > _STALE and self.waiting():
-            termios.tcflush(self._slave, termios.TCIFLUSH)  # nobody read it: lost on a line
-        self._last_write = now
-        rate = baud or self.baud
-        if not pace or rate is None:
-            self.write(frame, baud=baud)
-            return
-        step = max(1, int(rate / 10 * _TICK))
-        for start in range(0, len(frame), step):
-            if start:
-                await asyncio.sleep(_TICK)
-            self.write(frame[start : start + step], baud=baud)  # returns right after the
-            # last byte
+    def before_frame(self) -> None:
+        """Forget bytes nobody read: on a real line they were never received."""
+        self._judge()
+        if self._untaken_since is not None and time.monotonic() - self._untaken_since > _STALE:
+            termios.tcflush(self._slave, termios.TCIFLUSH)
+            self._left, self._untaken_since = 0, None
+
+    def _judge(self) -> int:
+        """The bytes waiting; if a reader took some since the last write (or none wait), the
+        ones left are not stale."""
+        waiting = self.waiting()
+        if not waiting or waiting < self._left:
+            self._untaken_since = None
+        return waiting
 
     def _misread(self, data: bytes, rate: int) -> bytes:
         """What a UART at the wrong rate makes of ``data``: a different number of noise bytes."""
@@ -113,9 +122,3 @@ class VirtualSerialPort:
                     self.link.unlink()
         os.close(self._master)
         os.close(self._slave)
-
-    def __enter__(self) -> VirtualSerialPort:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

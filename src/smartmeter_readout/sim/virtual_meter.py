@@ -1,4 +1,4 @@
-"""The simulator on a pseudo-terminal: a meter that pushes like the real one.
+"""The simulator on a pseudo-terminal or a TCP bridge: a meter that pushes like the real one.
 
 Each push is framed exactly as the profile's meter frames it (segments, GBT blocks, security),
 with the meter's pause between segments, and (``pace``) at the meter's line speed. Faults
@@ -19,8 +19,10 @@ from ..link.iec62056_21 import SIGN_ON, build_identification, build_readout
 from ..operators import SerialSettings
 from .amis import SND_NKE
 from .faults import Fault, FaultPlan, break_tag, damage
+from .line import Line
 from .pty import VirtualSerialPort
 from .simulator import SimulatedPush, Simulator
+from .tcp import VirtualBridge
 
 __all__ = ["SentPush", "VirtualMeter"]
 
@@ -32,21 +34,27 @@ class SentPush:
 
 
 class VirtualMeter:
+    """``pace``: 1 sends at the meter's line speed, 0 at once, 3 three times as fast (a test
+    that needs many pushes of a slow meter); ``tcp``: (host, port) serves the line as a
+    serial bridge does instead of on a pseudo-terminal (port 0: a free one)."""
+
     def __init__(self, simulator: Simulator, *, link: str | Path | None = None,
                  interval: float | None = None, faults: FaultPlan | None = None,
-                 pace: bool = True, seed: int = 0, unplug_seconds: float = 3.0,
+                 pace: float = 1.0, seed: int = 0, unplug_seconds: float = 3.0,
                  emulate_baud: bool = True, search_every: float = 2.0,
-                 ack_window: float = 0.5) -> None:
+                 ack_window: float = 0.5, tcp: tuple[str, int] | None = None) -> None:
         self.simulator = simulator
         profile = simulator.profile
-        self.baud = SerialSettings.parse(profile.serial).baud if emulate_baud else None
+        self.settings = SerialSettings.parse(profile.serial)
+        self.baud = self.settings.baud if emulate_baud else None
         self.link = link
+        self.tcp = tcp
         self.interval = interval if interval is not None else profile.interval
         self.faults = faults or FaultPlan()
         self.pace = pace
         self.unplug_seconds = unplug_seconds
         self.rng = random.Random(seed)
-        self.port = VirtualSerialPort(link, baud=self.baud, seed=seed)
+        self.port = self._line(seed)
         self.sent: list[SentPush] = []
         self.search_every = search_every  # an unlinked AMIS resets the link this often (the
         # real meter once a minute; the simulation sooner, so auto-detection is quick)
@@ -60,6 +68,17 @@ class VirtualMeter:
         self._stopping = False
         self.on_push: Callable[[SentPush], None] | None = None  # told before each push goes
 
+    def _line(self, seed: int) -> Line:
+        line: Line
+        if self.tcp is not None:
+            line = VirtualBridge(*self.tcp, baud=self.baud)
+            self.tcp = (line.host, line.port)  # after an unplug it comes back on this port
+        else:
+            line = VirtualSerialPort(self.link, baud=self.baud, seed=seed)
+        settings = self.settings
+        line.byte_bits = 1 + settings.bytesize + (settings.parity != "N") + settings.stopbits
+        return line
+
     @property
     def path(self) -> str:
         return self.port.path
@@ -69,6 +88,7 @@ class VirtualMeter:
         """Push every ``interval`` seconds, ``count`` times (forever with None)."""
         if on_push is not None:
             self.on_push = on_push
+        await self.port.start()
         if self.simulator.profile.amis:
             await self._run_amis(count)
             return
@@ -199,7 +219,8 @@ class VirtualMeter:
         """Hang up, vanish from the link path, come back after ``seconds``."""
         self.port.close()
         await asyncio.sleep(seconds)
-        self.port = VirtualSerialPort(self.link, baud=self.baud, seed=self.rng.randrange(1 << 30))
+        self.port = self._line(self.rng.randrange(1 << 30))
+        await self.port.start()
 
     def close(self) -> None:
         self.port.close()

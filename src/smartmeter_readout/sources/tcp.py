@@ -15,11 +15,13 @@ __all__ = ["TcpConnection", "TcpConnector", "parse_host_port"]
 _CONNECT_TIMEOUT = 10.0
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port``; ValueError with the expected form otherwise."""
+def parse_host_port(text: str, *, listen: bool = False) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``; ValueError with the expected form otherwise. To
+    ``listen`` on, port 0 takes a free one."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    lowest = 0 if listen else 1
+    if not sep or not host or not port.isdigit() or not lowest <= int(port) < 65536:
         raise ValueError(_("{text!r} is not HOST:PORT (e.g. 192.168.1.50:8888)", text=text))
     return host, int(port)
 
