@@ -1,18 +1,33 @@
-"""Body fuzzing: mutate decrypted push bodies, then seal and frame them correctly.
+"""Fuzzing every parser of the core: mutated inputs, each shaped so it reaches its parser.
 
-Mutating whole frames (``test_fuzz``) mostly breaks a checksum or a tag, so the A-XDR and
-layout code rarely sees the damage. Here the damage is done to the plaintext - types, lengths,
-scalers, element counts, nesting - and the result is encrypted with a real key, tagged and
-framed as a meter would, so every input reaches ``dlms.axdr``, ``cosem.layouts`` and the
-fast-path template. Used by ``tests/test_fuzz_bodies.py`` and ``benchmarks/bench_fuzz.py``.
+Mutating whole frames (``test_fuzz``) mostly breaks a checksum or a tag, so the parsers behind
+the link layer rarely see the damage. Here the damage is done where each parser reads it, and
+what carries it is made right again (encrypted with a real key, tagged, framed, checksummed):
+
+- ``mbus``, ``hdlc``, ``apdu``: push bodies (types, lengths, scalers, element counts, nesting
+  of real and simulated bodies) sealed and framed as M-Bus long frames, HDLC (whole, A8
+  segments, General Block Transfer) or bare APDUs, so they reach ``dlms.axdr``,
+  ``cosem.layouts`` and the fast-path template; a quarter of them damaged on the link too;
+- ``dsmr``: DSMR / P1 text telegrams (``cosem.dsmr``) with values, units, OBIS codes, clocks
+  and lines changed, the CRC made right again, plain or inside GCM;
+- ``records``: M-Bus record sets (``oms.records``, the AMIS) under AES-CBC or plain, and
+  damaged telegram headers;
+- ``iec62056_21``: sign-on identifications and data readouts (``link.iec62056_21``) with the
+  BCC made right again.
+
+Used by ``tests/test_fuzz_bodies.py`` and ``benchmarks/bench_fuzz.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
-from collections.abc import Iterator
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +38,21 @@ from smartmeter_readout.dlms import axdr
 from smartmeter_readout.dlms.apdu import build_notification
 from smartmeter_readout.dlms.security import encrypt_apdu
 from smartmeter_readout.errors import DecodeError
+from smartmeter_readout.link.checksums import crc16_arc
+from smartmeter_readout.link.iec62056_21 import (
+    build_identification,
+    build_readout,
+    meter_number,
+    parse_identification,
+    parse_readout,
+)
+from smartmeter_readout.link.mbus import build_mbus_telegram
 from smartmeter_readout.sim.amis import amis_plaintext, seal_amis
 from smartmeter_readout.sim.simulator import (
     PROFILES,
     ValueModel,
     bare_framer,
+    gbt_framer,
     hdlc_framer,
     mbus_framer,
 )
@@ -72,28 +97,34 @@ def simulated_plaintexts() -> list[bytes]:
     return out
 
 
-def captured_plaintexts() -> list[bytes]:
-    """Plaintexts of the shared captures and the corpus, as the decoder parses them."""
+def _recorded(parser: str) -> list[bytes]:
+    """What the decoder hands its parser ``parser`` (``parse_notification``,
+    ``parse_telegram``) while it decodes the shared captures and the corpus."""
     files = [ROOT.parent / "shared" / "vectors" / "vectors.json",
              *sorted((ROOT / "tests" / "corpus").glob("*.json"))]
     entries: list[dict[str, Any]] = []
     for path in files:
         entries.extend(json.loads(path.read_text()))
-    plaintexts: list[bytes] = []
-    original = decoder_module.parse_notification
+    found: list[bytes] = []
+    original = getattr(decoder_module, parser)
 
-    def recording(buf: bytes, pos: int = 0) -> Any:
-        plaintexts.append(bytes(buf))
-        return original(buf, pos)
+    def recording(buf: bytes, *args: Any, **kwargs: Any) -> Any:
+        found.append(bytes(buf))
+        return original(buf, *args, **kwargs)
 
-    decoder_module.parse_notification = recording  # type: ignore[assignment]
+    setattr(decoder_module, parser, recording)
     try:
         for entry in entries:
             if entry.get("verified") is not False and entry.get("hex"):
                 Decoder(entry.get("key")).feed(bytes.fromhex(entry["hex"]))
     finally:
-        decoder_module.parse_notification = original
-    return plaintexts
+        setattr(decoder_module, parser, original)
+    return found
+
+
+def captured_plaintexts() -> list[bytes]:
+    """Plaintexts of the shared captures and the corpus, as the decoder parses them."""
+    return _recorded("parse_notification")
 
 
 def seeds() -> list[bytes]:
@@ -164,34 +195,160 @@ def mutate(rng: random.Random, plaintext: bytes, where: tuple[list[int], list[in
     return bytes(buf[:1800])
 
 
-_FRAMERS = (bare_framer, hdlc_framer(), mbus_framer())
+# ------------------------------------------------------------------ link damage
 
 
-def inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
-    """``count`` wire inputs: mutated bodies, sealed with KEY/AUTH (or plain) and framed."""
-    rng = random.Random(seed)
+def damage(rng: random.Random, wire: bytes) -> bytes:
+    """Damage on the line: bits flipped, start bytes where none belong, bytes lost or added."""
+    buf = bytearray(wire)
+    for _ in range(rng.randint(1, 3)):
+        roll = rng.random()
+        if not buf:
+            buf += rng.randbytes(rng.randint(1, 32))
+        elif roll < 0.35:
+            buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+        elif roll < 0.55:
+            buf[rng.randrange(len(buf))] = rng.choice(START_BYTES)
+        elif roll < 0.75:
+            at = rng.randrange(len(buf))
+            del buf[at : at + rng.randint(1, 16)]
+        elif roll < 0.9:
+            at = rng.randrange(len(buf) + 1)
+            buf[at:at] = rng.randbytes(rng.randint(1, 16))
+        else:
+            del buf[rng.randrange(len(buf)) :]
+    return bytes(buf)
+
+
+START_BYTES = bytes((0x68, 0x7E, 0xDB, 0xDC, 0x0F, 0x2F, 0xE0, 0xA0, 0x16, 0x10, 0xE5, 0x00,
+                     0xFF))
+
+
+# ------------------------------------------------------------------ push bodies, by framing
+
+_FRAMINGS: dict[str, tuple[Callable[[bytes], list[bytes]], ...]] = {
+    "mbus": (mbus_framer(), mbus_framer(120)),
+    "hdlc": (hdlc_framer(), hdlc_framer(segment=120), gbt_framer()),
+    "apdu": (bare_framer,),
+}
+
+
+def framed_inputs(framing: str, count: int, seed: int = 20261130) -> Iterator[bytes]:
+    """``count`` mutated bodies, sealed (or plain) and framed as ``framing`` says; one in four
+    damaged on the link as well."""
+    rng = random.Random(f"{framing}:{seed}")
     plaintexts = seeds()
     where = [_positions(p) for p in plaintexts]
-    counter = 1
-    for _ in range(count):
+    framers = _FRAMINGS[framing]
+    for counter in range(2, count + 2):
         index = rng.randrange(len(plaintexts))
         body = mutate(rng, plaintexts[index], where[index])
-        counter += 1
-        choice = rng.random()
-        if choice < 0.7:
-            apdu = encrypt_apdu(body, key=KEY, system_title=TITLE, frame_counter=counter,
-                                security_control=0x30 if choice < 0.35 else 0x20,
-                                auth_key=AUTH)
-            framer = _FRAMERS[counter % 3]
-        else:
-            apdu = body
-            framer = _FRAMERS[1]  # plain APDUs travel in HDLC
+        roll = rng.random()
+        apdu = body if roll >= 0.8 else encrypt_apdu(
+            body, key=KEY, system_title=TITLE, frame_counter=counter,
+            security_control=0x30 if roll < 0.4 else 0x20, auth_key=AUTH)
         try:
-            frames = framer(apdu)
+            wire = b"".join(rng.choice(framers)(apdu))
         except ValueError:  # longer than the framing can carry
-            frames = hdlc_framer(segment=200)(apdu)
-        yield b"".join(frames)
+            wire = b"".join(framers[0](apdu[:1000]))
+        yield damage(rng, wire) if rng.random() < 0.25 else wire
 
+
+# ------------------------------------------------------------------ DSMR text
+
+#: what a value group may hold instead: long digit runs, odd signs and decimals, clocks that
+#: are no time, numbers beyond a float, bytes that are no ASCII
+DSMR_VALUES = (
+    b"", b"9" * 5000, b"1" * 4301 + b"*kWh", b"0." + b"5" * 5000 + b"*kW", b"-0.5*kWh",
+    b"+12.25*kW", b"12.*kWh", b".5*kWh", b"1e309*kW", b"000001.000*VArh", b"5*", b"*kWh",
+    b"9" * 400 + b"*MWh", b"123456789012345678901234567890*Wh", b"230817152425X",
+    b"991331256161S", b"000000000000W", b"000229000000S", b"20250230 25:61:61",
+    b"20250101 00:00:00", b"\xff\xfe\x80", b"0" * 20, b"4B464D" * 200, b"48656c6c6f",
+    b"00\xc3\x28", b"1.8.0", b"-", b"0x10*kWh", b"\xd9\xa3*kW",
+)
+DSMR_UNITS = (b"kWh", b"Wh", b"MWh", b"GWh", b"kW", b"W", b"V", b"A", b"kvarh", b"kVArh",
+              b"VArh", b"varh", b"kVAr", b"var", b"kVA", b"VA", b"m3", b"m\xc2\xb3", b"GJ",
+              b"Hz", b"s", b"", b"*", b"k", b"kkWh", b"\xff")
+DSMR_CODES = (b"1-0:1.8.0", b"1-0:1.8.0*255", b"1-0:1.8.0*999", b"999-0:1.8.0",
+              b"1-0:" + b"9" * 5000 + b".8.0", b"1-0:1.8.00000000000000000000001",
+              b"0-0:1.0.0", b"1-0:0.9.1", b"1-0:0.9.2", b"0-0:96.1.0", b"0-0:96.1.1",
+              b"1-0:32.7.0", b"1-0:99.97.0", b"0-1:24.2.1", b"1-0:1.7.0", b"1-0:13.7.0",
+              b"0-0:96.7.21", b"1-3:0.2.8")
+
+
+def dsmr_seeds() -> list[bytes]:
+    """DSMR telegrams as the decoder parses them: the simulator's and those of the shared
+    captures and the corpus (plain or decrypted)."""
+    from smartmeter_readout.sim.simulator import dsmr_telegram
+
+    moment = datetime(2024, 6, 1, 12, tzinfo=UTC)
+    own = [dsmr_telegram(ValueModel(seed=seed).snapshot(moment), "SAG1234567")[0]
+           for seed in (1, 2)]
+    return own + [raw for raw in _recorded("parse_telegram") if raw.startswith(b"/")]
+
+
+def mutate_dsmr(rng: random.Random, telegram: bytes) -> bytes:
+    """Change values, units, codes, clocks and lines of a telegram; then end it with a CRC
+    that fits (mostly), none (DSMR 2.2) or the old one."""
+    bang = telegram.rfind(b"!")
+    lines = telegram[: bang if bang > 0 else len(telegram)].split(b"\n")
+    for _ in range(rng.randint(1, 4)):
+        roll = rng.random()
+        at = rng.randrange(len(lines)) if lines else 0
+        line = lines[at] if lines else b""
+        if roll < 0.25 and b"(" in line:
+            head, _, rest = line.partition(b"(")
+            groups = rest.split(b"(")
+            which = rng.randrange(len(groups))
+            groups[which] = rng.choice(DSMR_VALUES) + b")" + (b"\r" if line.endswith(b"\r")
+                                                              else b"")
+            lines[at] = head + b"(" + b"(".join(groups)
+        elif roll < 0.4 and b"*" in line:
+            head, _, rest = line.rpartition(b"*")
+            lines[at] = head + b"*" + rng.choice(DSMR_UNITS) + rest[rest.find(b")"):]
+        elif roll < 0.55 and b"(" in line:
+            lines[at] = rng.choice(DSMR_CODES) + line[line.index(b"(") :]
+        elif roll < 0.65 and lines:
+            lines.insert(rng.randrange(len(lines) + 1), line)
+        elif roll < 0.72 and len(lines) > 1:
+            del lines[at]
+        elif roll < 0.8:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(DSMR_CODES)
+                         + b"(" + rng.choice(DSMR_VALUES) + b")" * rng.randint(0, 2) + b"\r")
+        elif roll < 0.9 and line:
+            buf = bytearray(line)
+            buf[rng.randrange(len(buf))] = rng.choice(b"()*:.-!/\r\x00\xff0123456789")
+            lines[at] = bytes(buf)
+        elif line:
+            cut = rng.randrange(len(line))
+            lines[at] = line[:cut]
+    text = b"\n".join(lines)[:8000]
+    if not text.startswith(b"/"):
+        text = b"/" + text
+    roll = rng.random()
+    if roll < 0.8:
+        return text + b"!" + f"{crc16_arc(text + b'!'):04X}".encode() + b"\r\n"
+    if roll < 0.9:
+        return text + b"!\r\n"
+    return text + telegram[bang:] if bang > 0 else text + b"!0000\r\n"
+
+
+def dsmr_inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
+    """``count`` mutated DSMR telegrams: on the P1 line, or inside GCM as a bare APDU (the
+    Sagemcom T210-D of Energienetze Steiermark); one in ten damaged on the line as well."""
+    rng = random.Random(f"dsmr:{seed}")
+    telegrams = dsmr_seeds()
+    for counter in range(2, count + 2):
+        text = mutate_dsmr(rng, rng.choice(telegrams))
+        if rng.random() < 0.35 and len(text) < 4000:
+            wire = encrypt_apdu(text, key=KEY, system_title=TITLE, frame_counter=counter,
+                                security_control=0x30, auth_key=AUTH)
+        else:
+            wire = text
+        yield damage(rng, wire) if rng.random() < 0.1 else wire
+
+
+# ------------------------------------------------------------------ M-Bus records (AMIS)
 
 # M-Bus record pieces that break assumptions: DIF/DIFE chains without end, variable length
 # (0x0D) with every LVAR range, VIF extension tables, plain-text VIFs with long texts,
@@ -241,45 +398,202 @@ def amis_inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
         yield seal_amis(KEY, plain, access, control=0x73 if access % 2 else 0x53)
 
 
+#: the AMIS's long header as it seals it: identification, maker, version, medium, access,
+#: status, configuration word
+def _amis_header() -> bytes:
+    return next(amis_inputs(1))[7:19]
+
+
+def records_inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
+    """``count`` M-Bus telegrams whose record sets were mutated: sealed under AES-CBC as the
+    AMIS does (most), plain (mode 0), or with a damaged header (CI, configuration word)."""
+    rng = random.Random(f"records:{seed}")
+    sealed = amis_inputs(count, seed)
+    plaintexts = amis_seeds()
+    header = _amis_header()
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.6:
+            wire = next(sealed)
+        elif roll < 0.85:
+            plain = mutate_records(rng, rng.choice(plaintexts))
+            wire = build_mbus_telegram(0x72, header[:10] + b"\x00\x00" + plain)
+        else:
+            head = bytearray(header)
+            for _ in range(rng.randint(1, 3)):
+                head[rng.randrange(len(head))] = rng.randrange(256)
+            ci = rng.choice((0x5B, 0x72, 0x7A, 0x78, 0x51, rng.randrange(256)))
+            body = mutate_records(rng, rng.choice(plaintexts))
+            wire = build_mbus_telegram(ci, bytes(head[: rng.choice((12, 12, 4, 0, 7))]) + body)
+        yield damage(rng, wire) if rng.random() < 0.1 else wire
+
+
+# ------------------------------------------------------------------ IEC 62056-21 sign-on
+
+IEC_PIECES = (b"\x02", b"\x03", b"(", b")", b"*", b"!", b"/", b"\r\n", b"()", b"(((",
+              b"0.0.0(", b"C.1.0(", b"96.1.0(", b"*kWh)", b"\x00", b"\xff", b"/?!\r\n",
+              b"\x06050\r\n", b"/SIE5", b"/ABC\x80\r\n", b"(" + b"9" * 5000 + b")")
+
+
+def iec_seeds() -> list[bytes]:
+    names = [build_identification("SIE", "TD3511-SIM"), build_identification("LGZ", "ZMD120AP"),
+             build_identification("ISK", "MT174", "6")]
+    readouts = [build_readout({"0.0.0": "70012345"}),
+                build_readout({"C.1.0": "12345678", "0.0.0": "", "1.8.0": "0001234.567*kWh",
+                               "F.F": "00000000"}),
+                build_readout({"96.1.0": "1SAM0001", "1.8.1": "000123.4*kWh",
+                               "0.9.1": "123456", "0.9.2": "240601"})]
+    return names + readouts + [name + readout for name, readout in zip(names, readouts,
+                                                                       strict=True)]
+
+
+def mutate_iec(rng: random.Random, data: bytes) -> bytes:
+    """Damage an identification or a readout; then (mostly) make its BCC fit again, so the
+    damage reaches the line parser."""
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        roll, at = rng.random(), rng.randrange(len(buf) + 1)
+        if roll < 0.3 and buf:
+            buf[min(at, len(buf) - 1)] = rng.randrange(256)
+        elif roll < 0.6:
+            buf[at:at] = rng.choice(IEC_PIECES)
+        elif roll < 0.75:
+            del buf[at : at + rng.randint(1, 12)]
+        elif roll < 0.85:
+            buf[at:at] = buf[at : at + rng.randint(1, 40)] * rng.randint(1, 50)
+        else:
+            buf[at:at] = rng.randbytes(rng.randint(1, 20))
+    buf = buf[:8192]
+    start = buf.find(0x02)
+    end = buf.find(0x03, start + 1) if start >= 0 else -1
+    if end > 0 and rng.random() < 0.7:
+        bcc = 0
+        for byte in buf[start + 1 : end + 1]:
+            bcc ^= byte
+        buf[end + 1 : end + 2] = bytes((bcc,))
+    return bytes(buf)
+
+
+def iec_inputs(count: int, seed: int = 20261130) -> Iterator[bytes]:
+    rng = random.Random(f"iec:{seed}")
+    texts = iec_seeds()
+    for _ in range(count):
+        yield mutate_iec(rng, rng.choice(texts))
+
+
+def parse_iec(data: bytes) -> int:
+    """What a reader does with a sign-on answer: the identification, the readout, the meter's
+    number; 1 when a number came out."""
+    parse_identification(data)
+    readout = parse_readout(data)
+    return 1 if readout is not None and meter_number(readout) else 0
+
+
+# ------------------------------------------------------------------ the run
+
+#: each parser of the core, and what reaches it
+PARSERS: dict[str, str] = {
+    "mbus": "push bodies in M-Bus long frames (DLMS segments)",
+    "hdlc": "push bodies in HDLC frames, A8 segments and General Block Transfer",
+    "apdu": "push bodies as bare APDUs",
+    "dsmr": "DSMR / P1 text telegrams, plain and inside GCM",
+    "records": "M-Bus record sets of the AMIS (oms.records), sealed and plain",
+    "iec62056_21": "IEC 62056-21 identifications and data readouts",
+}
+
+
+def streams(count: int, seed: int = 20261130) -> dict[str, Iterator[bytes]]:
+    """``count`` inputs in all, shared out evenly over the parsers."""
+    share, rest = divmod(count, len(PARSERS))
+    makers: dict[str, Callable[[int, int], Iterator[bytes]]] = {
+        "mbus": functools.partial(framed_inputs, "mbus"),
+        "hdlc": functools.partial(framed_inputs, "hdlc"),
+        "apdu": functools.partial(framed_inputs, "apdu"),
+        "dsmr": dsmr_inputs, "records": records_inputs, "iec62056_21": iec_inputs}
+    return {name: makers[name](share + (1 if number < rest else 0), seed)
+            for number, name in enumerate(PARSERS)}
+
+
+def _escaped(exceptions: list[str], name: str, number: int, data: bytes) -> None:
+    shown = data.hex() if len(data) <= 1024 else f"{data[:1024].hex()}... ({len(data)} bytes)"
+    exceptions.append(f"{name} input {number}: {shown}\n{traceback.format_exc()}")
+
+
+def _through_decoders(name: str, inputs: Iterator[bytes], exceptions: list[str],
+                      ) -> tuple[int, int, float]:
+    """Feed each input to decoders with both keys, the key alone and none (every fourth in
+    two pieces, as a serial port delivers it); inputs, readings, seconds spent parsing."""
+    keys: tuple[tuple[bytes, ...], ...] = ((KEY, AUTH), (KEY,), ())
+    decoders = [Decoder(*k) for k in keys]
+    count = readings = 0
+    spent = 0.0
+    for number, data in enumerate(inputs):
+        count += 1
+        decoder = decoders[number % 3]
+        cut = (number * 7919) % len(data) if number % 4 == 3 and data else len(data)
+        started = time.perf_counter()
+        try:
+            readings += len(decoder.feed(data[:cut]))
+            if cut < len(data):
+                readings += len(decoder.feed(data[cut:]))
+            decoder.take_events()
+            decoder.data_to_send()
+        except BaseException:  # that is what is counted
+            if sys.exc_info()[0] is KeyboardInterrupt:
+                raise
+            _escaped(exceptions, name, number, data)
+            decoders[number % 3] = Decoder(*keys[number % 3])
+        spent += time.perf_counter() - started
+    return count, readings, spent
+
+
+def _through_iec(inputs: Iterator[bytes], exceptions: list[str]) -> tuple[int, int, float]:
+    count = readings = 0
+    spent = 0.0
+    for number, data in enumerate(inputs):
+        count += 1
+        started = time.perf_counter()
+        try:
+            readings += parse_iec(data)
+        except BaseException:
+            if sys.exc_info()[0] is KeyboardInterrupt:
+                raise
+            _escaped(exceptions, "iec62056_21", number, data)
+        spent += time.perf_counter() - started
+    return count, readings, spent
+
+
 def run(count: int, *, memory_mb: int | None = None, seed: int = 20261130) -> dict[str, Any]:
-    """Feed ``count`` inputs to decoders with and without keys; count what escapes.
+    """Feed ``count`` inputs, shared out over every parser; count what escapes, per parser.
 
     With ``memory_mb`` the process's address space is capped first (``resource.setrlimit``),
     so a blow-up ends as a MemoryError counted here rather than taking the machine down.
     """
     import resource
-    import time
-    import traceback
 
     if memory_mb is not None:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    decoders = [Decoder(KEY, AUTH), Decoder(KEY), Decoder()]
     exceptions: list[str] = []
-    readings = 0
+    parsers: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    amis = amis_inputs(count // 10 + 1, seed)
-    for number, wire in enumerate(inputs(count, seed)):
-        # one in ten: an AMIS telegram with mutated records
-        data = next(amis) if number % 10 == 9 else wire
-        decoder = decoders[number % 3]
-        try:
-            readings += len(decoder.feed(data))
-            decoder.take_events()
-        except BaseException as exc:  # that is what is counted
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            exceptions.append(f"input {number}: {data.hex()}\n{traceback.format_exc()}")
-            decoders[number % 3] = Decoder(*((KEY, AUTH), (KEY,), ())[number % 3])
+    for name, inputs in streams(count, seed).items():
+        before, begun = len(exceptions), time.perf_counter()
+        if name == "iec62056_21":
+            fed, readings, spent = _through_iec(inputs, exceptions)
+        else:
+            fed, readings, spent = _through_decoders(name, inputs, exceptions)
+        parsers[name] = {"inputs": fed, "readings": readings,
+                         "exceptions": len(exceptions) - before,
+                         "seconds": time.perf_counter() - begun, "parse_seconds": spent}
     elapsed = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"inputs": count, "seconds": elapsed, "readings": readings,
-            "exceptions": exceptions, "peak_rss_mb": peak_kb / 1024}
+    return {"inputs": sum(p["inputs"] for p in parsers.values()), "seconds": elapsed,
+            "readings": sum(p["readings"] for p in parsers.values()),
+            "exceptions": exceptions, "peak_rss_mb": peak_kb / 1024, "parsers": parsers}
 
 
 if __name__ == "__main__":
-    import sys
-
     report = run(int(sys.argv[1]), memory_mb=int(sys.argv[2]) if len(sys.argv) > 2 else None)
     for text in report["exceptions"][:5]:
         print(text, file=sys.stderr)

@@ -76,3 +76,41 @@ def test_100k_random_and_mutated_inputs() -> None:
     assert fed > 1_000_000
     for each in decoders:
         assert each._splitter.pending < 1 << 17  # bounded buffer
+
+
+def _telegram(*lines: str) -> bytes:
+    from smartmeter_readout.link.checksums import crc16_arc
+
+    text = "\r\n".join(("/EST5\\253833635_A", "", *lines)) + "\r\n!"
+    return (text + f"{crc16_arc(text.encode()):04X}\r\n").encode()
+
+
+def test_dsmr_digit_runs_beyond_int_are_text_not_an_exception() -> None:
+    """Found by the fuzz benchmark: int() refuses more than 4300 digits (ValueError)."""
+    decoder = Decoder()
+    power = "1-0:1.7.0(01.193*kW)"
+    for line in ("1-0:1.8.0(" + "9" * 5000 + "*kWh)", "1-0:1.8.0(" + "1" * 4400 + ")",
+                 "1-0:1.8.0(0." + "5" * 5000 + "*kWh)"):
+        [reading] = decoder.feed(_telegram(line, power))
+        assert isinstance(reading.values["1.0.1.8.0.255"].value, str)  # no number: text
+        assert reading.values["1.0.1.7.0.255"].value == 1193
+    [reading] = decoder.feed(_telegram("1-0:" + "9" * 5000 + ".8.0(000001.000*kWh)", power))
+    assert list(reading.values) == ["1.0.1.7.0.255"]  # no OBIS code: left out
+
+
+def test_a_value_that_turned_to_text_is_not_checked_as_a_number() -> None:
+    """Found by the fuzz benchmark: the plausibility plan of a shape was reused for a push
+    whose voltage line held text (ValueError from float())."""
+    from smartmeter_readout.cosem.plausibility import PlausibilityCheck
+    from smartmeter_readout.reading import Measurement
+
+    check = PlausibilityCheck()
+    good = {"1.0.32.7.0.255": Measurement("voltage_l1", 230.1, "V"),
+            "1.0.31.7.0.255": Measurement("current_l1", 1.0, "A"),
+            "1.0.1.7.0.255": Measurement("active_power_import", 200, "W"),
+            "1.0.1.8.0.255": Measurement("active_energy_import", 1000, "Wh")}
+    assert check.check(good) == []
+    for key, measurement in good.items():
+        damaged = {**good, key: Measurement(measurement.name, "1.8.0", None)}
+        assert check.check(damaged) == []
+    assert check.check(good) == []

@@ -26,11 +26,15 @@ from .units import base_unit
 
 __all__ = ["parse_telegram"]
 
-# A-B:C.D.E, optionally *F (EasyMeter writes 1-0:1.8.0*255), then one or more (groups)
-_LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)(?:\*(\d+))?((?:\([^()\r\n]*\))+)\s*$",
-                   re.M)
+# A-B:C.D.E, optionally *F (EasyMeter writes 1-0:1.8.0*255), then one or more (groups); a
+# field of more than three digits is no OBIS code (and a run of thousands is beyond int())
+_LINE = re.compile(r"^(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\*(\d{1,3}))?"
+                   r"((?:\([^()\r\n]*\))+)\s*$", re.M)
 _GROUP = re.compile(r"\(([^()]*)\)")
-_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+#: no meter writes more digits than this; a longer run is text (Python's int() refuses
+#: strings of more than 4300 digits, and a counter of 21 digits is damage, not energy)
+_MAX_DIGITS = 20
+_NUMBER = re.compile(rf"^[+-]?\d{{1,{_MAX_DIGITS}}}(\.\d{{1,{_MAX_DIGITS}}})?$")
 _TIMESTAMP = re.compile(r"^(\d{12})([SW])$")
 _LONG_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})$")  # NES meters
 
@@ -112,7 +116,8 @@ def parse_telegram(raw: bytes, tz: tzinfo, *, check_crc: bool = True) -> Body:
         if unit and _NUMBER.match(number):
             base, exponent = base_unit(unit)
             body.values[key] = Measurement(name, _number(number, 10 ** exponent), base)
-        elif number.isdigit() and (registry_unit is not None or (code[0] == 1 and code[2])):
+        elif (number.isdigit() and len(number) <= _MAX_DIGITS
+              and (registry_unit is not None or (code[0] == 1 and code[2]))):
             # a count without a unit (power failures, voltage sags): a number, not text
             body.values[key] = Measurement(name, int(number), registry_unit or "")
         else:

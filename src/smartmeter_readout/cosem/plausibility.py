@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..message import N_, Message
-from ..reading import Measurement
+from ..reading import Measurement, Value
 
 __all__ = ["Finding", "PlausibilityCheck"]
 
@@ -55,10 +55,13 @@ def _decade(ratio: float) -> float | None:
     return float(10.0**exponent) if -300 < exponent < 300 else None
 
 
-def _float(value: object) -> float:
-    """A measurement as a float; a number too large for one is infinite (it fails a check)."""
+def _float(value: Value) -> float:
+    """A measurement as a float; a number too large for one is infinite (it fails a check),
+    text is NaN (the plan leaves text out, see ``check``)."""
+    if isinstance(value, str):
+        return math.nan
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except OverflowError:
         return math.inf
 
@@ -122,7 +125,9 @@ class PlausibilityCheck:
 
     def check(self, values: Mapping[str, Measurement], meter: object = None) -> list[Finding]:
         """Findings for one reading; ``meter`` (any hashable identity) keeps counters apart."""
-        shape = tuple(values)
+        # the plan holds numbers only: a value that turned to text (a damaged DSMR line)
+        # makes a new shape, so it is never read as a number
+        shape = tuple(k for k, m in values.items() if not isinstance(m.value, str))
         if shape != self._shape or self._plan is None:
             self._shape, self._plan = shape, _plan(values)
         plan = self._plan
