@@ -484,6 +484,9 @@ class Decoder:
 
 
 def decode(data: bytes | bytearray | memoryview, key: str | bytes | None = None,
-           auth_key: str | bytes | None = None, **options: object) -> list[Reading]:
-    """Decode every push in ``data`` at once (a one-shot ``Decoder``)."""
-    return Decoder(key, auth_key, **options).feed(data)  # type: ignore[arg-type]
+           auth_key: str | bytes | None = None, *, timezone: str | tzinfo = "Europe/Vienna",
+           layouts: Sequence[PositionalLayout] = (), max_events: int = 256) -> list[Reading]:
+    """Decode every push in ``data`` at once (a one-shot ``Decoder``, whose options these
+    are)."""
+    return Decoder(key, auth_key, timezone=timezone, layouts=layouts,
+                   max_events=max_events).feed(data)
