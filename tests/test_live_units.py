@@ -336,3 +336,13 @@ def test_an_unknown_operator_gets_a_did_you_mean() -> None:
 
     with pytest.raises(ValueError, match="did you mean 'tinetz'"):
         find_operator("tinetzz")
+
+
+def test_decode_counts_frames_cut_short(capsys: pytest.CaptureFixture[str]) -> None:
+    from smartmeter_readout.cli.main import main
+
+    _, stream = _cut_stream("wienernetze")
+    assert main(["decode", stream.hex(), "--key", KEY.hex(), "--format", "jsonl"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert "1 frames cut short (bytes lost between meter and reader)" in captured.err

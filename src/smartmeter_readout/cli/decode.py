@@ -158,7 +158,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         print(f"smartmeter-readout: {localize(cause)}", file=sys.stderr)
         return EXIT_KEY
     for kind in (EventKind.UNKNOWN_LAYOUT, EventKind.MALFORMED, EventKind.SEGMENT_LOST,
-                 EventKind.BAD_FRAME):
+                 EventKind.CUT_SHORT, EventKind.BAD_FRAME):
         if kind in first:
             print("smartmeter-readout: " + _("no valid push found; {reason}").format(
                 reason=localize(first[kind])), file=sys.stderr)
@@ -183,8 +183,9 @@ def _key_is_the_cause(first: dict[EventKind, Event], stats: DecoderStats, total:
 
 
 def _summarise(stats: DecoderStats) -> None:
-    for kind in (EventKind.BAD_FRAME, EventKind.GARBAGE, EventKind.SEGMENT_LOST,
-                 EventKind.MALFORMED, EventKind.TAG_UNCHECKED, EventKind.UNKNOWN_LAYOUT):
+    for kind in (EventKind.BAD_FRAME, EventKind.CUT_SHORT, EventKind.GARBAGE,
+                 EventKind.SEGMENT_LOST, EventKind.MALFORMED, EventKind.TAG_UNCHECKED,
+                 EventKind.UNKNOWN_LAYOUT):
         if stats[kind]:
             print(f"smartmeter-readout: {stats[kind]} {localize(kind.label)}", file=sys.stderr)
 
