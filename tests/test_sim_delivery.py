@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 
-from smartmeter_readout.cli.common import connector_from, decoder_from, live_options
+from smartmeter_readout.cli.common import live_options, load
 from smartmeter_readout.live.reader import LiveReader
 from smartmeter_readout.operators import SerialSettings
 from smartmeter_readout.reading import Reading
+from smartmeter_readout.service.build import build_connector, build_decoder, meter_keys
 from smartmeter_readout.sim.simulator import PROFILES, Simulator
 from smartmeter_readout.sim.virtual_meter import SentPush, VirtualMeter
 
@@ -84,9 +85,10 @@ async def deliver(job: Job) -> None:
     simulator = Simulator(job.profile, key=bytes.fromhex(KEY), auth_key=bytes.fromhex(AUTH))
     meter = VirtualMeter(simulator, interval=job.interval, pace=job.pace,
                          tcp=("127.0.0.1", 0) if job.transport == "tcp" else None)
-    args = _args(job, meter.path)
-    reader = LiveReader(connector_from(args), decoder_from(args),
-                        options=live_options(key_failures=3))  # as ``read`` makes it
+    config = load(_args(job, meter.path))  # from here as ``read`` builds its reader
+    connector, keys, _ = build_connector(config, meter_keys(config))
+    reader = LiveReader(connector, build_decoder(config, keys),
+                        options=live_options(key_failures=3))
     sending = asyncio.create_task(meter.run())
     try:
         async with aclosing(reader.readings()) as readings:
