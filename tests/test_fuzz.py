@@ -114,3 +114,20 @@ def test_a_value_that_turned_to_text_is_not_checked_as_a_number() -> None:
         damaged = {**good, key: Measurement(measurement.name, "1.8.0", None)}
         assert check.check(damaged) == []
     assert check.check(good) == []
+
+
+def test_m_bus_real32_nan_or_infinity_with_a_scale_is_no_exception() -> None:
+    """Found by the fuzz benchmark: int(NaN) raised ValueError when a REAL32 record of NaN
+    had a scaling VIF (0x02: 0.1 Wh)."""
+    import math
+    import struct
+
+    import fuzzkit
+    from smartmeter_readout.link.mbus import build_mbus_telegram
+
+    header = fuzzkit._amis_header()[:10] + b"\x00\x00"  # the AMIS's header, unencrypted
+    for number in (math.nan, math.inf, -math.inf):
+        records = b"\x05\x02" + struct.pack("<f", number) + b"\x04\x2b\x10\x00\x00\x00"
+        decoder = Decoder()
+        [reading] = decoder.feed(build_mbus_telegram(0x72, header + records))
+        assert reading.values["1.0.1.7.0.255"].value == 16  # the record after it

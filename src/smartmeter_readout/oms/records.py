@@ -18,6 +18,7 @@ another exception), and ``encode_record`` writes what ``parse_records`` reads.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class Record:
             scaled: float = raw * 10.0 ** self.exponent
             if self.exponent > 0 and isinstance(raw, int):
                 return int(raw * 10 ** self.exponent)
+            if not math.isfinite(scaled):  # a REAL32 of NaN or infinity has no whole part
+                return scaled
             return int(scaled) if scaled == int(scaled) else round(scaled, 9)
         return raw
 
