@@ -17,6 +17,7 @@ import math
 import os
 import sys
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +31,10 @@ if TYPE_CHECKING:
     from ..service.config import Config
     from ..sources.base import Connector
 
-__all__ = ["EXIT_FAILURE", "EXIT_KEY", "EXIT_NO_PUSH", "EXIT_OK", "EXIT_USAGE", "UsageError",
-           "connector_from", "decoder_from", "flag_overrides", "key_options", "keys_from",
-           "live_options", "load", "quiet_option", "run", "seconds", "setup_logging",
-           "source_options"]
+__all__ = ["EXIT_FAILURE", "EXIT_KEY", "EXIT_NO_PUSH", "EXIT_OK", "EXIT_USAGE", "Meter",
+           "UsageError", "connector_from", "decoder_from", "flag_overrides", "key_options",
+           "keys_from", "live_options", "load", "meter_from", "meter_options", "quiet_option",
+           "run", "seconds", "setup_logging", "source_options"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
 
@@ -65,7 +66,9 @@ def key_options(parser: argparse.ArgumentParser) -> None:
 
 
 def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
+    """Where the bytes come from; none of them with ``--config``/``--meter``, whose
+    ``[source]`` says it (``meter_from``)."""
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--port", help=_("serial device, e.g. /dev/ttyUSB0"))
     where.add_argument("--tcp", metavar="HOST:PORT", help=_("TCP serial bridge (ser2net, ESP)"))
     if replay:
@@ -75,8 +78,20 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
                             help=_("replay pace: 1 = as recorded, 0 = at once (default)"))
     parser.add_argument("--operator", help=_("your grid operator: its serial settings are used "
                                            "(see README); default: detect"))
-    parser.add_argument("--baud", default="auto", help=_("auto (default) or a rate, e.g. 2400"))
-    parser.add_argument("--parity", default="auto", choices=("auto", "N", "E", "O"))
+    # no defaults here: a flag not given leaves the config's setting (whose default is auto)
+    parser.add_argument("--baud", help=_("auto (default) or a rate, e.g. 2400"))
+    parser.add_argument("--parity", choices=("auto", "N", "E", "O"))
+
+
+def meter_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--meter``: the meter's source and keys from the service's config."""
+    parser.add_argument("--config", type=Path, help=_(
+        "TOML configuration file: the meter's source and keys ([meter], [source] or "
+        "[[meters]]) and [layouts.<name>] tables; flags given beside it win"))
+    parser.add_argument("--meter", metavar="NAME", help=_(
+        "the meter of that name, of a config with [[meters]] tables (needed when it has "
+        "several)"))
+    parser.set_defaults(usage_error=parser.error)
 
 
 def quiet_option(parser: argparse.ArgumentParser) -> None:
@@ -155,15 +170,18 @@ def _as_usage() -> Iterator[None]:
         raise UsageError(localize(exc)) from None
 
 
-def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None = None
-         ) -> Config:
-    """The config: ``--config`` (if the command has it), the environment, then the flags."""
+def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None = None,
+         *, one_meter: bool = False) -> Config:
+    """The config: ``--config`` (if the command has it), the environment, then the flags.
+    ``one_meter``: for a command that reads one meter, the one ``--meter`` names
+    (``load_config``)."""
     from ..service.config import load_config
 
     with _as_usage():
         return load_config(getattr(args, "config", None),
                            overrides=flag_overrides(args) if overrides is None else overrides,
-                           warn=logging.getLogger("smartmeter_readout").warning)
+                           warn=logging.getLogger("smartmeter_readout").warning,
+                           one_meter=one_meter, meter=getattr(args, "meter", None))
 
 
 def keys_from(config: Config) -> Keys:
@@ -171,6 +189,42 @@ def keys_from(config: Config) -> Keys:
 
     with _as_usage():
         return meter_keys(config)
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """The one meter a command reads: its config, source, decoder and keys."""
+
+    config: Config
+    connector: Connector
+    decoder: Decoder
+    keys: Keys
+
+
+_SOURCE_FLAGS = ("port", "tcp", "replay")
+
+
+def meter_from(args: argparse.Namespace) -> Meter:
+    """The meter of ``read``, ``record`` and ``doctor``: named by the flags, or by
+    ``--config`` (its ``[source]``, or ``--meter``'s ``[[meters]]`` table), built once with
+    the keys its source needs (a simulated meter of the config makes one up)."""
+    from ..service.build import build_connector, build_decoder, meter_keys
+
+    named = any(getattr(args, flag, None) for flag in _SOURCE_FLAGS)
+    if not (named or getattr(args, "config", None) or getattr(args, "meter", None)):
+        flags = " ".join(f"--{flag}" for flag in _SOURCE_FLAGS if hasattr(args, flag))
+        message = _("one of the arguments %s is required") % flags  # argparse's own words
+        error = getattr(args, "usage_error", None)  # the command's parser (``meter_options``)
+        if error is None:
+            raise UsageError(message)
+        error(message)
+    config = load(args, one_meter=True)
+    with _as_usage():
+        connector, keys, notes = build_connector(config, meter_keys(config))
+        decoder = build_decoder(config, keys)
+    for note in notes:
+        logging.getLogger("smartmeter_readout").info(note)
+    return Meter(config, connector, decoder, keys)
 
 
 def decoder_from(args: argparse.Namespace) -> Decoder:

@@ -20,12 +20,10 @@ from .common import (
     EXIT_KEY,
     EXIT_OK,
     UsageError,
-    connector_from,
-    decoder_from,
     key_options,
-    keys_from,
     live_options,
-    load,
+    meter_from,
+    meter_options,
     quiet_option,
     run,
     seconds,
@@ -35,6 +33,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..decoder import Decoder
+    from ..service.build import Keys
     from ..sources.base import Connector
 
 __all__ = ["add_live_commands"]
@@ -49,9 +48,9 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     key_options(read)
     read.add_argument("--count", type=int, help=_("exit after this many readings"))
     read.add_argument("--format", choices=FORMATS, default="table")
-    read.add_argument("--timezone", default="Europe/Vienna",
+    read.add_argument("--timezone",  # no default here: [meter] timezone's (Europe/Vienna)
                       help=_("zone of meter clocks without UTC offset (default Europe/Vienna)"))
-    read.add_argument("--config", type=Path, help=_("TOML file with [layouts.<name>] tables"))
+    meter_options(read)
     quiet_option(read)
 
     simulate = sub.add_parser(
@@ -89,6 +88,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "(text, readable by decode and replay); --raw writes the bytes alone."))
     source_options(record)
     key_options(record)
+    meter_options(record)
     record.add_argument("--output", "-o", type=Path, required=True, help=_("capture file"))
     record.add_argument("--raw", action="store_true", help=_("write raw bytes, no times"))
     record.add_argument("--count", type=int, help=_("stop after this many pushes"))
@@ -120,6 +120,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "only when a push decoded."))
     source_options(doctor)
     key_options(doctor)
+    meter_options(doctor)
     doctor.add_argument("--timeout", type=seconds, default=30.0,
                         help=_("seconds to wait at each step (default 30; some meters push "
                              "every 15 s)"))
@@ -132,13 +133,14 @@ def cmd_read(args: argparse.Namespace) -> int:
     setup_logging(args)
     if args.count is not None and args.count < 1:
         raise UsageError(_("--count must be at least 1"))
-    connector = connector_from(args)
-    decoder = decoder_from(args)
-    return run(_read(connector, decoder, args))
+    meter = meter_from(args)
+    return run(_read(meter.connector, meter.decoder, args, meter.config["meter"]["name"]))
 
 
-async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
+async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace,
+                name: str = "") -> int:
     from contextlib import aclosing
+    from dataclasses import replace
 
     from ..live.reader import KeyRejected, LiveReader
     from ..sinks.console import ConsoleSink
@@ -150,6 +152,8 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
     try:
         async with aclosing(reader.readings()) as readings:
             async for reading in readings:
+                if name:  # the config's name for it, as the service's outputs carry it
+                    reading = replace(reading, meter=replace(reading.meter, name=name))
                 await console.write((reading,))
                 count += 1
                 if args.count and count >= args.count:
@@ -254,15 +258,15 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
 
 def cmd_record(args: argparse.Namespace) -> int:
     setup_logging(args)
-    connector = connector_from(args)
-    decoder = decoder_from(args)
-    if args.redact and not decoder.has_key:
+    meter = meter_from(args)
+    if args.redact and not meter.decoder.has_key:
         raise UsageError(_("--redact needs the key (--key): the identifiers are inside the "
                            "encrypted data"))
-    return run(_record(connector, decoder, args))
+    return run(_record(meter.connector, meter.decoder, args, meter.keys))
 
 
-async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespace) -> int:
+async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespace,
+                  keys: Keys) -> int:
     import asyncio
     from contextlib import aclosing
     from datetime import UTC, datetime
@@ -277,7 +281,7 @@ async def _record(connector: Connector, decoder: Decoder, args: argparse.Namespa
     if args.redact:
         from ..capture.redact import Redactor
 
-        redactor = Redactor(*keys_from(load(args)))
+        redactor = Redactor(*keys)
     appending = args.append and args.output.exists()
     if args.output.exists() and not (args.force or args.append):
         raise UsageError(_("{file} exists: --force overwrites it, --append adds to it").format(
@@ -397,13 +401,13 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    key, auth_key = keys_from(load(args))
-    connector = connector_from(args)
-    return run(_doctor(connector, key, auth_key, args))
+    meter = meter_from(args)
+    key, auth_key = meter.keys
+    return run(_doctor(meter.connector, key, auth_key, args, meter.config["source"]["port"]))
 
 
 async def _doctor(connector: Connector, key: bytes | None, auth_key: bytes | None,
-                  args: argparse.Namespace) -> int:
+                  args: argparse.Namespace, port: str | None) -> int:
     from ..live.doctor import Verdict, diagnose
     from ..live.reader import LiveOptions
     from ..sinks.formats import table
@@ -419,12 +423,12 @@ async def _doctor(connector: Connector, key: bytes | None, auth_key: bytes | Non
         print()
         print(_("Config lines to use (smartmeter-readout run --config FILE):"))
         lines = list(found.config)
-        if args.port:
+        if port:
             at = lines.index("[source]") + 1 if "[source]" in lines else len(lines)
             if at == len(lines):
                 lines += ["", "[source]"]
                 at = len(lines)
-            lines.insert(at, f'port = "{args.port}"')
+            lines.insert(at, f'port = "{port}"')
         for line in lines:
             print(f"  {line}")
     return found.exit_code

@@ -231,8 +231,16 @@ def default_data_dir() -> Path:
 
 def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                warn: Any = None) -> Config:
-    """File, then environment, then ``overrides`` (CLI flags); validated as a whole."""
+                warn: Any = None, one_meter: bool = False, meter: str | None = None,
+                ) -> Config:
+    """File, then environment, then ``overrides`` (CLI flags); validated as a whole.
+
+    ``one_meter``: for a command that reads one meter (``read``, ``record``, ``doctor``).
+    Of a ``[[meters]]`` config it takes the table named ``meter`` (needed when there are
+    several) as its ``[meter]`` and ``[source]``, so the result is a one-meter config; a
+    source or key given in ``overrides`` replaces the config's of any kind (a ``--port``
+    beats the table's ``tcp``, a ``--key`` its ``key_file``).
+    """
     env = os.environ if env is None else env
     raw: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
@@ -254,6 +262,12 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         raw.setdefault(section, {})[key] = _from_text(section, key, text, name)
         origin[f"{section}.{key}"] = name
         present.add(section)
+    picked = False
+    if one_meter:
+        if tables:
+            _pick(tables, raw, origin, str(path), meter)
+            tables, picked = [], True
+        _replaced_by_flags(raw, overrides or {})
     for section, values in (overrides or {}).items():
         for key, value in values.items():
             if value is not None:
@@ -269,6 +283,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         _check_tariff(sections["tariff"])
     if "mqtt" in enabled:
         _check_mqtt(sections["mqtt"])
+    if one_meter and meter is not None and not picked:
+        _check_name(meter, sections["meter"]["name"], path)
     meters = _meters(tables, raw, origin, str(path)) if tables else ()
     if not meters:
         _check_source(sections["source"])
@@ -361,6 +377,71 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
                                 "each meter needs its own adapter", path=path, name=name,
                                 other=other, port=port))
     return tuple(meters)
+
+
+def _same_name(wanted: str, name: str) -> bool:
+    """``--meter top_3`` finds "Top 3": names differ in letters or digits (``_meters``)."""
+    from ..reading import topic_part
+
+    return wanted == name or topic_part(wanted).lower() == topic_part(name).lower()
+
+
+def _pick(tables: list[dict[str, Any]], raw: dict[str, dict[str, Any]],
+          origin: dict[str, str], path: str, wanted: str | None) -> None:
+    """The one meter of ``[[meters]]`` a command reads: its table becomes ``[meter]`` and
+    ``[source]`` (on top of what the meters share), every table checked as ``run`` would."""
+    meters = _meters(tables, raw, origin, path)
+    names = [each["meter"]["name"] for each in meters]
+    if wanted is None and len(meters) > 1:
+        raise ConfigError(_("{path} has {count} meters: say which one with --meter NAME, "
+                            "one of {names}", path=path, count=len(meters),
+                            names=", ".join(map(repr, names))))
+    index = next((i for i, name in enumerate(names) if wanted is None or name == wanted),
+                 None)
+    if index is None:
+        index = next((i for i, name in enumerate(names) if _same_name(str(wanted), name)),
+                     None)
+    if index is None:
+        raise ConfigError(_("{path} has no meter {name!r}; its meters are {names}", path=path,
+                            name=wanted, names=", ".join(map(repr, names))))
+    table = tables[index]
+    where = _("{path}: [[meters]] {label}", path=path, label=repr(names[index]))
+    for secret in ("key", "auth_key"):  # the table's own key, or file, beats a shared one
+        if secret in table or f"{secret}_file" in table:
+            for key in (secret, f"{secret}_file"):
+                raw.get("meter", {}).pop(key, None)
+    for key, value in table.items():
+        section = "meter" if key in SCHEMA["meter"] else "source"
+        raw.setdefault(section, {})[key] = names[index] if key == "name" else value
+        origin[f"{section}.{key}"] = where
+
+
+#: what one flag replaces in the config, whatever of it the config gave
+_ALTERNATIVES = (("source", ("port", "tcp", "simulate", "replay")),
+                 ("meter", ("key", "key_file")), ("meter", ("auth_key", "auth_key_file")))
+
+
+def _replaced_by_flags(raw: dict[str, dict[str, Any]],
+                       overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    for section, keys in _ALTERNATIVES:
+        given = overrides.get(section, {})
+        if any(given.get(key) is not None for key in keys):
+            for key in keys:
+                raw.get(section, {}).pop(key, None)
+
+
+def _check_name(wanted: str, name: str, path: str | Path | None) -> None:
+    """``--meter NAME`` with a config of one meter: right when it is that meter's name."""
+    if name and _same_name(wanted, name.strip()):
+        return
+    if path is None:
+        raise ConfigError(_("--meter {name!r} needs --config with the meter's [[meters]] "
+                            "table", name=wanted))
+    if name:
+        raise ConfigError(_("{path} has no meter {name!r}; its meter is {names}", path=path,
+                            name=wanted, names=repr(name.strip())))
+    raise ConfigError(_("{path} has no meter {name!r}: it names no meters ([[meters]] "
+                        "tables)", path=path, name=wanted))
 
 
 def _check_mqtt(section: Mapping[str, Any]) -> None:
