@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .cosem.dsmr import parse_telegram
+from .cosem.energy_scale import EnergyScale
 from .cosem.layouts import Body, PositionalLayout, interpret, untagged_body
 from .cosem.plausibility import PlausibilityCheck
 from .cosem.template import BodyTemplate
@@ -139,6 +140,8 @@ class Decoder:
         self._template: BodyTemplate | None = None
         self._events: deque[Event] = deque(maxlen=max_events)
         self._plausibility = PlausibilityCheck()
+        #: energy counters against the integral of their power, over time (per meter)
+        self._scale = EnergyScale(lambda said: self._note(EventKind.IMPLAUSIBLE, said, None))
         self._until_check = 0
         self._implausible: tuple[str, ...] = ()  # what the last event said
         self._ok = 0  # pushes decoded
@@ -235,7 +238,7 @@ class Decoder:
                         self._until_check -= 1
                         if self._until_check <= 0:
                             self._check(reading, framing)
-        return readings
+        return self._scale.follow(readings) if readings else readings
 
     def _on_telegram(self, frame: MbusTelegram, received: datetime | None) -> Reading | None:
         """An EN 13757-3 telegram (Netz OÖ's AMIS): header, OMS mode 5, data records."""
