@@ -84,7 +84,18 @@ UNIT_TABLES: tuple[UnitTable, ...] = (
     # Sweden: users of amsreader (issues 239, 874) saw energy 10x too high with 10 Wh, and its
     # maintainer calls the Swedish frame "Wh instead of Wh/10"; Swedish and Norwegian pushes
     # carry the same list id, so the push cannot tell them apart: we keep the documented
-    # 10 Wh, and a Swedish user sees energy 10x high (the counter check cannot see a scale).
+    # 10 Wh, and the energy check over time (``energy_scale``) finds a meter counting Wh
+    # within two hourly lists and reads it in Wh from then on.
+    # Denmark: the encrypted pushes (security 0x30, system title KAM...) carry the same list
+    # id and codes; no Danish operator document in reach gives their energy resolution, and
+    # what is public counts 10 Wh: a Radius customer's reader (jbonde/electricitymonitor
+    # meter.py) multiplies 1.1.1.8.0.255 by 10 to get Wh and logs it beside the integral of
+    # its power, amsreader multiplies every Kamstrup counter by 10 for its many Danish users.
+    # The resolution is a configuration operators change remotely (a Kamstrup 6841138's
+    # counter suddenly read ten times higher in hass-AMS issue 108; a Swedish operator moved
+    # its meters to three kWh decimals, amsreader issue 811), so neither encryption nor the
+    # system title can decide it: the table keeps 10 Wh and the energy check over time
+    # decides per meter.
     # Power factor: no document gives it; 0.01 fits every capture (P/S = 0.94 for raw 94),
     # so it is kept as the percentage it is (unit %, the DLMS unit 56), not rescaled.
     # A Danish CT-connected meter sends mA and a Bornholm meter 0.01 V: voltages are
