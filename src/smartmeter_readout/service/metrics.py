@@ -6,18 +6,20 @@
   ``unknown_layout``, ``malformed``), plus ``smartmeter_frames_bad_total``;
 - ``smartmeter_reconnects_total``: connections to the meter lost and made again;
 - ``smartmeter_last_reading_age_seconds``: how long ago the last reading arrived;
-- with ``[[meters]]``, the reader's counters above carry a ``meter`` label (its name) too;
+- with ``[[meters]]`` (or one meter given a name), the reader's counters above carry a
+  ``meter`` label (its name) too;
 - ``smartmeter_output_backlog{output}``, ``smartmeter_output_delivered_total{output}``,
   ``smartmeter_output_failures_total{output}``, ``smartmeter_output_dropped_total{output}``,
   ``smartmeter_output_up{output}``;
 - from the history's summary (``SummaryCollector``): ``smartmeter_energy_today_wh`` and
   ``smartmeter_energy_month_wh`` ``{direction}``, ``smartmeter_peak_month_watts``, and with a
-  tariff ``smartmeter_cost_today`` and ``smartmeter_cost_month`` ``{currency}``.
+  tariff ``smartmeter_cost_today`` and ``smartmeter_cost_month`` ``{currency}``; each
+  meter's, labelled ``meter`` as the counters are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -78,12 +80,18 @@ def _add_values(family: GaugeMetricFamily, reading: Reading) -> None:
                                measurement.unit or ""], float(value))
 
 
+def _named(names: Iterable[str]) -> bool:
+    """Do a service's per-meter series carry a ``meter`` label? With ``[[meters]]``, or one
+    meter given a name; one meter without a name keeps the series it always had."""
+    return any(names)
+
+
 def _per_meter(status: ServiceStatus) -> Iterator[Metric]:
-    """The reader's counters: as they were for one meter; with ``[[meters]]``, each
+    """The reader's counters: as they were for one meter without a name; else each
     labelled with its meter's name."""
-    several = len(status.meters) > 1
-    meters = status.meters if several else ()
-    by = ["meter"] if several else []
+    named = _named(m.name for m in status.meters)
+    meters = status.meters if named else ()
+    by = ["meter"] if named else []
     pushes = CounterMetricFamily("smartmeter_pushes", "Pushes by outcome",
                                  labels=[*by, "outcome"])
     families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
@@ -112,34 +120,45 @@ def _per_meter(status: ServiceStatus) -> Iterator[Metric]:
 
 
 class SummaryCollector(Collector):
-    """The household's figures of today and this month, from a summary kept fresh by its
-    owner (reading SQLite is not done inside a scrape)."""
+    """The household's figures of today and this month, each meter's, from summaries kept
+    fresh by their owner (reading SQLite is not done inside a scrape): ``summaries`` gives
+    them by meter name ("" for the one meter of a config that names none)."""
 
-    def __init__(self, summary: Callable[[], Mapping[str, Any] | None]) -> None:
-        self.summary = summary
+    def __init__(self, summaries: Callable[[], Mapping[str, Mapping[str, Any]]]) -> None:
+        self.summaries = summaries
 
     def collect(self) -> Iterator[Metric]:
-        data = self.summary()
-        if not data or not data.get("meter"):
+        found = {name: data for name, data in self.summaries().items()
+                 if data and data.get("meter")}
+        if not found:
             return
-        periods = data["periods"]
-        for name, period in (("today", periods["today"]), ("month", periods["this_month"])):
-            energy = GaugeMetricFamily(f"smartmeter_energy_{name}_wh",
-                                       f"Energy of {name.replace('month', 'this month')} from "
-                                       "the counters", labels=["direction"])
-            for direction in ("import", "export"):
-                value = period[f"{direction}_wh"]
-                if value is not None:
-                    energy.add_metric([direction], value)
-            yield energy
-            cost = period.get("cost")
-            if cost:
-                family = GaugeMetricFamily(f"smartmeter_cost_{name}", "Cost so far (energy, "
-                                           "grid, fees, minus feed-in)", labels=["currency"])
-                family.add_metric([cost["currency"]], cost["total"])
-                yield family
-        peak = periods["this_month"]["peak"]
-        if peak:
-            yield GaugeMetricFamily("smartmeter_peak_month_watts", "The month's highest "
-                                    "quarter hour of import, as average power",
-                                    value=peak["w"])
+        by = ["meter"] if _named(found) else []
+        families: dict[str, GaugeMetricFamily] = {}
+
+        def family(name: str, text: str, labels: list[str]) -> GaugeMetricFamily:
+            if name not in families:
+                families[name] = GaugeMetricFamily(name, text, labels=[*by, *labels])
+            return families[name]
+
+        for meter, data in found.items():
+            mine = [meter] if by else []
+            periods = data["periods"]
+            for name, period in (("today", periods["today"]),
+                                 ("month", periods["this_month"])):
+                energy = family(f"smartmeter_energy_{name}_wh", "Energy of "
+                                f"{name.replace('month', 'this month')} from the counters",
+                                ["direction"])
+                for direction in ("import", "export"):
+                    value = period[f"{direction}_wh"]
+                    if value is not None:
+                        energy.add_metric([*mine, direction], value)
+                cost = period.get("cost")
+                if cost:
+                    family(f"smartmeter_cost_{name}", "Cost so far (energy, grid, fees, "
+                           "minus feed-in)", ["currency"]).add_metric(
+                               [*mine, cost["currency"]], cost["total"])
+            peak = periods["this_month"]["peak"]
+            if peak:
+                family("smartmeter_peak_month_watts", "The month's highest quarter hour of "
+                       "import, as average power", []).add_metric(mine, peak["w"])
+        yield from families.values()

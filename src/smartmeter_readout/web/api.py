@@ -85,7 +85,7 @@ class Api:
         self._store: HistoryQuery | None = None
         self._clients: set[asyncio.Queue[bytes]] = set()
         self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
-        self._summary: tuple[float, dict[str, Any] | None] | None = None
+        self._summary: tuple[float, dict[str, dict[str, Any]]] | None = None
         self._resets: list[dict[str, Any]] = []  # the history's newest counter drops
         self._resets_read = float("-inf")
 
@@ -262,22 +262,26 @@ class Api:
         return web.json_response(await self._query(summary, store, datetime.now(self.info.tz),
                                                    self.info.tz, meter))
 
-    async def fresh_summary(self, max_age: float = 60.0) -> dict[str, Any] | None:
-        """The summary for /metrics, read again when older than ``max_age``; None while
-        there is no history."""
+    async def fresh_summary(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
+        """Each meter's summary for /metrics, by its name ("" for the one meter of a config
+        that names none: the one read last), read again when older than ``max_age``; empty
+        while there is no history."""
         now = time.monotonic()
         if self._summary is None or now - self._summary[0] > max_age:
+            data: dict[str, dict[str, Any]] = {}
             try:
                 store = await self._history_store()
-                data = await self._query(summary, store, datetime.now(self.info.tz),
-                                         self.info.tz, None)
+                for feed in self.service.feeds:
+                    data[feed.name] = await self._query(
+                        summary, store, datetime.now(self.info.tz), self.info.tz,
+                        feed.name or None)
             except web.HTTPServiceUnavailable:
-                data = None
+                data = {}
             self._summary = (now, data)
         return self._summary[1]
 
-    def last_summary(self) -> dict[str, Any] | None:
-        return self._summary[1] if self._summary else None
+    def last_summary(self) -> dict[str, dict[str, Any]]:
+        return self._summary[1] if self._summary else {}
 
     async def peaks(self, request: web.Request) -> web.Response:
         return await self._by_period(request, peaks, ("1d", "1mo"), "peaks")
