@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -275,3 +277,80 @@ def _page_shows_each_meter_and_the_sum(url: str) -> None:
         expect(page.locator("#status")).to_contain_text("Top 3")
         page.reload()  # the choice is kept
         expect(page.locator("[data-testid=meter-select]")).to_have_value("PV")
+
+
+def test_demo_simulates_each_meter_by_its_operator(tmp_path: Path) -> None:
+    """``demo --config`` with ``[[meters]]``: each meter simulated by its operator's profile
+    (their ports left aside), in /api/v1/meters, on the console, and in /metrics with each
+    summary figure labelled by its meter (issue 22 item 5)."""
+    path = config_file(tmp_path, """
+[[meters]]
+name = "Top 3"
+operator = "netznoe"
+port = "/dev/ttyUSB0"
+
+[[meters]]
+name = "PV"
+operator = "vkw"
+port = "/dev/ttyUSB1"
+""")
+    process = subprocess.Popen([*CLI, "demo", "--config", str(path), "--interval", "0.3",
+                                "--history-days", "3"], text=True, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log: list[str] = []
+    try:
+        def page() -> str | None:
+            line = process.stderr.readline()  # type: ignore[union-attr]
+            log.append(line)
+            if not line and process.poll() is not None:
+                raise AssertionError("".join(log))
+            found = re.search(r"web: page on (http://127\.0\.0\.1:\d+)/", line)
+            return found.group(1) if found else None
+
+        url = until(page, "the page's address")
+
+        def both_read() -> bool:
+            meters = get(url + "/api/v1/meters")["meters"]
+            return len(meters) == 2 and all(m["readings"] >= 2 for m in meters)
+
+        until(both_read, "readings of both meters")
+        meters = {m["name"]: m for m in get(url + "/api/v1/meters")["meters"]}
+        assert list(meters) == ["Top 3", "PV"]
+        assert meters["Top 3"]["meter"]["id"] == "181220000009"  # Netz NÖ's Kaifa
+        assert meters["PV"]["meter"]["id"] == "1KFM0200014196"  # Vorarlberg Netz's Kaifa
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
+            families = {f.name: f for f in text_string_to_metric_families(reply.read().decode())}
+        summaries = {name: get(url + "/api/v1/summary?meter=" + urllib.parse.quote(name))
+                     for name in meters}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, "".join(log) + err
+    stderr = "".join(log) + err
+    assert "meter Top 3 is simulated as netznoe" in stderr
+    assert "meter PV is simulated as vkw" in stderr
+    assert "Meter: Top 3: KFM 181220000009" in out  # the console
+    assert "Meter: PV: KFM 1KFM0200014196" in out
+    # the two differ (the vkw profile has solar panels), so a figure cannot pass for the other
+    months = [s["periods"]["this_month"] for s in summaries.values()]
+    assert months[0]["import_wh"] != pytest.approx(months[1]["import_wh"], rel=0.05)
+    # each meter's figures, labelled with its name, as its own summary gives them
+    for family, period in (("smartmeter_energy_month_wh", "this_month"),
+                           ("smartmeter_cost_month", "this_month")):
+        samples = families[family].samples
+        assert {s.labels["meter"] for s in samples} == {"Top 3", "PV"}, family
+        for name, summary in summaries.items():
+            figures = summary["periods"][period]
+            if family.endswith("_wh"):
+                [value] = [s.value for s in samples if s.labels == {
+                    "meter": name, "direction": "import"}]
+                wanted, slack = figures["import_wh"], 50.0  # Wh
+            else:
+                [value] = [s.value for s in samples if s.labels["meter"] == name]
+                wanted, slack = figures["cost"]["total"], 0.05  # EUR
+            # (read a moment apart: live pushes add a little in between)
+            assert value == pytest.approx(wanted, rel=0.02, abs=slack), (family, name)
+    peaks = {s.labels["meter"] for s in families["smartmeter_peak_month_watts"].samples}
+    assert peaks == {"Top 3", "PV"}
+    pushes = {s.labels["meter"] for s in families["smartmeter_pushes"].samples}
+    assert pushes == {"Top 3", "PV"}

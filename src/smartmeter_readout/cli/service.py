@@ -6,9 +6,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..extras import extra_hint, missing_extra
 from ..i18n import _
@@ -54,16 +54,18 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "demo", help=_("the service against the built-in simulator, on its defaults"),
         description=_("Run the service on a simulated meter: readings on the console and in "
                     "SQLite (in a temporary directory unless --sqlite is given). Ctrl-C stops."))
-    demo.add_argument("--profile", default="vkw", help=_("simulator profile (simulate "
-                                                       "--profiles lists them)"))
+    demo.add_argument("--profile", default="vkw", help=_(
+        "simulator profile (simulate --profiles lists them) of a meter whose operator has "
+        "none; a meter of a known operator is simulated by its operator's profile"))
     demo.add_argument("--interval", type=seconds, default=2.0, help=_("seconds between pushes"))
     demo.add_argument("--history-days", type=seconds, default=None,
                       help=_("made-up history before now for the page's charts (default 40 "
                            "with the temporary database, 0 with --sqlite)"))
     demo.add_argument("--web-port", type=int, help=_("port of the page ([web] port, default 8080;"
                                                    " 0: any free one)"))
-    demo.add_argument("--config", type=Path, help=_("TOML configuration file: its outputs and "
-                                                  "[web] settings join the demo"))
+    demo.add_argument("--config", type=Path, help=_(
+        "TOML configuration file: its outputs, [web] settings and meters ([[meters]] too, "
+        "each simulated) join the demo"))
     _common(demo)
 
 
@@ -104,7 +106,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     setup_logging(args)
     overrides = flag_overrides(args)
-    overrides["source"] = {"simulate": args.profile, "interval": args.interval}
     overrides["console"] = {"format": args.console or "table"}
     if args.web_port is not None:
         overrides["web"] = {"port": args.web_port}
@@ -120,6 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             logging.getLogger("smartmeter_readout").info(
                 _("demo: a sample tariff prices the readings (%s); [tariff] in --config sets "
                   "yours"), ", ".join(f"{key} {value:g}" for key, value in _DEMO_TARIFF.items()))
+        config = _simulated(config, args.profile, args.interval)
         days = args.history_days if args.history_days is not None else (
             0 if args.sqlite else 40)
         setup = None
@@ -129,8 +131,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _serve(config, args.count, demo=True, setup=setup)
 
 
+def _simulated(config: Config, profile: str, interval: float) -> Config:
+    """The config with every meter simulated: each by its operator's profile (a
+    ``[[meters]]`` table's ``operator``, or ``[meter] operator``), ``profile`` for a meter
+    whose operator has none (``auto``, or a meter not simulated yet); whatever source the
+    config named is left aside."""
+    from dataclasses import replace
+
+    from ..operators import OPERATORS
+
+    log = logging.getLogger("smartmeter_readout")
+
+    def simulated(meter: Mapping[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+        operator = OPERATORS.get(meter["operator"] or "")
+        chosen = operator.simulator if operator and operator.simulator else profile
+        if config.meters:
+            log.info(_("demo: meter %s is simulated as %s"), meter["name"], chosen)
+        return {**source, "port": None, "tcp": None, "replay": None, "simulate": chosen,
+                "interval": interval}
+
+    if config.meters:
+        return replace(config, meters=tuple(
+            {**tables, "source": simulated(tables["meter"], tables["source"])}
+            for tables in config.meters))
+    return replace(config, sections={**config.sections, "source": simulated(
+        config["meter"], config["source"])})
+
+
 def _fill_demo_history(built: Built, days: float) -> None:
-    """Charts with something in them from the first second: the simulated meter's past,
+    """Charts with something in them from the first second: each simulated meter's past,
     ending where the simulated meter goes on."""
     from datetime import UTC, datetime, timedelta
 
@@ -138,16 +167,20 @@ def _fill_demo_history(built: Built, days: float) -> None:
     from ..history.store import HistoryStore
     from ..sources.simulated import SimulatedConnector
 
-    connector = built.reader.connector
-    assert isinstance(connector, SimulatedConnector) and built.sqlite_path is not None
-    simulator = connector.simulator
+    assert built.sqlite_path is not None
     now = datetime.now(UTC)
     store = HistoryStore(built.sqlite_path)
+    made = 0
     try:
-        made = fill_history(store, now - timedelta(days=days), now,
-                            profile=simulator.profile.name, resolution=60,
-                            tz=built.tz, model=simulator.model,
-                            minutes_from=now - timedelta(hours=6))
+        for feed in built.service.feeds:
+            connector = feed.reader.connector
+            assert isinstance(connector, SimulatedConnector)
+            simulator = connector.simulator
+            made += fill_history(store, now - timedelta(days=days), now,
+                                 profile=simulator.profile.name, resolution=60,
+                                 tz=built.tz, model=simulator.model,
+                                 minutes_from=now - timedelta(hours=6),
+                                 meter=feed.name or None)
     finally:
         store.close()
     logging.getLogger("smartmeter_readout").info(
@@ -163,7 +196,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     from ..errors import ConfigError
     from ..service.build import build_service
     from ..sinks.base import SinkError
-    from ..sources.base import SourceFatal
+    from ..sources.base import SourceFatal, describe
 
     log = logging.getLogger("smartmeter_readout")
     if config.on("web") and config["web"]["store"] == "postgres":
@@ -180,8 +213,8 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
         setup(built)
     outputs = ", ".join(_("console") if sink.name == "console" else sink.name
                         for sink in built.service.sinks) or _("none")
-    sources = ", ".join(f"{feed.name} ({source_text(feed.reader.connector.name)})" if feed.name
-                        else source_text(feed.reader.connector.name)
+    sources = ", ".join(f"{feed.name} ({describe(feed.reader.connector.name)})" if feed.name
+                        else describe(feed.reader.connector.name)
                         for feed in built.service.feeds)
     if built.sqlite_path:
         log.info(_("reading %s; outputs: %s (SQLite at %s)"), sources, outputs,
@@ -214,19 +247,6 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     log.info(_("stopped after 1 reading") if readings == 1 else
              _("stopped after {count} readings").format(count=readings))
     return EXIT_OK
-
-
-def source_text(name: str) -> str:
-    """A source's name (``sources``: a port path, ``tcp HOST:PORT``, ``replay FILE``,
-    ``simulated PROFILE meter``) in the user's language."""
-    kind, _space, rest = name.partition(" ")
-    if kind == "simulated":
-        return _("simulated meter {profile}", profile=rest.removesuffix(" meter"))
-    if kind == "tcp":
-        return _("serial bridge {address}", address=rest)
-    if kind == "replay":
-        return _("recording {file}", file=rest)
-    return name
 
 
 def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:

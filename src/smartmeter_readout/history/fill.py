@@ -41,13 +41,15 @@ _BY_NAME: dict[str, _Pick] = {
 def fill_history(store: HistoryStore, start: datetime, end: datetime, *, profile: str = "vkw",
                  resolution: int = 1, seed: int = 1, tz: tzinfo | None = None,
                  model: ValueModel | None = None,
-                 minutes_from: datetime | None = None) -> int:
+                 minutes_from: datetime | None = None, meter: str | None = None) -> int:
     """Write the aggregates of readings every ``resolution`` seconds from start to end.
 
     ``model`` is advanced (its counters keep rising), so a simulator given the same model
     afterwards carries on where the made-up past ends; ``minutes_from``
     leaves out the 1-minute rows before it (the demo's page only shows the last hours at that
-    step, and a month of them takes seconds to write). Returns the number of made-up readings.
+    step, and a month of them takes seconds to write). ``meter``: the name the history keeps
+    it under (a configured meter's name; default: the profile's meter number). Returns the
+    number of made-up readings.
     """
     if resolution < 1 or 60 % resolution:
         raise ValueError("resolution must divide a minute: 1, 2, 5, 10, 15, 20, 30 or 60 s")
@@ -56,7 +58,7 @@ def fill_history(store: HistoryStore, start: datetime, end: datetime, *, profile
     sample = Decoder(_KEY).feed(simulator.push(start).wire)[0]
     picks = [(obis, value.name, value.unit, _BY_NAME[value.name])
              for obis, value in sample.values.items() if value.name in _BY_NAME]
-    meter = sample.meter_key
+    meter = meter or sample.meter_key
     first = int(start.timestamp()) // 60 * 60
     last = int(end.timestamp()) // 60 * 60
     if model is None:
