@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from ..decoder import Decoder
 from ..events import EventKind
-from ..i18n import _, localize
+from ..i18n import N_, _, localize
 from ..message import Message
 from ..operators import MAKERS, Operator, SerialSettings, likely_operators
 from ..reading import Reading
@@ -27,11 +27,16 @@ from ..sources.base import (
     SourceError,
     SourceFatal,
     SourceLost,
+    describe,
 )
 from .detect import ProbeResult
 from .reader import LiveOptions, probe_setting
 
 __all__ = ["Diagnosis", "Verdict", "diagnose"]
+
+# the decoder's security words ("none", "encrypted", "authenticated"), for people
+SECURITY = {"none": N_("not encrypted"), "encrypted": N_("encrypted"),
+            "authenticated": N_("encrypted and authenticated")}
 
 
 
@@ -95,7 +100,7 @@ async def diagnose(connector: Connector, *, key: str | bytes | None = None,
 async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis,
                        say: Callable[[str], None]) -> tuple[Connection, bytes] | None:
     candidates: tuple[SerialSettings | None, ...] = connector.settings or (None,)
-    say(_("1. Opening {source}").format(source=connector.name))
+    say(_("1. Opening {source}").format(source=describe(connector.name)))
     saw_bytes = False
     for number, settings in enumerate(candidates):
         try:
@@ -277,16 +282,19 @@ def _decoded(found: Diagnosis, reading: Reading, decoder: Decoder, key: str | by
     note = ""
     if decoder.stats[EventKind.TAG_UNCHECKED]:
         note = _(" (the meter sends an authentication tag: add auth_key to have it checked)")
+    security = _(SECURITY.get(reading.security, reading.security))
     found.sentence = _("Everything works: the push decoded to {count} values (layout {layout}, "
                        "{security}){note}.").format(count=values, layout=reading.layout,
-                                                    security=reading.security, note=note)
+                                                    security=security, note=note)
     step = _("5. Decryption and tag: ok; layout {layout}, {count} values") \
         if reading.security == "authenticated" else \
         _("5. Decryption: ok; layout {layout}, {count} values")
     say(step.format(layout=reading.layout, count=values))
     found.config = ["[meter]"]
     if key is not None:
-        found.config.append('key = "<your key>"')  # the config refuses it as a placeholder
+        # the config refuses it as a placeholder, in any language
+        placeholder = _("your key")
+        found.config.append(f'key = "<{placeholder}>"')
     if auth_key is not None:
         found.config.append('auth_key = "<your authentication key>"')
     prefix = found.prefix or _prefix(reading.meter.manufacturer)

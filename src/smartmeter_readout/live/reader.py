@@ -35,6 +35,7 @@ from ..sources.base import (
     SourceFinished,
     SourceLost,
     SourceUnavailable,
+    describe,
 )
 from .detect import ProbeResult, SettingProbe
 from .identify import ask_meter_number
@@ -126,6 +127,11 @@ class LiveReader:
         self._cut_since_push = 0  # frames cut short since the last whole push
         self._asked_number = False
 
+    @property
+    def source(self) -> str:
+        """The source in the words of the user's language, for messages."""
+        return describe(self.connector.name)
+
     def status(self) -> SourceStatus:
         framing = self.framing or self.decoder.seen.get("framing")
         return SourceStatus(self.connector.name, self.state, self.state_message, self.settings,
@@ -153,7 +159,7 @@ class LiveReader:
                     yield reading
             except SourceFinished:
                 self._say(SourceState.FINISHED, _("{source}: end of input").format(
-                    source=self.connector.name), logging.INFO)
+                    source=self.source), logging.INFO)
                 return
             except SourceLost as exc:
                 self.reconnects += 1
@@ -183,12 +189,12 @@ class LiveReader:
             message = _("{source}: connected at {settings}") if self.settings else \
                 _("{source}: connected")
             self._say(SourceState.CONNECTED, message.format(
-                source=self.connector.name, settings=self.settings), logging.INFO)
+                source=self.source, settings=self.settings), logging.INFO)
             return connection, b""
         return await self._detect(candidates)
 
     async def _detect(self, candidates: tuple[SerialSettings, ...]) -> tuple[Connection, bytes]:
-        name = self.connector.name
+        name = self.source
         saw_bytes = False
         for settings in candidates:
             try:
@@ -226,7 +232,7 @@ class LiveReader:
             settings=", ".join(map(str, candidates))))
 
     async def _ask_number(self, settings: SerialSettings) -> None:
-        name = self.connector.name
+        name = self.source
         answer = await ask_meter_number(self.connector, settings)
         if answer.number:
             self.decoder.meter_number = answer.number
@@ -279,21 +285,21 @@ class LiveReader:
                         else _("{source}: bytes arrive but no valid push for {seconds} s: wrong "
                                "baud rate or parity? try --baud auto --parity auto")
                     self._say(SourceState.NO_FRAMES, message.format(
-                        source=self.connector.name, seconds=f"{opts.silence:g}"),
+                        source=self.source, seconds=f"{opts.silence:g}"),
                         logging.WARNING)
                     if auto:
                         raise SourceLost(_("{source}: no frames any more",
-                                           source=self.connector.name))
+                                           source=self.source))
                     last_push = now
             else:
                 quiet = self.clock() - last_byte
                 if quiet >= opts.reconnect_after:
                     raise SourceLost(_("{source}: nothing received for {seconds:.0f} s",
-                                       source=self.connector.name, seconds=quiet))
+                                       source=self.source, seconds=quiet))
                 if quiet >= opts.silence:
                     self._say(SourceState.SILENT, _(
                         "{source}: no data for {seconds} s (meter not sending? cable or "
-                        "adapter loose?)").format(source=self.connector.name,
+                        "adapter loose?)").format(source=self.source,
                                                   seconds=f"{opts.silence:g}"),
                         logging.WARNING)
             chunk = await connection.read(opts.silence)
@@ -310,7 +316,7 @@ class LiveReader:
             detail = ", ".join(str(part) for part in (self.settings, self.framing) if part)
             message = _("{source}: reading pushes ({detail})") if detail else \
                 _("{source}: reading pushes")
-            self._say(SourceState.RECEIVING, message.format(source=self.connector.name,
+            self._say(SourceState.RECEIVING, message.format(source=self.source,
                                                             detail=detail), logging.INFO)
         for event in events:
             if event.kind is EventKind.CUT_SHORT:
@@ -342,7 +348,7 @@ class LiveReader:
     def _cut_short(self) -> str:
         return _("{source}: frames arrive cut short, bytes are lost between meter and reader: "
                  "a loose contact, or a second program reading the same port (another reader, "
-                 "ModemManager, a terminal program)?", source=self.connector.name)
+                 "ModemManager, a terminal program)?", source=self.source)
 
     def _say(self, state: SourceState, message: str, level: int) -> None:
         self.state, self.state_message = state, message

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from ..capture.format import Chunk
+from ..i18n import _
 
 if TYPE_CHECKING:
     from ..operators import SerialSettings
 
 __all__ = ["NOTHING", "Chunk", "Connection", "Connector", "SettingUnsupported", "SourceError",
-           "SourceFatal", "SourceFinished", "SourceLost", "SourceUnavailable"]
+           "SourceFatal", "SourceFinished", "SourceLost", "SourceUnavailable", "describe"]
 
 
 class SourceError(Exception):
@@ -63,3 +64,17 @@ class Connector(Protocol):
     readout: SerialSettings | None
 
     async def open(self, settings: SerialSettings | None = None) -> Connection: ...
+
+
+def describe(name: str) -> str:
+    """A connector's ``name`` (a port path, ``tcp HOST:PORT``, ``replay FILE``, ``simulated
+    PROFILE meter``: stable, for programs and the page) in the words of the user's language,
+    for log lines and messages."""
+    kind, _space, rest = name.partition(" ")
+    if kind == "simulated":
+        return _("simulated meter {profile}", profile=rest.removesuffix(" meter"))
+    if kind == "tcp":
+        return _("serial bridge {address}", address=rest)
+    if kind == "replay":
+        return _("recording {file}", file=rest)
+    return name
