@@ -5,8 +5,8 @@ output whose extra is missing one sentence that names the right extra.
 
 The routes: ``./scripts/demo`` (a copy of the tree, its own ``.venv``), the README's venv
 lines run as written (under a fresh ``HOME``), pipx with the README's inject line, and the
-wheel (built from the sdist by ``python -m build``, as pip does) with no extras and with each
-extra alone. The development venv of the other tests has every extra and hides what these
+wheel (built from the sdist by ``python -m build``, as pip does) with no extras, with each
+extra alone and with the README's ``[web,mqtt]``. The development venv of the other tests has every extra and hides what these
 find; this file runs each route once (a few minutes, mostly pip).
 """
 
@@ -124,14 +124,14 @@ def _install(name: str, dist: dict[str, Path], base: Path) -> Route:
             PIPX_DEFAULT_PYTHON=sys.executable)
         return Route(name, home / "bin" / "smartmeter-readout", frozenset({"web", "mqtt"}),
                      home)
-    extras = frozenset() if name == "bare" else frozenset({name})
+    extras = frozenset() if name == "bare" else frozenset(name.split("+"))
     venv = home / "venv"
     wanted = f"{dist['wheel']}[{','.join(sorted(extras))}]" if extras else str(dist["wheel"])
     _sh(f"{sys.executable} -m venv {venv}\n{venv}/bin/pip install -q '{wanted}'", home)
     return Route(name, venv / "bin" / "smartmeter-readout", extras, home)
 
 
-ROUTES = ("demo", "readme", "pipx", "bare", "mqtt", "postgres")
+ROUTES = ("demo", "readme", "pipx", "bare", "web", "mqtt", "postgres", "web+mqtt")
 
 
 @pytest.fixture(scope="module", params=ROUTES)

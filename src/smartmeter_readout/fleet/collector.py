@@ -39,6 +39,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ..i18n import _
 from .rows import NotAReading, Row, parse_reading
 from .store import BadBatch, FleetStore, StoreUnavailable
 
@@ -168,10 +169,10 @@ class Collector:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
-                log.warning("collector: broker %s:%s: %s; connecting again",
+                log.warning(_("collector: broker %s:%s: %s; connecting again"),
                             self.settings.host, self.settings.port, exc)
             except StoreUnavailable as exc:  # at start, before the first message
-                log.warning("collector: %s; trying again", exc)
+                log.warning(_("collector: %s; trying again"), exc)
             self.stats.reconnects += 1
             if self.stats.subscribed > subscribed:
                 delay = 1.0  # it worked for a while: try again soon
@@ -217,7 +218,7 @@ class Collector:
             self.stats.subscribed += 1
             if self.stats_file is not None:
                 self.stats.write(self.stats_file)
-            log.info("collector %s: subscribed to %s", self.settings.client_id,
+            log.info(_("collector %s: subscribed to %s"), self.settings.client_id,
                      self.settings.subscription)
             await self._drain(client)
 
@@ -258,7 +259,7 @@ class Collector:
                     received.append(when)
             except NotAReading as exc:
                 self.stats.rejected += 1
-                log.warning("collector: a message on %s is no reading (%s); dropped",
+                log.warning(_("collector: a message on %s is no reading (%s); dropped"),
                             message.topic, exc)
         rows = [row for rows in parsed for row in rows]
         delay = 1.0
@@ -267,7 +268,7 @@ class Collector:
                 landed = await self.store.write(rows) if rows else 0
                 break
             except StoreUnavailable as exc:
-                log.warning("collector: %s; the batch waits", exc)
+                log.warning(_("collector: %s; the batch waits"), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
             except BadBatch:
@@ -294,11 +295,11 @@ class Collector:
                     break
                 except BadBatch as exc:
                     self.stats.rejected += 1
-                    log.warning("collector: PostgreSQL refused a reading of %s (%s); dropped",
+                    log.warning(_("collector: PostgreSQL refused a reading of %s (%s); dropped"),
                                 rows[0].meter, exc)
                     break
                 except StoreUnavailable as exc:
-                    log.warning("collector: %s; the batch waits", exc)
+                    log.warning(_("collector: %s; the batch waits"), exc)
                     await asyncio.sleep(1.0)
         return landed
 
@@ -315,17 +316,17 @@ async def retire(settings: CollectorSettings) -> int:
     try:
         committed = await collector.retire()
     except aiomqtt.MqttError as exc:
-        log.error("collector %s: cannot retire: broker %s:%s: %s; nothing changed, try "
-                  "again when it answers", settings.client_id, settings.host, settings.port,
+        log.error(_("collector %s: cannot retire: broker %s:%s: %s; nothing changed, try "
+                  "again when it answers"), settings.client_id, settings.host, settings.port,
                   exc)
         return 1
     except StoreUnavailable as exc:
-        log.error("collector %s: cannot retire: %s; nothing changed, try again when it "
-                  "answers", settings.client_id, exc)
+        log.error(_("collector %s: cannot retire: %s; nothing changed, try again when it "
+                  "answers"), settings.client_id, exc)
         return 1
     finally:
         await collector.store.close()
-    log.info("collector %s: retired; %d waiting readings committed, the session ended",
+    log.info(_("collector %s: retired; %d waiting readings committed, the session ended"),
              settings.client_id, committed)
     return 0
 
