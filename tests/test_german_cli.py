@@ -101,3 +101,21 @@ def test_every_value_has_a_name_for_people() -> None:
     assert done.stdout.strip().split("|") == [
         "Zählernummer", "Gerätename", "Inkassozählwerk", "Leistung Bezug L2",
         "Zählerstand Einspeisung T1", "Leistungsfaktor L3", "obis_1_0_99_1_0"]
+
+
+def test_every_log_line_above_debug_goes_through_the_catalogue() -> None:
+    """A log call at INFO or above whose message is a literal (or an f-string) would reach the
+    journal in English: each must be ``_()``, a translated variable or ``localize``."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
+    literal = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("info", "warning", "error", "critical", "exception")
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp)):
+                literal.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert literal == []
