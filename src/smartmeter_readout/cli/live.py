@@ -152,9 +152,10 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
     try:
         async with aclosing(reader.readings()) as readings:
             async for reading in readings:
-                if name:  # the config's name for it, as the service's outputs carry it
-                    reading = replace(reading, meter=replace(reading.meter, name=name))
-                await console.write((reading,))
+                # the config's name for it, as the service's outputs carry it
+                shown = replace(reading, meter=replace(reading.meter, name=name)) if name \
+                    else reading
+                await console.write((shown,))
                 count += 1
                 if args.count and count >= args.count:
                     return EXIT_OK
