@@ -181,6 +181,18 @@ def test_flags_replace_the_tables_source_and_key(tmp_path: Path) -> None:
     assert pv["source"]["tcp"] is None and pv["source"]["port"] == "/dev/ttyACM0"
 
 
+def test_flags_that_name_the_source_need_no_meter_flag(tmp_path: Path) -> None:
+    """``read --port DEV --key K --config FILE`` (for its layouts, its time zone) reads as it
+    did before ``--meter``: the flags name the meter, what the meters share applies."""
+    config = _one(tmp_path, TWO, overrides={"source": {"port": "/dev/ttyACM0"},
+                                            "meter": {"key": KEY}})
+    assert config["source"]["port"] == "/dev/ttyACM0" and config["meter"]["name"] == ""
+    assert config["meter"]["key"] == KEY and config["meter"]["key_file"] is None
+    with pytest.raises(ConfigError, match=r"both read /dev/ttyUSB0"):  # still checked
+        _one(tmp_path, TWO.replace('tcp = "192.0.2.7:8888"', 'port = "/dev/ttyUSB0"'),
+             overrides={"source": {"port": "/dev/ttyACM0"}})
+
+
 def test_the_meter_flag_explains_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"has 2 meters: say which one with --meter NAME, "
                                           r"one of 'Top 3', 'PV'"):

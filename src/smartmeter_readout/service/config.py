@@ -237,8 +237,9 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 
     ``one_meter``: for a command that reads one meter (``read``, ``record``, ``doctor``).
     Of a ``[[meters]]`` config it takes the table named ``meter`` (needed when there are
-    several) as its ``[meter]`` and ``[source]``, so the result is a one-meter config; a
-    source or key given in ``overrides`` replaces the config's of any kind (a ``--port``
+    several, unless ``overrides`` name the source: then no table is taken, only what the
+    meters share) as its ``[meter]`` and ``[source]``, so the result is a one-meter config;
+    a source or key given in ``overrides`` replaces the config's of any kind (a ``--port``
     beats the table's ``tcp``, a ``--key`` its ``key_file``).
     """
     env = os.environ if env is None else env
@@ -264,10 +265,14 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         present.add(section)
     picked = False
     if one_meter:
-        if tables:
+        flags = overrides or {}
+        if tables and meter is None and len(tables) > 1 and _names_source(flags):
+            _meters(tables, raw, origin, str(path))  # checked all the same; none is taken:
+            tables = []  # the flags name the meter, what the meters share applies
+        elif tables:
             _pick(tables, raw, origin, str(path), meter)
             tables, picked = [], True
-        _replaced_by_flags(raw, overrides or {})
+        _replaced_by_flags(raw, flags)
     for section, values in (overrides or {}).items():
         for key, value in values.items():
             if value is not None:
@@ -419,6 +424,11 @@ def _pick(tables: list[dict[str, Any]], raw: dict[str, dict[str, Any]],
 #: what one flag replaces in the config, whatever of it the config gave
 _ALTERNATIVES = (("source", ("port", "tcp", "simulate", "replay")),
                  ("meter", ("key", "key_file")), ("meter", ("auth_key", "auth_key_file")))
+
+
+def _names_source(overrides: Mapping[str, Mapping[str, Any]]) -> bool:
+    return any(overrides.get("source", {}).get(key) is not None
+               for key in _ALTERNATIVES[0][1])
 
 
 def _replaced_by_flags(raw: dict[str, dict[str, Any]],
