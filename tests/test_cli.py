@@ -203,4 +203,4 @@ def test_demo_takes_a_web_port_and_run_finds_its_config(tmp_path: Path) -> None:
     found = run("run", "--count", "1", env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
     assert found.returncode == 0, found.stderr
     assert f"config: {folder / 'smartmeter.toml'}" in found.stderr
-    assert "simulated netznoe meter" in found.stderr
+    assert "simulated meter netznoe" in found.stderr
