@@ -58,6 +58,16 @@ def test_verified_vector_decodes_every_way(verified_vector: dict[str, Any]) -> N
                     or stats[EventKind.TAG_MISMATCH])
 
 
+def test_verified_vector_decodes_as_a_whole_input(verified_vector: dict[str, Any]) -> None:
+    """Fed as a capture that ends (``final``): the same reading, every byte judged, and
+    nothing said about a cut-off frame where none was cut off."""
+    decoder = decoder_for(verified_vector)
+    [reading] = decoder.feed(wire(verified_vector["id"]), final=True)
+    check_expected(reading, verified_vector)
+    assert decoder._splitter.pending == 0
+    assert not decoder.stats[EventKind.CUT_SHORT]
+
+
 def test_verified_vector_meter_identity(verified_vector: dict[str, Any]) -> None:
     reading = decode(wire(verified_vector["id"]), verified_vector["key"])[0]
     title = (verified_vector.get("wire") or {}).get("system_title")

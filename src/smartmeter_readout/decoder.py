@@ -1,7 +1,9 @@
 """The core's face: bytes in, Readings out (sans I/O, after h11's model).
 
 ``Decoder.feed(data)`` accepts bytes in pieces of any size and returns the readings of the
-pushes completed by them. The path of a push:
+pushes completed by them; ``feed(data, final=True)`` says the input ends there (a capture, a
+file: a live line never ends), so nothing stays held back waiting for bytes that never come.
+The path of a push:
 
     FrameSplitter           bytes -> checked link frames (M-Bus, HDLC, bare APDU, DSMR text)
     reassembly              M-Bus segments by CI, HDLC segments by the S bit, GBT blocks
@@ -33,6 +35,7 @@ from .dlms.apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
     body_start,
+    following_notifications,
     parse_gbt_block,
     parse_notification,
 )
@@ -124,6 +127,7 @@ class Decoder:
         self._cipher = AESGCM(secret) if secret is not None else None
         self._secret = secret  # AMIS meters encrypt with AES-CBC (oms.security)
         self._to_send = bytearray()
+        self._received: datetime | None = None  # when the last bytes were fed
         #: M-Bus link resets seen (an AMIS repeats them until it hears an acknowledgement)
         self.link_resets = 0
         #: the meter's number where its telegrams leave it out and the caller learned it
@@ -182,10 +186,23 @@ class Decoder:
         self._to_send.clear()
         return out
 
-    def feed(self, data: bytes | bytearray | memoryview, *,
-             received: datetime | None = None) -> list[Reading]:
+    def feed(self, data: bytes | bytearray | memoryview, *, received: datetime | None = None,
+             final: bool = False) -> list[Reading]:
+        """The readings of the pushes ``data`` completes, received at ``received``.
+
+        ``final``: the input ends with ``data`` (as in Python's incremental codecs). What
+        waited to see the next bytes is judged now: a bare APDU whose last byte might have
+        begun the next header is decoded, a frame or push the input cut off is reported
+        (``cut_short``). Without ``received`` the end keeps the time of the last bytes fed.
+        A live stream needs no end: the next bytes release what is held. A decoder fed after
+        its end reads a new input.
+        """
+        if data:
+            self._received = received
+        elif final and received is None:
+            received = self._received
         readings: list[Reading] = []
-        for frame in self._splitter.feed(data):
+        for frame in self._splitter.feed(data, final=final):
             apdu = None
             match frame:
                 case MbusSegment():
@@ -214,9 +231,11 @@ class Decoder:
                     self._interrupted()
                     self._note(EventKind.GARBAGE, Message(N_(
                         "skipped {size} bytes that belong to no frame"), size=size), None, size)
-                case CutShortFrame(framing_name, size):
+                case CutShortFrame(framing_name, size, at_end):
                     self._interrupted()
                     self._note(EventKind.CUT_SHORT, Message(N_(
+                        "{framing} frame cut short after {size} bytes: the input ends inside "
+                        "it") if at_end else N_(
                         "{framing} frame cut short after {size} bytes: the next frame began "
                         "inside it"), framing=framing_name, size=size), framing_name)
                 case BrokenFrame(framing_name, reason):
@@ -228,16 +247,22 @@ class Decoder:
             if apdu is not None:
                 self.seen["framing"] = framing
                 try:
-                    reading = self._on_apdu(apdu, received)
+                    got = self._on_apdu(apdu, received)
                 except SmartMeterError as exc:
                     self._note(exc.kind, exc.message, framing)
                 else:
-                    if reading is not None:
+                    if got is None:
+                        continue
+                    for one in got if isinstance(got, list) else (got,):
                         self._ok += 1
-                        readings.append(reading)
+                        readings.append(one)
                         self._until_check -= 1
                         if self._until_check <= 0:
-                            self._check(reading, framing)
+                            self._check(one, framing)
+        if final and (self._mbus_parts or self._hdlc_parts or self._gbt_parts):
+            self._mbus_parts = self._hdlc_parts = self._gbt_parts = None
+            self._note(EventKind.CUT_SHORT, Message(N_(
+                "the input ends between the segments of a push: push dropped")), None)
         return self._scale.follow(readings) if readings else readings
 
     def _on_telegram(self, frame: MbusTelegram, received: datetime | None) -> Reading | None:
@@ -369,7 +394,9 @@ class Decoder:
 
     # ------------------------------------------------------------ APDU to Reading
 
-    def _on_apdu(self, apdu: bytes, received: datetime | None) -> Reading | None:
+    def _on_apdu(self, apdu: bytes,
+                 received: datetime | None) -> Reading | list[Reading] | None:
+        """The reading of a push's APDU; a list where it holds several notifications."""
         if not apdu:
             raise DecodeError(N_("empty APDU"))
         if apdu[0] == GENERAL_BLOCK_TRANSFER:
@@ -393,7 +420,11 @@ class Decoder:
             if fast is not None:
                 body, clock = fast
             else:
-                body, clock = self._notification(apdu, maker)
+                decoded = self._notification(apdu, maker)
+                if isinstance(decoded, list):  # several in one frame, each its own reading
+                    return [self._reading(body, clock, ciphered, title, maker, received)
+                            for body, clock in decoded]
+                body, clock = decoded
         elif first == _DSMR_START:
             title = ciphered.system_title if ciphered else b""
             maker = _maker(title)
@@ -404,8 +435,12 @@ class Decoder:
                               type=first)
         return self._reading(body, clock, ciphered, title, maker, received)
 
-    def _notification(self, apdu: bytes, maker: str | None) -> tuple[Body, datetime | None]:
-        """The long way: parse, recognise the layout, and keep a template for the next."""
+    def _notification(self, apdu: bytes, maker: str | None
+                      ) -> tuple[Body, datetime | None] | list[tuple[Body, datetime | None]]:
+        """The long way: parse, recognise the layout, and keep a template for the next.
+
+        Where whole notifications follow the first (a Swiss L+G E450 sends three a minute
+        apart in one HDLC frame), each is decoded on its own, in order: a list."""
         try:
             notification, end = parse_notification(apdu)
         except DecodeError:
@@ -416,14 +451,29 @@ class Decoder:
             clock = decode_datetime(apdu[6:18], self._tz) if start > 6 else None
             return untagged_body(entries, maker=maker, tz=self._tz), clock
         if end != len(apdu):
-            raise DecodeError(N_("{count} unexpected bytes after the notification"),
-                              count=len(apdu) - end)
+            parts = following_notifications(apdu, end)
+            if parts is None:
+                raise DecodeError(N_("{count} unexpected bytes after the notification"),
+                                  count=len(apdu) - end)
+            return [self._one_notification(part, maker) for part in (apdu[:end], *parts)]
         body = interpret(notification.body, maker=maker, tz=self._tz, custom=self._layouts)
         clock = (decode_datetime(notification.date_time, self._tz)
                  if notification.date_time else None)
         self._template = BodyTemplate.build(apdu, notification, body, notification.body_offset)
         self._until_check = 0  # a new shape: check its first reading
         return body, clock
+
+    def _one_notification(self, apdu: bytes, maker: str | None) -> tuple[Body, datetime | None]:
+        """One of several notifications of a frame: the fast path, else the long way."""
+        template = self._template
+        fast = template.apply(apdu, self._tz) if template is not None else None
+        if fast is not None:
+            return fast
+        decoded = self._notification(apdu, maker)
+        if isinstance(decoded, list):  # cannot be: the part was parsed whole
+            raise DecodeError(N_("{count} unexpected bytes after the notification"),
+                              count=0)
+        return decoded
 
     def _unprotect(self, ciphered: CipheredApdu) -> bytes:
         seen = self.seen
@@ -490,6 +540,6 @@ def decode(data: bytes | bytearray | memoryview, key: str | bytes | None = None,
            auth_key: str | bytes | None = None, *, timezone: str | tzinfo = "Europe/Vienna",
            layouts: Sequence[PositionalLayout] = (), max_events: int = 256) -> list[Reading]:
     """Decode every push in ``data`` at once (a one-shot ``Decoder``, whose options these
-    are)."""
+    are): ``data`` is the whole input, so its last push is never held back."""
     return Decoder(key, auth_key, timezone=timezone, layouts=layouts,
-                   max_events=max_events).feed(data)
+                   max_events=max_events).feed(data, final=True)

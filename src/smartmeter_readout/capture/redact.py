@@ -166,7 +166,7 @@ class Redactor:
 
     def _ids(self, wire: bytes) -> list[bytes]:
         """The meter number and device name the push carries, as the decoder reads them."""
-        readings = Decoder(self._key, self._auth_key).feed(wire)
+        readings = Decoder(self._key, self._auth_key).feed(wire, final=True)
         if not readings:
             raise ValueError("the push does not decode")
         meter = readings[0].meter

@@ -109,21 +109,29 @@ def _stdin_chunks(stream: BinaryIO) -> Iterator[Chunk]:
         piece = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
 
 
+_END = Chunk(None, b"")  # an input ends here
+
+
 def _inputs(items: list[str]) -> Iterator[tuple[str, Chunk]]:
+    """The chunks of every input in order, each input closed by ``_END``: every input is a
+    whole capture, and its last push must not wait for bytes that never come."""
     for item in items:
-        if item == "-":
-            for chunk in _stdin_chunks(sys.stdin.buffer):
-                yield item, chunk
-            continue
-        data = read_input(item)
-        if not is_capture(data):
-            yield item, Chunk(None, data)
-            continue
-        try:  # a recorded capture: every chunk with its receive time
-            for chunk in parse_capture(data.decode("utf-8", "replace")):
-                yield item, chunk
-        except ValueError as exc:
-            raise UsageError(f"{item}: {exc}") from None
+        yield from ((item, chunk) for chunk in _chunks_of(item))
+        yield item, _END
+
+
+def _chunks_of(item: str) -> Iterator[Chunk]:
+    if item == "-":
+        yield from _stdin_chunks(sys.stdin.buffer)
+        return
+    data = read_input(item)
+    if not is_capture(data):
+        yield Chunk(None, data)
+        return
+    try:  # a recorded capture: every chunk with its receive time
+        yield from parse_capture(data.decode("utf-8", "replace"))
+    except ValueError as exc:
+        raise UsageError(f"{item}: {exc}") from None
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -139,7 +147,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     total = 0
     for _name, chunk in _inputs(args.inputs):
         total += len(chunk.data)
-        for reading in decoder.feed(chunk.data, received=chunk.received or datetime.now(UTC)):
+        end = chunk is _END  # (the end keeps the receive time of the input's last bytes)
+        received = chunk.received or (None if end else datetime.now(UTC))
+        for reading in decoder.feed(chunk.data, received=received, final=end):
             printer.print(reading)
             sys.stdout.flush()
         for event in decoder.take_events():

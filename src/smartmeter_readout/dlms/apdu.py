@@ -4,6 +4,10 @@ Green Book 9.5 / Blue Book: data-notification ::= ``0F`` long-invoke-id-and-prio
 date-time (OCTET STRING OPTIONAL: ``00`` absent, or ``0C`` and 12 bytes; Norwegian Kaifa meters
 send it as a tagged octet-string ``09 0C ...``) notification-body (one ``Data`` value).
 
+Several notifications in one APDU: a Landis+Gyr E450 in Switzerland sends three complete
+data-notifications a minute apart in one HDLC frame, each after its own LLC header
+(``E6 E7 00``); ``following_notifications`` finds them after the first.
+
 General Block Transfer (Green Book 9.4.6.13): ``E0`` block-control (bit 7 last block,
 bit 6 streaming, bits 0-5 window), block-number (2), block-number-ack (2), block-data (BER
 length and bytes). The blocks, joined in order, form the APDU (usually a ciphered one).
@@ -19,11 +23,13 @@ from . import axdr
 
 __all__ = [
     "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "DataNotification", "GbtBlock", "body_start",
-    "build_gbt_blocks", "build_notification", "parse_gbt_block", "parse_notification",
+    "build_gbt_blocks", "build_notification", "following_notifications", "parse_gbt_block",
+    "parse_notification",
 ]
 
 DATA_NOTIFICATION = 0x0F
 GENERAL_BLOCK_TRANSFER = 0xE0
+_LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,28 @@ def parse_notification(buf: bytes | bytearray, pos: int = 0) -> tuple[DataNotifi
                              "12"), length=marker)
     body, end = axdr.decode(buf, at)
     return DataNotification(invoke_id, date_time, body, at - pos), end
+
+
+def following_notifications(apdu: bytes, end: int) -> list[bytes] | None:
+    """The complete data-notifications that fill ``apdu`` from ``end`` (where the first one
+    ended), each perhaps after an LLC header; None when the bytes there are anything else:
+    only whole notifications with an array or structure body make readings of their own."""
+    parts: list[bytes] = []
+    at = end
+    while at < len(apdu):
+        if apdu[at : at + 3] in _LLC_HEADERS:
+            at += 3
+        if apdu[at : at + 1] != b"\x0f":
+            return None
+        try:
+            notification, stop = parse_notification(apdu, at)
+        except DecodeError:
+            return None
+        if notification.body[0] not in (axdr.ARRAY, axdr.STRUCTURE):
+            return None
+        parts.append(apdu[at:stop])
+        at = stop
+    return parts or None
 
 
 def body_start(apdu: bytes | bytearray) -> int:

@@ -51,7 +51,8 @@ def parse_bare_ciphered(buf: bytes | bytearray, pos: int) -> ParseResult:
         return NeedMore(total)
     if len(buf) < end + len(header) - 1 and any(
             header.startswith(buf[at:]) for at in range(end - len(header) + 1, end)):
-        return NeedMore(total)  # what may be the next header's start must show itself
+        # what may be the next header's start must show itself, or the input end
+        return NeedMore(total, Found(total, RawApdu(bytes(buf[pos:end]))))
     return Found(total, RawApdu(bytes(buf[pos:end])))
 
 

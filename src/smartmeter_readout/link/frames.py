@@ -88,10 +88,12 @@ class BrokenFrame:
 @dataclass(frozen=True, slots=True)
 class CutShortFrame:
     """A frame whose start and length field arrived, but the next frame began before its
-    end: bytes were lost on the way (a loose contact, a second program reading the port)."""
+    end: bytes were lost on the way (a loose contact, a second program reading the port). Or
+    the input ended inside it (``at_end``): a capture stopped in the middle of a frame."""
 
     framing: str
     size: int  # the bytes of it that arrived
+    at_end: bool = False  # not the next frame but the end of the input (``final``) cut it
 
 
 LinkEvent = (MbusSegment | MbusTelegram | MbusShort | HdlcFrame | RawApdu | DsmrTelegram | Garbage

@@ -4,7 +4,10 @@ A parser looks at a buffer at one position and answers with one of:
 
 - ``Found(size, frame)``: a checked frame of ``size`` bytes (``frame`` may itself be a
   ``BrokenFrame`` when the frame is intact but carries nothing this reader can use);
-- ``NeedMore(total)``: wait; ``total`` is how many bytes the frame needs in all, 0 unknown;
+- ``NeedMore(total, at_end)``: wait; ``total`` is how many bytes the frame needs in all, 0
+  unknown; ``at_end`` is the frame the bytes make if no more arrive (a bare APDU is complete,
+  but its last bytes may be the start of the next one's header: only the next bytes, or the
+  end of the input, tell);
 - ``NOT_A_FRAME``: the start byte was noise;
 - ``Broken(reason, size)``: a plausible frame fails its checks; ``size`` is what it claimed.
 """
@@ -29,6 +32,7 @@ class Found(NamedTuple):
 
 class NeedMore(NamedTuple):
     total: int = 0
+    at_end: Found | None = None
 
 
 class Broken(NamedTuple):

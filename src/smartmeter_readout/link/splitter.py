@@ -26,6 +26,12 @@ as cut short (``CutShortFrame``) instead of broken or noise. That names the caus
 fix (a loose contact, a second program reading the same port) instead of a wrong setting.
 An unframed APDU has no checksum to fail: its parser reports it broken only when the next one
 begins inside it, so it is always cut short.
+
+A live stream has no end: whatever waits is judged when the next bytes arrive. A capture has
+one, and ``feed(..., final=True)`` says so: nothing that waits for more can get it, so a
+candidate that is whole unless more bytes follow (a bare APDU whose last bytes might begin
+the next one's header) is handed out, one that announced its length is reported cut short
+at the end, and any other start byte was noise. Then no byte is held.
 """
 
 from __future__ import annotations
@@ -86,11 +92,14 @@ class FrameSplitter:
         """Bytes held back waiting for the rest of a frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[LinkEvent]:
+    def feed(self, data: bytes | bytearray | memoryview, *,
+             final: bool = False) -> list[LinkEvent]:
+        """The frames ``data`` completes; with ``final`` the input ends here: no byte is held
+        back, what waited for more is handed out, reported cut short or skipped as noise."""
         buf = self._buf
         buf += data
         events: list[LinkEvent] = []
-        pos = self._scan(buf, events)
+        pos = self._scan(buf, events, final)
         if pos:
             del buf[:pos]
             self._consumed += pos
@@ -106,7 +115,7 @@ class FrameSplitter:
         self._flush_garbage(events)
         return events
 
-    def _scan(self, buf: bytearray, events: list[LinkEvent]) -> int:
+    def _scan(self, buf: bytearray, events: list[LinkEvent], final: bool) -> int:
         pos = 0
         end = len(buf)
         parsers = self._parsers
@@ -123,11 +132,13 @@ class FrameSplitter:
                 pos = start + 1
                 continue
             result = parsers[first](buf, start)
+            if final and isinstance(result, NeedMore) and result.at_end is not None:
+                result = result.at_end  # no next header can begin in what never comes
             # the hot path: an isinstance test and tuple unpacking cost less than match
             if isinstance(result, Found):
                 size, frame = result
                 if first not in _CHECKSUMMED:
-                    inner = self._framed_inside(buf, start, start + size)
+                    inner = self._framed_inside(buf, start, start + size, final)
                     if inner == 0:
                         return start
                     if inner > 0:  # the "APDU" is the inside of a cut-off framed stream
@@ -144,10 +155,19 @@ class FrameSplitter:
                     self._framed = True
             elif isinstance(result, NeedMore):
                 later = self._complete_frame_after(buf, start)
-                if later < 0:
+                if later < 0 and not final:
                     return start
-                if first in _CHECKSUMMED and result.total and (first != _FLAG
-                                                               or hdlc_header_ok(buf, start)):
+                real_head = first in _CHECKSUMMED and bool(result.total) and (
+                    first != _FLAG or bool(hdlc_header_ok(buf, start)))
+                if later < 0:  # the input ends inside it
+                    if real_head:
+                        self._flush_garbage(events)
+                        events.append(CutShortFrame(_FRAMINGS[first], end - start, True))
+                        return end
+                    self._garbage += 1  # a start byte whose frame never came: noise
+                    pos = start + 1
+                    continue
+                if real_head:
                     self._flush_garbage(events)  # a real head, and a whole frame inside it
                     events.append(CutShortFrame(_FRAMINGS[first], later - start))
                 else:
@@ -160,7 +180,7 @@ class FrameSplitter:
                 if first in _CHECKSUMMED or first == _DSMR:
                     # a closing HDLC flag may be the next frame's opening one
                     extent = start + claimed - (first == _FLAG)
-                    inner = self._head_inside(buf, start, min(extent, end), first)
+                    inner = self._head_inside(buf, start, min(extent, end), first, final)
                     if inner == 0:
                         return start
                     if inner > 0:
@@ -182,9 +202,9 @@ class FrameSplitter:
                 pos = start + 1
         return pos
 
-    def _framed_inside(self, buf: bytearray, start: int, end: int) -> int:
+    def _framed_inside(self, buf: bytearray, start: int, end: int, final: bool) -> int:
         """Where a checksummed frame starts inside an unframed candidate: -1 nowhere,
-        0 wait for more bytes to tell.
+        0 wait for more bytes to tell (never at the end of the input: none will come).
 
         Listening that begins inside an M-Bus or HDLC frame meets the ciphered APDU it
         carries without its header; a checksummed frame inside the extent unmasks it.
@@ -197,17 +217,19 @@ class FrameSplitter:
             result = self._parsers[buf[at]](buf, at)
             if isinstance(result, Found):
                 return at
-            if isinstance(result, NeedMore) and (
+            if isinstance(result, NeedMore) and not final and (
                     (buf[at] == 0x68 and len(buf) - at >= 4)
                     or (buf[at] == _FLAG and hdlc_header_ok(buf, at))):
                 return 0
             pos = at + 1
         return -1
 
-    def _head_inside(self, buf: bytearray, start: int, end: int, first: int) -> int:
+    def _head_inside(self, buf: bytearray, start: int, end: int, first: int,
+                     final: bool = False) -> int:
         """Where the next frame's head begins inside ``start < at < end``: -1 nowhere, 0 wait
         for more bytes to tell. A checksummed frame's head must check out (M-Bus ``68 L L 68``,
-        an HDLC header with its HCS, a whole short frame); DSMR text looks for a telegram's."""
+        an HDLC header with its HCS, a whole short frame); DSMR text looks for a telegram's.
+        At the end of the input a head that cannot show itself whole is none."""
         pattern = _HEAD_START if first != _DSMR else _DSMR_START
         pos = start + 1
         while (match := pattern.search(buf, pos, end)) is not None:
@@ -215,17 +237,19 @@ class FrameSplitter:
             byte = buf[at]
             if byte == _FLAG:
                 head = hdlc_header_ok(buf, at)  # None also for an address that never ends
-                if head is None and len(buf) - at < _HDLC_HEAD:
+                if head is None and len(buf) - at < _HDLC_HEAD and not final:
                     return 0
                 if head:
                     return at
             elif byte == _DSMR and len(buf) - at < 5:
-                return 0
+                if not final:
+                    return 0
             else:
                 result = self._parsers[byte](buf, at)
                 if result == NEED_MORE and byte != _DSMR:
-                    return 0
-                if result is not NOT_A_FRAME:
+                    if not final:
+                        return 0
+                elif result is not NOT_A_FRAME:
                     return at
             pos = at + 1
         return -1

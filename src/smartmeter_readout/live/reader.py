@@ -158,6 +158,8 @@ class LiveReader:
                 async for reading in self._pump(connection, initial):
                     yield reading
             except SourceFinished:
+                for reading in self.decoder.feed(b"", final=True):  # a replay's last push
+                    yield reading
                 self._say(SourceState.FINISHED, _("{source}: end of input").format(
                     source=self.source), logging.INFO)
                 return

@@ -415,6 +415,9 @@ class Profile:
     pv_peak: float = 0.0
     gap: float = 0.0  # seconds between the frames of one push
     amis: bool = False  # Netz OÖ: M-Bus data records under OMS mode 5, acknowledged (G)
+    #: data-notifications in one frame, ``interval`` apart, each after an LLC header (a Swiss
+    #: L+G E450 sends three a minute apart in one HDLC frame); encrypted, they share a counter
+    notifications: int = 1
 
     @property
     def authenticated(self) -> bool:
@@ -483,6 +486,9 @@ class SimulatedPush:
     expected: dict[str, int | float | str]
     time: datetime
     frame_counter: int
+    #: with several notifications a frame: each one's time and values, in order (the last
+    #: is ``time`` and ``expected``)
+    batch: tuple[tuple[datetime, dict[str, int | float | str]], ...] = ()
 
     @property
     def wire(self) -> bytes:
@@ -503,19 +509,27 @@ class Simulator:
         self.frame_counter = frame_counter
         self.tz = tz
         self.model = ValueModel(seed=seed, pv_peak=self.profile.pv_peak)
+        self._snapshots: list[Snapshot] = []  # the moments of a frame of several notifications
 
     def push(self, moment: datetime, snapshot: Snapshot | None = None, *,
              tamper: Callable[[bytes], bytes] | None = None) -> SimulatedPush:
         """The push at ``moment``; ``tamper`` may damage the APDU before it is framed."""
         profile = self.profile
         local = moment.astimezone(self.tz).replace(microsecond=0)
+        several = profile.notifications > 1 and profile.body is not None and not profile.amis
+        if several and snapshot is None:  # the model runs through the earlier ones first
+            snapshot = self._earlier(local)
         snap = snapshot if snapshot is not None else self.model.snapshot(local)
         snap = replace(snap, time=local)
         self.frame_counter += 1
         if profile.amis:
             return self._amis(snap, local)
+        batch: tuple[tuple[datetime, dict[str, int | float | str]], ...] = ()
         if profile.body is None:
             apdu, expected = dsmr_telegram(snap, profile.meter_id)
+        elif several:
+            apdu, batch = self._batch(local, snap)
+            expected = batch[-1][1]
         else:
             push = profile.body(snap, profile.meter_id, profile.codes)
             apdu = build_notification(push.body, invoke_id=self.frame_counter,
@@ -529,7 +543,36 @@ class Simulator:
                                 auth_key=self.auth_key)
         if tamper is not None:
             apdu = tamper(apdu)
-        return SimulatedPush(profile.framer(apdu), expected, local, self.frame_counter)
+        return SimulatedPush(profile.framer(apdu), expected, local, self.frame_counter, batch)
+
+    def _moments(self, local: datetime) -> list[datetime]:
+        step = timedelta(seconds=self.profile.interval)
+        count = self.profile.notifications
+        return [local - (count - 1 - i) * step for i in range(count)]
+
+    def _earlier(self, local: datetime) -> Snapshot:
+        """Run the model through the frame's earlier moments, keep them, give the last."""
+        self._snapshots = [self.model.snapshot(moment) for moment in self._moments(local)]
+        return self._snapshots[-1]
+
+    def _batch(self, local: datetime, last: Snapshot,
+               ) -> tuple[bytes, tuple[tuple[datetime, dict[str, int | float | str]], ...]]:
+        """Several notifications for one frame, ``interval`` apart, the last at ``local``
+        (a snapshot given to ``push`` stands for each of them)."""
+        profile = self.profile
+        assert profile.body is not None
+        moments = self._moments(local)
+        count = len(moments)
+        snapshots = self._snapshots if len(self._snapshots) == count else [last] * count
+        self._snapshots = []
+        apdus, batch = [], []
+        for i, (moment, snap) in enumerate(zip(moments, snapshots, strict=True)):
+            push = profile.body(replace(snap, time=moment), profile.meter_id, profile.codes)
+            apdus.append(build_notification(
+                push.body, invoke_id=(self.frame_counter * count + i) & 0xFFFFFFFF,
+                date_time=push.notification_time))
+            batch.append((moment, push.expected))
+        return LLC.join(apdus), tuple(batch)
 
     def _amis(self, snap: Snapshot, local: datetime) -> SimulatedPush:
         """A Netz OÖ AMIS telegram: the access number counts them, the frame count bit of
