@@ -12,7 +12,13 @@ Targets: history requests p95 < 50 ms, first load < 1 s. With a [tariff] (energy
 base fee, peak price), so the year's quarter hours are settled at the first write and the
 summary, peaks and costs are measured too.
 
-    python benchmarks/bench_web.py [--rebuild] [--repeat 30]
+``--heavy`` measures what one heavy history request (every value in 15-minute steps over a
+year, tens of MB of JSON) does to the service: its RSS before and after (and its peak), and
+the status's p50 / p95 while the request runs (issue 27). ``--quick`` builds the year from
+one value a minute instead of one a second (seconds instead of minutes; the heavy request
+is the same size) in a cache of its own.
+
+    python benchmarks/bench_web.py [--rebuild] [--repeat 30] [--heavy] [--quick]
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.sim.simulator import Simulator
 
 CACHE = Path(tempfile.gettempdir()) / "smartmeter-bench-year.sqlite"
+QUICK_CACHE = Path(tempfile.gettempdir()) / "smartmeter-bench-year-minutes.sqlite"
+HEAVY = "/api/v1/history?from=-365d&step=15m"
 KEY = bytes(range(16))
 P, E = "1.0.1.7.0.255,1.0.2.7.0.255", "1.0.1.8.0.255,1.0.2.8.0.255"
 REQUESTS = {
@@ -57,16 +65,16 @@ REQUESTS = {
 }
 
 
-def build(path: Path) -> None:
+def build(path: Path, resolution: int = 1) -> None:
     started = time.perf_counter()
     path.unlink(missing_ok=True)
     store = HistoryStore(path)
     now = datetime.now(UTC).replace(microsecond=0)
     simulator = Simulator("vkw", key=KEY)
     raw_from = now - timedelta(days=1)
-    made = fill_history(store, now - timedelta(days=365), raw_from, resolution=1,
+    made = fill_history(store, now - timedelta(days=365), raw_from, resolution=resolution,
                         model=simulator.model)
-    print(f"made-up aggregates of {made:,} 1-second readings: "
+    print(f"made-up aggregates of {made:,} {resolution}-second readings: "
           f"{time.perf_counter() - started:.0f} s", flush=True)
     decoder = Decoder(KEY)
     batch = []
@@ -122,16 +130,58 @@ def first_loads(url: str, repeat: int) -> list[float]:
     return times
 
 
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident memory of a process, MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
+                  .splitlines() if line.startswith(("VmRSS", "VmHWM")))
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def heavy(base: str, pid: int) -> None:
+    """One heavy history request while the status is asked for again and again."""
+    import threading
+
+    for _ in range(5):
+        fetch(base + "/api/v1/status")
+    before, _peak = rss_mb(pid)
+    alone = sorted(fetch(base + "/api/v1/status") for _ in range(50))
+    done = threading.Event()
+    size = [0]
+
+    def load() -> None:
+        started = time.perf_counter()
+        with urllib.request.urlopen(base + HEAVY, timeout=120) as response:
+            while chunk := response.read(1 << 16):
+                size[0] += len(chunk)
+        size.append(time.perf_counter() - started)
+        done.set()
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    during = []
+    while not done.is_set():
+        during.append(fetch(base + "/api/v1/status"))
+    thread.join()
+    after, peak = rss_mb(pid)
+    print(f"  heavy request {HEAVY}: {size[0] / 1e6:.1f} MB of JSON in {size[1]:.1f} s")
+    print(f"  {'status alone':30s} {percentiles(alone)}")
+    print(f"  {'status during it':30s} {percentiles(during)} ({len(during)} requests)")
+    print(f"  service RSS: {before:.0f} MB before, {after:.0f} MB after, peak {peak:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--heavy", action="store_true", help="the heavy request only")
+    parser.add_argument("--quick", action="store_true", help="a year of minute values")
     args = parser.parse_args()
-    if args.rebuild or not CACHE.exists():
-        build(CACHE)
+    cache = QUICK_CACHE if args.quick else CACHE
+    if args.rebuild or not cache.exists():
+        build(cache, 60 if args.quick else 1)
     work = Path(tempfile.mkdtemp(prefix="smartmeter-bench-web-"))
     db = work / "history.sqlite"
-    shutil.copy(CACHE, db)
+    shutil.copy(cache, db)
     port = free_port()
     env = {**os.environ, "SMARTMETER_SOURCE_SIMULATE": "vkw", "SMARTMETER_SOURCE_INTERVAL": "1",
            "SMARTMETER_SQLITE_PATH": str(db), "SMARTMETER_WEB_PORT": str(port),
@@ -150,7 +200,10 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        print(f"history: {CACHE.stat().st_size / 1e6:.0f} MB, a year of aggregates + a day raw")
+        print(f"history: {cache.stat().st_size / 1e6:.0f} MB, a year of aggregates + a day raw")
+        if args.heavy:
+            heavy(base, service.pid)
+            return
         settled = time.monotonic()
         while not json.loads(urllib.request.urlopen(base + "/api/v1/summary").read())[
                 "periods"]["this_year"]["cost"]:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from ..i18n import _
 
 __all__ = ["COUNTER_UNITS", "EXPORT", "IMPORT", "STEPS", "CounterReset", "HistoryError",
-           "HistoryQuery", "QuarterHour"]
+           "HistoryQuery", "QuarterHour", "spans"]
 
 STEPS = ("1m", "15m", "1h", "1d", "1mo")
 IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
@@ -90,6 +90,26 @@ class HistoryQuery:
         with self._reading():
             rows = self._db.execute(sql, args).fetchall()
         return [_contract(json.loads(data)) for (data,) in rows]
+
+    def readings_after(self, since: datetime, until: datetime, limit: int,
+                       meter: str | None = None, after: tuple[float, int] | None = None
+                       ) -> tuple[list[dict[str, Any]], tuple[float, int] | None]:
+        """Up to ``limit`` stored readings in time order, from the one after ``after`` on,
+        and the cursor for the next call (None: no more): a long answer read in pieces, each
+        holding the connection only briefly."""
+        low, high = _range(since, until)
+        sql = "SELECT time, rowid, data FROM readings WHERE time >= ? AND time < ?"
+        args: tuple[Any, ...] = (low, high)
+        if meter is not None:
+            sql, args = sql + " AND meter = ?", (*args, meter)
+        if after is not None:
+            sql += " AND (time > ? OR (time = ? AND rowid > ?))"
+            args = (*args, after[0], after[0], after[1])
+        sql += f" ORDER BY time, rowid LIMIT {int(limit)}"
+        with self._reading():
+            rows = self._db.execute(sql, args).fetchall()
+        cursor = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
+        return [_contract(json.loads(data)) for _time, _row, data in rows], cursor
 
     def series(self, meter: str | None = None) -> list[dict[str, Any]]:
         """What the store holds: one row per meter and value, with its name and unit."""
@@ -470,6 +490,25 @@ def _boundaries(step: str, low: float, high: float, tz: tzinfo) -> list[int]:
             day += timedelta(days=1)
         else:
             day = (day + timedelta(days=32)).replace(day=1)
+
+
+def spans(step: str, since: datetime, until: datetime, tz: tzinfo,
+          size: int) -> list[tuple[datetime, datetime]]:
+    """``since`` to ``until`` cut into pieces of about ``size`` intervals of ``step``, for
+    answering a long range piece by piece: the pieces' intervals together are those of the
+    whole range. Hours, days and months are cut at their local edges only (an interval is
+    summed up whole from the one holding its start); stored minutes and quarter hours
+    anywhere."""
+    low, high = since.timestamp(), until.timestamp()
+    if step in ("1m", "15m"):
+        width = size * (60 if step == "1m" else _QUARTER)
+        cuts = [float(edge) for edge in range(int(low // width + 1) * width, int(high), width)]
+    else:
+        edges = [edge for edge in _boundaries(step, low, high, tz) if low < edge < high]
+        cuts = [float(edge) for edge in edges[size - 1::size]]
+    moments = [since, *(datetime.fromtimestamp(cut, since.tzinfo) for cut in cuts
+                        if low < cut < high), until]
+    return list(itertools.pairwise(moments))
 
 
 def _local(stamp: int, tz: tzinfo) -> str:

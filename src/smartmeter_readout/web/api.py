@@ -26,7 +26,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from importlib.resources import files
@@ -38,11 +38,12 @@ from aiohttp import web
 from .. import __version__
 from ..events import EventKind
 from ..history.costs import cost_intervals
-from ..history.query import STEPS, HistoryError, HistoryQuery
+from ..history.query import STEPS, HistoryError, HistoryQuery, spans
 from ..history.summary import peaks, summary
 from ..history.timespec import parse_when
 from ..i18n import localize
 from ..service.service import Service, ServiceStatus
+from ..sinks.sqlite import is_damage
 
 __all__ = ["Api", "SiteInfo", "when_param"]
 
@@ -55,6 +56,11 @@ _MAX_INTERVALS = 20_000
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_RAW = 10_000
+# a long history answer is read, encoded and written in pieces of this many intervals (of
+# all the values asked for) or readings: about 0.5 MB of JSON each, a few tens of ms of a
+# worker thread holding the history's connection
+_PIECE_INTERVALS = 256
+_PIECE_READINGS = 500
 _MAX_PEAK_DAYS = 3 * 366  # quarter hours are read one by one: about 100,000 of them
 _MAX_QUARTER_DAYS = 31  # quarter hours answered one by one: about 3,000 of them
 _STATUS_EVERY = 2.0
@@ -218,7 +224,7 @@ class Api:
             "counter_resets": self._resets,
         }
 
-    async def history(self, request: web.Request) -> web.Response:
+    async def history(self, request: web.Request) -> web.StreamResponse:
         query = request.query
         step = query.get("step", "15m")
         if step != "raw" and step not in STEPS:
@@ -242,19 +248,84 @@ class Api:
                 _MAX_INTERVALS:
             since = until - timedelta(seconds=_MAX_INTERVALS * _STEP_SECONDS[step])
             truncated = True
-        answer: dict[str, Any] = {"step": step, "from": since.isoformat(),
-                                  "to": until.isoformat(), "truncated": truncated}
+        head: dict[str, Any] = {"step": step, "from": since.isoformat(),
+                                "to": until.isoformat()}
         store = await self._history_store()
         if step == "raw":
             if meter is not None and not isinstance(meter, str):
                 raise BadRequest("step=raw is for one meter at a time: meter=NAME")
-            rows = await self._query(store.readings, since, until, _MAX_RAW + 1, meter)
-            answer["truncated"] = len(rows) > _MAX_RAW
-            answer["readings"] = rows[:_MAX_RAW]
-            return web.json_response(answer)
-        answer["intervals"] = await self._query(
-            functools.partial(store.intervals, obis=obis, meter=meter), step, since, until, tz)
-        return web.json_response(answer)
+            return await self._streamed(request, head, "readings",
+                                        self._raw_pieces(store, since, until, meter))
+        head["truncated"] = truncated
+        pieces = (functools.partial(_encoded, store.intervals, step, low, high, tz, obis=obis,
+                                    meter=meter)
+                  for low, high in spans(step, since, until, tz, _PIECE_INTERVALS))
+        return await self._streamed(request, head, "intervals", self._pieces(pieces))
+
+    async def _pieces(self, calls: Iterable[Callable[[], tuple[bytes, int]]]
+                      ) -> AsyncIterator[tuple[bytes, int]]:
+        for call in calls:
+            yield await self._query(call)
+
+    async def _raw_pieces(self, store: HistoryQuery, since: datetime, until: datetime,
+                          meter: str | None) -> AsyncIterator[tuple[bytes, int]]:
+        """The stored readings a piece at a time, at most ``_MAX_RAW``; the one read past
+        them tells ``truncated``. Each piece: (its encoded readings, how many were read)."""
+        read = 0
+        after: tuple[float, int] | None = None
+        while True:
+            rows, after = await self._query(store.readings_after, since, until,
+                                            min(_PIECE_READINGS, _MAX_RAW + 1 - read), meter,
+                                            after)
+            kept = rows[:_MAX_RAW - read]
+            read += len(rows)
+            yield await asyncio.to_thread(_joined, kept), len(rows)
+            if after is None or read > _MAX_RAW:
+                return
+
+    async def _streamed(self, request: web.Request, head: dict[str, Any], key: str,
+                        pieces: AsyncIterator[tuple[bytes, int]]) -> web.StreamResponse:
+        """``head`` with ``key`` holding the list the pieces make, written as it is read
+        (each piece queried and encoded in a worker thread), so a year of quarter hours
+        neither fills the memory nor holds up the status. An answer of one piece goes out
+        whole; a database failing in the first piece is a 503, in a later one the answer
+        breaks off (its JSON incomplete: never a wrong whole)."""
+        opening = json.dumps(head)[:-1].encode() + f', "{key}": ['.encode()
+        first, count = await anext(pieces, (b"", 0))
+        second = await anext(pieces, None)
+        total = count
+        if second is None:
+            return web.Response(body=opening + first + self._closing(key, total),
+                                content_type="application/json", charset="utf-8")
+        response = web.StreamResponse()
+        response.content_type, response.charset = "application/json", "utf-8"
+        await response.prepare(request)
+        await response.write(opening + first)
+        written = bool(first)
+        piece: tuple[bytes, int] | None = second
+        try:
+            while piece is not None:
+                body, count = piece
+                total += count
+                if body:
+                    await response.write(b", " + body if written else body)
+                    written = True
+                piece = await anext(pieces, None)
+        except web.HTTPServiceUnavailable:
+            if request.transport is not None:
+                request.transport.close()  # the client sees the answer cut, not a whole one
+            return response
+        except ConnectionError:
+            return response  # the client left
+        await response.write(self._closing(key, total))
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    def _closing(key: str, total: int) -> bytes:
+        if key == "readings":  # one reading past the limit was asked for: there are more
+            return f'], "truncated": {"true" if total > _MAX_RAW else "false"}}}'.encode()
+        return b"]}"
 
     async def summary(self, request: web.Request) -> web.Response:
         store = await self._history_store()
@@ -326,12 +397,14 @@ class Api:
                              "one meter")
         return names
 
-    @staticmethod
-    async def _query(call: Callable[..., Any], *args: Any) -> Any:
-        """A history query off the event loop; a database that cannot be read is a 503."""
+    async def _query(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A history query off the event loop; a database that cannot be read is a 503,
+        and a damaged one the SQLite output's fault (a warning, and in the status)."""
         try:
             return await asyncio.to_thread(call, *args)
         except HistoryError as exc:
+            if is_damage(str(exc)):
+                self.service.report_fault("sqlite", str(exc))
             raise _unavailable(str(exc)) from None
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -413,6 +486,19 @@ def when_param(query: Any, name: str, default: datetime, now: datetime,
         return parse_when(text, tz, now)
     except (ValueError, OverflowError) as exc:
         raise BadRequest(f"{name}: {exc}") from None
+
+
+def _joined(items: list[dict[str, Any]]) -> bytes:
+    """Items of a JSON list, without its brackets (as json.dumps writes them)."""
+    return ", ".join(json.dumps(item) for item in items).encode()
+
+
+def _encoded(call: Callable[..., list[dict[str, Any]]], *args: Any,
+             **kwargs: Any) -> tuple[bytes, int]:
+    """A history query's rows, encoded where it ran (a worker thread): the bytes of a piece
+    of the answer and how many rows it holds."""
+    rows = call(*args, **kwargs)
+    return _joined(rows), len(rows)
 
 
 def _unavailable(reason: str) -> web.HTTPServiceUnavailable:

@@ -11,6 +11,7 @@ connection is busy (live feeds, say) is a newcomer turned away with a 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -152,6 +153,21 @@ class ConnectionGuard:
             return await handler(request)
         finally:
             connection.busy -= 1
+
+
+    @contextlib.contextmanager
+    def idle(self, request: web.Request) -> Iterator[None]:
+        """The request's connection counts as idle meanwhile (a login form still arriving):
+        like half a header, it is closed first when a newcomer needs its place."""
+        connection = self.by_transport.get(request.transport)  # type: ignore[arg-type]
+        if connection is None:
+            yield
+            return
+        connection.busy -= 1
+        try:
+            yield
+        finally:
+            connection.busy += 1
 
 
 class GuardCollector(Collector):

@@ -23,8 +23,9 @@ from ..i18n import _, os_error_text
 from ..service.metrics import ServiceCollector, SummaryCollector
 from ..service.service import Service
 from .api import Api, SiteInfo
-from .auth import Auth, Handler
+from .auth import FORM_BYTES, Auth, Handler
 from .guard import ConnectionGuard, GuardCollector
+from .throttle import Throttle, ThrottleCollector
 
 if TYPE_CHECKING:  # the fleet's API needs psycopg (the postgres extra); only collect has it
     from .fleet import FleetApi
@@ -86,11 +87,15 @@ class WebServer:
         if service is not None and self.api is not None:
             self.registry.register(ServiceCollector(service))
             self.registry.register(SummaryCollector(self.api.last_summary))
-        self.auth = Auth(token)
         self.guard = ConnectionGuard(total=max_connections, per_client=per_client,
                                      log=self.log)
+        self.auth = Auth(token, form_seconds=header_timeout, throttle=Throttle(log=self.log),
+                         idle=self.guard.idle)
         self.registry.register(GuardCollector(self.guard))
-        self.app = web.Application(middlewares=[self.guard.middleware, _headers,
+        self.registry.register(ThrottleCollector(self.auth.throttle))
+        # the login form is the only body any route reads: aiohttp refuses a longer one
+        self.app = web.Application(client_max_size=FORM_BYTES,
+                                   middlewares=[self.guard.middleware, _headers,
                                                 self.auth.middleware])
         self.app.add_routes([
             web.get("/", self.page), web.get("/metrics", self.metrics),
@@ -108,10 +113,13 @@ class WebServer:
         if not any(isinstance(f, OneLineRateLimited) for f in errors.filters):
             errors.addFilter(OneLineRateLimited())
         # aiohttp's keep-alive timer runs from the connection's start and is not pushed on
-        # by partial data: with a short timeout it is the deadline for a request's headers
+        # by partial data: with a short timeout it is the deadline for a request's headers;
+        # a body answered before it was read (a refused login form) is read on and dropped
+        # for as long at most, so the client can take the answer before the close
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0, logger=errors,
-                                     keepalive_timeout=self.header_timeout)
+                                     keepalive_timeout=self.header_timeout,
+                                     lingering_time=self.header_timeout)
         await self._runner.setup()
         server = self._runner.server
         assert server is not None
