@@ -229,6 +229,34 @@ def test_a_counter_that_went_down_is_explained(browser: Browser, site: Demo, lan
     expect(note.locator("p").nth(1)).to_contain_text(SMALL[lang])
 
 
+def test_a_replaced_meter_shows_its_import_drop_first(browser: Browser, site: Demo) -> None:
+    """A swap drops all four counters at the same moment (the API lists them in any order):
+    the note shows all four, energy import first, and leaves an older drop out."""
+    _, status = site.get("/api/v1/status")
+    meter = (status["meter"] or {}).get("history_id")
+    year = datetime.now().year
+    swap = f"{year}-12-07T08:19:30+00:00"
+    resets = [{"meter": meter, "code": code, "name": name, "time": swap, "before": 9000,
+               "after": 10} for code, name in (
+                   ("1.0.4.8.0.255", "reactive_energy_export"),
+                   ("1.0.3.8.0.255", "reactive_energy_import"),
+                   ("1.0.2.8.0.255", "active_energy_export"),
+                   ("1.0.1.8.0.255", "active_energy_import"))]
+    resets.append({"meter": meter, "code": "1.0.1.8.0.255", "name": "active_energy_import",
+                   "time": f"{year}-11-01T08:00:00+00:00", "before": 5000, "after": 1})
+    changed = {**status, "counter_resets": resets}
+    page = browser.new_context(locale=LOCALES["en"]).new_page()
+    page.route("**/api/v1/status", lambda route: route.fulfill(json=changed))
+    page.route("**/api/v1/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body=f"retry: 600000\n\nevent: status\ndata: {json.dumps(changed)}\n\n"))
+    page.goto(site.url)
+    lines = page.locator("[data-testid=counter-resets] p")
+    expect(lines).to_have_count(4)
+    expect(lines.first).to_contain_text("The import counter fell on 7 Dec")
+    expect(lines.nth(1)).to_contain_text("The export counter")
+
+
 def test_no_note_without_a_counter_that_went_down(browser: Browser, site: Demo) -> None:
     page = browser.new_context(locale="de-AT").new_page()
     page.goto(site.url)

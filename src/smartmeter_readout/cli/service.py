@@ -184,8 +184,8 @@ def _fill_demo_history(built: Built, days: float) -> None:
     finally:
         store.close()
     logging.getLogger("smartmeter_readout").info(
-        _("demo: %s days of made-up history (%d readings, one a minute) for the charts"),
-        f"{days:g}", made)
+        _("demo: made-up history from %s on (%d readings, one a minute) for the charts"),
+        (now - timedelta(days=days)).astimezone(built.tz).strftime("%Y-%m-%d %H:%M"), made)
 
 
 def _serve(config: Config, count: int | None, *, demo: bool = False,
@@ -246,7 +246,7 @@ def _serve(config: Config, count: int | None, *, demo: bool = False,
     readings = built.service.readings
     log.info(_("stopped after 1 reading") if readings == 1 else
              _("stopped after {count} readings").format(count=readings))
-    return EXIT_OK
+    return EXIT_FAILURE if built.service.lost else EXIT_OK  # the log said how many
 
 
 def _web(config: Config, built: Built, log: logging.Logger) -> WebServer | None:

@@ -174,7 +174,13 @@ function statusCard(status) {
 // of them with their names (``several``: the page shows the sum).
 function counterResets(resets, shownMeter, several) {
   const note = $("resets");
-  const shown = resets.filter((reset) => !shownMeter || reset.meter === shownMeter).slice(0, 3);
+  // a replaced meter drops all its counters at once: the newest drops, energy import first
+  const rank = ["active_energy_import", "active_energy_export", "reactive_energy_import",
+    "reactive_energy_export"];
+  const order = (name) => (rank.includes(name) ? rank.indexOf(name) : rank.length);
+  const shown = resets.filter((reset) => !shownMeter || reset.meter === shownMeter)
+    .sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || order(a.name) - order(b.name))
+    .slice(0, 4);
   note.hidden = !shown.length;
   note.replaceChildren();
   for (const reset of shown) {
