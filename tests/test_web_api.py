@@ -4,12 +4,15 @@ checked by property-based tests (schemathesis) against the live server."""
 from __future__ import annotations
 
 import calendar
+import http.client
+import json
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import schemathesis
@@ -19,7 +22,8 @@ from schemathesis.checks import positive_data_acceptance
 
 import smartmeter_readout.web as web_package
 from livekit import CLI, ENV
-from webkit import Demo, demo
+from smartmeter_readout.history.query import HistoryQuery
+from webkit import Demo, demo, served
 
 OPENAPI = Path(web_package.__file__).parent / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(OPENAPI).exclude(path="/api/v1/events")
@@ -151,8 +155,6 @@ def test_bad_history_queries_say_what_is_wrong(site: Demo, query: str, words: st
 
 
 def test_the_description_admits_what_the_server_takes() -> None:
-    import json
-
     from smartmeter_readout.web.api import OBIS_LIST, WHEN
 
     spec = json.loads(OPENAPI.read_text())
@@ -226,3 +228,57 @@ def test_nothing_answers_with_the_key(site: Demo) -> None:
         status, body = site.get(path)
         assert status == 200, path
         assert KEY_HEX.lower() not in str(body).lower(), path
+
+
+def _rss(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(field)
+
+
+def test_a_heavy_history_answer_is_streamed_in_flat_memory(tmp_path: Path) -> None:
+    """Every value in 15-minute steps over 208 days (issue 27, item 13): about 37 MB of JSON,
+    written as it is read, so a `run` service's memory stays flat and its status answers
+    while the answer is held half-read; the pieces together are the history's whole answer."""
+    db = tmp_path / "history.sqlite"
+    made = subprocess.run([*CLI, "demo", "--count", "1", "--history-days", "210", "--sqlite",
+                           str(db), "--console", "none"], env=ENV, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert made.returncode == 0, made.stderr
+    env = {"SMARTMETER_SOURCE_SIMULATE": "vkw", "SMARTMETER_SOURCE_INTERVAL": "1",
+           "SMARTMETER_SQLITE_PATH": str(db), "SMARTMETER_METER_KEY": KEY_HEX}
+    with served("run", env=env) as service:
+        service.wait_readings(1)
+        pid = service.process.pid
+        before = _rss(pid, "VmRSS")
+        host = urllib.parse.urlsplit(service.url)
+        heavy = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        heavy.request("GET", "/api/v1/history?from=-365d&step=15m")
+        answer = heavy.getresponse()
+        assert answer.status == 200 and answer.getheader("Transfer-Encoding") == "chunked"
+        start = answer.read(1 << 16)
+        assert service.get("/api/v1/status")[0] == 200  # while the answer is held half-read
+        rest = answer.read()
+        heavy.close()
+        peak = _rss(pid, "VmHWM")
+        body = json.loads(start + rest)
+        assert len(start + rest) > 30e6 and len(body["intervals"]) >= 19_900
+        assert body["truncated"] is True
+        assert peak - before < 60, (before, peak)
+        # pieces cut anywhere for quarter hours, at local edges for hours: the whole either way
+        status = service.get("/api/v1/status")[1]
+        tz = ZoneInfo(status["time_zone"])
+        day = datetime.now(tz).date() - timedelta(days=3)
+        history = HistoryQuery(db)
+        try:
+            for step, days in (("15m", 9), ("1h", 40), ("1d", 200)):
+                first = (day - timedelta(days=days)).isoformat()
+                code, piece = service.get(f"/api/v1/history?from={first}T05:07&to={day}"
+                                          f"&step={step}")
+                assert code == 200 and piece["truncated"] is False
+                whole = history.intervals(step, datetime.fromisoformat(piece["from"]),
+                                          datetime.fromisoformat(piece["to"]), tz)
+                assert piece["intervals"] == json.loads(json.dumps(whole)), step
+        finally:
+            history.close()
