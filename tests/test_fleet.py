@@ -52,12 +52,14 @@ def test_a_reading_of_the_contract_becomes_rows() -> None:
 
 
 @pytest.mark.parametrize(("payload", "why"), [
-    (b"\xff\xfe", "not JSON"), (b"[1, 2]", "not a JSON object"),
+    (b"\xff\xfe", "not JSON in UTF-8"), (b"[1, 2]", "not a JSON object"),
     (b'{"time": "2026-11-30T10:00:00+01:00"}', "no time or no values"),
     (b'{"time": "yesterday", "values": {}}', "not ISO 8601"),
     (b'{"time": "2026-11-30T10:00:00", "values": {}}', "no UTC offset"),
     (b'{"time": "2026-11-30T10:00:00Z", "values": {"1.0.1.7.0.255": 5}}', "not an object"),
-    (b'{"time": "2026-11-30T10:00:00Z", "values": {"x\\u0000": {"value": 1}}}', "NUL"),
+    (b'{"time": "2026-11-30T10:00:00Z", "values": {"1.0.1.7.0.255": {"value": 1, '
+     b'"name": "x\\u0000"}}}', "NUL"),
+    (b'{"time": "2026-11-30T10:00:00Z", "values": {"x": {"value": 1}}}', "not an OBIS code"),
 ])
 def test_what_is_no_reading_is_said_not_raised(payload: bytes, why: str) -> None:
     with pytest.raises(NotAReading, match=why):
@@ -67,10 +69,13 @@ def test_what_is_no_reading_is_said_not_raised(payload: bytes, why: str) -> None
 def test_numbers_beyond_a_table_of_doubles_are_left_out() -> None:
     payload = json.dumps({"time": "2026-11-30T10:00:00Z", "frame_counter": 1 << 70, "values": {
         "a": {"value": 10 ** 400}, "b": {"value": True}, "c": {"value": "text"},
-        "d": {"value": 2.5, "name": "x\ty", "unit": "W"}}})
+        "d": {"value": float("nan")}, "e": {"value": float("-inf")},
+        "1.0.1.7.0.255": {"value": 2.5, "name": "x\ty", "unit": "W"}}})
     [row] = rows_of(payload, "topic-meter")
-    assert row == Row("2026-11-30T10:00:00Z", "topic-meter", "d", "x\ty", 2.5, "W", None)
-    assert copy_text([row]) == b"2026-11-30T10:00:00Z\ttopic-meter\td\tx\\ty\t2.5\tW\t\\N\n"
+    assert row == Row("2026-11-30T10:00:00Z", "topic-meter", "1.0.1.7.0.255", "x\ty", 2.5, "W",
+                      None)
+    assert copy_text([row]) == (b"2026-11-30T10:00:00Z\ttopic-meter\t1.0.1.7.0.255\tx\\ty\t2.5"
+                                b"\tW\t\\N\n")
 
 
 def test_the_load_publishes_the_contract() -> None:

@@ -171,6 +171,23 @@ def test_a_members_month_as_csv(fleet_site: str) -> None:
     assert get(fleet_site + "/api/v1/fleet/csv?month=2026-11")[0] == 400
 
 
+@pytest.mark.parametrize("query", [
+    "csv?meter=PV&month=9999-12", "csv?meter=PV&month=0000-01", "csv?meter=PV&month=0001-01",
+    "csv?meter=PV&month=1969-12", "csv?meter=PV&month=2200-01", "csv?group=EEG%20Sonnenfeld&"
+    "month=9999-12", "csv?meter=%00&month=2026-11", "csv?meter=" + "m" * 65 + "&month=2026-11",
+    "groups/EEG%20Sonnenfeld?to=0001-01-01", "groups/EEG%20Sonnenfeld?from=0001-01-01",
+    "groups/EEG%20Sonnenfeld?from=0001-01-01&to=0001-01-02",
+    "groups/EEG%20Sonnenfeld?from=9999-12-30&to=9999-12-31",
+    "groups/EEG%20Sonnenfeld?to=9999-12-31T23:59:59-14:00",
+    "groups/EEG%20Sonnenfeld?from=0001-01-01T00:00+14:00&to=0001-01-02T00:00+14:00",
+    "groups/EEG%20Sonnenfeld?from=-99999w", "groups/EEG%20Sonnenfeld?from=-99999d",
+    "groups/EEG%20Sonnenfeld?to=-99999w", "groups/EEG%20Sonnenfeld?from=1969-12-30",
+])
+def test_dates_out_of_range_are_a_400_with_a_reason(fleet_site: str, query: str) -> None:
+    status, data = get(f"{fleet_site}/api/v1/fleet/{query}")
+    assert status == 400 and data["error"], (query, status, data)
+
+
 def test_the_fleet_page_in_a_browser(fleet_site: str) -> None:
     with browser_page(fleet_site) as page:
         expect(page.locator("[data-testid=count]")).to_have_text("3 meters")

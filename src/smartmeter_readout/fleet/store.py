@@ -64,6 +64,13 @@ class BadBatch(Exception):
     """PostgreSQL refused the batch's data: retrying the same batch cannot help."""
 
 
+#: what PostgreSQL says of data it will never take; ProgramLimitExceeded (an index row or a
+#: value beyond its limits, e.g. a name of a megabyte) is an OperationalError to psycopg, but
+#: taking it for an outage would retry the batch without end, holding everything behind it
+_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError,
+            psycopg.errors.ProgramLimitExceeded)
+
+
 def _bucket(width: str, column: str = "time") -> str:
     if width == "1 day":  # calendar days in UTC; the page shifts to the meter's zone
         return f"date_trunc('day', {column})"
@@ -114,7 +121,7 @@ class FleetStore:
                 except psycopg.errors.UniqueViolation:  # a batch that comes again
                     landed = await self._merge(cursor, batch)
                 await self._small_tables(cursor, firsts, latest)
-        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+        except _REFUSED as exc:
             raise BadBatch(f"{self.where}: {self._said(exc)}") from None
         except psycopg.Error as exc:
             await self.close()

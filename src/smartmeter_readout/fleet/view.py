@@ -27,9 +27,10 @@ import psycopg
 
 from ..masking import hide_secrets
 from ..sinks.postgres import reason
+from .rows import EARLIEST, LATEST
 from .store import COUNTERS, StoreUnavailable
 
-__all__ = ["FleetView", "month_bounds"]
+__all__ = ["FleetView", "month_bounds", "within_years"]
 
 _TIMEOUT = 10
 _QUARTER = timedelta(minutes=15)
@@ -40,10 +41,19 @@ def month_bounds(month: str, tz: tzinfo) -> tuple[datetime, datetime]:
     """``YYYY-MM`` as local midnight of its first day and of the next month's."""
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
         raise ValueError(f"month={month!r}: use YYYY-MM, e.g. 2026-11")
+    if not EARLIEST.year <= int(month[:4]) < LATEST.year:  # where a reading can lie
+        raise ValueError(f"month={month!r}: the fleet's readings lie in the years "
+                         f"{EARLIEST.year} to {LATEST.year - 1}")
     first = date(int(month[:4]), int(month[5:]), 1)  # ValueError for month 13
     after = (first + timedelta(days=32)).replace(day=1)
     return (datetime(first.year, first.month, 1, tzinfo=tz),
             datetime(after.year, after.month, 1, tzinfo=tz))
+
+
+def within_years(moment: datetime) -> bool:
+    """Whether a moment asked about lies in the years a reading can (``fleet.rows``): the
+    quarter hours of a day or a month around it then stay within the calendar."""
+    return EARLIEST <= moment <= LATEST
 
 
 class FleetView:

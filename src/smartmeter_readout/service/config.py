@@ -48,8 +48,9 @@ def _o(kind: type | tuple[type, ...], default: Any = None, *choices: Any,
 
 SCHEMA: dict[str, dict[str, Option]] = {
     "meter": {
-        "name": _o(str, "", help="what you call the meter (\"Top 3\", \"PV\"): its name in "
-                                 "every output instead of its number"),
+        "name": _o(str, "", maximum=64,  # characters; the fleet's collector takes no longer
+                   help="what you call the meter (\"Top 3\", \"PV\"): its name in "
+                        "every output instead of its number"),
         "key": _o(str, help="AES key from the grid operator (32 hex digits)"),
         "key_file": _o(str, help="file holding the key"),
         "auth_key": _o(str, help="authentication key, for meters that send a tag"),
@@ -639,6 +640,11 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
             raise ConfigError(_("{where}: [{section}] {key} = {shown} must be at most "
                                 "{maximum:g}", where=where, section=section, key=key,
                                 shown=shown, maximum=option.maximum))
+        if (option.maximum is not None and isinstance(value, str)
+                and len(value) > option.maximum):
+            raise ConfigError(_("{where}: [{section}] {key} has {length} characters: at most "
+                                "{maximum:g}", where=where, section=section, key=key,
+                                length=len(value), maximum=option.maximum))
         result[key] = value
     return result
 

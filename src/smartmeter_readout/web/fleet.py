@@ -19,8 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from ..fleet.rows import EARLIEST, LATEST, MAX_NAME, fits
 from ..fleet.store import StoreUnavailable
-from ..fleet.view import FleetView
+from ..fleet.view import FleetView, within_years
 from .api import BadRequest, when_param
 
 __all__ = ["FleetApi"]
@@ -79,6 +80,9 @@ class FleetApi:
                 raise BadRequest(f"group={query['group']!r} is not in [[groups]]")
             meters, label = self.view.groups[query["group"]], query["group"]
         elif query.get("meter"):
+            if not fits(query["meter"], MAX_NAME):
+                raise BadRequest(f"meter={query['meter'][:40]!r}: a meter's name has at most "
+                                 f"{MAX_NAME} characters and no NUL")
             meters, label = [query["meter"]], query["meter"]
         else:
             raise BadRequest("give meter=NAME or group=NAME")
@@ -99,7 +103,13 @@ class FleetApi:
 
     def _when(self, request: web.Request, name: str, default: datetime,
               now: datetime) -> datetime:
-        return when_param(request.query, name, default, now, self.view.tz)
+        """A ``from`` or ``to`` of the years readings lie in: the day before year 1 or after
+        year 9999 would be an OverflowError (a 500) further on."""
+        moment = when_param(request.query, name, default, now, self.view.tz)
+        if name in request.query and not within_years(moment):
+            raise BadRequest(f"{name}={request.query.get(name)!r}: the fleet's readings lie "
+                             f"in the years {EARLIEST.year} to {LATEST.year - 1}")
+        return moment
 
     async def close(self) -> None:
         await self.view.close()
