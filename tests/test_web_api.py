@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import http.client
 import json
+import sqlite3
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -282,3 +283,50 @@ def test_a_heavy_history_answer_is_streamed_in_flat_memory(tmp_path: Path) -> No
                 assert piece["intervals"] == json.loads(json.dumps(whole)), step
         finally:
             history.close()
+
+
+def test_raw_readings_stream_in_pieces_without_a_gap_or_a_double(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 7 readings, at most 40 answered, many sharing a second across the cuts."""
+    import asyncio
+
+    from aiohttp import web
+
+    from smartmeter_readout.history.store import HistoryStore
+    from smartmeter_readout.web import api
+
+    path = tmp_path / "raw.sqlite"
+    HistoryStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO readings (time, meter, frame_counter, data) VALUES "
+                       "(?, 'm', ?, ?)", [(1_800_000_000 + n // 3, n, json.dumps(
+                           {"time": "t", "frame_counter": n, "values": {}}))
+                           for n in range(100)])
+    monkeypatch.setattr(api, "_PIECE_READINGS", 7)
+
+    async def scenario() -> list[dict[str, Any]]:
+        site = api.Api(None, api.SiteInfo(sqlite_path=path))  # type: ignore[arg-type]
+        app = web.Application()
+        app.add_routes(site.routes())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        server = web.TCPSite(runner, "127.0.0.1", 0)
+        await server.start()
+        port = server._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        answers = []
+        for limit in (40, 1000):
+            monkeypatch.setattr(api, "_MAX_RAW", limit)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /api/v1/history?step=raw&from=2027-01-01&to=2027-02-01 "
+                         b"HTTP/1.0\r\n\r\n")
+            answers.append(json.loads((await reader.read()).partition(b"\r\n\r\n")[2]))
+            writer.close()
+        site.close()
+        await runner.cleanup()
+        return answers
+
+    capped, whole = asyncio.run(scenario())
+    assert [r["frame_counter"] for r in capped["readings"]] == list(range(40))
+    assert capped["truncated"] is True
+    assert [r["frame_counter"] for r in whole["readings"]] == list(range(100))
+    assert whole["truncated"] is False
