@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -217,3 +218,62 @@ def test_a_key_pasted_with_quotes_is_taken() -> None:
 
     key = "36C66639E48A8CA4D6BC8B282A793BBB"
     assert parse_key(f'"{key}"') == parse_key(f"\u201c{key}\u201d") == bytes.fromhex(key)
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'[meter]\nkey = "{KEY}"\n' + text), env={})
+    return str(caught.value)
+
+
+def test_a_baud_rate_of_other_digits_says_what_is_valid(tmp_path: Path) -> None:
+    for baud in ('"²"', '"٣٠٠"', '"0"', "-2400"):
+        message = _error(tmp_path, f'[source]\nport = "/dev/ttyS0"\nbaud = {baud}\n')
+        assert "invalid literal" not in message
+        assert "baud" in message and '"auto" or a rate such as 2400' in message
+
+
+@pytest.mark.parametrize("tcp", ["[::1:80", "::1:80", "host:", ":80", "host:0", "host:99999",
+                                 "a b:80", "[nonsense]:80", "host:\uff18\uff10"])
+def test_a_bridge_address_not_of_the_form_is_refused(tmp_path: Path, tcp: str) -> None:
+    message = _error(tmp_path, f'[source]\ntcp = "{tcp}"\n')
+    assert "is not HOST:PORT" in message and "[fe80::1]:8888" in message
+
+
+def test_good_bridge_addresses_pass(tmp_path: Path) -> None:
+    for tcp in ("192.168.1.50:8888", "[::1]:80", "bridge.local:8888", "[fe80::1]:1"):
+        config = load_config(write(tmp_path, f'[meter]\nkey = "{KEY}"\n[source]\n'
+                                             f'tcp = "{tcp}"\n'), env={})
+        assert config["source"]["tcp"] == tcp
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ('port = "/dev/ttyS0"', 'port = "/dev/../dev/ttyS0"'),
+    ('tcp = "localhost:8888"', 'tcp = "127.0.0.1:8888"'),
+    ('tcp = "[::1]:8888"', 'tcp = "[0:0::1]:8888"'),
+    ('tcp = "Bridge.invalid:8888"', 'tcp = "bridge.invalid:8888"'),
+])
+def test_one_port_written_two_ways_is_read_once(tmp_path: Path, first: str,
+                                                second: str) -> None:
+    message = _error(tmp_path, f'[[meters]]\nname = "A"\n{first}\n'
+                               f'[[meters]]\nname = "B"\n{second}\n')
+    assert "both read" in message and "its own adapter" in message
+
+
+def test_an_empty_database_path_is_an_error_that_names_the_default(tmp_path: Path) -> None:
+    for section in ("sqlite", "outbox"):
+        message = _error(tmp_path, f'[source]\nsimulate = "vkw"\n[{section}]\npath = ""\n')
+        default = "smartmeter.sqlite" if section == "sqlite" else "outbox.sqlite"
+        assert f"[{section}] path is empty" in message and default in message
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={"SMARTMETER_SOURCE_SIMULATE": "vkw", "SMARTMETER_SQLITE_PATH": " "})
+    assert "SMARTMETER_SQLITE_PATH" in str(caught.value)
+
+
+def test_control_characters_in_a_meter_name_are_refused(tmp_path: Path) -> None:
+    for name in ("Top\u202e3", "Top\n3", "Top\x1b[31m3"):
+        quoted = json.dumps(name)
+        one = _error(tmp_path, f'name = {quoted}\n[source]\nsimulate = "vkw"\n')
+        many = _error(tmp_path, f'[[meters]]\nname = {quoted}\nsimulate = "vkw"\n')
+        for message in (one, many):
+            assert "control character U+" in message and message.isprintable(), message

@@ -41,6 +41,7 @@ from typing import Any
 from ..i18n import _
 from ..reading import Reading
 from .query import COUNTER_UNITS, CounterReset, HistoryError, HistoryQuery
+from .spill import private_file
 
 __all__ = ["HistoryStore"]
 
@@ -140,6 +141,7 @@ class HistoryStore(HistoryQuery):
         self.notes: list[str] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 before SQLite makes its -wal and -shm beside it
             db = self._checked(path)
             db.executescript(_SCHEMA)
             if "whole" not in {row[1] for row in db.execute("PRAGMA table_info(costs)")}:
@@ -148,7 +150,9 @@ class HistoryStore(HistoryQuery):
             if db.execute("SELECT count(*) FROM series").fetchone()[0] == 0:
                 db.execute("INSERT OR IGNORE INTO series SELECT DISTINCT meter, obis,"
                            " name, unit FROM aggregates WHERE step = 900")
-            path.chmod(0o600)  # readings are personal data
+            for made in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if made.exists():
+                    made.chmod(0o600)  # readings are personal data
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(_("cannot open the database {path}: {reason}", path=path,
                                  reason=exc)) from None
@@ -182,6 +186,7 @@ class HistoryStore(HistoryQuery):
             "started. To recover what it holds: sqlite3 {aside} .recover | sqlite3 "
             "{recovered} (or restore a backup copy)", path=path, aside=aside,
             recovered=path.parent / "recovered.sqlite"))
+        private_file(path)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -237,6 +242,25 @@ class HistoryStore(HistoryQuery):
                                  reason=exc)) from None
         self._known |= series
         return resets
+
+    def missing(self, readings: Sequence[Reading]) -> list[Reading]:
+        """Those of ``readings`` not stored yet (no raw reading of the meter has their time
+        and frame counter): a replay after a stop that stored them after all does not count
+        them twice."""
+        found = []
+        for reading in readings:
+            moment = reading.time or reading.received
+            if moment is None:
+                found.append(reading)
+                continue
+            with self._lock:
+                row = self._db.execute("SELECT 1 FROM readings WHERE time = ? AND meter = ? "
+                                       "AND frame_counter IS ? LIMIT 1",
+                                       (moment.timestamp(), reading.meter_key,
+                                        reading.frame_counter)).fetchone()
+            if row is None:
+                found.append(reading)
+        return found
 
     def _went_back(self, meter: str, obis: str, name: str, stamp: float,
                    value: float) -> CounterReset | None:

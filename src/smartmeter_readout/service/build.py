@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..extras import extra_hint, missing_extra
 from ..i18n import N_, _, localize
 from ..keys import parse_key
+from ..masking import printable, url_secrets
 from ..operators import OPERATORS, SerialSettings, resolve_serial
 from ..sources.base import Connector
 from .config import Config, default_data_dir
@@ -129,8 +130,8 @@ def build_service(config: Config, *, log: logging.Logger | None = None,
     if any(sink.durable for sink in sinks):
         path = config["outbox"]["path"] or (
             (sqlite_path.parent if sqlite_path else default_data_dir()) / "outbox.sqlite")
-        outbox = Outbox(path, max_readings=config["outbox"]["max_readings"])
-        notes += outbox.notes
+        outbox = Outbox(path, max_readings=config["outbox"]["max_readings"],
+                        history=sqlite_path)  # the service logs its notes as warnings
     service = Service(readers, sinks, outbox=outbox, log=log, count=count,
                       secrets=configured_secrets(config))
     return Built(service, service.reader, sqlite_path, notes, tz)
@@ -140,7 +141,7 @@ def _meter_log(log: logging.Logger, name: str) -> logging.Logger:
     """The log of one of several meters: every line says which meter it is about."""
     child = log.getChild("meter." + name.replace(".", "_"))
     if not child.filters:
-        prefix = name.replace("%", "%%") + ": "
+        prefix = printable(name).replace("%", "%%") + ": "
 
         def named(record: logging.LogRecord) -> bool:
             record.msg = prefix + str(record.msg)
@@ -152,7 +153,8 @@ def _meter_log(log: logging.Logger, name: str) -> logging.Logger:
 
 def configured_secrets(config: Config) -> list[str]:
     """Every secret the config holds, to be hidden wherever a message might quote it."""
-    found = [config["mqtt"]["password"], config["influxdb"]["token"], config["web"]["token"]]
+    found = [config["mqtt"]["password"], config["influxdb"]["token"], config["web"]["token"],
+             *url_secrets(config["influxdb"]["url"]), *url_secrets(config["postgres"]["dsn"])]
     for mine in config.per_meter():
         found += [mine["meter"]["key"], mine["meter"]["auth_key"]]
     return [str(value) for value in found if value]

@@ -11,11 +11,14 @@ unless ``enabled = false``. Secrets (keys, passwords, tokens) never appear in me
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
+import socket
 import stat
 import tomllib
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..i18n import N_, _, localize
+from ..masking import hide_secrets, printable
 
 __all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
 
@@ -285,6 +289,16 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     enabled = {s for s in SCHEMA if s not in _OPTIONAL or s in present}
     enabled = {s for s in enabled if sections[s].get("enabled", True)}
     _check_placeholders(sections, enabled)
+    _check_printable(sections["meter"]["name"], "[meter]")
+    for section in ("sqlite", "outbox"):
+        if section in enabled and sections[section]["path"] is not None and \
+                not str(sections[section]["path"]).strip():
+            where = origin.get(f"{section}.path", "config")
+            raise ConfigError(_("{where}: [{section}] path is empty: name the database file, "
+                                "or leave path out for the default ({default})", where=where,
+                                section=section, default=default_data_dir() / (
+                                    "smartmeter.sqlite" if section == "sqlite"
+                                    else "outbox.sqlite")))
     if "tariff" in enabled:
         _check_tariff(sections["tariff"])
     if "mqtt" in enabled:
@@ -362,6 +376,7 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
             for shared_key in {secret, f"{secret}_file"} - set(own) if own else ():
                 resolved["meter"][shared_key] = None
         name = resolved["meter"]["name"].strip()
+        _check_printable(name, where)
         if not name:
             raise ConfigError(_("{where}: give the meter a name, e.g. name = \"Top 3\" (it "
                                 "tells the meters apart in every output)", where=where))
@@ -375,9 +390,10 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
         _check_placeholders(resolved, set(resolved))
         _check_source(resolved["source"], where)
         meters.append(resolved)
-    ports = [(m["source"]["port"] or m["source"]["tcp"], m["meter"]["name"]) for m in meters]
-    for number, (port, name) in enumerate(ports):
-        other = next((o for p, o in ports[:number] if port and p == port), None)
+    ports = [(m["source"]["port"] or m["source"]["tcp"], _same_place(m["source"]),
+              m["meter"]["name"]) for m in meters]
+    for number, (port, place, name) in enumerate(ports):
+        other = next((o for _p, seen, o in ports[:number] if set(place) & set(seen)), None)
         if other is not None:
             raise ConfigError(_("{path}: [[meters]] {name!r} and {other!r} both read {port}: "
                                 "each meter needs its own adapter", path=path, name=name,
@@ -503,7 +519,7 @@ def _check_placeholders(sections: Mapping[str, Mapping[str, Any]], enabled: set[
             continue
         for key, value in values.items():
             if isinstance(value, str) and _PLACEHOLDER.search(value):
-                shown = "***" if key in _SECRETS else repr(value)
+                shown = "***" if key in _SECRETS else hide_secrets(repr(value))
                 wanted = _(_OWN_VALUE.get((section, key), _SOME_VALUE))
                 raise ConfigError(_("[{section}] {key} = {shown} is the example's placeholder: "
                                     "put {wanted} there", section=section, key=key,
@@ -615,10 +631,11 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
                                 valid=", ".join(schema)))
         option = schema[key]
         kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
-        shown = "***" if key in _SECRETS else repr(value)
+        shown = "***" if key in _SECRETS else hide_secrets(repr(value))
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            said = [k for k in kinds if not (k is int and float in kinds)]  # a number is one
             names = _(" or ").join(_(_KIND_NAMES[k]) if k in _KIND_NAMES else k.__name__
-                                   for k in kinds)
+                                   for k in said)
             hint = _decimal_comma(value) if float in kinds and key not in _SECRETS else ""
             raise ConfigError(_("{where}: [{section}] {key} = {shown} must be {kinds}",
                                 where=where, section=section, key=key, shown=shown,
@@ -681,7 +698,7 @@ def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str
         url = urllib.parse.urlsplit(sections["influxdb"]["url"])
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(_("[influxdb] url = {url!r} is not valid: use http://HOST:8086 or "
-                                "https://...", url=sections["influxdb"]["url"]))
+                                "https://...", url=hide_secrets(sections["influxdb"]["url"])))
         try:
             url.port  # noqa: B018 - raises for a port out of range
         except ValueError:
@@ -701,7 +718,7 @@ def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str
         if not host or "://" in host or any(c.isspace() for c in host):
             raise ConfigError(_("[mqtt] host = {host!r} is not valid: give the broker's name or "
                                 "address only, e.g. 192.168.1.10 (the port goes in [mqtt] "
-                                "port)", host=host))
+                                "port)", host=hide_secrets(host)))
 
 
 def _check_source(source: Mapping[str, Any], where: str = "[source]") -> None:
@@ -713,6 +730,58 @@ def _check_source(source: Mapping[str, Any], where: str = "[source]") -> None:
         raise ConfigError(_("{where} needs one of port, tcp, simulate or replay, e.g. port = "
                             "\"/dev/ttyUSB0\"", where=where))
     baud = source.get("baud")
-    if baud != "auto" and not (isinstance(baud, int) or str(baud).isdigit()):
+    if baud != "auto" and not _BAUD.fullmatch(str(baud)):  # ASCII digits: "²" is no rate
         raise ConfigError(_("{where} baud = {baud!r} is not valid: use \"auto\" or a rate "
                             "such as 2400", where=where, baud=baud))
+    tcp = source.get("tcp")
+    if tcp and not _host_port(tcp):
+        raise ConfigError(_("{where} tcp = {tcp!r} is not HOST:PORT: e.g. 192.168.1.50:8888, "
+                            "bridge.local:8888 or [fe80::1]:8888 (a port of 1-65535)",
+                            where=where, tcp=tcp))
+
+
+_BAUD = re.compile(r"[1-9][0-9]{1,6}")  # 10 to 9,999,999 baud
+_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    """``host:port`` or ``[v6]:port`` as a bridge's address; None for anything else."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1])), int(port)
+        except ValueError:
+            return None
+    return (host, int(port)) if _HOST.fullmatch(host) else None
+
+
+def _same_place(source: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a meter's port or bridge is, whichever way it is written: a device by its real
+    path (``/dev/../dev/ttyS0``, a by-id link), a bridge by its addresses (``localhost`` and
+    ``127.0.0.1`` meet); empty for a simulated or recorded meter."""
+    if source.get("port"):
+        return (os.path.realpath(source["port"]),)
+    found = _host_port(source["tcp"]) if source.get("tcp") else None
+    if found is None:
+        return ()
+    host, port = found
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        addresses = {host.lower()}
+    return tuple(sorted(f"{address} {port}" for address in addresses))
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _check_printable(name: str, where: str) -> None:
+    """A name goes into logs, topics and the page: no control or direction characters."""
+    bad = next((char for char in name if unicodedata.category(char) in _UNPRINTABLE), None)
+    if bad is not None:
+        raise ConfigError(_("{where}: the name {name} holds the control character U+{code:04X}: "
+                            "use letters, digits, spaces and punctuation", where=where,
+                            name=printable(repr(name)), code=ord(bad)))

@@ -12,19 +12,30 @@ When the file cannot take rows (disk full, a read-only directory) the readings w
 at most ``memory_readings`` of them (the oldest go first, counted as dropped), and every later
 append tries to store them again, in order: ``append`` raises ``OutboxError`` naming the
 cause, which the service shows as the outputs' state while reading goes on. A file that is
-damaged is set aside (``outbox.sqlite.damaged-<time>``) and a fresh one started.
+damaged is set aside (``outbox.sqlite.damaged-<time>``) and a fresh one started; ``damaged``
+says so, for the log (a warning) and the outputs' state.
+
+What still waits in memory at ``close`` is written to a spill file (``history.spill``: space
+for it is held back while the disk has room) and stored again at the next opening; what does
+not fit is counted in ``lost``. Sharing a disk with the history (``history``), the outbox
+leaves it room: below ``keep_free`` bytes free it stores nothing and readings wait in memory,
+so a disk that frees a little goes to the history first.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..history.spill import Spill, private_file
 from ..i18n import _
 from ..reading import Reading
 
@@ -41,6 +52,7 @@ CREATE INDEX IF NOT EXISTS outbox_sink ON outbox (sink, id);
 
 
 _CHUNK = 100
+_KEEP_FREE = 64 << 20  # at most; an eighth of a smaller disk
 
 
 class OutboxError(Exception):
@@ -49,11 +61,17 @@ class OutboxError(Exception):
 
 class Outbox:
     def __init__(self, path: str | Path, *, max_readings: int = 1_000_000,
-                 memory_readings: int = 10_000) -> None:
+                 memory_readings: int = 10_000, history: str | Path | None = None) -> None:
         self.path = Path(path)
         self.max_readings = max_readings
         self.dropped: dict[str, int] = {}
-        self.notes: list[str] = []  # what happened at opening, for the log
+        self.lost: dict[str, int] = {}  # readings neither stored nor spilled at close
+        self.notes: list[str] = []  # what went wrong at opening, for the log (warnings)
+        self.news: list[str] = []  # what else happened at opening, for the log
+        self.damaged = ""  # the file was damaged and set aside at opening
+        self.history = Path(history) if history is not None else None
+        self.spill = Spill(self.path.with_name(self.path.name + ".spill"))
+        self._spilled = False  # the spill's readings wait in memory, not yet in the file
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._counts: dict[str, int] = {}
@@ -66,6 +84,16 @@ class Outbox:
         except OutboxError as exc:
             self.notes.append(_("outbox: {reason}; readings wait in memory until it opens")
                               .format(reason=exc))
+        earlier = self.spill.load()
+        if earlier:
+            self._waiting.extend(earlier)
+            self._spilled = True
+            self.news.append(_("outbox: {count} readings kept at the last stop are sent "
+                               "first").format(count=len(earlier)))
+            with contextlib.suppress(OutboxError):  # else they wait for a later append
+                self.append((), ())
+        if self._db is not None:
+            self.spill.hold()
 
     # ------------------------------------------------------------ opening
 
@@ -87,9 +115,10 @@ class Outbox:
             except OSError as moved:
                 raise OutboxError(_("{path} is damaged and cannot be set aside: {reason}").format(
                     path=self.path, reason=moved.strerror)) from None
-            self.notes.append(_("outbox: {path} was damaged ({reason}); it is kept as {aside} "
-                                "and a fresh outbox started (readings in it were not sent)")
-                              .format(path=self.path, reason=exc, aside=aside))
+            self.damaged = _("outbox: {path} was damaged ({reason}); it is kept as {aside} "
+                             "and a fresh outbox started (readings in it were not sent)"
+                             ).format(path=self.path, reason=exc, aside=aside)
+            self.notes.append(self.damaged)
             try:
                 db = self._connect()
             except sqlite3.Error as again:
@@ -104,6 +133,7 @@ class Outbox:
         return db
 
     def _connect(self) -> sqlite3.Connection:
+        private_file(self.path)  # 0600 before SQLite makes its -wal and -shm beside it
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -112,7 +142,9 @@ class Outbox:
         except sqlite3.Error:
             db.close()
             raise
-        self.path.chmod(0o600)  # readings are personal data
+        for made in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            if made.exists():
+                made.chmod(0o600)  # readings are personal data
         return db
 
     # ------------------------------------------------------------ the queue
@@ -128,17 +160,39 @@ class Outbox:
                 self._waiting.append((tuple(sinks), reading))
             try:
                 db = self._open()
+                if self._waiting:
+                    self._leave_room()
                 while self._waiting:  # in chunks: a disk that frees a little takes a little
                     chunk = [self._waiting[at] for at in range(min(_CHUNK, len(self._waiting)))]
                     self._store(db, chunk)
                     for _stored in chunk:
                         self._waiting.popleft()
+                if self._spilled:
+                    self._spilled = False
+                    self.spill.clear()
             except (sqlite3.Error, OutboxError) as exc:
                 reason = str(exc) if isinstance(exc, OutboxError) else _(
                     "cannot store readings in {path}: {reason}").format(path=self.path,
                                                                         reason=exc)
                 raise OutboxError(_("{reason}; {count} wait in memory").format(
                     reason=reason, count=len(self._waiting))) from None
+
+    def _leave_room(self) -> None:
+        """OutboxError where storing would take the space the history on the same disk
+        needs to catch up."""
+        if self.history is None:
+            return
+        try:
+            if os.stat(self.history.parent).st_dev != os.stat(self.path.parent).st_dev:
+                return
+            usage = shutil.disk_usage(self.path.parent)
+        except OSError:
+            return
+        keep = min(_KEEP_FREE, usage.total // 8)
+        if usage.free < keep:
+            raise OutboxError(_("the disk is nearly full ({free} kB free): the outbox leaves "
+                                "{keep} kB to the history").format(free=usage.free // 1024,
+                                                                  keep=keep // 1024))
 
     def _store(self, db: sqlite3.Connection,
                chunk: Sequence[tuple[tuple[str, ...], Reading]]) -> None:
@@ -194,6 +248,17 @@ class Outbox:
         return self._counts.get(sink, 0) + waiting
 
     def close(self) -> None:
+        """Close the file; what waits in memory goes to the spill (counted in ``lost``
+        where it does not fit)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
+                self._db = None
+            if self._waiting:
+                waiting = list(self._waiting)
+                self.spill.clear()  # its readings are in ``waiting`` too, at the front
+                kept = self.spill.save(waiting)
+                for names, _reading in waiting[kept:]:
+                    for sink in names:
+                        self.lost[sink] = self.lost.get(sink, 0) + 1
+                self._waiting.clear()

@@ -14,9 +14,17 @@ for any of them:
   removes them once confirmed. An output that is down is retried with backoff (1 s doubling to
   60 s) and catches up by itself, also after a restart of the service.
 
+With the SQLite history and network outputs together, a reading goes to the outbox once the
+history has stored it (or the history cannot take it: it failed, or has not answered within
+``_GATE_SECONDS``): so after a crash (``kill -9``) no network output holds a reading the
+history never got.
+
 Stopping (SIGTERM, Ctrl-C): reading stops, the local queues are written out (a few seconds at
-most), network workers finish their batch; what they have not sent stays in the outbox.
-Each output's state changes are logged once, as for the reader.
+most; an output waiting to retry tries once more at once), network workers finish their batch;
+what they have not sent stays in the outbox. What a local output could not write is handed to
+its ``spill`` (the history keeps it for the next start); what neither an output nor a spill
+took is counted in ``lost``, for the log and the exit code. Each output's state changes are
+logged once, as for the reader.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from ..events import DecoderStats
 from ..i18n import _
 from ..live.reader import LiveReader, SourceStatus
-from ..masking import hide_secrets
+from ..masking import hide_secrets, printable
 from ..reading import Reading
 from ..sinks.base import Sink
 from .outbox import Outbox, OutboxError
@@ -52,6 +60,8 @@ _DRAIN_SECONDS = 5.0
 _RETRY_METER = 60.0  # seconds before a meter whose source failed for good is tried again
 _RETRY_METER_MAX = 600.0
 _INTERVALS = 10  # a meter's push interval is the median of its last this many gaps
+_GATE_SECONDS = 10.0  # the longest a network output waits for the history to store a reading
+_WRITE_AT_STOP = 5.0  # seconds a stop waits for a local output's write under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +160,19 @@ class Service:
         self._subscribers: set[asyncio.Queue[Reading]] = set()  # the web page's live feed
         self.outbox_error = ""  # why the outbox cannot store readings now, if it cannot
         self.started = time.time()
-        self._queues: dict[str, asyncio.Queue[Reading]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[int, Reading]]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        #: per local output, the batch being written (what a stop must not lose)
+        self._writing: dict[str, list[tuple[int, Reading]]] = {}
+        #: readings the history has not stored yet, held back from the network outputs:
+        #: (number, when dispatched, reading)
+        self._held: deque[tuple[int, float, Reading]] = deque()
+        self._releasing = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        #: readings lost at the stop, by output: neither written nor kept for the next start
+        self.lost: dict[str, int] = {}
+        #: damage found while running (``report_fault``), by output: down until a restart
+        self.faults: dict[str, str] = {}
         if outbox is None and any(sink.durable for sink in self.sinks):
             raise ValueError("network outputs need an outbox")
 
@@ -168,17 +189,40 @@ class Service:
     def status(self) -> ServiceStatus:
         age = (time.monotonic() - self.last_reading_at
                if self.last_reading_at is not None else None)
-        outputs = tuple(OutputStatus(name, state.healthy and not self._outbox_fault(name),
+        outputs = tuple(OutputStatus(name, state.healthy and not self._fault(name),
                                      self.backlog(name), state.delivered, state.failures,
                                      self.dropped(name),
-                                     self._outbox_fault(name) or state.error)
+                                     self._fault(name) or state.error or self._notice(name))
                         for name, state in self.state.items())
         return ServiceStatus(self.started, self.readings, self.last_reading, age,
                              self.reader.status(), self.reader.decoder.stats, outputs,
                              tuple(feed.status() for feed in self.feeds))
 
-    def _outbox_fault(self, name: str) -> str:
-        return self.outbox_error if name in self._wake else ""
+    def _fault(self, name: str) -> str:
+        """Why an output is down whatever its last write did: the outbox cannot store, or
+        its file is damaged."""
+        sink = next((sink for sink in self.sinks if sink.name == name), None)
+        return ((self.outbox_error if name in self._wake else "")
+                or self.faults.get(name, "") or str(getattr(sink, "fault", "") or ""))
+
+    def _notice(self, name: str) -> str:
+        """What an output that is up lost at the start: its outbox was damaged."""
+        if name in self._wake and self.outbox is not None:
+            return self.outbox.damaged
+        return ""
+
+    def report_fault(self, name: str, reason: str) -> None:
+        """Damage seen from outside an output (a read of the history failed): a warning
+        once, and the output's state until a restart. An output that has ``damaged``
+        takes it itself."""
+        sink = next((sink for sink in self.sinks if sink.name == name), None)
+        handler = getattr(sink, "damaged", None)
+        if callable(handler):
+            handler(reason)
+            return
+        if name in self.state and name not in self.faults:
+            self.faults[name] = reason
+            self.log.warning("%s: %s", name, reason)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, size: int = 64) -> AsyncIterator[AsyncIterator[Reading]]:
@@ -197,12 +241,25 @@ class Service:
             self._subscribers.discard(queue)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        async with contextlib.AsyncExitStack() as outputs:
+        if self.outbox is not None:
+            for note in self.outbox.notes:
+                self.log.warning(hide_secrets(note, self.secrets))
+            for note in self.outbox.news:
+                self.log.info(note)
+        try:
+            async with contextlib.AsyncExitStack() as outputs:
+                if self.outbox is not None:
+                    outputs.callback(self.outbox.close)  # closed last, after every output
+                for sink in self.sinks:  # opened together, each closed on the way out
+                    await outputs.enter_async_context(sink)
+                await self._run(stop or asyncio.Event())
+        finally:
             if self.outbox is not None:
-                outputs.callback(self.outbox.close)  # closed last, after every output
-            for sink in self.sinks:  # opened together, each closed on the way out
-                await outputs.enter_async_context(sink)
-            await self._run(stop or asyncio.Event())
+                for name, count in self.outbox.lost.items():
+                    self.lost[name] = self.lost.get(name, 0) + count
+            for name, count in self.lost.items():
+                self.log.error(_("{name}: {count} readings could not be stored before the "
+                                 "stop and are lost for it").format(name=name, count=count))
 
     async def _run(self, stop: asyncio.Event) -> None:
         local = [sink for sink in self.sinks if not sink.durable]
@@ -253,7 +310,7 @@ class Service:
                 feed.stopped = hide_secrets(str(exc) or type(exc).__name__, self.secrets)
                 self.log.error(_("meter {name}: {reason}; the other meters are read on, this "
                                  "one again in {seconds:g} s").format(
-                    name=feed.name, reason=feed.stopped, seconds=delay))
+                    name=printable(feed.name), reason=feed.stopped, seconds=delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_METER_MAX)
 
@@ -267,7 +324,7 @@ class Service:
                            else decoded)
                 if feed.stopped:
                     feed.stopped = ""
-                    self.log.info(_("meter {name}: read again").format(name=name))
+                    self.log.info(_("meter {name}: read again").format(name=printable(name)))
                 feed.readings += 1
                 feed.last_reading, feed.last_reading_at = reading, time.monotonic()
                 feed.arrivals.append(feed.last_reading_at)
@@ -278,6 +335,7 @@ class Service:
 
     async def dispatch(self, reading: Reading) -> None:
         self.readings += 1
+        number = self.readings
         self.last_reading, self.last_reading_at = reading, time.monotonic()
         for name, queue in self._queues.items():
             if queue.full():
@@ -286,12 +344,38 @@ class Service:
                 self.state[name].dropped += 1
                 self._note(name, False, _("falls behind: the oldest waiting reading was "
                                           "dropped"))
-            queue.put_nowait(reading)
+            queue.put_nowait((number, reading))
         if self._wake and self.outbox is not None:
+            self._held.append((number, self.last_reading_at, reading))
+            gate = self._gate()
+            if (gate is None or not self.state[gate.name].healthy
+                    or self.last_reading_at - self._held[0][1] > _GATE_SECONDS):
+                await self._release(number)
+        for subscriber in self._subscribers:
+            if subscriber.full():
+                subscriber.get_nowait()
+            subscriber.put_nowait(reading)
+
+    def _gate(self) -> Sink | None:
+        """The history, when network outputs wait for it (both are there)."""
+        if not self._wake:
+            return None
+        return next((sink for sink in self.sinks if getattr(sink, "history", False)
+                     and sink.name in self._queues), None)
+
+    async def _release(self, up_to: int) -> None:
+        """Hand the held readings up to number ``up_to`` to the outbox, in order: on disk
+        before anything is sent (SQLite's fsync runs off the event loop)."""
+        assert self.outbox is not None
+        async with self._releasing:
+            batch = []
+            while self._held and self._held[0][0] <= up_to:
+                batch.append(self._held.popleft()[2])
+            if not batch:
+                return
             names = list(self._wake)
-            # on disk before anything is sent; SQLite's fsync runs off the event loop
             try:
-                await asyncio.to_thread(self.outbox.append, names, [reading])
+                await asyncio.to_thread(self.outbox.append, names, batch)
             except OutboxError as exc:
                 if not self.outbox_error:
                     self.log.warning(_("outbox: %s (reading goes on; stored when it can be)"),
@@ -303,10 +387,6 @@ class Service:
                     self.outbox_error = ""
             for name in names:
                 self._wake[name].set()
-        for subscriber in self._subscribers:
-            if subscriber.full():
-                subscriber.get_nowait()
-            subscriber.put_nowait(reading)
 
     async def _local_worker(self, sink: Sink) -> None:
         queue = self._queues[sink.name]
@@ -314,22 +394,54 @@ class Service:
             batch = [await queue.get()]
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
+            self._writing[sink.name] = batch
             await self._deliver(sink, batch)
             for _done in batch:
                 queue.task_done()
 
-    async def _deliver(self, sink: Sink, batch: list[Reading]) -> None:
+    async def _deliver(self, sink: Sink, batch: list[tuple[int, Reading]]) -> None:
         delay = 1.0
+        gate = sink is self._gate()
+        readings = [reading for _number, reading in batch]
         while True:
             try:
-                await sink.write(batch)
+                await self._write(sink, readings)
             except Exception as exc:
                 self._failed(sink.name, exc)
-                await asyncio.sleep(delay)
+                if gate:  # the network outputs do not wait for a history that fails
+                    await self._release(self.readings)
+                await self._pause(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
             else:
+                self._writing.pop(sink.name, None)
                 self._delivered(sink.name, len(batch))
+                if gate:
+                    await self._release(batch[-1][0])
                 return
+
+    async def _write(self, sink: Sink, readings: list[Reading]) -> None:
+        """``sink.write``; a stop meanwhile waits a moment for its outcome, so a batch is
+        either written or handed to the spill, not both (or neither)."""
+        writing = asyncio.ensure_future(sink.write(readings))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, TimeoutError):
+                async with asyncio.timeout(_WRITE_AT_STOP):
+                    await asyncio.shield(writing)
+            if writing.done() and not writing.cancelled() and writing.exception() is None:
+                self._writing.pop(sink.name, None)  # written after all
+            raise
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before a retry; a stop cuts it short (the output gets one more try then,
+        and a try a second while the stop lasts)."""
+        if self._stopping.is_set():
+            await asyncio.sleep(min(seconds, 1.0))
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _durable_worker(self, sink: Sink) -> None:
         assert self.outbox is not None
@@ -405,10 +517,15 @@ class Service:
         self.log.log(logging.INFO if healthy else logging.WARNING, "%s: %s", name, message)
 
     async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        self._stopping.set()
         queues = [queue.join() for queue in self._queues.values()]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_DRAIN_SECONDS):
                 await asyncio.gather(*queues)
+        if self._held:  # what the history did not store goes to the outbox all the same
+            await self._release(self.readings)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
                 # network outputs that are up get a moment to send what is waiting; the
                 # rest stays in the outbox for the next start
                 while any(self.backlog(name) and self.state[name].healthy
@@ -417,3 +534,25 @@ class Service:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await self._keep_unwritten()
+
+    async def _keep_unwritten(self) -> None:
+        """What each local output did not write: to its spill, the rest counted as lost."""
+        for sink in self.sinks:
+            if sink.name not in self._queues:
+                continue
+            queue = self._queues[sink.name]
+            left = [reading for _number, reading in self._writing.pop(sink.name, [])]
+            while not queue.empty():
+                left.append(queue.get_nowait()[1])
+                queue.task_done()
+            if not left:
+                continue
+            spill = getattr(sink, "spill", None)
+            kept = await asyncio.to_thread(spill, left) if callable(spill) else 0
+            if kept:
+                self.log.warning(_("{name}: {count} readings not written before the stop are "
+                                   "kept for the next start").format(name=sink.name,
+                                                                     count=kept))
+            if len(left) > kept:
+                self.lost[sink.name] = self.lost.get(sink.name, 0) + len(left) - kept

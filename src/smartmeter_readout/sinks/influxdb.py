@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..i18n import _
+from ..masking import hide_secrets
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -68,6 +69,7 @@ class InfluxSink(SinkBase):
             query = urllib.parse.urlencode({"db": settings["database"], "precision": "ms"})
             self.write_url = f"{base}/write?{query}"
         self.base = base
+        self.shown = hide_secrets(base)  # an address with user:password@ in errors
 
     async def start(self) -> None:
         if not self.v2:
@@ -95,11 +97,11 @@ class InfluxSink(SinkBase):
                                  detail)
                 return
             hint = _(" (is the token right?)") if exc.code in (401, 403) else ""
-            raise SinkError(_("InfluxDB at {url}: HTTP {code} {detail}{hint}", url=self.base,
+            raise SinkError(_("InfluxDB at {url}: HTTP {code} {detail}{hint}", url=self.shown,
                               code=exc.code, detail=detail, hint=hint)) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SinkError(_("InfluxDB at {url}: {reason} (is it running?)", url=self.base,
+            raise SinkError(_("InfluxDB at {url}: {reason} (is it running?)", url=self.shown,
                               reason=reason)) from None
 
     async def close(self) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from ..i18n import _
-from ..masking import hide_secrets
+from ..masking import hide_secrets, url_secrets
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -49,7 +49,8 @@ class PostgresSink(SinkBase):
                                table=table))
         self.table = table
         self._connection: psycopg.AsyncConnection[Any] | None = None
-        self._where = f"PostgreSQL {hide_secrets(self.dsn)}"  # never show a password
+        # never show a password, nor the piece after an @ in it that libpq takes for the host
+        self._where = f"PostgreSQL {hide_secrets(self.dsn, url_secrets(self.dsn))}"
 
     async def start(self) -> None:
         await self._connect()
@@ -111,4 +112,5 @@ async def ensure_table(connection: psycopg.AsyncConnection[Any], table: str) -> 
 
 def reason(exc: BaseException, dsn: str) -> str:
     """PostgreSQL's first line of an error, without the password of ``dsn``."""
-    return hide_secrets((str(exc).strip().splitlines() or [type(exc).__name__])[0], [dsn])
+    return hide_secrets((str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                        [dsn, *url_secrets(dsn)])

@@ -5,6 +5,12 @@ them like any output's; raw readings older than ``keep_raw_days`` are pruned onc
 A counter that goes back (a meter replaced) is logged once as it is stored. With a tariff,
 each quarter hour is settled (``history.costs``) once it has ended, and the spot prices
 of a dynamic tariff are fetched at start and every hour into the database.
+
+Nothing read is lost in a stop: what the service could not write before it stopped is handed to
+``spill`` (a file beside the database, with space held back for it) and stored by the next
+``start`` before anything new. Damage found while running (a write or the page's read says
+the file is malformed, or the hourly quick check) is the output's ``fault``: a warning in the
+log and the status until a restart sets the file aside.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,8 +27,10 @@ from pathlib import Path
 from ..history.costs import CostLedger
 from ..history.prices import PriceError, load
 from ..history.query import HistoryError
+from ..history.spill import Spill
 from ..history.store import HistoryStore
 from ..i18n import _
+from ..masking import printable
 from ..reading import Reading
 from .base import SinkBase, SinkError
 
@@ -32,8 +41,19 @@ _PRICES_RETRY = 900.0
 log = logging.getLogger("smartmeter_readout")
 
 
+_CHECK_EVERY = 3600.0
+#: what SQLite says of a file that is damaged (not full, locked or read-only)
+_DAMAGE = ("malformed", "not a database", "corrupt")
+
+
+def is_damage(reason: str) -> bool:
+    return any(word in reason for word in _DAMAGE)
+
+
 class SqliteSink(SinkBase):
     durable = False
+    #: the network outputs get a reading once the history has it (``service``)
+    history = True
 
     def __init__(self, path: str | Path, keep_raw_days: float = 90, *,
                  ledger: CostLedger | None = None, prices: str | None = None,
@@ -48,6 +68,11 @@ class SqliteSink(SinkBase):
         self._price_task: asyncio.Task[None] | None = None
         self.price_error: str | None = None
         self._prices_ok = False
+        self.spill_file = Spill(self.path.with_name(self.path.name + ".spill"))
+        self._earlier: list[Reading] = []  # what the last stop spilled, until stored
+        #: damage found while running: the output is down with this reason until a restart
+        self.fault = ""
+        self._checked = time.monotonic()
 
     async def start(self) -> None:
         try:
@@ -56,29 +81,88 @@ class SqliteSink(SinkBase):
             raise SinkError(str(exc)) from None
         for note in self.store.notes:
             log.warning(_("sqlite: %s"), note)
+        spilled = await asyncio.to_thread(self.spill_file.load)
+        if spilled:
+            self._earlier = await asyncio.to_thread(self.store.missing,
+                                                    [reading for _names, reading in spilled])
+            log.info(_("sqlite: %d readings kept at the last stop are stored first"),
+                     len(self._earlier))
+        await asyncio.to_thread(self._hold)
         if self.prices and self.ledger is not None:
             self._price_task = asyncio.create_task(self._fetch_prices(), name="spot prices")
 
+    def _hold(self) -> None:
+        """Space for a spill, where the disk has room for it and more (the history first)."""
+        if not self.spill_file.reserve_path.exists():
+            self.spill_file.hold()
+
+    def spill(self, readings: Sequence[Reading]) -> int:
+        """Keep ``readings``, not written at a stop, for the next start; how many were kept."""
+        return self.spill_file.save([(("sqlite",), reading) for reading in readings])
+
+    def damaged(self, reason: str) -> None:
+        """The file is damaged (seen by a read or the check): a warning once, and the
+        output's state until a restart sets the file aside."""
+        if self.fault:
+            return
+        reason = reason.rpartition(": ")[2] or reason  # SQLite's words, not our preamble
+        self.fault = _("the database {path} is damaged ({reason}): restart the service to "
+                       "set it aside and start a fresh one").format(path=self.path,
+                                                                     reason=reason)
+        log.warning(_("sqlite: %s"), self.fault)
+
     async def write(self, readings: Sequence[Reading]) -> None:
         assert self.store is not None
+        earlier = len(self._earlier)
+        if earlier:
+            readings = [*self._earlier, *readings]
         try:
             resets = await asyncio.to_thread(self.store.write, readings)
+            if earlier:
+                self._earlier = []
+                await asyncio.to_thread(self.spill_file.clear)
+                await asyncio.to_thread(self._hold)
             for reset in resets:  # once each: the store keeps them (counter_resets)
                 log.warning(_("sqlite: the counter %s (%s) of meter %s went back from %s to "
                               "%s at %s: a new series starts there, nothing is subtracted "
                               "(a meter replaced or reset?)"), reset.name, reset.obis,
-                            reset.meter, f"{reset.before:g}", f"{reset.after:g}",
+                            printable(reset.meter), f"{reset.before:g}", f"{reset.after:g}",
                             datetime.fromtimestamp(reset.time).astimezone().isoformat(
                                 timespec="seconds"))
             if self.keep_raw_days and time.monotonic() - self._pruned > 3600:
                 self._pruned = time.monotonic()
                 await asyncio.to_thread(self.store.prune, self.keep_raw_days)
+                await asyncio.to_thread(self._hold)  # the disk may have room again
+            if time.monotonic() - self._checked > _CHECK_EVERY:
+                self._checked = time.monotonic()
+                await self.check()
             quarter = int(time.time()) // 900
             if self.ledger is not None and quarter != self._settled_up_to:
                 self._settled_up_to = quarter  # a quarter hour ended: settle it
                 await self._settle()
         except HistoryError as exc:
+            if is_damage(str(exc)):
+                self.damaged(str(exc))
             raise SinkError(str(exc)) from None
+
+    async def check(self) -> None:
+        """SQLite's quick check on a connection of its own (the writes go on meanwhile)."""
+        def quick_check() -> str:
+            try:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            except sqlite3.Error as exc:
+                return "" if not is_damage(str(exc)) else str(exc)
+            try:
+                found = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                return "" if found == "ok" else str(found)
+            except sqlite3.Error as exc:
+                return str(exc) if is_damage(str(exc)) else ""
+            finally:
+                db.close()
+
+        found = await asyncio.to_thread(quick_check)
+        if found:
+            self.damaged(found)
 
     async def _settle(self) -> None:
         assert self.store is not None and self.ledger is not None
