@@ -20,6 +20,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from smartmeter_readout import Decoder
 from smartmeter_readout.history.store import HistoryStore
 from smartmeter_readout.live.reader import LiveReader
 from smartmeter_readout.reading import Reading
-from smartmeter_readout.service.outbox import Outbox
+from smartmeter_readout.service.outbox import Outbox, OutboxError
 from smartmeter_readout.service.service import Service
 from smartmeter_readout.sim.simulator import Simulator
 from smartmeter_readout.sinks.base import SinkBase
@@ -279,3 +280,52 @@ def test_the_network_outputs_wait_for_the_history(tmp_path: Path) -> None:
     assert before == 0
     assert len(sent) >= 5
     assert {(r.time, r.frame_counter) for r in sent} <= {(r.time, r.frame_counter) for r in stored}
+
+
+def test_the_outbox_leaves_a_shared_disk_to_the_history(tmp_path: Path) -> None:
+    """Space that comes back goes to the history first: the outbox stores nothing while less
+    than an eighth of the disk is free, the history takes its readings."""
+    sim, decoder = Simulator("vkw", key=KEY, seed=5), Decoder(KEY)
+    batch = [reading for push in sim.pushes(datetime(2026, 1, 1, tzinfo=UTC), 20)
+             for reading in decoder.feed(push.wire)]
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        store = HistoryStore(disk / "h.sqlite")
+        outbox = Outbox(disk / "outbox.sqlite", history=disk / "h.sqlite")
+        filler = fill(disk)
+        os.truncate(filler, filler.stat().st_size - 160 * 1024)  # 160 kB come back
+        with pytest.raises(OutboxError, match="nearly full"):
+            outbox.append(["mqtt"], batch)
+        store.write(batch)  # the history gets the room
+        assert outbox.backlog("mqtt") == len(batch)  # waiting in memory, not lost
+        filler.unlink()
+        outbox.append(["mqtt"], [])  # room again: stored
+        stored = [reading.frame_counter for _, reading in outbox.peek("mqtt", 100)]
+        outbox.close()
+        store.close()
+    assert stored == [reading.frame_counter for reading in batch]
+
+
+class Refusing(SinkBase):
+    """A history that never stores and whose spill keeps only ``room`` readings."""
+
+    durable = False
+    name = "sqlite"
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    async def write(self, batch: Sequence[Reading]) -> None:
+        raise OSError("database or disk is full")
+
+    def spill(self, readings: Sequence[Reading]) -> int:
+        return min(self.room, len(readings))
+
+
+def test_what_no_spill_takes_is_counted_and_named(caplog: pytest.LogCaptureFixture) -> None:
+    reader = LiveReader(SimulatedConnector(Simulator("vkw", key=KEY), 0.02), Decoder(KEY))
+    service = Service(reader, [Refusing(room=4)], count=10)
+    caplog.set_level(logging.INFO, "smartmeter_readout")
+    asyncio.run(asyncio.wait_for(service.run(), 60))
+    assert service.lost == {"sqlite": 6}
+    assert "sqlite: 4 readings not written before the stop are kept" in caplog.text
+    assert "sqlite: 6 readings could not be stored before the stop and are lost" in caplog.text
