@@ -115,7 +115,16 @@ def test_every_log_line_above_debug_goes_through_the_catalogue() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in ("info", "warning", "error", "critical", "exception")
-                    and node.args
-                    and isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp)):
+                    and node.args and _words(node.args[0])):
                 literal.append(f"{path.relative_to(package)}:{node.lineno}")
     assert literal == []
+
+
+def _words(node: object) -> bool:
+    """A message with words in it that no catalogue saw (``"%s: %s"`` has none)."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        text = re.sub(r"%[-+ #0-9.]*[a-z]|\{[^}]*\}", "", str(node.value))
+        return isinstance(node.value, str) and any(c.isalpha() for c in text)
+    return isinstance(node, ast.JoinedStr | ast.BinOp)
