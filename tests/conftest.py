@@ -104,3 +104,27 @@ def postgres() -> Iterator[Postgres]:
         with contextlib.suppress(subprocess.CalledProcessError):
             server.stop()
         server.remove()
+
+
+# a broker that queues without limit: the fleet path's collectors may be away a while
+BROKER = "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[tuple[Mosquitto, Postgres, Path]]:
+    """A broker and a PostgreSQL cluster for collectors, and a collect config for both."""
+    broker = Mosquitto(tmp_path, extra=BROKER)
+    database = Postgres()
+    broker.start()
+    database.start()
+    config = tmp_path / "collect.toml"
+    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                      f'[postgres]\ndsn = "{database.dsn}"\n'
+                      '[collect]\nbatch_seconds = 0.2\nsession_expiry = 600\n')
+    config.chmod(0o600)
+    try:
+        yield broker, database, config
+    finally:
+        broker.stop()
+        database.stop()
+        database.remove()

@@ -14,7 +14,6 @@ import json
 import random
 import signal
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -275,26 +274,8 @@ def test_the_readers_keep_the_collectors_name_limit(tmp_path: Path) -> None:
 
 # --- a running collector -------------------------------------------------------------------
 
-BROKER = "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Mosquitto, Postgres, Path]]:
-    broker = Mosquitto(tmp_path, extra=BROKER)
-    database = Postgres()
-    broker.start()
-    database.start()
-    config = tmp_path / "collect.toml"
-    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                      f'[postgres]\ndsn = "{database.dsn}"\n'
-                      '[collect]\nbatch_seconds = 0.2\nsession_expiry = 600\n')
-    config.chmod(0o600)
-    try:
-        yield broker, database, config
-    finally:
-        broker.stop()
-        database.stop()
-        database.remove()
 
 
 def _start(config: Path, folder: Path) -> tuple[subprocess.Popen[bytes], Path]:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from smartmeter_readout.sim.simulator import Simulator
 
 #: the broker settings a collector needs (README "Many meters"): no cap on what it holds for
 #: a collector that is away or busy
-BROKER = "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
 VALUES = 12  # numeric values per reading of the load
 
 
@@ -84,23 +83,6 @@ def test_the_load_publishes_the_contract() -> None:
     assert len(rows) == VALUES and rows[0].meter == "sim00001"
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Mosquitto, Postgres, Path]]:
-    broker = Mosquitto(tmp_path, extra=BROKER)
-    database = Postgres()
-    broker.start()
-    database.start()
-    config = tmp_path / "collect.toml"
-    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                      f'[postgres]\ndsn = "{database.dsn}"\n'
-                      '[collect]\nbatch_seconds = 0.2\nsession_expiry = 600\n')
-    config.chmod(0o600)
-    try:
-        yield broker, database, config
-    finally:
-        broker.stop()
-        database.stop()
-        database.remove()
 
 
 def _collector(config: Path, name: str, folder: Path) -> subprocess.Popen[bytes]:

@@ -6,8 +6,9 @@ output whose extra is missing one sentence that names the right extra.
 The routes: ``./scripts/demo`` (a copy of the tree, its own ``.venv``), the README's venv
 lines run as written (under a fresh ``HOME``), pipx with the README's inject line, and the
 wheel (built from the sdist by ``python -m build``, as pip does) with no extras, with each
-extra alone and with the README's ``[web,mqtt]``. The development venv of the other tests has every extra and hides what these
-find; this file runs each route once (a few minutes, mostly pip).
+extra alone and with the README's ``[web,mqtt]``. The development venv of the other tests has
+every extra and hides what these find; this file runs each route once (a few minutes, mostly
+pip).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from conftest import BY_ID, ROOT
 from livekit import until
 
