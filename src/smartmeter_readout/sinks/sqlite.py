@@ -33,6 +33,7 @@ from ..i18n import _
 from ..masking import printable
 from ..reading import Reading
 from .base import SinkBase, SinkError
+from .formats import decimal, label
 
 __all__ = ["SqliteSink"]
 
@@ -125,10 +126,11 @@ class SqliteSink(SinkBase):
             for reset in resets:  # once each: the store keeps them (counter_resets)
                 log.warning(_("sqlite: the counter %s (%s) of meter %s went back from %s to "
                               "%s at %s: a new series starts there, nothing is subtracted "
-                              "(a meter replaced or reset?)"), reset.name, reset.obis,
-                            printable(reset.meter), f"{reset.before:g}", f"{reset.after:g}",
+                              "(a meter replaced or reset?)"), label(reset.name), reset.obis,
+                            printable(reset.meter), _kilo(reset.before, reset.name),
+                            _kilo(reset.after, reset.name),
                             datetime.fromtimestamp(reset.time).astimezone().isoformat(
-                                timespec="seconds"))
+                                sep=" ", timespec="seconds"))
             if self.keep_raw_days and time.monotonic() - self._pruned > 3600:
                 self._pruned = time.monotonic()
                 await asyncio.to_thread(self.store.prune, self.keep_raw_days)
@@ -198,3 +200,9 @@ class SqliteSink(SinkBase):
                 await self._price_task
         if self.store is not None:
             self.store.close()
+
+
+def _kilo(wh: float, name: str) -> str:
+    """A counter as people read it in the log: 4321,000 kWh (kvarh for reactive ones)."""
+    unit = "kvarh" if name.startswith("reactive") else "kWh"
+    return f"{decimal(f'{wh / 1000:.3f}')} {unit}"
