@@ -80,7 +80,8 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
                                            "(see README); default: detect"))
     # no defaults here: a flag not given leaves the config's setting (whose default is auto)
     parser.add_argument("--baud", help=_("auto (default) or a rate, e.g. 2400"))
-    parser.add_argument("--parity", choices=("auto", "N", "E", "O"))
+    parser.add_argument("--parity", choices=("auto", "N", "E", "O"),
+                        help=_("auto (default), N (none), E (even) or O (odd)"))
 
 
 def meter_options(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,8 @@ def add_decode_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                     "stdin."))
     decode.add_argument("inputs", nargs="*", metavar="INPUT", default=["-"])
     key_options(decode)
-    decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
+    decode.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table",
+                        help=_("table for people (default), json, jsonl or csv for programs"))
     decode.add_argument("--timezone", default="Europe/Vienna",
                         help=_("zone of meter clocks without UTC offset (default Europe/Vienna)"))
     decode.add_argument("--quiet", "-q", action="store_true",

@@ -73,7 +73,8 @@ def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     history.add_argument("--until", help=_("end, same forms (default now)"))
     history.add_argument("--step", choices=("raw", "1m", "15m", "1h", "1d", "1mo"),
                          help=_("default 15m (--peaks: 1d)"))
-    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help=_("table for people (default), csv or json for programs"))
     what = history.add_mutually_exclusive_group()
     what.add_argument("--summary", action="store_true",
                       help=_("energy today, yesterday, this month, last month and this year: "

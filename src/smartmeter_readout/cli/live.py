@@ -47,7 +47,8 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     source_options(read, replay=True)
     key_options(read)
     read.add_argument("--count", type=int, help=_("exit after this many readings"))
-    read.add_argument("--format", choices=FORMATS, default="table")
+    read.add_argument("--format", choices=FORMATS, default="table",
+                      help=_("table for people (default), json, jsonl or csv for programs"))
     read.add_argument("--timezone",  # no default here: [meter] timezone's (Europe/Vienna)
                       help=_("zone of meter clocks without UTC offset (default Europe/Vienna)"))
     meter_options(read)
@@ -77,7 +78,8 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                           help=_("how long an unplug fault lasts (default 3)"))
     simulate.add_argument("--pace", action=argparse.BooleanOptionalAction, default=True,
                           help=_("send at the meter's baud rate (default) or at once"))
-    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--seed", type=int, default=1,
+                          help=_("seed of the made-up values and faults (default 1)"))
     simulate.add_argument("--log", type=Path, help=_("write what was sent (frame counter, "
                                                    "fault, expected values) as JSON lines"))
     quiet_option(simulate)
