@@ -57,6 +57,7 @@ _DSMR_START = re.compile(b"/")
 _CHECKSUMMED = frozenset((0x68, 0x7E, SHORT_START))  # a short frame has a checksum too: an
 # AMIS that lost its reader sends only these, and they must be heard after its long frames
 _FLAG = 0x7E
+_MBUS_HEAD = 4  # 68 L L 68
 _HDLC_HEAD = 14  # the longest HDLC header: flag, format, 4 + 4 address bytes, control, HCS
 
 
@@ -175,7 +176,6 @@ class FrameSplitter:
                 pos = later
             elif isinstance(result, Broken):
                 reason, claimed = result
-                self._flush_garbage(events)
                 framing = _FRAMINGS.get(first, "apdu")
                 if first in _CHECKSUMMED or first == _DSMR:
                     # a closing HDLC flag may be the next frame's opening one
@@ -183,6 +183,13 @@ class FrameSplitter:
                     inner = self._head_inside(buf, start, min(extent, end), first, final)
                     if inner == 0:
                         return start
+                    if inner > 0 and first == 0x68 and inner - start < _MBUS_HEAD:
+                        # the next head overlaps this one's: 68 68 68 68 ... is noise, not
+                        # a frame cut short (an event a byte made a flood of them slow)
+                        self._garbage += inner - start
+                        pos = inner
+                        continue
+                    self._flush_garbage(events)
                     if inner > 0:
                         events.append(CutShortFrame(framing, inner - start))
                         pos = inner
@@ -194,6 +201,7 @@ class FrameSplitter:
                     self._broken_until = max(self._broken_until, start + claimed)
                     pos = start + 1
                 else:  # unframed: its own structure says where the next push begins
+                    self._flush_garbage(events)
                     events.append(CutShortFrame(framing, claimed))
                     pos = start + max(1, claimed)
             else:  # NOT_A_FRAME
