@@ -25,8 +25,6 @@ from smartmeter_readout.fleet.rows import NotAReading, Row, copy_text, parse_rea
 from smartmeter_readout.sim.fleet_load import FleetLoad, reading_json
 from smartmeter_readout.sim.simulator import Simulator
 
-#: the broker settings a collector needs (README "Many meters"): no cap on what it holds for
-#: a collector that is away or busy
 VALUES = 12  # numeric values per reading of the load
 
 

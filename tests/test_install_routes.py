@@ -32,7 +32,6 @@ import pytest
 from conftest import BY_ID, ROOT
 from livekit import until
 
-EXTRAS = ("web", "mqtt", "postgres")
 VECTOR = BY_ID["at_netznoe_kaifa_ma309_doc_example"]
 PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
 PAGE_FILES = ("/", "/static/app.js", "/static/lang.js", "/static/style.css",

@@ -68,8 +68,9 @@ HIDE = textwrap.dedent("""
     print("\\n".join(failed))
 """)
 
-COMBINATIONS = [frozenset(c) for n in range(len({"web", "mqtt", "postgres"}) + 1)
-                for c in itertools.combinations(("web", "mqtt", "postgres"), n)]
+EXTRA_NAMES = sorted({extra for extra, _packages in EXTRAS.values()})
+COMBINATIONS = [frozenset(c) for n in range(len(EXTRA_NAMES) + 1)
+                for c in itertools.combinations(EXTRA_NAMES, n)]
 
 
 @pytest.mark.parametrize("installed", COMBINATIONS,

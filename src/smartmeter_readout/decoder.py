@@ -34,6 +34,7 @@ from .cosem.template import BodyTemplate
 from .dlms.apdu import (
     DATA_NOTIFICATION,
     GENERAL_BLOCK_TRANSFER,
+    LLC_HEADERS,
     body_start,
     following_notifications,
     parse_gbt_block,
@@ -80,7 +81,6 @@ from .reading import MeterIdentity, Reading
 
 __all__ = ["Decoder", "decode"]
 
-_LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _DSMR_START = 0x2F
 #: a reading is checked against physics when its body shape is new, while checks fail, and
 #: else every CHECK_EVERY pushes (the check costs ~3 us, a push ~25 us on the fast path)
@@ -354,7 +354,7 @@ class Decoder:
 
     def _on_hdlc(self, frame: HdlcFrame) -> bytes | None:
         payload = frame.payload
-        starts_llc = payload[:3] in _LLC_HEADERS
+        starts_llc = payload[:3] in LLC_HEADERS
         if self._hdlc_parts is not None and starts_llc:
             self._note(EventKind.SEGMENT_LOST, Message(N_(
                 "the last HDLC segment of a push was lost: push dropped")), "hdlc")

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["HIDDEN", "hide_secrets", "printable", "url_secrets"]
+__all__ = ["HIDDEN", "UNPRINTABLE", "hide_secrets", "printable", "url_secrets"]
 
 HIDDEN = "***"
 _NAMES = r"(?:password|passwd|pwd|sslpassword|secret|token|api[_-]?key|apikey|auth[_-]?key|key)"
@@ -63,7 +63,8 @@ def url_secrets(address: str | None) -> list[str]:
     return [piece for piece in dict.fromkeys([*pieces, decoded]) if piece]
 
 
-_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+#: Unicode categories that may not reach a log line raw: control, format, direction ...
+UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
 def printable(text: str) -> str:
@@ -71,5 +72,5 @@ def printable(text: str) -> str:
     name from a config or a meter cannot forge or turn around a log line."""
     if text.isprintable():
         return text
-    return "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) in _HIDDEN_CATEGORIES
+    return "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) in UNPRINTABLE
                    else char for char in text)

@@ -12,18 +12,18 @@ very case a capture is made for), everything held is let through as it came.
 
 from __future__ import annotations
 
+from ..dlms.apdu import LLC_HEADERS
 from ..dlms.bare import BARE_APDU_PARSERS
 from ..link.frames import DsmrTelegram, HdlcFrame, LinkEvent, MbusSegment, MbusTelegram, RawApdu
 from ..link.splitter import FrameSplitter
 
 __all__ = ["PushAligner", "ends_push", "starts_push"]
 
-_LLC = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _GBT = 0xE0
 
 
 def _block(frame: HdlcFrame) -> bytes:
-    return frame.payload[3:] if frame.payload[:3] in _LLC else frame.payload
+    return frame.payload[3:] if frame.payload[:3] in LLC_HEADERS else frame.payload
 
 
 def ends_push(frame: LinkEvent) -> bool:
@@ -47,7 +47,7 @@ def starts_push(frame: LinkEvent) -> bool:
     if isinstance(frame, MbusSegment):
         return frame.number == 0
     if isinstance(frame, HdlcFrame):
-        if frame.payload[:3] not in _LLC:
+        if frame.payload[:3] not in LLC_HEADERS:
             return False
         block = frame.payload[3:]
         return block[:1] != bytes((_GBT,)) or block[2:4] == b"\x00\x01"

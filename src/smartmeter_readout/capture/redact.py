@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..decoder import Decoder
 from ..dlms import axdr
+from ..dlms.apdu import LLC_HEADERS
 from ..dlms.bare import BARE_APDU_PARSERS
 from ..dlms.security import encrypt_apdu, parse_ciphered, unprotect
 from ..errors import SmartMeterError
@@ -35,7 +36,6 @@ from .align import ends_push
 
 __all__ = ["Redactor"]
 
-_LLC = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 _CIPHERED = (0xDB, 0xDC)
 _DIGIT = re.compile(rb"[0-9]")
 
@@ -184,7 +184,7 @@ def _payload(frame: LinkEvent, start: int, end: int, raw: bytearray, base: int) 
                 at += 1
             at += 1
         info = at + 3  # control byte and HCS
-        if raw[info - base : info - base + 3] in _LLC:
+        if raw[info - base : info - base + 3] in LLC_HEADERS:
             info += 3
         return range(info, end - 2)
     return range(start, end)

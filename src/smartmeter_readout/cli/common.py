@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from ..sources.base import Connector
 
 __all__ = ["EXIT_FAILURE", "EXIT_KEY", "EXIT_NO_PUSH", "EXIT_OK", "EXIT_USAGE", "Meter",
-           "UsageError", "connector_from", "decoder_from", "flag_overrides", "key_options",
-           "keys_from", "live_options", "load", "meter_from", "meter_options", "quiet_option",
+           "UsageError", "decoder_from", "flag_overrides", "key_options",
+           "live_options", "load", "meter_from", "meter_options", "quiet_option",
            "run", "seconds", "setup_logging", "source_options"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_KEY, EXIT_NO_PUSH = 0, 1, 2, 3, 4
@@ -185,13 +185,6 @@ def load(args: argparse.Namespace, overrides: dict[str, dict[str, Any]] | None =
                            one_meter=one_meter, meter=getattr(args, "meter", None))
 
 
-def keys_from(config: Config) -> Keys:
-    from ..service.build import meter_keys
-
-    with _as_usage():
-        return meter_keys(config)
-
-
 @dataclass(frozen=True, slots=True)
 class Meter:
     """The one meter a command reads: its config, source, decoder and keys."""
@@ -234,15 +227,6 @@ def decoder_from(args: argparse.Namespace) -> Decoder:
     config = load(args)
     with _as_usage():
         return build_decoder(config)
-
-
-def connector_from(args: argparse.Namespace) -> Connector:
-    from ..service.build import build_connector
-
-    config = load(args)
-    with _as_usage():
-        connector, _, _ = build_connector(config, (None, None))
-    return connector
 
 
 # ------------------------------------------------------------------ running

@@ -22,14 +22,15 @@ from ..message import N_
 from . import axdr
 
 __all__ = [
-    "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "DataNotification", "GbtBlock", "body_start",
-    "build_gbt_blocks", "build_notification", "following_notifications", "parse_gbt_block",
-    "parse_notification",
+    "DATA_NOTIFICATION", "GENERAL_BLOCK_TRANSFER", "LLC_HEADERS", "DataNotification",
+    "GbtBlock", "body_start", "build_gbt_blocks", "build_notification",
+    "following_notifications", "parse_gbt_block", "parse_notification",
 ]
 
 DATA_NOTIFICATION = 0x0F
 GENERAL_BLOCK_TRANSFER = 0xE0
-_LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+#: the IEC 8802-2 LLC headers before an APDU: to the meter (E6 E7 00), and as some send it
+LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def following_notifications(apdu: bytes, end: int) -> list[bytes] | None:
     parts: list[bytes] = []
     at = end
     while at < len(apdu):
-        if apdu[at : at + 3] in _LLC_HEADERS:
+        if apdu[at : at + 3] in LLC_HEADERS:
             at += 3
         if apdu[at : at + 1] != b"\x0f":
             return None

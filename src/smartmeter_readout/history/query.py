@@ -28,7 +28,6 @@ STEPS = ("1m", "15m", "1h", "1d", "1mo")
 IMPORT = "1.0.1.8.0.255"  # active energy from the grid, all tariffs
 EXPORT = "1.0.2.8.0.255"  # active energy into the grid
 COUNTER_UNITS = frozenset({"Wh", "varh", "VAh"})
-_COUNTER_UNITS = COUNTER_UNITS
 _QUARTER = 900
 
 
@@ -312,7 +311,7 @@ class HistoryQuery:
                 bounds = _boundaries(step, max(low, span[0]), min(high, span[1] + 900), tz)
             for pair_meter, pair_obis, name, unit in pairs:
                 rows = self._pair_rows(stored, pair_meter, pair_obis, low, high, bounds)
-                counter = unit in _COUNTER_UNITS
+                counter = unit in COUNTER_UNITS
                 if not rows and (not counter or step == "1m"):
                     continue
                 energy = self._energies(step, pair_meter, pair_obis, low, high, rows,

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from ..i18n import _
 
-__all__ = ["QuarterRates", "Tariff", "TariffError", "TimeBand"]
+__all__ = ["QuarterRates", "Tariff", "TariffError", "TimeBand", "decimal_comma_hint"]
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _GERMAN_DAYS = ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag",
@@ -124,13 +124,8 @@ def _band(entry: Any, number: int) -> TimeBand:
     price = entry.get("price")
     if not isinstance(price, int | float) or isinstance(price, bool) or \
             not math.isfinite(price):
-        comma = re.fullmatch(r"\s*(-?[0-9]+),([0-9]+)\s*", price) \
-            if isinstance(price, str) else None
-        shown = f"{comma.group(1)}.{comma.group(2)}" if comma else ""
-        hint = _(": write {number} (a decimal point, no quotes)", number=shown) \
-            if comma else ""
         raise TariffError(_("{where}: price = {price!r} is not a number (per kWh)",
-                            where=where, price=price) + hint)
+                            where=where, price=price) + decimal_comma_hint(price))
     return TimeBand(_days(str(entry.get("days", "Mon-Sun")), where),
                     _clock(entry.get("from", "00:00"), where, "from"),
                     _clock(entry.get("to", "00:00"), where, "to"), float(price))
@@ -174,3 +169,16 @@ def _clock(value: Any, where: str, key: str) -> time:
         raise TariffError(_("{where}: {key} = {value!r} is not a time like \"06:00\"",
                             where=where, key=key, value=value)) from None
 
+
+_DECIMAL_COMMA = re.compile(r"\s*\"?\s*(-?[0-9]+),([0-9]+)\s*\"?\s*(#.*)?")
+
+
+def decimal_comma_hint(value: object, quoted: bool = True) -> str:
+    """The hint for a number written the German way (``0,25``, as text or bare in TOML)."""
+    found = _DECIMAL_COMMA.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return ""
+    number = f"{found.group(1)}.{found.group(2)}"
+    if not quoted:
+        return _(": write {number} (with a decimal point)", number=number)
+    return _(": write {number} (a decimal point, no quotes)", number=number)

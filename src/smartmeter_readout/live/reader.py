@@ -106,6 +106,7 @@ class LiveReader:
                  on_bytes: Callable[[bytes, datetime], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.connector = connector
+        self.source = describe(connector.name)  # in the words of the user's language
         self.decoder = decoder
         self.options = options
         self.log = log
@@ -126,11 +127,6 @@ class LiveReader:
         self._cut_note = False
         self._cut_since_push = 0  # frames cut short since the last whole push
         self._asked_number = False
-
-    @property
-    def source(self) -> str:
-        """The source in the words of the user's language, for messages."""
-        return describe(self.connector.name)
 
     def status(self) -> SourceStatus:
         framing = self.framing or self.decoder.seen.get("framing")

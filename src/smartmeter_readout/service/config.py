@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..history.tariff import decimal_comma_hint
 from ..i18n import N_, _, localize
-from ..masking import hide_secrets, printable
+from ..masking import UNPRINTABLE, hide_secrets, printable
 
 __all__ = ["SCHEMA", "Config", "default_data_dir", "load_config"]
 
@@ -390,8 +391,9 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
         _check_placeholders(resolved, set(resolved))
         _check_source(resolved["source"], where)
         meters.append(resolved)
+    # one meter reads nothing twice: no path to resolve, no name to look up
     ports = [(m["source"]["port"] or m["source"]["tcp"], _same_place(m["source"]),
-              m["meter"]["name"]) for m in meters]
+              m["meter"]["name"]) for m in meters] if len(meters) > 1 else []
     for number, (port, place, name) in enumerate(ports):
         other = next((o for _p, seen, o in ports[:number] if set(place) & set(seen)), None)
         if other is not None:
@@ -544,7 +546,7 @@ def _read_file(path: Path, warn: Any,
         lines = text.splitlines()
         line = lines[int(at.group(1)) - 1] if at and 0 < int(at.group(1)) <= len(lines) else ""
         raise ConfigError(_("{path} is not valid TOML: {reason}", path=path,
-                            reason=exc) + _decimal_comma(line.partition("=")[2])) from None
+                            reason=exc) + decimal_comma_hint(line.partition("=")[2])) from None
     layouts: tuple[Any, ...] = ()
     tables = data.pop("layouts", {})
     if tables:
@@ -614,7 +616,7 @@ def _from_text(section: str, key: str, text: str, name: str) -> Any:
                 continue
     if str not in kinds:
         raise ConfigError(_("{name}={text!r} is not a number", name=name, text=text)
-                          + _decimal_comma(text, quoted=False))
+                          + decimal_comma_hint(text, quoted=False))
     return text
 
 
@@ -636,7 +638,7 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
             said = [k for k in kinds if not (k is int and float in kinds)]  # a number is one
             names = _(" or ").join(_(_KIND_NAMES[k]) if k in _KIND_NAMES else k.__name__
                                    for k in said)
-            hint = _decimal_comma(value) if float in kinds and key not in _SECRETS else ""
+            hint = decimal_comma_hint(value) if float in kinds and key not in _SECRETS else ""
             raise ConfigError(_("{where}: [{section}] {key} = {shown} must be {kinds}",
                                 where=where, section=section, key=key, shown=shown,
                                 kinds=names) + hint)
@@ -666,18 +668,6 @@ def _section(section: str, values: Mapping[str, Any], origin: Mapping[str, str],
     return result
 
 
-_DECIMAL_COMMA = re.compile(r"\s*\"?\s*(-?[0-9]+),([0-9]+)\s*\"?\s*(#.*)?")
-
-
-def _decimal_comma(value: object, quoted: bool = True) -> str:
-    """The hint for a number written the German way (``0,25``, as text or bare in TOML)."""
-    found = _DECIMAL_COMMA.fullmatch(value) if isinstance(value, str) else None
-    if found is None:
-        return ""
-    number = f"{found.group(1)}.{found.group(2)}"
-    if not quoted:
-        return _(": write {number} (with a decimal point)", number=number)
-    return _(": write {number} (a decimal point, no quotes)", number=number)
 
 
 _KIND_NAMES = {str: N_("text in quotes"), int: N_("a whole number"), float: N_("a number"),
@@ -775,12 +765,9 @@ def _same_place(source: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(f"{address} {port}" for address in addresses))
 
 
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
-
-
 def _check_printable(name: str, where: str) -> None:
     """A name goes into logs, topics and the page: no control or direction characters."""
-    bad = next((char for char in name if unicodedata.category(char) in _UNPRINTABLE), None)
+    bad = next((char for char in name if unicodedata.category(char) in UNPRINTABLE), None)
     if bad is not None:
         raise ConfigError(_("{where}: the name {name} holds the control character U+{code:04X}: "
                             "use letters, digits, spaces and punctuation", where=where,

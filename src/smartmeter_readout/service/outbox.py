@@ -70,6 +70,7 @@ class Outbox:
         self.news: list[str] = []  # what else happened at opening, for the log
         self.damaged = ""  # the file was damaged and set aside at opening
         self.history = Path(history) if history is not None else None
+        self._shares_disk: bool | None = None  # with the history: found at the first store
         self.spill = Spill(self.path.with_name(self.path.name + ".spill"))
         self._spilled = False  # the spill's readings wait in memory, not yet in the file
         self._lock = threading.Lock()
@@ -183,7 +184,10 @@ class Outbox:
         if self.history is None:
             return
         try:
-            if os.stat(self.history.parent).st_dev != os.stat(self.path.parent).st_dev:
+            if self._shares_disk is None:  # a folder does not change its disk while we run
+                self._shares_disk = (os.stat(self.history.parent).st_dev
+                                     == os.stat(self.path.parent).st_dev)
+            if not self._shares_disk:
                 return
             usage = shutil.disk_usage(self.path.parent)
         except OSError:

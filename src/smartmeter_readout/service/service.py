@@ -157,11 +157,14 @@ class Service:
         self.last_reading: Reading | None = None
         self.last_reading_at: float | None = None  # monotonic
         self.state = {sink.name: SinkState() for sink in self.sinks}
+        self._by_name = {sink.name: sink for sink in self.sinks}
         self._subscribers: set[asyncio.Queue[Reading]] = set()  # the web page's live feed
         self.outbox_error = ""  # why the outbox cannot store readings now, if it cannot
         self.started = time.time()
         self._queues: dict[str, asyncio.Queue[tuple[int, Reading]]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        #: the history, when network outputs wait for it (both are there): set by ``_run``
+        self._gate: Sink | None = None
         #: per local output, the batch being written (what a stop must not lose)
         self._writing: dict[str, list[tuple[int, Reading]]] = {}
         #: readings the history has not stored yet, held back from the network outputs:
@@ -171,8 +174,6 @@ class Service:
         self._stopping = asyncio.Event()
         #: readings lost at the stop, by output: neither written nor kept for the next start
         self.lost: dict[str, int] = {}
-        #: damage found while running (``report_fault``), by output: down until a restart
-        self.faults: dict[str, str] = {}
         if outbox is None and any(sink.durable for sink in self.sinks):
             raise ValueError("network outputs need an outbox")
 
@@ -201,9 +202,8 @@ class Service:
     def _fault(self, name: str) -> str:
         """Why an output is down whatever its last write did: the outbox cannot store, or
         its file is damaged."""
-        sink = next((sink for sink in self.sinks if sink.name == name), None)
         return ((self.outbox_error if name in self._wake else "")
-                or self.faults.get(name, "") or str(getattr(sink, "fault", "") or ""))
+                or str(getattr(self._by_name.get(name), "fault", "") or ""))
 
     def _notice(self, name: str) -> str:
         """What an output that is up lost at the start: its outbox was damaged."""
@@ -212,17 +212,11 @@ class Service:
         return ""
 
     def report_fault(self, name: str, reason: str) -> None:
-        """Damage seen from outside an output (a read of the history failed): a warning
-        once, and the output's state until a restart. An output that has ``damaged``
-        takes it itself."""
-        sink = next((sink for sink in self.sinks if sink.name == name), None)
-        handler = getattr(sink, "damaged", None)
+        """Damage seen from outside an output (a read of the history failed): the output
+        takes it (``damaged``: a warning once, its state until a restart)."""
+        handler = getattr(self._by_name.get(name), "damaged", None)
         if callable(handler):
             handler(reason)
-            return
-        if name in self.state and name not in self.faults:
-            self.faults[name] = reason
-            self.log.warning("%s: %s", name, reason)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, size: int = 64) -> AsyncIterator[AsyncIterator[Reading]]:
@@ -273,6 +267,9 @@ class Service:
             self._wake[sink.name] = asyncio.Event()
             self._wake[sink.name].set()  # deliver what an earlier run left in the outbox
             workers.append(asyncio.create_task(self._durable_worker(sink), name=sink.name))
+        if self._wake:
+            self._gate = next((sink for sink in local if getattr(sink, "history", False)),
+                              None)
         reading = [asyncio.create_task(self._read(feed, stop), name=f"meter {feed.name}")
                    for feed in self.feeds]
         stopping = asyncio.create_task(stop.wait())
@@ -347,7 +344,7 @@ class Service:
             queue.put_nowait((number, reading))
         if self._wake and self.outbox is not None:
             self._held.append((number, self.last_reading_at, reading))
-            gate = self._gate()
+            gate = self._gate
             if (gate is None or not self.state[gate.name].healthy
                     or self.last_reading_at - self._held[0][1] > _GATE_SECONDS):
                 await self._release(number)
@@ -355,13 +352,6 @@ class Service:
             if subscriber.full():
                 subscriber.get_nowait()
             subscriber.put_nowait(reading)
-
-    def _gate(self) -> Sink | None:
-        """The history, when network outputs wait for it (both are there)."""
-        if not self._wake:
-            return None
-        return next((sink for sink in self.sinks if getattr(sink, "history", False)
-                     and sink.name in self._queues), None)
 
     async def _release(self, up_to: int) -> None:
         """Hand the held readings up to number ``up_to`` to the outbox, in order: on disk
@@ -401,7 +391,7 @@ class Service:
 
     async def _deliver(self, sink: Sink, batch: list[tuple[int, Reading]]) -> None:
         delay = 1.0
-        gate = sink is self._gate()
+        gate = sink is self._gate
         readings = [reading for _number, reading in batch]
         while True:
             try:

@@ -13,7 +13,7 @@ from typing import TextIO
 from ..i18n import N_, _, decimal_mark
 from ..reading import Reading
 
-__all__ = ["FORMATS", "LABELS", "label", "render"]
+__all__ = ["FORMATS", "LABELS", "decimal", "human", "label", "render"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 LABELS = {
@@ -72,8 +72,9 @@ def decimal(text: str) -> str:
     return text if mark == "." else text.replace(".", mark)
 
 
-def _human(value: object, unit: str | None) -> tuple[str, str]:
-    """Energy in kWh as the original script printed it; everything else in its base unit."""
+def human(value: object, unit: str | None) -> tuple[str, str]:
+    """Energy in kWh (kvarh) as the original script printed it; everything else in its base
+    unit."""
     if unit in ("Wh", "varh") and isinstance(value, int | float):
         return f"{value / 1000:.3f}", "k" + unit
     if isinstance(value, float):
@@ -95,7 +96,7 @@ def table(reading: Reading) -> str:
     for key, measurement in reading.values.items():
         if measurement.name == "clock":
             continue
-        value, unit = _human(measurement.value, measurement.unit)
+        value, unit = human(measurement.value, measurement.unit)
         if isinstance(measurement.value, int | float):
             value = decimal(value)
         rows.append((label(measurement.name), value, unit, key))

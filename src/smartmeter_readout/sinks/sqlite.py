@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from ..cosem.obis import obis_info, parse_obis
 from ..history.costs import CostLedger
 from ..history.prices import PriceError, load
 from ..history.query import HistoryError
@@ -33,7 +34,7 @@ from ..i18n import _
 from ..masking import printable
 from ..reading import Reading
 from .base import SinkBase, SinkError
-from .formats import decimal, label
+from .formats import decimal, human, label
 
 __all__ = ["SqliteSink"]
 
@@ -64,6 +65,7 @@ class SqliteSink(SinkBase):
         self.keep_raw_days = keep_raw_days
         self.ledger, self.prices, self.price_format = ledger, prices, price_format
         self.store: HistoryStore | None = None
+        self.resets = 0  # counter drops written since the start: the page reads them anew
         self._pruned = 0.0
         self._settled_up_to = 0  # the quarter hour the ledger last looked at
         self._price_task: asyncio.Task[None] | None = None
@@ -123,12 +125,13 @@ class SqliteSink(SinkBase):
                 self._earlier = []
                 await asyncio.to_thread(self.spill_file.clear)
                 await asyncio.to_thread(self._hold)
+            self.resets += len(resets)
             for reset in resets:  # once each: the store keeps them (counter_resets)
                 log.warning(_("sqlite: the counter %s (%s) of meter %s went back from %s to "
                               "%s at %s: a new series starts there, nothing is subtracted "
                               "(a meter replaced or reset?)"), label(reset.name), reset.obis,
-                            printable(reset.meter), _kilo(reset.before, reset.name),
-                            _kilo(reset.after, reset.name),
+                            printable(reset.meter), _counter(reset.before, reset.obis),
+                            _counter(reset.after, reset.obis),
                             datetime.fromtimestamp(reset.time).astimezone().isoformat(
                                 sep=" ", timespec="seconds"))
             if self.keep_raw_days and time.monotonic() - self._pruned > 3600:
@@ -202,7 +205,7 @@ class SqliteSink(SinkBase):
             self.store.close()
 
 
-def _kilo(wh: float, name: str) -> str:
-    """A counter as people read it in the log: 4321,000 kWh (kvarh for reactive ones)."""
-    unit = "kvarh" if name.startswith("reactive") else "kWh"
-    return f"{decimal(f'{wh / 1000:.3f}')} {unit}"
+def _counter(value: float, obis: str) -> str:
+    """A counter as the tables show it: 4321,000 kWh (in its registry unit's kilo)."""
+    shown, unit = human(value, obis_info(parse_obis(obis))[1])
+    return f"{decimal(shown)} {unit}"

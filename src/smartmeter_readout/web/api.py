@@ -64,7 +64,6 @@ _PIECE_READINGS = 500
 _MAX_PEAK_DAYS = 3 * 366  # quarter hours are read one by one: about 100,000 of them
 _MAX_QUARTER_DAYS = 31  # quarter hours answered one by one: about 3,000 of them
 _STATUS_EVERY = 2.0
-_RESETS_EVERY = 10.0  # s: how often the live feed's status looks for new counter drops
 _CLIENT_QUEUE = 64
 
 
@@ -93,7 +92,7 @@ class Api:
         self._feed: asyncio.Task[None] | None = None  # one subscription for all open pages
         self._summary: tuple[float, dict[str, dict[str, Any]]] | None = None
         self._resets: list[dict[str, Any]] = []  # the history's newest counter drops
-        self._resets_read = float("-inf")
+        self._resets_seen = -1  # the history output's count of drops when last read
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/v1/reading", self.reading),
@@ -122,25 +121,24 @@ class Api:
         return web.json_response(reading.to_dict())
 
     async def status(self, request: web.Request) -> web.Response:
-        await self._read_resets(0.0)
+        await self._read_resets()
         return web.json_response(self.status_data())
 
-    async def _read_resets(self, max_age: float) -> None:
+    async def _read_resets(self) -> None:
         """The counter drops the history holds (newest first, at most 10), for
-        ``status_data``; read again when older than ``max_age`` seconds."""
-        now = time.monotonic()
-        if self.info.sqlite_path is None or now - self._resets_read < max_age:
+        ``status_data``: read once, and again only when the history output wrote one."""
+        history = next((sink for sink in self.service.sinks if sink.name == "sqlite"), None)
+        written = getattr(history, "resets", 0)
+        if self.info.sqlite_path is None or written == self._resets_seen:
             return
-        self._resets_read = now
         try:
             store = await self._history_store()
             found = await asyncio.to_thread(store.counter_resets, 10)
         except (web.HTTPServiceUnavailable, HistoryError):
-            return  # no history yet: none to show
-        names = {feed.last_reading.meter_key: feed.name for feed in self.service.feeds
-                 if feed.name and feed.last_reading is not None}
+            return  # no history yet: none to show (and look again next time)
+        self._resets_seen = written
         self._resets = [{
-            "meter": names.get(reset.meter, reset.meter), "code": reset.obis,
+            "meter": reset.meter, "code": reset.obis,
             "name": reset.name,
             "time": datetime.fromtimestamp(reset.time, self.info.tz).isoformat(),
             "before": _tidy(reset.before), "after": _tidy(reset.after),
@@ -417,7 +415,7 @@ class Api:
         if self._feed is None:
             self._feed = asyncio.create_task(self._follow(), name="web live feed")
         try:
-            await self._read_resets(_RESETS_EVERY)
+            await self._read_resets()
             await response.write(b"retry: 2000\n\n" + _event("status", self.status_data()))
             if self.service.last_reading is not None:
                 await response.write(_event("reading", self.service.last_reading.to_dict()))
@@ -426,7 +424,7 @@ class Api:
                     async with asyncio.timeout(_STATUS_EVERY):
                         message = await queue.get()
                 except TimeoutError:
-                    await self._read_resets(_RESETS_EVERY)
+                    await self._read_resets()
                     message = _event("status", self.status_data())
                 await response.write(message)
         except ConnectionError:
