@@ -76,9 +76,7 @@ def test_wrong_baud_rate_is_reported_not_decoded(tmp_path: Path) -> None:
                                    "9600", "--parity", "N", "--count", "1"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=ENV)
-        time.sleep(6)
-        reader.terminate()
-        out, err = reader.communicate(10)
+        out, err = _until_said(reader, "wrong baud rate or parity?")
     assert "bytes arrive but no valid push for 4 s: wrong baud rate or parity?" in err
     assert out == ""
 
@@ -96,10 +94,9 @@ def test_fault_injection_intact_pushes_decoded_broken_counted_none_invented(
                                        "--parity", "N"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, env=ENV)
+            # the simulator hangs up once the reader took its last push: the reader says so
+            out, err = _until_said(reader, "disconnected", "went away")
             sim.wait(60)
-            time.sleep(0.5)
-            reader.terminate()
-            out, err = reader.communicate(10)
         sent = sent_log(log)
         readings = jsonl(out)
         assert_all_sent(readings, sent)
@@ -204,22 +201,29 @@ def _language(lang: str) -> dict[str, str]:
             "LANG": "de_AT.UTF-8" if lang == "de" else "C.UTF-8"}
 
 
-def _stderr_until(process: subprocess.Popen[str], text: str) -> str:
-    """The process's stderr up to the first line holding ``text`` (waits for that line; a
-    safety net ends the wait if it never comes)."""
+def _until_said(process: subprocess.Popen[str], *texts: str) -> tuple[str, str]:
+    """The process's stdout and stderr up to the first stderr line holding one of ``texts``
+    (waits for that line; a safety net ends the wait if it never comes), then it is stopped.
+    Both streams are read all along: a full pipe would hold the process up."""
     lines: list[str] = []
-    watcher = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")),
-                               daemon=True)  # type: ignore[union-attr]
-    watcher.start()
+    out: list[str] = []
+    watchers = [threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")),
+                                 daemon=True),  # type: ignore[union-attr]
+                threading.Thread(target=lambda: out.extend(iter(process.stdout.readline, "")),
+                                 daemon=True)]  # type: ignore[union-attr]
+    for watcher in watchers:
+        watcher.start()
     with contextlib.suppress(AssertionError):
-        until(lambda: any(text in line for line in list(lines)), text, timeout=60)
+        until(lambda: any(text in line for line in list(lines) for text in texts),
+              " or ".join(texts), timeout=120)
     process.terminate()
     process.wait(10)
-    watcher.join(10)
+    for watcher in watchers:
+        watcher.join(10)
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
-    return "".join(lines)
+    return "".join(out), "".join(lines)
 
 
 @pytest.mark.parametrize(("lang", "cut"), [("en", CUT_EN), ("de", CUT_DE)])
@@ -232,7 +236,7 @@ def test_frames_cut_short_are_named_not_taken_for_a_wrong_setting(tmp_path: Path
         reader = subprocess.Popen([*CLI, "read", "--port", str(link), "--key", KEY],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=_language(lang))
-        err = _stderr_until(reader, cut)
+        _out, err = _until_said(reader, cut)
     assert cut in err, err
     assert "loose contact" in err if lang == "en" else "Wackelkontakt" in err
     assert "frames at 2400 8N1" in err or "Rahmen bei 2400 8N1" in err, err

@@ -172,6 +172,21 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
 # ------------------------------------------------------------------ simulate
 
 
+async def _until_read(line: object, within: float = 10.0) -> None:
+    """Hang up once a reader took the last push: a pseudo-terminal drops what is unread when
+    it closes. Nobody reading: after ``within`` seconds. A TCP bridge's socket delivers what
+    it was given before it closes."""
+    import asyncio  # here, not above: --help and decode start without it (cli.common)
+
+    waiting = getattr(line, "waiting", None)
+    if waiting is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while waiting() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..keys import parse_key
     from ..sim.faults import FaultPlan
@@ -215,7 +230,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
                     auth_key: bytes | None, faults: object) -> int:
-    import asyncio
     import json
 
     from ..sim.simulator import Simulator
@@ -244,7 +258,7 @@ async def _simulate(args: argparse.Namespace, profile: str, key: bytes | None,
 
     try:
         await meter.run(args.count, on_push=sent)
-        await asyncio.sleep(1.0)  # let the reader take the last push before hanging up
+        await _until_read(meter.port)
     finally:
         meter.close()
         if log is not None:
