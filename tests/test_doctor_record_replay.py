@@ -12,8 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 from livekit import CLI, ENV, KEY, WRONG_KEY, jsonl, run, simulator, wait_for
+from smartmeter_readout.live.doctor import Verdict, diagnose
+from smartmeter_readout.operators import SerialSettings
 from smartmeter_readout.sim.pty import VirtualSerialPort
 from smartmeter_readout.sim.simulator import Simulator
+from smartmeter_readout.sources.base import SourceLost
 
 
 def test_doctor_silent_line(tmp_path: Path) -> None:
@@ -256,3 +259,28 @@ def test_record_append_adds_to_a_capture_under_one_header(tmp_path: Path) -> Non
     assert text.count("# smartmeter-readout capture") == 1
     decoded = run(["decode", capture, "--key", KEY, "--format", "jsonl"])
     assert decoded.returncode == 0 and len(jsonl(decoded.stdout)) >= 2
+
+
+def test_doctor_says_an_adapter_unplugged_while_it_listens() -> None:
+    """Pulled out during the search for frames: a verdict, not a traceback (the Home
+    Assistant setup screen shows it)."""
+
+    class Unplugged:
+        async def read(self, timeout: float) -> object:
+            raise SourceLost("/dev/ttyUSB0 disconnected (adapter unplugged?)")
+
+        def write(self, data: bytes) -> None: ...
+
+        async def close(self) -> None: ...
+
+    class Connector:
+        name, readout = "/dev/ttyUSB0", None
+        settings = (SerialSettings(2400),)
+
+        async def open(self, settings: object = None) -> Unplugged:
+            return Unplugged()
+
+    said: list[str] = []
+    found = asyncio.run(diagnose(Connector(), say=said.append, timeout=1))  # type: ignore[arg-type]
+    assert found.verdict is Verdict.CANNOT_OPEN and "unplugged" in found.sentence
+    assert "unplugged" in said[-1]

@@ -41,6 +41,7 @@ __all__ = [
     "os_error_text",
     "speak_for_argparse",
     "translation",
+    "use_language",
 ]
 
 DOMAIN = "smartmeter_readout"
@@ -55,6 +56,13 @@ def translation(lang: str | None = None) -> gettext.NullTranslations:
 
 
 _current = translation()
+
+
+def use_language(lang: str | None) -> None:
+    """Speak ``lang`` from now on, in this whole process: for a program that embeds the
+    reader and has a language setting of its own (Home Assistant), not the environment's."""
+    global _current  # noqa: PLW0603 - one language per process, as gettext's own domain
+    _current = translation(lang)
 
 
 # what the operating system says most often, in the user's language (its own text is English)

@@ -115,7 +115,13 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             say(_("   ok"))
             say(_("2. Listening for the meter (up to {seconds} s per setting)").format(
                 seconds=f"{opts.silence:g}"))
-        probe = await probe_setting(connection, opts)
+        try:
+            probe = await probe_setting(connection, opts)
+        except SourceLost as exc:  # unplugged while listening
+            await connection.close()
+            found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
+            say(_("   no: {reason}").format(reason=exc))
+            return None
         label = str(settings) if settings else _("the line")
         if probe.result is ProbeResult.FOUND:
             say(_("   {setting}: {framing} frames").format(setting=label, framing=probe.framing))

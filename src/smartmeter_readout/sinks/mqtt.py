@@ -53,42 +53,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from .. import __version__
 from ..i18n import N_, _, translation
-from ..operators import MAKERS
 from ..reading import Reading, topic_part
 from .base import SinkBase, SinkError
 from .formats import LABELS
+from .homeassistant import device_info, sensor_kind
 
 __all__ = ["MqttSink", "discovery_configs", "summary_configs"]
 
 _TIMEOUT = 10.0
 log = logging.getLogger("smartmeter_readout")
-#: unit -> (device_class, state_class); strings and clocks get no sensor
-_CLASSES: dict[str | None, tuple[str | None, str]] = {
-    "Wh": ("energy", "total_increasing"), "varh": (None, "total_increasing"),
-    "W": ("power", "measurement"), "var": ("reactive_power", "measurement"),
-    "VA": ("apparent_power", "measurement"), "V": ("voltage", "measurement"),
-    "A": ("current", "measurement"), "Hz": ("frequency", "measurement"),
-    "": ("power_factor", "measurement"), None: (None, "measurement"),
-}
-_HA_UNITS = {"deg": "°"}  # Home Assistant's spelling of a phase angle's unit
 _NO_SUBSCRIBERS = 16  # PUBACK reason code 0x10
 _ORIGIN = {"name": "smartmeter-readout", "sw_version": __version__}
-
-
-def _device(reading: Reading) -> dict[str, Any]:
-    """The meter as Home Assistant's device: what the push tells of it (maker, number and,
-    where it sends one, its list id), named as the config names it, if it does."""
-    meter = topic_part(reading.meter_key)
-    maker = reading.meter.manufacturer or ""
-    made_by = MAKERS.get(maker[:3], maker or "")
-    return {
-        "identifiers": [f"smartmeter_{meter}"],
-        "name": reading.meter.name or f"Smart meter {reading.meter.id or meter}",
-        "manufacturer": made_by or "unknown",
-        "model": " ".join(part for part in (made_by, "smart meter", reading.meter.list_id)
-                          if part),
-        "serial_number": reading.meter.id or reading.meter.system_title or meter,
-    }
 
 
 def discovery_configs(reading: Reading, *, topic: str, prefix: str, expire_after: int = 0,
@@ -97,12 +72,13 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str, expire_after
     ``words`` translates the sensors' names (a catalogue's gettext)."""
     meter = topic_part(reading.meter_key)
     base = f"{topic}/{meter}"
-    device = _device(reading)
+    device = device_info(reading)
     configs = {}
     for obis, measurement in reading.values.items():
-        if isinstance(measurement.value, str | bool):
+        kind = sensor_kind(measurement)
+        if kind is None:
             continue
-        device_class, state_class = _CLASSES.get(measurement.unit, (None, "measurement"))
+        device_class, state_class, unit = kind
         object_id = topic_part(obis)
         entity = f"smartmeter_{meter}_{measurement.name}".lower()
         config: dict[str, Any] = {
@@ -122,8 +98,8 @@ def discovery_configs(reading: Reading, *, topic: str, prefix: str, expire_after
             config["expire_after"] = expire_after
         if device_class:
             config["device_class"] = device_class
-        if measurement.unit:
-            config["unit_of_measurement"] = _HA_UNITS.get(measurement.unit, measurement.unit)
+        if unit:
+            config["unit_of_measurement"] = unit
         configs[f"{prefix}/sensor/smartmeter_{meter}/{object_id}/config"] = json.dumps(config)
     return configs
 
@@ -150,7 +126,7 @@ def summary_configs(data: Mapping[str, Any], *, meter_reading: Reading, topic: s
     """Discovery of the summary's sensors: energy of today and this month, the month's peak
     and, with a tariff, cost (``monetary`` in the tariff's currency)."""
     meter = topic_part(meter_reading.meter_key)
-    device = _device(meter_reading)
+    device = device_info(meter_reading)
     # any period's: just after midnight today has no cost yet, but the sensor stays announced
     currency = next((cost["currency"] for period in data["periods"].values()
                      if isinstance(cost := period.get("cost"), dict)), None)

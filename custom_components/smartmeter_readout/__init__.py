@@ -1,0 +1,37 @@
+"""Smart meter readout: a DLMS/COSEM smart meter's customer interface, read inside Home
+Assistant by the ``smartmeter-readout`` package (its public API: ``Decoder``, the live
+reader, the detection ``doctor`` uses); nothing of the package is copied here."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+
+from smartmeter_readout.i18n import use_language
+
+from .const import DOMAIN
+from .meter import MeterLink
+
+PLATFORMS = [Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    use_language(hass.config.language)  # the reader's messages in Home Assistant's language
+    link = MeterLink(hass, entry)
+    hass.data.setdefault(DOMAIN, {})[entry.entry_id] = link
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    link.start()
+    entry.async_on_unload(entry.add_update_listener(_options_changed))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    link: MeterLink = hass.data[DOMAIN].pop(entry.entry_id)
+    await link.stop()
+    return unloaded
+
+
+async def _options_changed(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
