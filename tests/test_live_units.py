@@ -107,7 +107,7 @@ def test_unknown_and_unsupported_operators_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="valid are vkw, tinetz"):
         serial_candidates(_args(operator="nowhere"))
     with pytest.raises(UsageError, match="not documented yet"):
-        serial_candidates(_args(operator="linznetz"))
+        serial_candidates(_args(operator="linznetz-mep"))
     assert serial_candidates(_args(operator="netzooe")) == (SerialSettings(9600, "E"),)
 
 

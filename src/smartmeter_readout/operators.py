@@ -75,11 +75,14 @@ class Operator:
     encrypted: bool = True  # its meters' pushes are ciphered (a key is needed)
     #: where its meters answer an IEC 62056-21 sign-on with their number (the pushes lack it)
     readout: SerialSettings | None = None
+    #: its meters send by radio (wireless M-Bus): read through a receiver stick
+    wireless: bool = False
 
 
 _MBUS = "M-Bus adapter on the meter's RJ12 socket, pins 3 and 4"
 _P1 = "P1 cable on the RJ12 socket (data request pin 2 driven high)"
 _IR = "optical IR head on the meter's front"
+_RADIO = "wireless M-Bus receiver on USB (IMST iM871A, CUL/nanoCUL, RTL-SDR with rtl_wmbus)"
 
 OPERATORS: dict[str, Operator] = {op.name: op for op in (
     Operator("vkw", "Vorarlberger Energienetze (Vorarlberg Netz)", SerialSettings(2400, "N"),
@@ -120,8 +123,13 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
              ("SAM",), "netzooe", layouts=("G",),
              note=N_("the reader answers each telegram with E5 (the IR head must transmit)"),
              readout=SerialSettings(300, "E", 7)),
-    Operator("linznetz", "Linz Netz (NES MTR Gen 3)", SerialSettings(9600, "N"), _IR,
-             N_("its customer service"), ("NES",), supported=False,
+    Operator("linznetz", "LINZ NETZ (wireless M-Bus, NES/Develco)", SerialSettings(57600),
+             _RADIO, N_("the LINZ NETZ customer portal: the access code shown once the "
+             "customer interface is switched on (visible for 14 days)"), ("DEV",), None,
+             layouts=("G",), wireless=True,
+             note=N_("mode T1 on 868.95 MHz, a telegram every 5 s (LN-666)")),
+    Operator("linznetz-mep", "Linz Netz (NES MTR Gen 3, MEP port)", SerialSettings(9600, "N"),
+             _IR, N_("its customer service"), ("NES",), supported=False,
              note=N_("the NES meter's push format is not documented yet")),
     Operator("luxembourg", "Luxembourg (Creos and others, Sagemcom)",
              SerialSettings(115200, "N"), _P1, N_("your grid operator's customer portal"),
@@ -137,7 +145,8 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
 #: The first letters of a system title name the maker.
 MAKERS = {"KFM": "Kaifa", "SAG": "Sagemcom", "LGZ": "Landis+Gyr", "ISK": "Iskraemeco",
           "SMS": "Siemens", "ELS": "Honeywell (Elster)", "HON": "Honeywell", "KAM": "Kamstrup",
-          "AID": "Aidon", "NES": "NES", "SAM": "Siemens (AMIS)"}
+          "AID": "Aidon", "NES": "NES", "SAM": "Siemens (AMIS)",
+          "DEV": "Develco (NES, LINZ NETZ)"}
 
 
 def operators_for_maker(maker: str | None) -> list[Operator]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import string
 import sys
 from collections.abc import Iterator
@@ -143,10 +144,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
         print("smartmeter-readout: " + _(
             "decoding what arrives on standard input (hex text, a capture file or raw bytes "
             "from a meter); Ctrl-D ends it"), file=sys.stderr)
+    chunks = _inputs(args.inputs)
+    head = next(chunks, None)
+    if head is not None and _wireless(head[1].data):  # a wireless M-Bus telegram (LINZ NETZ)
+        from ..wireless import WirelessDecoder
+
+        decoder = WirelessDecoder.like(decoder)
     printer = Printer(args.format, sys.stdout, json_array=True)
     first: dict[EventKind, Event] = {}  # the first event of each kind: the verdict's evidence
     total = 0
-    for _name, chunk in _inputs(args.inputs):
+    for _name, chunk in itertools.chain((head,) if head else (), chunks):
         total += len(chunk.data)
         end = chunk is _END  # (the end keeps the receive time of the input's last bytes)
         received = chunk.received or (None if end else datetime.now(UTC))
@@ -180,6 +187,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_NO_PUSH
 
 
+def _wireless(data: bytes) -> bool:
+    from ..wireless import looks_like_telegram
+
+    return looks_like_telegram(data)
+
+
 def _key_is_the_cause(first: dict[EventKind, Event], stats: DecoderStats, total: int) -> bool:
     """A key verdict needs evidence: a push in a checksummed frame the key failed, or a stream
     that is pushes and not mostly noise. Random bytes hold a few things shaped like bare
@@ -188,7 +201,7 @@ def _key_is_the_cause(first: dict[EventKind, Event], stats: DecoderStats, total:
                                        EventKind.KEY_MISSING) if kind in first]
     if not failed:
         return False
-    if any(event.framing in ("mbus", "hdlc") for event in failed):
+    if any(event.framing in ("mbus", "hdlc", "wmbus") for event in failed):
         return True
     return stats[EventKind.GARBAGE] * 2 < total
 

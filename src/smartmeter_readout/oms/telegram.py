@@ -23,9 +23,18 @@ from ..message import N_
 from ..reading import Measurement
 from .records import DataField, Record
 
-__all__ = ["Header", "parse_header", "values_of"]
+__all__ = ["EXTENDED_LAYERS", "NO_HEADER", "SHORT", "Header", "parse_header", "short_header",
+           "values_of"]
 
 _LONG = frozenset((0x5B, 0x72))
+SHORT = 0x7A
+NO_HEADER = 0x78
+#: CI values of layers between the link and the transport layer (EN 13757-4 ELL, EN 13757-7
+#: AFL): LINZ NETZ's meters use none of them, and this reader does not read them
+EXTENDED_LAYERS = {0x8C: "extended link layer (ELL I)", 0x8D: "extended link layer (ELL II)",
+                   0x8E: "extended link layer (ELL III)", 0x8F: "extended link layer (ELL IV)",
+                   0x86: "extended link layer (ELL V)",
+                   0x90: "authentication and fragmentation layer (AFL)"}
 _COLLECTION = ("SAM", "energy", b"\x04")
 
 
@@ -68,6 +77,17 @@ def parse_header(ci: int, payload: bytes) -> tuple[Header, bytes]:
     header = Header(payload[0:4], payload[4:6], payload[6], payload[7], payload[8],
                     payload[9], int.from_bytes(payload[10:12], "little"))
     return header, payload[12:]
+
+
+def short_header(payload: bytes, manufacturer: bytes, identification: bytes, version: int,
+                 medium: int) -> tuple[Header, bytes]:
+    """The short header (CI 0x7A: access number, status, configuration word); the meter's
+    address comes from the link layer (a wireless telegram's M and A fields)."""
+    if len(payload) < 4:
+        raise DecodeError(N_("the M-Bus telegram's header is cut off"))
+    header = Header(identification, manufacturer, version, medium, payload[0], payload[1],
+                    int.from_bytes(payload[2:4], "little"))
+    return header, payload[4:]
 
 
 def _obis(record: Record, maker: str) -> str | None:
