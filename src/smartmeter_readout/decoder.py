@@ -72,6 +72,7 @@ from .link.frames import (
     MbusTelegram,
     RawApdu,
 )
+from .link.mbus import PushShape
 from .link.splitter import FrameSplitter
 from .message import N_, Message
 from .oms.records import parse_records
@@ -138,6 +139,8 @@ class Decoder:
         self._layouts = tuple(layouts)
         self._splitter = FrameSplitter(unframed=BARE_APDU_PARSERS)
         self._mbus_parts: list[bytes] | None = None
+        self._shape: PushShape | None = None  # the M-Bus frames of the last push
+        self._title = (b"", "")  # the last system title, as bytes and as hex text
         self._hdlc_parts: list[bytes] | None = None
         self._gbt_parts: list[bytes] | None = None
         self._meter: MeterIdentity | None = None
@@ -199,9 +202,17 @@ class Decoder:
         """
         if data:
             self._received = received
+            shape = self._shape
+            if shape is not None and self._mbus_parts is None:
+                apdu = shape.payload(data)
+                # a push like the last: the splitter has nothing to do (if it holds nothing)
+                if apdu is not None and self._splitter.taken(len(data)):
+                    readings = self._push(apdu, "mbus", received, [])
+                    return self._scale.follow(readings) if readings else readings
         elif final and received is None:
             received = self._received
-        readings: list[Reading] = []
+        readings = []
+        shape_possible = bool(data) and not self._splitter.pending and self._mbus_parts is None
         for frame in self._splitter.feed(data, final=final):
             apdu = None
             match frame:
@@ -244,26 +255,37 @@ class Decoder:
                         "broken {framing} frame: {reason}"), framing=framing_name,
                         reason=reason if isinstance(reason, Message) else Message(reason)),
                         framing_name)
+            if type(frame) is not MbusSegment:
+                shape_possible = False
             if apdu is not None:
-                self.seen["framing"] = framing
-                try:
-                    got = self._on_apdu(apdu, received)
-                except SmartMeterError as exc:
-                    self._note(exc.kind, exc.message, framing)
-                else:
-                    if got is None:
-                        continue
-                    for one in got if isinstance(got, list) else (got,):
-                        self._ok += 1
-                        readings.append(one)
-                        self._until_check -= 1
-                        if self._until_check <= 0:
-                            self._check(one, framing)
+                self._push(apdu, framing, received, readings)
+        if shape_possible and readings and not self._splitter.pending:
+            # the whole input was one M-Bus push: check the next one against its shape
+            self._shape = PushShape.of(data)
         if final and (self._mbus_parts or self._hdlc_parts or self._gbt_parts):
             self._mbus_parts = self._hdlc_parts = self._gbt_parts = None
             self._note(EventKind.CUT_SHORT, Message(N_(
                 "the input ends between the segments of a push: push dropped")), None)
         return self._scale.follow(readings) if readings else readings
+
+    def _push(self, apdu: bytes, framing: str, received: datetime | None,
+              readings: list[Reading]) -> list[Reading]:
+        """The readings of a push's whole APDU, appended to ``readings``; problems noted."""
+        self.seen["framing"] = framing
+        try:
+            got = self._on_apdu(apdu, received)
+        except SmartMeterError as exc:
+            self._note(exc.kind, exc.message, framing)
+            return readings
+        if got is None:
+            return readings
+        for one in got if isinstance(got, list) else (got,):
+            self._ok += 1
+            readings.append(one)
+            self._until_check -= 1
+            if self._until_check <= 0:
+                self._check(one, framing)
+        return readings
 
     def _on_telegram(self, frame: MbusTelegram, received: datetime | None) -> Reading | None:
         """An EN 13757-3 telegram (Netz OÖ's AMIS): header, OMS mode 5, data records."""
@@ -414,26 +436,24 @@ class Decoder:
         first = apdu[0]
         if first == DATA_NOTIFICATION:
             title = ciphered.system_title if ciphered else b""
-            maker = _maker(title)
             template = self._template
             fast = template.apply(apdu, self._tz) if template is not None else None
             if fast is not None:
                 body, clock = fast
             else:
-                decoded = self._notification(apdu, maker)
+                decoded = self._notification(apdu, _maker(title))
                 if isinstance(decoded, list):  # several in one frame, each its own reading
-                    return [self._reading(body, clock, ciphered, title, maker, received)
+                    return [self._reading(body, clock, ciphered, title, received)
                             for body, clock in decoded]
                 body, clock = decoded
         elif first == _DSMR_START:
             title = ciphered.system_title if ciphered else b""
-            maker = _maker(title)
             body = parse_telegram(apdu, self._tz)
             clock = None
         else:
             raise DecodeError(N_("APDU type 0x{type:02X} is no push this reader understands"),
                               type=first)
-        return self._reading(body, clock, ciphered, title, maker, received)
+        return self._reading(body, clock, ciphered, title, received)
 
     def _notification(self, apdu: bytes, maker: str | None
                       ) -> tuple[Body, datetime | None] | list[tuple[Body, datetime | None]]:
@@ -475,9 +495,15 @@ class Decoder:
                               count=0)
         return decoded
 
+    def _title_text(self, title: bytes) -> str:
+        """The system title as hex text, written once while it stays the same."""
+        if title != self._title[0]:
+            self._title = (title, title.hex().upper())
+        return self._title[1]
+
     def _unprotect(self, ciphered: CipheredApdu) -> bytes:
         seen = self.seen
-        seen["system_title"] = ciphered.system_title.hex().upper()
+        seen["system_title"] = self._title_text(ciphered.system_title)
         seen["security_control"] = ciphered.security_control
         if self._cipher is None and ciphered.encrypted:
             raise KeyMissingError(N_(
@@ -508,12 +534,12 @@ class Decoder:
                   "from your grid operator's portal or letter)")
 
     def _reading(self, body: Body, clock: datetime | None, ciphered: CipheredApdu | None,
-                 title: bytes, maker: str | None, received: datetime | None) -> Reading:
+                 title: bytes, received: datetime | None) -> Reading:
         meter = self._meter
-        system_title = title.hex().upper() if title else None
+        system_title = self._title_text(title) if title else None
         if (meter is None or meter.system_title != system_title or meter.id != body.meter_id
                 or meter.device_name != body.device_name or meter.list_id != body.list_id):
-            meter = self._meter = MeterIdentity(system_title, maker, body.meter_id,
+            meter = self._meter = MeterIdentity(system_title, _maker(title), body.meter_id,
                                                 body.device_name, body.list_id)
         moment = clock or body.clock
         security = "none"

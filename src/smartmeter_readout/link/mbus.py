@@ -11,12 +11,16 @@ DLMS frame (< 5) is therefore read as L + 256, and the checksum decides.
 
 from __future__ import annotations
 
+import re
+from zlib import adler32
+
 from ..message import N_, Message
 from .checksums import mbus_checksum
 from .frames import BrokenFrame, MbusSegment, MbusShort, MbusTelegram
 from .results import NEED_MORE, NOT_A_FRAME, Broken, Found, NeedMore, ParseResult
 
-__all__ = ["build_mbus_frame", "build_mbus_telegram", "parse_mbus", "parse_mbus_short"]
+__all__ = ["PushShape", "build_mbus_frame", "build_mbus_telegram", "parse_mbus",
+           "parse_mbus_short"]
 
 SHORT_START = 0x10
 #: CI values of the EN 13757-3 application layer a wired meter sends (long header 0x5B and
@@ -55,6 +59,57 @@ def parse_mbus(buf: bytes | bytearray, pos: int) -> ParseResult:
         return Found(total, BrokenFrame("mbus", Message(N_(
             "M-Bus frame with CI 0x{ci:02X} carries no DLMS"), ci=ci), total))
     return _new(Found, (total, _new(MbusSegment, (ci, bytes(buf[pos + 9 : body_end]), overflow))))
+
+
+class PushShape:
+    """The M-Bus frames of the last push, to take the next push of the same shape without the
+    splitter: a live reader gets a push per read, and the next one has the same frame lengths
+    and CI fields. ``payload`` checks what ``parse_mbus`` checks (head, stop byte, checksum)
+    and joins the DLMS segments; any other bytes are for the splitter."""
+
+    __slots__ = ("_fullmatch", "frames")
+
+    def __init__(self, frames: tuple[tuple[int, int], ...], heads: re.Pattern[bytes]) -> None:
+        self.frames = frames  # (start, end of the data) per frame
+        self._fullmatch = heads.fullmatch  # 68 L L 68, CI and 16 where they were, the length
+
+    @classmethod
+    def of(cls, data: bytes | bytearray | memoryview) -> PushShape | None:
+        """The shape of ``data`` when it is nothing but DLMS long frames (no length overflow)
+        whose CI fields number the segments of one push (0, 1, ... and the last bit on the
+        last), else None."""
+        frames: list[tuple[int, int]] = []
+        pattern = bytearray()
+        pos = last = 0
+        while len(data) - pos >= _HEADER + _DLMS_HEAD + 2:
+            length = data[pos + 1]
+            if data[pos] != START or length < _DLMS_HEAD:  # no Sagemcom overflow here
+                return None
+            end = pos + _HEADER + length
+            ci = data[pos + 6]
+            if ci & 0xE0 or ci & 0x0F != len(frames) or last:
+                return None
+            last = ci & 0x10
+            frames.append((pos, end))
+            pattern += re.escape(bytes(data[pos : pos + _HEADER])) + b".." + re.escape(
+                bytes((ci,))) + b".{%d}\x16" % (length - 2)
+            pos = end + 2
+        if pos != len(data) or not frames or not last:
+            return None
+        return cls(tuple(frames), re.compile(bytes(pattern), re.DOTALL))
+
+    def payload(self, data: bytes | bytearray | memoryview) -> bytes | None:
+        """The joined DLMS segments of ``data`` if it has this shape and every frame checks
+        out, else None."""
+        if self._fullmatch(data) is None:
+            return None
+        parts = []
+        for start, end in self.frames:
+            # the checksum as mbus_checksum computes it (a frame's L is below 256 here)
+            if (adler32(data[start + _HEADER : end]) - 1) & 0xFF != data[end]:
+                return None
+            parts.append(data[start + _HEADER + _DLMS_HEAD : end])
+        return b"".join(parts)
 
 
 def parse_mbus_short(buf: bytes | bytearray, pos: int) -> ParseResult:

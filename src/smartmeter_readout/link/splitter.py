@@ -93,6 +93,16 @@ class FrameSplitter:
         """Bytes held back waiting for the rest of a frame."""
         return len(self._buf)
 
+    def taken(self, size: int) -> bool:
+        """The caller took ``size`` bytes as whole checksummed frames itself (the decoder's
+        shape check of a push like the last one): the stream moves on as if fed here. Only
+        while nothing is held: else False, and the bytes must be fed."""
+        if self._buf:
+            return False
+        self._consumed += size
+        self._framed = True
+        return True
+
     def feed(self, data: bytes | bytearray | memoryview, *,
              final: bool = False) -> list[LinkEvent]:
         """The frames ``data`` completes; with ``final`` the input ends here: no byte is held
