@@ -25,7 +25,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smartmeter_readout"
 LAYERS: list[set[str]] = [
     {"__init__", "reading", "events", "errors", "keys", "operators", "masking", "message",
-     "decoder", "link", "dlms", "cosem", "oms"},
+     "decoder", "wireless", "link", "dlms", "cosem", "oms"},
     {"capture", "sim", "i18n", "extras"},
     {"sources", "sinks", "history", "fleet"},
     {"live", "service"},

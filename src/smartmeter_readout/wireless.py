@@ -76,7 +76,7 @@ class WirelessDecoder(Decoder):
         super().__init__(key, None, timezone=timezone, max_events=max_events)
         self._stream: ReceiverStream = make_stream(receiver)
         self.receiver = receiver
-        self._setup = self._stream.start()
+        self._setup_sent = False
         self.meter_id = meter_id.strip().upper().zfill(8) if meter_id else None
         self._ours: str | None = self.meter_id
         #: telegrams of the other meters heard, by their identification number
@@ -100,9 +100,18 @@ class WirelessDecoder(Decoder):
         return self._secret is not None
 
     def data_to_send(self) -> bytes:
-        """The stick's set-up (mode T1) once, first; then nothing (a meter is never asked)."""
-        out, self._setup = self._setup, b""
+        """The stick's set-up (mode T1) once, first (with ``auto``: once the stick is
+        known); then nothing: a meter is never asked."""
+        if self._setup_sent:
+            return b""
+        out = self._stream.start()
+        self._setup_sent = bool(out) or self.receiver != "auto"
         return out
+
+    @property
+    def detected_receiver(self) -> str | None:
+        """The receiver named, or the one ``auto`` recognised (None: not yet)."""
+        return getattr(self._stream, "detected", self.receiver)
 
     def feed(self, data: bytes | bytearray | memoryview, *, received: datetime | None = None,
              final: bool = False) -> list[Reading]:
@@ -146,7 +155,7 @@ class WirelessDecoder(Decoder):
             return None
         seen = self.seen
         seen["framing"] = "wmbus"
-        seen["receiver"] = self.receiver
+        seen["receiver"] = self.detected_receiver
         if heard.rssi is not None:
             seen["rssi"] = heard.rssi
         if frame.extra:

@@ -82,6 +82,12 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
     parser.add_argument("--baud", help=_("auto (default) or a rate, e.g. 2400"))
     parser.add_argument("--parity", choices=("auto", "N", "E", "O"),
                         help=_("auto (default), N (none), E (even) or O (odd)"))
+    parser.add_argument("--receiver", choices=("auto", "im871a", "cul", "rtl_wmbus"),
+                        help=_("the wireless M-Bus receiver on the port (LINZ NETZ); default: "
+                               "detect"))
+    parser.add_argument("--radio-id", metavar="NUMBER",
+                        help=_("your wireless M-Bus meter's number: the receiver hears others "
+                               "too (default: the first the key opens)"))
 
 
 def meter_options(parser: argparse.ArgumentParser) -> None:
@@ -150,10 +156,11 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
         "meter": {"key": flag("key"), "auth_key": flag("auth_key"),
                   "key_file": _text(flag("key_file")), "operator": flag("operator"),
-                  "timezone": flag("timezone")},
+                  "timezone": flag("timezone"), "radio_id": flag("radio_id")},
         "source": {"port": flag("port"), "tcp": flag("tcp"), "simulate": flag("simulate"),
                    "replay": _text(flag("replay")), "speed": flag("speed"),
-                   "baud": _text(flag("baud")), "parity": flag("parity")},
+                   "baud": _text(flag("baud")), "parity": flag("parity"),
+                   "receiver": flag("receiver")},
         "sqlite": {"path": _text(flag("sqlite"))},
         "console": {"format": flag("console")},
     }

@@ -82,6 +82,12 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                           help=_("seed of the made-up values and faults (default 1)"))
     simulate.add_argument("--log", type=Path, help=_("write what was sent (frame counter, "
                                                    "fault, expected values) as JSON lines"))
+    simulate.add_argument("--receiver", choices=("im871a", "cul", "rtl_wmbus"),
+                          help=_("profile linznetz: the wireless M-Bus receiver whose protocol "
+                                 "the pseudo-terminal speaks (default im871a)"))
+    simulate.add_argument("--loss", type=float, default=0.0,
+                          help=_("profile linznetz: share of telegrams lost on the air "
+                                 "(default 0)"))
     quiet_option(simulate)
 
     record = sub.add_parser(
@@ -192,6 +198,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ..sim.faults import FaultPlan
     from ..sim.simulator import PROFILES
 
+    if args.profile == "linznetz" or args.receiver:  # wireless M-Bus: a receiver stick
+        from .radio import simulate_radio
+
+        return simulate_radio(args, _until_read)
     if args.profiles:
         width = max(map(len, PROFILES))
         for name, profile in PROFILES.items():
@@ -420,18 +430,27 @@ async def _replay(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     meter = meter_from(args)
     key, auth_key = meter.keys
-    return run(_doctor(meter.connector, key, auth_key, args, meter.config["source"]["port"]))
+    return run(_doctor(meter.connector, key, auth_key, args, meter.config["source"]["port"],
+                       meter.decoder))
 
 
 async def _doctor(connector: Connector, key: bytes | None, auth_key: bytes | None,
-                  args: argparse.Namespace, port: str | None) -> int:
+                  args: argparse.Namespace, port: str | None, decoder: Decoder | None = None
+                  ) -> int:
     from ..live.doctor import Verdict, diagnose
     from ..live.reader import LiveOptions
     from ..sinks.formats import table
+    from ..wireless import WirelessDecoder
 
-    found = await diagnose(connector, key=key, auth_key=auth_key, timeout=args.timeout,
-                           say=lambda line: print(line, flush=True),
-                           options=LiveOptions(silence=args.timeout))
+    if isinstance(decoder, WirelessDecoder):  # a radio receiver (LINZ NETZ)
+        from ..live.radio_doctor import diagnose_radio
+
+        found = await diagnose_radio(connector, decoder, timeout=args.timeout,
+                                     say=lambda line: print(line, flush=True))
+    else:
+        found = await diagnose(connector, key=key, auth_key=auth_key, timeout=args.timeout,
+                               say=lambda line: print(line, flush=True),
+                               options=LiveOptions(silence=args.timeout))
     print()
     print(_("Verdict: {sentence}").format(sentence=found.sentence))
     if found.verdict in (Verdict.DECODED, Verdict.IMPLAUSIBLE) and found.reading is not None:

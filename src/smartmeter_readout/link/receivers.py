@@ -275,9 +275,50 @@ class TelegramStream:
         return len(buf) - pos if len(buf) - pos - size <= HEADER else size
 
 
+class AutoStream:
+    """Whichever receiver the first bytes come from (``detect_receiver``); its set-up
+    commands are given once it is known (a stick that sends nothing before it is set up
+    must be named instead)."""
+
+    name = "auto"
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._inner: ReceiverStream | None = None
+        self._setup = b""
+
+    @property
+    def detected(self) -> str | None:
+        return self._inner.name if self._inner is not None else None
+
+    def start(self) -> bytes:
+        out, self._setup = self._setup, b""
+        return out
+
+    def feed(self, data: bytes, final: bool = False) -> list[Item]:
+        if self._inner is not None:
+            return self._inner.feed(data, final)
+        self._buf += data
+        name = detect_receiver(bytes(self._buf))
+        if name is None:
+            if final or len(self._buf) > _DETECT_LIMIT:
+                size = len(self._buf)
+                self._buf.clear()
+                return [Garbage(size)] if size else []
+            return []
+        self._inner = make_stream(name)
+        self._setup = self._inner.start()
+        held = bytes(self._buf)
+        self._buf.clear()
+        return self._inner.feed(held, final)
+
+
+_DETECT_LIMIT = 4096
+
+
 RECEIVERS: dict[str, Callable[[], ReceiverStream]] = {
     "im871a": Im871aStream, "cul": CulStream, "rtl_wmbus": RtlWmbusStream,
-    "telegram": TelegramStream}
+    "telegram": TelegramStream, "auto": AutoStream}
 
 
 def make_stream(name: str) -> ReceiverStream:
@@ -289,14 +330,17 @@ def make_stream(name: str) -> ReceiverStream:
     return stream
 
 
-def detect_receiver(first: bytes) -> str | None:
-    """The receiver a stream's first bytes come from, where they tell (None: not known)."""
-    text = first.lstrip(b"\r\n\x00 ")
-    if text[:1] == bytes((SOF,)):
+def detect_receiver(data: bytes) -> str | None:
+    """The receiver a stream's first bytes come from, where they tell (None: not yet)."""
+    lines = data.split(b"\n")
+    whole = lines[1:-1] if len(lines) > 2 else lines[:1]  # the first may be cut, the last open
+    for line in whole:
+        text = line.strip(b"\r\x00 \t")
+        if text[:1] == b"b" and len(text) > 2 * HEADER and \
+                set(text[2 if text[:2] == b"bY" else 1 :].decode("latin-1")) <= _HEX:
+            return "cul"
+        if b";0x" in text.lower() and text[:1] in b"CST":
+            return "rtl_wmbus"
+    if SOF in data and any(isinstance(item, Heard) for item in Im871aStream().feed(data)):
         return "im871a"
-    head = text.split(b"\n", 1)[0]
-    if head[:1] == b"b" and len(head.strip()) > 2 * HEADER:
-        return "cul"
-    if b";0x" in head.lower() and head[:1] in b"CST":
-        return "rtl_wmbus"
     return None

@@ -250,6 +250,9 @@ class LiveReader:
     async def _pump(self, connection: Connection,
                     initial: bytes) -> AsyncGenerator[Reading, None]:
         opts = self.options
+        setup = self.decoder.data_to_send()  # a radio receiver's set-up (mode T1) comes first
+        if setup:
+            connection.write(setup)
         auto = len(self.connector.settings) > 1
         last_byte = last_push = self.clock()
         chunk = Chunk(None, initial)

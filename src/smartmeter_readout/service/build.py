@@ -84,7 +84,26 @@ def meter_timezone(config: Config) -> tzinfo:
 
 def build_decoder(config: Config, keys: Keys | None = None) -> Decoder:
     key, auth_key = keys if keys is not None else meter_keys(config)
+    if _wireless(config):  # a radio receiver: its own framing (LINZ NETZ, issue 24)
+        from ..wireless import WirelessDecoder
+
+        return WirelessDecoder(key, receiver=config["source"]["receiver"],
+                               meter_id=config["meter"]["radio_id"],
+                               timezone=meter_timezone(config))
     return Decoder(key, auth_key, timezone=meter_timezone(config), layouts=config.layouts)
+
+
+def _wireless(config: Config) -> bool:
+    """A receiver is named, or the operator's meters send by radio (``linz`` too)."""
+    from ..operators import find_operator
+
+    operator = config["meter"]["operator"]
+    if config["source"]["receiver"] != "auto":
+        return True
+    try:
+        return bool(operator and operator != "auto" and find_operator(operator).wireless)
+    except ConfigError:
+        return False  # said where the serial settings are resolved
 
 
 def serial_candidates(config: Config) -> tuple[SerialSettings, ...]:

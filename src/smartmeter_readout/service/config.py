@@ -61,6 +61,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "auth_key": _o(str, help="authentication key, for meters that send a tag"),
         "auth_key_file": _o(str),
         "operator": _o(str, "auto"),
+        "radio_id": _o(str, help="a wireless M-Bus meter's number (8 digits, as the receiver "
+                                 "shows it): only its telegrams are read"),
         "timezone": _o(str, "Europe/Vienna"),
     },
     "source": {
@@ -73,6 +75,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "speed": _o((int, float), 1.0, minimum=0, maximum=1_000_000, help="replay pace"),
         "baud": _o((str, int), "auto"),
         "parity": _o(str, "auto", "auto", "N", "E", "O"),
+        "receiver": _o(str, "auto", "auto", "im871a", "cul", "rtl_wmbus",
+                       help="the wireless M-Bus receiver on the port (LINZ NETZ)"),
     },
     "sqlite": {
         "enabled": _o(bool, True),
