@@ -23,6 +23,9 @@ from servers import Mosquitto, Postgres
 from smartmeter_readout import Decoder, Reading
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["hakit"]  # the Home Assistant venv, for the tests that need it
+#: run inside the Home Assistant venv by tests/test_ha_integration.py, not collected here
+collect_ignore = ["ha"]
 VECTORS_FILE = ROOT.parent / "shared" / "vectors" / "vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text())
 BY_ID = {vector["id"]: vector for vector in VECTORS}

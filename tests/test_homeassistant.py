@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,38 +22,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hakit import HA_VERSION
 from servers import Mosquitto
 from smartmeter_readout import Decoder
 from smartmeter_readout.history.summary import period_bounds
 from smartmeter_readout.sim.simulator import PROFILES, Simulator
 from smartmeter_readout.sinks.mqtt import discovery_configs, summary_configs
 
-HA_VERSION = "2024.3.3"
-PINS = [f"homeassistant=={HA_VERSION}",
-        "paho-mqtt==1.6.1", "janus==1.0.0",  # its MQTT integration and file_upload
-        "SQLAlchemy==2.0.27", "fnv-hash-fast==0.5.0", "psutil-home-assistant==0.0.1"]  # recorder
 CHECK = Path(__file__).parent / "ha" / "check_discovery.py"
 RUN_HA = Path(__file__).parent / "ha" / "run_home_assistant.py"
 KEY = bytes(range(16))
-
-
-@pytest.fixture(scope="session")
-def ha_python() -> Path:
-    """The venv, built once per machine (minutes) and again when the pins change."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    venv = cache / "smartmeter-readout" / f"homeassistant-{HA_VERSION}"
-    python = venv / "bin" / "python"
-    marker = venv / "complete"
-    wanted = "\n".join(PINS)
-    if not marker.exists() or marker.read_text() != wanted:
-        if not python.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        installed = subprocess.run([str(python), "-m", "pip", "install", "-q", *PINS],
-                                   capture_output=True, text=True, timeout=1500, check=False)
-        assert installed.returncode == 0, installed.stderr[-3000:]
-        marker.write_text(wanted)
-    return python
 
 
 SUMMARY = {"meter": None, "periods": {"today": {"cost": {"currency": "EUR"}}}}

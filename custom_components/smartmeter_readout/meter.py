@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import statistics
 import time
@@ -90,7 +91,7 @@ class MeterLink:
         self.implausible = 0
         self.started = datetime.now(UTC)
         self._arrivals: deque[float] = deque(maxlen=9)
-        self._written = 0.0  # when entities were last given a reading (monotonic)
+        self._written = float("-inf")  # when entities were last given a reading (monotonic)
         self._pending: CALLBACK_TYPE | None = None  # a throttled write to come
         self._expiry: CALLBACK_TYPE | None = None
         self._lost_check: CALLBACK_TYPE | None = None
@@ -154,8 +155,7 @@ class MeterLink:
 
     def push_interval(self) -> float | None:
         """The meter's push interval, as measured (the median of the last gaps)."""
-        arrivals = list(self._arrivals)
-        gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(self._arrivals)]
         return statistics.median(gaps) if gaps else None
 
     def silent_after(self) -> float:

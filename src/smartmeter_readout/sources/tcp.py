@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ..i18n import _
+from ..i18n import _, os_error_text
 from ..operators import SerialSettings
 from ._inbox import Inbox
 from .base import Chunk, SourceLost, SourceUnavailable
@@ -48,7 +48,7 @@ class TcpConnector:
         except socket.gaierror:
             raise SourceUnavailable(_("{source}: unknown host name", source=self.name)) from None
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            reason = os_error_text(exc)  # asyncio's own text: "Connect call failed (...)"
             raise SourceUnavailable(_("{source}: {reason} (is the serial bridge running and "
                                       "listening on that port?)", source=self.name,
                                       reason=reason)) from None

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
-from conftest import KEY, KEY_TYPED, until
+from custom_components.smartmeter_readout import config_flow
+from custom_components.smartmeter_readout.const import DOMAIN
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED, FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.smartmeter_readout import config_flow
-from custom_components.smartmeter_readout.const import DOMAIN
+from conftest import KEY, KEY_TYPED, until
 
 BRIDGE = "tcp://127.0.0.1:{port}"
 
