@@ -17,6 +17,10 @@ Vectors (facts only, taken with their provenance):
   exmbus test: records 1234, 2007-04-30, 23456 and a flow temperature of 25 °C.
 - OMS Vol. 2 Annex N.5.3 (the same with an extended link layer, CI 0x8C), from
   oms_vol2_annex_n_test.exs: refused with a clear event.
+- Receivers' framings from public logs: an iM871A HCI frame with timestamp, RSSI and CRC
+  (wmbusmeters issue 13), an AMB8465 CMD_DATA_IND frame (wmbusmeters issue 1049) and its
+  set-mode command for T1 (wmbusmeters issue 26), the rtl_wmbus line format (wmbusmeters
+  issue 128: ``T1;1;1;time;rssi;rssi;id;0x<hex without CRCs>``, ``0;0`` when garbled).
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ from datetime import datetime
 import pytest
 
 from smartmeter_readout.events import EventKind
-from smartmeter_readout.link.receivers import CulStream, Im871aStream, detect_receiver
+from smartmeter_readout.link.receivers import (
+    AmberStream,
+    CulStream,
+    Im871aStream,
+    detect_receiver,
+)
 from smartmeter_readout.link.wmbus import (
     WmbusError,
     build_format_a,
@@ -95,8 +104,8 @@ def test_ln666_decodes_to_its_values() -> None:
 def test_ln666_in_every_receivers_framing_amid_neighbours() -> None:
     """The example inside the traffic of other meters, as each receiver hands it over."""
     plain = LN666[:64]
-    for receiver, meter_id in [(name, ident) for name in ("im871a", "cul", "rtl_wmbus",
-                                                         "telegram")
+    for receiver, meter_id in [(name, ident) for name in ("im871a", "amb8465", "cul",
+                                                         "rtl_wmbus", "telegram")
                                for ident in (None, "00328769")]:
         decoder = WirelessDecoder(LN666_KEY, receiver=receiver, meter_id=meter_id)
         stream = b""
@@ -217,6 +226,12 @@ def test_receiver_protocols() -> None:
     assert detect_receiver(frame_for("im871a", P1_PLAIN)) == "im871a"
     assert detect_receiver(frame_for("cul", P1_PLAIN)) == "cul"
     assert detect_receiver(frame_for("rtl_wmbus", P1_PLAIN)) == "rtl_wmbus"
+    assert detect_receiver(frame_for("amb8465", P1_PLAIN)) == "amb8465"
+    assert AmberStream().start() == bytes.fromhex("FF040105FF")  # as a public log shows
+    # CMD_DATA_IND as a public AMB8465 log shows it (wmbusmeters issue 1049)
+    [heard] = AmberStream().feed(bytes.fromhex(
+        "FF031A44E61EBF0743945612B21108541627D7962E502DF12F7068A212DB"))
+    assert heard.telegram[:3].hex() == "1a44e6"  # type: ignore[union-attr]
     assert Im871aStream().start().startswith(b"\xa5\x01\x01\x00")
     assert CulStream().start() == b"X21\r\nbrt\r\n"
     # the HCI CRC as a public iM871A log shows it (wmbusmeters issue 13)

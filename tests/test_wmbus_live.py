@@ -17,7 +17,7 @@ import pytest
 from livekit import CLI, ENV, jsonl, run, until, wait_for
 
 KEY = "F1046961A0FC34C200906266C1409E11"  # LN-666's example key
-RECEIVERS = ("im871a", "cul", "rtl_wmbus")
+RECEIVERS = ("im871a", "amb8465", "cul", "rtl_wmbus")
 
 
 @contextmanager

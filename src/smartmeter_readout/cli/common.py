@@ -82,7 +82,7 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
     parser.add_argument("--baud", help=_("auto (default) or a rate, e.g. 2400"))
     parser.add_argument("--parity", choices=("auto", "N", "E", "O"),
                         help=_("auto (default), N (none), E (even) or O (odd)"))
-    parser.add_argument("--receiver", choices=("auto", "im871a", "cul", "rtl_wmbus"),
+    parser.add_argument("--receiver", choices=("auto", "im871a", "amb8465", "cul", "rtl_wmbus"),
                         help=_("the wireless M-Bus receiver on the port (LINZ NETZ); default: "
                                "detect"))
     parser.add_argument("--radio-id", metavar="NUMBER",

@@ -82,7 +82,7 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                           help=_("seed of the made-up values and faults (default 1)"))
     simulate.add_argument("--log", type=Path, help=_("write what was sent (frame counter, "
                                                    "fault, expected values) as JSON lines"))
-    simulate.add_argument("--receiver", choices=("im871a", "cul", "rtl_wmbus"),
+    simulate.add_argument("--receiver", choices=("im871a", "amb8465", "cul", "rtl_wmbus"),
                           help=_("profile linznetz: the wireless M-Bus receiver whose protocol "
                                  "the pseudo-terminal speaks (default im871a)"))
     simulate.add_argument("--loss", type=float, default=0.0,

@@ -9,7 +9,11 @@ A receiver hears every meter around and hands each telegram over in its own fram
   from the C field on, CRCs removed: the L field is the payload's length.
 - **CUL / nanoCUL** (culfw): text lines ``b<hex>`` (``bY<hex>`` for format B), the telegram
   with its CRCs, the RSSI appended after ``X21``.
-- **rtl_wmbus** (an RTL-SDR): text lines ``MODE;crc_ok;frame_ok;time;rssi;...;0x<hex>``.
+- **Amber/Würth AMB8465** (command mode): ``FF | command | length | payload | XOR of all
+  the bytes before``; a received telegram is command 0x03 (CMD_DATA_IND), its payload the
+  telegram from the C field on; mode T1 is set with command 0x04, mode 0x05.
+- **rtl_wmbus** (an RTL-SDR): text lines ``MODE;crc_ok;frame_ok;time;rssi;rssi;id;0x<hex>``
+  (the hex without CRCs; ``0;0`` marks a garbled one).
 - **telegram**: bare telegrams one after the other (a hex string given to ``decode``).
 
 Each parser's ``start()`` gives the bytes that put the stick into mode T1 (what the reader
@@ -27,8 +31,8 @@ from .checksums import crc16_x25
 from .frames import BrokenFrame, Garbage
 from .wmbus import HEADER, WmbusError, format_a_size, strip_crcs
 
-__all__ = ["RECEIVERS", "Heard", "Im871aStream", "ReceiverStream", "detect_receiver",
-           "im871a_frame", "make_stream"]
+__all__ = ["RECEIVERS", "AmberStream", "Heard", "Im871aStream", "ReceiverStream",
+           "amber_frame", "detect_receiver", "im871a_frame", "make_stream"]
 
 _HEX = frozenset(string.hexdigits)
 _MAX_LINE = 1024  # a text line longer than this is noise
@@ -132,6 +136,74 @@ class Im871aStream:
                 out.append(Heard(bytes((len(payload),)) + payload, rssi))
             elif len(self.replies) < 16:
                 self.replies.append((endpoint, message, payload))
+            pos += total
+        del buf[:pos]
+        if skipped:
+            out.append(Garbage(skipped))
+        if final and buf:
+            out.append(Garbage(len(buf)))
+            buf.clear()
+        return out
+
+
+# ------------------------------------------------------------------ Amber AMB8465
+
+AMBER_START = 0xFF
+AMBER_DATA_IND, AMBER_SET_MODE = 0x03, 0x04
+AMBER_MODE_T1 = 0x05
+
+
+def amber_frame(command: int, payload: bytes) -> bytes:
+    """One command-mode frame: start, command, length, payload, XOR checksum."""
+    body = bytes((AMBER_START, command, len(payload))) + payload
+    check = 0
+    for byte in body:
+        check ^= byte
+    return body + bytes((check,))
+
+
+class AmberStream:
+    name = "amb8465"
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.replies: list[tuple[int, bytes]] = []  # (command, payload) of the stick's answers
+
+    def start(self) -> bytes:
+        """Set the receive mode to T1 (CMD_SET_MODE_REQ, mode 0x05), in RAM."""
+        return amber_frame(AMBER_SET_MODE, bytes((AMBER_MODE_T1,)))
+
+    def feed(self, data: bytes, final: bool = False) -> list[Item]:
+        buf = self._buf
+        buf += data
+        out: list[Item] = []
+        pos = skipped = 0
+        while pos < len(buf):
+            if buf[pos] != AMBER_START:
+                pos += 1
+                skipped += 1
+                continue
+            if len(buf) - pos < 3:
+                break
+            total = 4 + buf[pos + 2]
+            if len(buf) - pos < total:
+                break
+            frame = bytes(buf[pos : pos + total])
+            check = 0
+            for byte in frame[:-1]:
+                check ^= byte
+            if check != frame[-1]:  # an FF inside noise, not a frame's start
+                pos += 1
+                skipped += 1
+                continue
+            if skipped:
+                out.append(Garbage(skipped))
+                skipped = 0
+            command, payload = frame[1], frame[3:-1]
+            if command == AMBER_DATA_IND:
+                out.append(Heard(bytes((len(payload),)) + payload))
+            elif len(self.replies) < 16:
+                self.replies.append((command, payload))
             pos += total
         del buf[:pos]
         if skipped:
@@ -317,7 +389,8 @@ _DETECT_LIMIT = 4096
 
 
 RECEIVERS: dict[str, Callable[[], ReceiverStream]] = {
-    "im871a": Im871aStream, "cul": CulStream, "rtl_wmbus": RtlWmbusStream,
+    "im871a": Im871aStream, "amb8465": AmberStream, "cul": CulStream,
+    "rtl_wmbus": RtlWmbusStream,
     "telegram": TelegramStream, "auto": AutoStream}
 
 
@@ -343,4 +416,6 @@ def detect_receiver(data: bytes) -> str | None:
             return "rtl_wmbus"
     if SOF in data and any(isinstance(item, Heard) for item in Im871aStream().feed(data)):
         return "im871a"
+    if AMBER_START in data and any(isinstance(item, Heard) for item in AmberStream().feed(data)):
+        return "amb8465"
     return None

@@ -75,7 +75,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "speed": _o((int, float), 1.0, minimum=0, maximum=1_000_000, help="replay pace"),
         "baud": _o((str, int), "auto"),
         "parity": _o(str, "auto", "auto", "N", "E", "O"),
-        "receiver": _o(str, "auto", "auto", "im871a", "cul", "rtl_wmbus",
+        "receiver": _o(str, "auto", "auto", "im871a", "amb8465", "cul", "rtl_wmbus",
                        help="the wireless M-Bus receiver on the port (LINZ NETZ)"),
     },
     "sqlite": {

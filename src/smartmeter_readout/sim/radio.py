@@ -1,10 +1,11 @@
 """A wireless M-Bus receiver stick on a pseudo-terminal, hearing a LINZ NETZ meter and its
 neighbours: what ``simulate --profile linznetz --receiver NAME`` runs.
 
-The stick speaks its own protocol (``link.receivers``): iM871A HCI frames, culfw lines or
-rtl_wmbus lines. It answers the set-up commands the reader sends (iM871A: ping and set
-config; culfw: the version for ``V``) and, like a stick whose link mode is kept in its
-non-volatile memory, sends what it hears whether or not the reader set it up. Telegrams
+The stick speaks its own protocol (``link.receivers``): iM871A HCI frames, Amber command
+frames, culfw lines or rtl_wmbus lines. It answers the set-up commands the reader sends
+(iM871A: ping and set config; Amber: set mode; culfw: the version for ``V``) and, like a
+stick whose link mode is kept in its non-volatile memory, sends what it hears whether or
+not the reader set it up. Telegrams
 are lost at the rate ``loss`` (out of radio range, a collision), as on the air.
 """
 
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import TextIO
 
 from ..link.receivers import (
+    AMBER_SET_MODE,
     DEVMGMT,
     PING_REQ,
     PING_RSP,
     SET_CONFIG_REQ,
     SET_CONFIG_RSP,
+    AmberStream,
     Im871aStream,
+    amber_frame,
     im871a_frame,
 )
 from .pty import VirtualSerialPort
@@ -32,7 +36,7 @@ from .wmbus import NEIGHBOURS, WirelessMeter, frame_for, neighbour_telegram
 
 __all__ = ["RECEIVER_NAMES", "RadioStick"]
 
-RECEIVER_NAMES = ("im871a", "cul", "rtl_wmbus")
+RECEIVER_NAMES = ("im871a", "amb8465", "cul", "rtl_wmbus")
 INTERVAL = 5.0  # LN-666: a telegram every 5 s
 
 
@@ -51,6 +55,7 @@ class RadioStick:
         self._rng = random.Random(seed)
         self._log = log
         self._heard = Im871aStream()  # the reader's commands to an iM871A, parsed
+        self._amber = AmberStream()  # and to an Amber stick
         self.configured = False  # the reader set the stick to mode T1
         self.sent = self.lost = self.neighbours = 0
 
@@ -102,6 +107,13 @@ class RadioStick:
                     self.configured = True
                     self.port.write(im871a_frame(DEVMGMT, SET_CONFIG_RSP, b"\x00"))
             self._heard.replies.clear()
+        elif self.receiver == "amb8465":
+            self._amber.feed(data)
+            for command, _payload in self._amber.replies:
+                if command == AMBER_SET_MODE:
+                    self.configured = True
+                    self.port.write(amber_frame(AMBER_SET_MODE | 0x80, b"\x00"))
+            self._amber.replies.clear()
         elif self.receiver == "cul":
             text = data.decode("ascii", "replace")
             if "brt" in text:

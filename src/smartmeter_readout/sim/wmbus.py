@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..link.receivers import RADIOLINK, WMBUS_IND, im871a_frame
+from ..link.receivers import AMBER_DATA_IND, RADIOLINK, WMBUS_IND, amber_frame, im871a_frame
 from ..link.wmbus import build_format_a
 from ..oms.records import DataField, encode_record
 from ..oms.security import encrypt_mode5, mode5_iv
@@ -96,6 +96,8 @@ def frame_for(receiver: str, plain: bytes, *, rssi: int = 0x39) -> bytes:
     """A telegram (without CRCs) as ``receiver`` hands it over its serial line."""
     if receiver == "im871a":
         return im871a_frame(RADIOLINK, WMBUS_IND, plain[1:], timestamp=0, rssi=rssi)
+    if receiver == "amb8465":
+        return amber_frame(AMBER_DATA_IND, plain[1:])
     if receiver == "cul":
         return b"b" + (build_format_a(plain) + bytes((rssi,))).hex().upper().encode() + b"\r\n"
     if receiver == "rtl_wmbus":
