@@ -8,17 +8,15 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
-from smartmeter_readout.i18n import use_language
-
 from .const import DOMAIN
+from .language import words
 from .meter import MeterLink
 
 PLATFORMS = [Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    use_language(hass.config.language)  # the reader's messages in Home Assistant's language
-    link = MeterLink(hass, entry)
+    link = MeterLink(hass, entry, await words(hass))
     hass.data.setdefault(DOMAIN, {})[entry.entry_id] = link
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     link.start()

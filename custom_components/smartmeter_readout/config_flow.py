@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from homeassistant.helpers.selector import (
 )
 
 from smartmeter_readout import KeyFormatError, Reading
-from smartmeter_readout.i18n import localize, translation, use_language
+from smartmeter_readout.i18n import localize
 from smartmeter_readout.keys import parse_key
 from smartmeter_readout.live import Diagnosis, Verdict, diagnose
 from smartmeter_readout.sinks.formats import LABELS
@@ -37,6 +38,7 @@ from smartmeter_readout.sources.address import connector_for
 from smartmeter_readout.sources.base import SourceError
 
 from . import const
+from .language import words
 
 DETECT_SECONDS = 30.0  # per serial setting: the slowest meters push every 10-15 s
 _WORKS = (Verdict.DECODED, Verdict.IMPLAUSIBLE)
@@ -74,9 +76,8 @@ def number_text(value: float, decimals: int, language: str) -> str:
     return text
 
 
-def reading_lines(reading: Reading, language: str) -> str:
+def reading_lines(reading: Reading, language: str, words: Callable[[str], str]) -> str:
     """A few of the push's values as lines for people, energy in kWh."""
-    words = translation(language).gettext
     lines = []
     for obis in _SHOWN:
         measurement = reading.values.get(obis)
@@ -125,6 +126,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
         self._task: asyncio.Task[Diagnosis] | None = None
         self._progress: list[str] = []
         self._diagnosis: Diagnosis | None = None
+        self._words: Callable[[str], str] = str
 
     @staticmethod
     @callback
@@ -183,7 +185,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
         return self.async_show_progress_done(next_step_id="confirm" if works else "failed")
 
     async def _detect(self) -> Diagnosis:
-        use_language(self.hass.config.language)
+        self._words = await words(self.hass)  # and the reader speaks Home Assistant's language
         connector = connector_for(self._port)
 
         def say(line: str) -> None:
@@ -221,7 +223,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
                 const.CONF_VALUES: values})
         language = self.hass.config.language
         return self.async_show_form(step_id="confirm", description_placeholders={
-            "title": title, "values": reading_lines(reading, language),
+            "title": title, "values": reading_lines(reading, language, self._words),
             "how": ", ".join(str(part) for part in (found.settings, found.framing) if part),
             "note": f"\n\n{found.sentence}" if found.verdict is Verdict.IMPLAUSIBLE else ""})
 
@@ -257,8 +259,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
                 return self.async_create_entry(title="", data={
                     const.CONF_INTERVAL: int(user_input.get(const.CONF_INTERVAL, 0)),
                     const.CONF_ENABLED: list(user_input.get(const.CONF_ENABLED, []))})
-        words = translation(self.hass.config.language).gettext
-        values = [SelectOptionDict(value=obis, label=words(LABELS.get(name, name)))
+        said = await words(self.hass)
+        values = [SelectOptionDict(value=obis, label=said(LABELS.get(name, name)))
                   for obis, name, _unit in entry.data.get(const.CONF_VALUES, [])]
         enabled = entry.options.get(const.CONF_ENABLED, [value["value"] for value in values])
         schema = _key_schema({}).extend({

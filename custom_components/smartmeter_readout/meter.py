@@ -18,6 +18,7 @@ import logging
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,8 @@ from smartmeter_readout.live import (
     implausible_verdict,
 )
 from smartmeter_readout.operators import AUTO_SETTINGS, OPERATORS, SerialSettings
+from smartmeter_readout.sources import serial as _serial  # noqa: F401 - imported here,
+from smartmeter_readout.sources import tcp as _tcp  # noqa: F401 - not on the event loop
 from smartmeter_readout.sources.address import connector_for
 from smartmeter_readout.sources.base import SourceFatal
 
@@ -73,8 +76,10 @@ def candidates(entry_data: dict[str, Any]) -> tuple[SerialSettings, ...]:
 class MeterLink:
     """Reads one config entry's meter for as long as the entry is loaded."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry,
+                 words: Callable[[str], str] = str) -> None:
         self.hass = hass
+        self.words = words  # the package's catalogue in Home Assistant's language
         self.entry = entry
         data = entry.data
         operator = OPERATORS.get(data.get(const.CONF_OPERATOR) or "")

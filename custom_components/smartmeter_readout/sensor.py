@@ -14,7 +14,6 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from smartmeter_readout import Measurement, Reading
-from smartmeter_readout.i18n import translation
 from smartmeter_readout.reading import topic_part
 from smartmeter_readout.sinks.formats import LABELS
 from smartmeter_readout.sinks.homeassistant import SensorKind, sensor_kind
@@ -48,7 +47,7 @@ def device(entry: ConfigEntry, reading: Reading | None = None) -> DeviceInfo:
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     link: MeterLink = hass.data[const.DOMAIN][entry.entry_id]
-    words = translation(hass.config.language).gettext
+    words = link.words
     entities: dict[str, MeterValueSensor] = {}
     chosen = entry.options.get(const.CONF_ENABLED)
 

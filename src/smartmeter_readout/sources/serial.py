@@ -108,6 +108,7 @@ class SerialConnection:
             return
         asyncio.get_running_loop().remove_reader(self._fd)
         self._port.close()
+        self._inbox.connection_lost(None)  # its timer goes: nothing is left on the loop
 
 
 def _errno(exc: BaseException) -> int | None:
