@@ -291,3 +291,38 @@ def test_configured_meter_only_and_others_counted() -> None:
     assert len(got) == 5 and {r.meter.id for r in got} == {"00328769"}
     assert decoder.other_meters == 3
     assert not [e for e in decoder.take_events() if e.kind.problem]
+
+
+def test_set_up_at_start_and_after_a_reconnect_only() -> None:
+    decoder = WirelessDecoder(bytes(16), receiver="im871a")
+    setup = decoder.data_to_send()  # the reader opened the port
+    assert setup == Im871aStream().start()
+    decoder.feed(b"\x00")
+    assert decoder.data_to_send() == b""  # after bytes: nothing to answer
+    assert decoder.data_to_send() == setup  # opened again (a replugged stick)
+    auto = WirelessDecoder(bytes(16), receiver="auto")
+    assert auto.data_to_send() == b""
+    auto.feed(frame_for("cul", P1_PLAIN))
+    assert auto.detected_receiver == "cul" and auto.data_to_send() == b"X21\r\nbrt\r\n"
+    auto.feed(frame_for("cul", P1_PLAIN))
+    assert auto.data_to_send() == b""
+
+
+def test_noise_and_mutations_never_raise_nor_show_the_key() -> None:
+    """Random bytes and damaged telegrams in every framing: events, never an exception."""
+    import random
+
+    rng = random.Random(24)
+    key = bytes(range(16))
+    good = telegram(key=key, ident="00328769", access=1, moment=MOMENT, serial=1,
+                    import_wh=100, export_wh=0, import_w=0, export_w=0)
+    for receiver in ("im871a", "amb8465", "cul", "rtl_wmbus", "telegram", "auto"):
+        decoder = WirelessDecoder(key, receiver=receiver)
+        for _ in range(300):
+            wire = bytearray(frame_for("cul" if receiver == "auto" else receiver, good))
+            for _ in range(rng.randrange(1, 4)):
+                wire[rng.randrange(len(wire))] = rng.randrange(256)
+            noise = rng.randbytes(rng.randrange(0, 40))
+            decoder.feed(noise + bytes(wire), final=rng.random() < 0.1)
+        for event in decoder.take_events():
+            assert key.hex() not in str(event).lower()

@@ -116,3 +116,26 @@ def test_run_keeps_every_telegram_for_ten_minutes(tmp_path: Path, receiver: str)
     assert set(kept) == {counter for counter in sent if counter >= first}, err
     assert len(kept) >= 20
     assert KEY not in out + err
+
+
+def test_rtl_wmbus_from_a_command(tmp_path: Path) -> None:
+    """An RTL-SDR's rtl_wmbus writes text lines: the config names the command (here a
+    recording of its output, garbled lines and neighbours included)."""
+    from datetime import datetime
+
+    from smartmeter_readout.sim.wmbus import WirelessMeter, frame_for, neighbour_telegram
+
+    meter = WirelessMeter(bytes.fromhex(KEY))
+    moment = datetime(2026, 12, 7, 12, 0)
+    lines = [b"T1;0;0;2026-12-07 12:00:00.000;20;20;12345678;0x2e44\n"]  # garbled
+    for number in range(4):
+        lines.append(frame_for("rtl_wmbus", neighbour_telegram(number, moment, number)))
+        lines.append(frame_for("rtl_wmbus", meter.next(moment)))
+    recording = tmp_path / "rtl_wmbus.txt"
+    recording.write_bytes(b"".join(lines))
+    done = run(["read", "--command", f"cat {recording}", "--operator", "linznetz", "--key", KEY,
+                "--count", "4", "--format", "jsonl"], timeout=120)
+    assert done.returncode == 0, done.stderr
+    readings = jsonl(done.stdout)
+    assert [r["frame_counter"] for r in readings] == [0x5A, 0x5B, 0x5C, 0x5D]
+    assert {r["meter"]["id"] for r in readings} == {"00328769"}

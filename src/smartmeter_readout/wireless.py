@@ -77,6 +77,7 @@ class WirelessDecoder(Decoder):
         self._stream: ReceiverStream = make_stream(receiver)
         self.receiver = receiver
         self._setup_sent = False
+        self._fed = False  # bytes fed since data_to_send was last asked
         self.meter_id = meter_id.strip().upper().zfill(8) if meter_id else None
         self._ours: str | None = self.meter_id
         #: telegrams of the other meters heard, by their identification number
@@ -100,9 +101,12 @@ class WirelessDecoder(Decoder):
         return self._secret is not None
 
     def data_to_send(self) -> bytes:
-        """The stick's set-up (mode T1) once, first (with ``auto``: once the stick is
-        known); then nothing: a meter is never asked."""
-        if self._setup_sent:
+        """The stick's set-up (mode T1): first, and again when asked twice with no bytes fed
+        in between (the reader asks as it opens the port: a replugged stick forgot its
+        mode); with ``auto`` once the stick is known. Else nothing: a meter is never asked."""
+        opened = not self._fed
+        self._fed = False
+        if self._setup_sent and not opened:
             return b""
         out = self._stream.start()
         self._setup_sent = bool(out) or self.receiver != "auto"
@@ -116,6 +120,7 @@ class WirelessDecoder(Decoder):
     def feed(self, data: bytes | bytearray | memoryview, *, received: datetime | None = None,
              final: bool = False) -> list[Reading]:
         readings: list[Reading] = []
+        self._fed = self._fed or bool(data)
         for item in self._stream.feed(bytes(data), final):
             match item:
                 case Heard():

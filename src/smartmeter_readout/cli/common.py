@@ -71,6 +71,8 @@ def source_options(parser: argparse.ArgumentParser, *, replay: bool = False) -> 
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--port", help=_("serial device, e.g. /dev/ttyUSB0"))
     where.add_argument("--tcp", metavar="HOST:PORT", help=_("TCP serial bridge (ser2net, ESP)"))
+    where.add_argument("--command", metavar="CMD", dest="source_command", help=_(
+        "read what a program writes, e.g. \"rtl_sdr -f 868.95M -s 1.6e6 - | rtl_wmbus\""))
     if replay:
         where.add_argument("--replay", type=Path, metavar="CAPTURE",
                            help=_("read a recorded capture instead of a meter"))
@@ -159,6 +161,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                   "timezone": flag("timezone"), "radio_id": flag("radio_id")},
         "source": {"port": flag("port"), "tcp": flag("tcp"), "simulate": flag("simulate"),
                    "replay": _text(flag("replay")), "speed": flag("speed"),
+                   "command": flag("source_command"),
                    "baud": _text(flag("baud")), "parity": flag("parity"),
                    "receiver": flag("receiver")},
         "sqlite": {"path": _text(flag("sqlite"))},
@@ -202,7 +205,7 @@ class Meter:
     keys: Keys
 
 
-_SOURCE_FLAGS = ("port", "tcp", "replay")
+_SOURCE_FLAGS = ("port", "tcp", "source_command", "replay")
 
 
 def meter_from(args: argparse.Namespace) -> Meter:
@@ -213,7 +216,8 @@ def meter_from(args: argparse.Namespace) -> Meter:
 
     named = any(getattr(args, flag, None) for flag in _SOURCE_FLAGS)
     if not (named or getattr(args, "config", None) or getattr(args, "meter", None)):
-        flags = " ".join(f"--{flag}" for flag in _SOURCE_FLAGS if hasattr(args, flag))
+        flags = " ".join(f"--{flag.removeprefix('source_')}" for flag in _SOURCE_FLAGS
+                         if hasattr(args, flag))
         message = _("one of the arguments %s is required") % flags  # argparse's own words
         error = getattr(args, "usage_error", None)  # the command's parser (``meter_options``)
         if error is None:

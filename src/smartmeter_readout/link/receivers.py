@@ -349,23 +349,21 @@ class TelegramStream:
 
 class AutoStream:
     """Whichever receiver the first bytes come from (``detect_receiver``); its set-up
-    commands are given once it is known (a stick that sends nothing before it is set up
-    must be named instead)."""
+    commands once it is known (a stick that sends nothing before it is set up must be
+    named instead)."""
 
     name = "auto"
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._inner: ReceiverStream | None = None
-        self._setup = b""
 
     @property
     def detected(self) -> str | None:
         return self._inner.name if self._inner is not None else None
 
     def start(self) -> bytes:
-        out, self._setup = self._setup, b""
-        return out
+        return self._inner.start() if self._inner is not None else b""
 
     def feed(self, data: bytes, final: bool = False) -> list[Item]:
         if self._inner is not None:
@@ -379,7 +377,6 @@ class AutoStream:
                 return [Garbage(size)] if size else []
             return []
         self._inner = make_stream(name)
-        self._setup = self._inner.start()
         held = bytes(self._buf)
         self._buf.clear()
         return self._inner.feed(held, final)

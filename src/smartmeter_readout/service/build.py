@@ -226,6 +226,10 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
             raise ConfigError(_("[source] replay = {path!r}: no such file",
                                 path=str(source["replay"])))
         return ReplayConnector(source["replay"], speed=source["speed"]), keys, []
+    if source["command"]:  # a receiver program: rtl_sdr … | rtl_wmbus (LINZ NETZ)
+        from ..sources.command import CommandConnector
+
+        return CommandConnector(source["command"]), keys, []
     if source["simulate"]:
         from ..sim.simulator import PROFILES, Simulator
         from ..sources.simulated import SimulatedConnector

@@ -70,6 +70,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "tcp": _o(str, help="HOST:PORT of a serial bridge"),
         "simulate": _o(str, help="a simulator profile"),
         "replay": _o(str, help="a capture file"),
+        "command": _o(str, help="a program whose output is read (rtl_sdr … | rtl_wmbus)"),
         "interval": _o((int, float), None, minimum=0.01, maximum=86400,
                        help="seconds between simulated pushes"),
         "speed": _o((int, float), 1.0, minimum=0, maximum=1_000_000, help="replay pace"),
@@ -349,7 +350,7 @@ def _meters(tables: list[dict[str, Any]], raw: Mapping[str, Mapping[str, Any]],
     hold what the meters share, e.g. the time zone), checked one by one and together."""
     from ..reading import topic_part
 
-    shared = [f"[source] {key}" for key in ("port", "tcp", "simulate", "replay")
+    shared = [f"[source] {key}" for key in ("port", "tcp", "simulate", "replay", "command")
               if raw.get("source", {}).get(key)]
     shared += ["[meter] name"] if raw.get("meter", {}).get("name") else []
     if shared:
@@ -445,7 +446,7 @@ def _pick(tables: list[dict[str, Any]], raw: dict[str, dict[str, Any]],
 
 
 #: what one flag replaces in the config, whatever of it the config gave
-_ALTERNATIVES = (("source", ("port", "tcp", "simulate", "replay")),
+_ALTERNATIVES = (("source", ("port", "tcp", "simulate", "replay", "command")),
                  ("meter", ("key", "key_file")), ("meter", ("auth_key", "auth_key_file")))
 
 
@@ -716,7 +717,7 @@ def _check_addresses(sections: Mapping[str, Mapping[str, Any]], enabled: set[str
 
 
 def _check_source(source: Mapping[str, Any], where: str = "[source]") -> None:
-    chosen = [key for key in ("port", "tcp", "simulate", "replay") if source.get(key)]
+    chosen = [key for key in ("port", "tcp", "simulate", "replay", "command") if source.get(key)]
     if len(chosen) > 1:
         raise ConfigError(_("{where} names {names}: give exactly one of port, tcp, simulate, "
                             "replay", where=where, names=_(" and ").join(chosen)))
