@@ -219,7 +219,10 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
                 const.CONF_METER: {"manufacturer": about["manufacturer"],
                                    "model": about["model"],
                                    "serial_number": about["serial_number"],
-                                   "system_title": reading.meter.system_title},
+                                   "system_title": reading.meter.system_title,
+                                   "sw_version": next((str(m.value) for m in
+                                                       reading.values.values()
+                                                       if m.name == "firmware_version"), None)},
                 const.CONF_VALUES: values})
         language = self.hass.config.language
         return self.async_show_form(step_id="confirm", description_placeholders={

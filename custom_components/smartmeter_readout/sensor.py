@@ -30,18 +30,14 @@ def enabled_values(entry: ConfigEntry) -> list[tuple[str, str, str | None]]:
     return [value for value in known if chosen is None or value[0] in chosen]  # type: ignore[misc]
 
 
-def device(entry: ConfigEntry, reading: Reading | None = None) -> DeviceInfo:
+def device(entry: ConfigEntry) -> DeviceInfo:
+    """The meter as the first push told of it (maker, model, number, software version)."""
     meter = entry.data.get(const.CONF_METER, {})
-    version = None
-    if reading is not None and (firmware := reading.values.get("1.0.0.2.0.255")):
-        version = str(firmware.value)
-    info = DeviceInfo(identifiers={(const.DOMAIN, entry.unique_id or entry.entry_id)},
+    return DeviceInfo(identifiers={(const.DOMAIN, entry.unique_id or entry.entry_id)},
                       name=entry.title, manufacturer=meter.get("manufacturer") or None,
                       model=meter.get("model") or None,
-                      serial_number=meter.get("serial_number") or None)
-    if version or meter.get("sw_version"):
-        info["sw_version"] = version or meter.get("sw_version")
-    return info
+                      serial_number=meter.get("serial_number") or None,
+                      sw_version=meter.get("sw_version") or None)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,

@@ -60,6 +60,9 @@ async def test_a_meter_behind_a_serial_bridge_is_found_confirmed_and_created(
     assert data["port"] == meter.address and data["settings"] is None  # a bridge has none
     assert data["framing"] and data["operator"] is None  # Kaifa meters: several operators
     assert ["1.0.1.8.0.255", "active_energy_import", "Wh"] in data["values"]
+    assert data["meter"] == {"manufacturer": "Kaifa", "model": "Kaifa smart meter",
+                             "serial_number": "1KFM0200014196",
+                             "system_title": "4B464D1020003774", "sw_version": None}
     assert result["result"].unique_id == "1KFM0200014196"
     await hass.async_block_till_done()
 
@@ -78,7 +81,7 @@ async def test_german_screens_write_numbers_as_austrians_do(hass: HomeAssistant,
     meter = meters("vkw")
     result = await detect(hass, meter.address)
     values = result["description_placeholders"]["values"]
-    assert "Zählerstand Bezug" in values or "Bezug" in values, values
+    assert "- Zählerstand Bezug: " in values, values
     energy = next(line for line in values.splitlines() if "kWh" in line)
     assert "," in energy.split(": ")[1] and energy.endswith(" kWh")
 

@@ -39,7 +39,8 @@ def entry_for(hass: HomeAssistant, address: str, *, key: bytes = KEY,
         "port": address, "key": key.hex().upper(), "auth_key": None, "settings": None,
         "framing": "mbus", "operator": None, "values": VALUES,
         "meter": {"manufacturer": "Kaifa", "model": "Kaifa smart meter",
-                  "serial_number": KAIFA, "system_title": "4B464D1020003774"}})
+                  "serial_number": KAIFA, "system_title": "4B464D1020003774",
+                  "sw_version": "V1.2.3"}})
     entry.add_to_hass(hass)
     return entry
 
@@ -84,7 +85,8 @@ async def test_entities_carry_values_classes_and_the_device(hass: HomeAssistant,
     assert float(state.state) == link.latest.value("1.0.1.8.0.255") > 0
     device = dr.async_get(hass).async_get(er.async_get(hass).async_get(energy).device_id)
     assert device.manufacturer == "Kaifa" and device.serial_number == KAIFA
-    assert device.name == f"Kaifa {KAIFA}"
+    assert device.name == f"Kaifa {KAIFA}" and device.sw_version == "V1.2.3"
+    assert device.model == "Kaifa smart meter"
     # values the entry did not know yet (the simulator sends more) become entities too
     await until(lambda: er.async_get(hass).async_get_entity_id(
         "sensor", const.DOMAIN, f"{KAIFA}_1_0_2_8_0_255"), "a value added later")
