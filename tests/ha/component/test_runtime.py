@@ -274,3 +274,17 @@ async def test_the_event_loop_keeps_up_at_ten_pushes_a_second(hass: HomeAssistan
     print(f"event loop lag over {link.pushes - start} pushes at 10/s: median "
           f"{statistics.median(lags) * 1000:.2f} ms, max {max(lags) * 1000:.1f} ms")
     assert max(lags) < 0.25
+
+
+async def test_the_options_choose_which_values_are_entities(hass: HomeAssistant,
+                                                           meters: Any) -> None:
+    meter = meters("vkw")
+    entry = entry_for(hass, meter.address, options={"interval": 0,
+                                                    "enabled_values": ["1.0.1.8.0.255"]})
+    link = await set_up(hass, entry)
+    await until(lambda: link.pushes >= 3, "pushes")
+    await hass.async_block_till_done()
+    ours = [e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass),
+                                                                   entry.entry_id)]
+    assert ours == [f"{KAIFA}_1_0_1_8_0_255"]  # not the others, nor values sent later
+    await hass.config_entries.async_unload(entry.entry_id)
