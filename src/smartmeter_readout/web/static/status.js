@@ -16,6 +16,7 @@ const SOURCE_STATES = () => ({
   found: t("line settings found"),
   receiving: t("reading pushes"),
   no_frames: t("bytes arrive but no valid push"),
+  cut_short: t("frames arrive cut short: bytes are lost between meter and reader"),
   silent: t("the meter sends nothing (cable or adapter loose?)"),
   lost: t("connection lost, trying again"),
   finished: t("the recording has ended"),
@@ -30,6 +31,7 @@ const stateText = (state) => SOURCE_STATES()[state] || state;
 // EventKind of events.py that are problems
 const PROBLEMS = () => ({
   bad_frame: t("a broken frame (checksum wrong)"),
+  cut_short: t("frames arrive cut short: bytes are lost between meter and reader"),
   segment_lost: t("part of a push was lost"),
   key_missing: t("encrypted pushes, but no key given"),
   wrong_key: t("the key does not decrypt the pushes"),
