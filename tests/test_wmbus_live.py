@@ -59,6 +59,7 @@ def test_read_through_each_receiver(tmp_path: Path, receiver: str) -> None:
         assert reading["meter"]["id"] == "00328769"
         energy = reading["values"]["1.0.1.8.0.255"]
         assert energy["unit"] == "Wh" and energy["value"] == sent[reading["frame_counter"]]
+    assert "other meters (not read)" in done.stderr  # the neighbours, counted
     assert KEY not in done.stdout + done.stderr
 
 
@@ -71,6 +72,9 @@ def test_doctor_verdicts_for_the_radio(tmp_path: Path) -> None:
                      "--radio-id", "00328769", "--timeout", "20"], timeout=120)
         absent = run(["doctor", "--port", link, "--operator", "linznetz", "--key", KEY,
                       "--radio-id", "99999999", "--timeout", "3"], timeout=120)
+        unnamed = run(["doctor", "--port", link, "--baud", "9600", "--parity", "N",
+                       "--timeout", "3"], timeout=120)
+    assert "wireless M-Bus receiver (cul)" in unnamed.stdout and "linznetz" in unnamed.stdout
     assert good.returncode == 0, good.stdout + good.stderr
     assert 'radio_id = "00328769"' in good.stdout and 'receiver = "cul"' in good.stdout
     assert wrong.returncode == 3 and "access code" in wrong.stdout, wrong.stdout

@@ -172,6 +172,12 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
         return EXIT_FAILURE
     except KeyRejected:
         return EXIT_KEY  # the reader has said why, once
+    finally:
+        others = getattr(decoder, "other_meters", 0)  # a radio receiver hears its neighbours
+        if others and not args.quiet:
+            print("smartmeter-readout: " + _("the receiver also heard {count} other meters "
+                                             "(not read)").format(count=others),
+                  file=sys.stderr)
     return EXIT_OK if count or not args.count else 4
 
 

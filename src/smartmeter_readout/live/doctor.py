@@ -102,6 +102,7 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
     candidates: tuple[SerialSettings | None, ...] = connector.settings or (None,)
     say(_("1. Opening {source}").format(source=describe(connector.name)))
     saw_bytes = False
+    heard = b""
     for number, settings in enumerate(candidates):
         try:
             connection = await connector.open(settings)
@@ -129,6 +130,7 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             return connection, bytes(probe.received)
         await connection.close()
         if probe.received:
+            heard = bytes(probe.received)
             saw_bytes = True
             say(_("   {setting}: {count} bytes, no frames").format(
                 setting=label, count=len(probe.received)))
@@ -149,6 +151,14 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             "inverted (P1 on some adapters), the adapter may not suit the interface (M-Bus "
             "needs an M-Bus adapter, not a plain TTL one), or this is not a meter's customer "
             "interface.")
+        from ..link.receivers import detect_receiver
+
+        stick = detect_receiver(heard)
+        if stick is not None:  # a radio receiver's stream: LINZ NETZ (issue 24)
+            found.sentence = _(
+                "This is a wireless M-Bus receiver ({receiver}), not a meter's cable: run "
+                "again with --operator linznetz (LINZ NETZ) and the key.").format(
+                receiver=stick)
     return None
 
 
