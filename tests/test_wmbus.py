@@ -264,20 +264,24 @@ def test_wrong_exponent_is_flagged_and_read_in_wh() -> None:
     assert 0 < after - before < 10  # the digits, read in Wh, keep counting
 
 
-def test_zero_counters_and_falling_counters_are_dropped() -> None:
+def test_zero_counters_are_dropped() -> None:
     key = bytes(range(16))
     decoder = WirelessDecoder(key)
     ok = telegram(key=key, ident="00328769", access=1, moment=MOMENT, serial=1,
                   import_wh=5000, export_wh=10, import_w=0, export_w=0)
     zero = telegram(key=key, ident="00328769", access=2, moment=MOMENT, serial=1,
                     import_wh=0, export_wh=0, import_w=0, export_w=0)
-    fallen = telegram(key=key, ident="00328769", access=3, moment=MOMENT, serial=1,
-                      import_wh=4000, export_wh=10, import_w=0, export_w=0)
+    import_zero = telegram(key=key, ident="00328769", access=3, moment=MOMENT, serial=1,
+                           import_wh=0, export_wh=10, import_w=0, export_w=0)
+    replaced = telegram(key=key, ident="00328769", access=4, moment=MOMENT, serial=1,
+                        import_wh=4000, export_wh=10, import_w=0, export_w=0)
     assert len(decoder.feed(ok, final=True)) == 1
     assert decoder.feed(zero, final=True) == []
-    assert decoder.feed(fallen, final=True) == []
+    assert decoder.feed(import_zero, final=True) == []
     said = [str(e) for e in decoder.take_events() if e.kind is EventKind.IMPLAUSIBLE]
-    assert len(said) == 2 and "zero" in said[0] and "fell" in said[1]
+    assert len(said) == 2 and "zero" in said[0] and "fell from 5000 to 0" in said[1]
+    # a counter that falls but not to zero (a replaced meter) is the history's to judge
+    assert len(decoder.feed(replaced, final=True)) == 1
 
 
 def test_configured_meter_only_and_others_counted() -> None:

@@ -13,8 +13,8 @@ others are counted (``others``), never decoded or reported as wrong keys.
 Two faults of real meters are caught here (LINZ NETZ's document LN-666 specifies the energy
 counters in Wh): an energy record sent with another exponent (VIF ``0E07``, x10,000, from
 one telegram to the next while the digits keep counting) is read with the exponent the
-meter normally uses, and reported; a telegram whose energy counters are all zero, or fall,
-is dropped and reported.
+meter normally uses, and reported; a telegram whose energy counters are all zero, or one
+of them zero after it counted, is dropped and reported.
 
 A subclass of ``Decoder``: the same face (``feed``, ``take_events``, ``stats``,
 ``data_to_send`` for the stick's set-up commands) for the live reader and the commands.
@@ -289,22 +289,20 @@ class WirelessDecoder(Decoder):
         return replace(record, exponent=usual)
 
     def _counters(self, values: dict[str, Measurement], ident: str) -> None:
-        """All-zero or falling energy counters: the telegram is dropped."""
+        """All-zero energy counters, or one that fell to zero: the telegram is dropped. (A
+        counter that falls otherwise is kept: a replaced meter does that, and the history
+        tells it apart; a zero is what the faulty telegrams carry.)"""
         present = [code for code in _ENERGY if code in values]
         numbers = {code: values[code].value for code in present}
         if present and all(numbers[code] == 0 for code in present):
             raise _Implausible(N_("meter {meter} sent all its energy counters as zero: "
                                   "telegram dropped"), meter=ident)
         for code in present:
-            value = numbers[code]
-            if not isinstance(value, int | float):
-                continue
-            slot = f"{ident}/{code}"
-            last = self._last.get(slot)
-            if last is not None and value < last:
+            last = self._last.get(f"{ident}/{code}")
+            if numbers[code] == 0 and last:
                 raise _Implausible(N_("meter {meter}'s counter {code} fell from {last} to "
                                       "{value}: telegram dropped"), meter=ident, code=code,
-                                   last=last, value=value)
+                                   last=last, value=0)
         for code in present:
             value = numbers[code]
             if isinstance(value, int | float):
