@@ -21,7 +21,10 @@ PINS = [f"homeassistant=={HA_VERSION}",
         "paho-mqtt==1.6.1", "janus==1.0.0",  # its MQTT integration and file_upload
         "SQLAlchemy==2.0.27", "fnv-hash-fast==0.5.0", "psutil-home-assistant==0.0.1",  # recorder
         "pytest-homeassistant-custom-component==0.13.109",  # the integration's unit tests
-        "pyserial==3.5", "prometheus-client==0.26.0"]  # this package's own requirements
+        "pyserial==3.5", "prometheus-client==0.26.0",  # this package's own requirements
+        "home-assistant-frontend==20240307.0", "Pillow==10.2.0",  # the end-to-end test: frontend
+        "securetar==2024.2.1",  # backup, which onboarding sets up
+        "josepy==1.14.0"]  # hass-nabucasa, which every HTTP request imports, fails on 2.x
 ROOT = Path(__file__).resolve().parent.parent
 
 

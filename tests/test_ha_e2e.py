@@ -1,0 +1,432 @@
+"""Issue 23 end to end: a real Home Assistant process (the venv the MQTT discovery test builds,
+with this package and the frontend in it, the integration in its configuration's
+custom_components), onboarded over its REST API as the frontend does it, sets up simulated
+meters through ``/api/config/config_entries/flow`` on pseudo-terminals and over TCP bridges.
+
+It checks what a user would see: the entities' values (what the simulator sent), their
+device class, state class and unit (as the MQTT discovery gives them), the device; a stopped
+simulator makes them unavailable and a restarted one brings them back by themselves; reloads
+leave no file descriptor, thread or bridge connection behind; the diagnostics hold no key and a
+capture that decodes with it. Then Chromium takes screenshots of the setup screens from Home
+Assistant's own frontend, in English and German (test-artifacts/ha-setup-<lang>-<step>.png).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import select
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hakit import ROOT
+from livekit import AUTH, KEY
+from servers import free_port
+from smartmeter_readout import Decoder, Measurement
+from smartmeter_readout.sim.simulator import Simulator
+from smartmeter_readout.sinks.homeassistant import device_info, sensor_kind
+
+CEILING = 120.0  # seconds for any one thing to happen: a ceiling, never a wait
+INTERVAL = 2.0  # the simulated meters push this often: unavailable after max(10 s, 3 pushes)
+DOMAIN = "smartmeter_readout"
+SIMULATE = [str(ROOT / ".venv" / "bin" / "smartmeter-readout"), "simulate"]
+CONFIGURATION = """\
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+frontend:
+config:
+diagnostics:
+repairs:
+logger:
+  default: warning
+"""
+#: onboarding's last-but-one step sets these up; their packages are not in the venv (and they
+#: would go to the internet): stand-ins that decline, so the step answers as it does at home
+DECLINED = ("met", "google_translate", "radio_browser")
+STAND_IN = """\
+from homeassistant.config_entries import ConfigFlow
+
+
+class Declined(ConfigFlow, domain="{domain}"):
+    async def async_step_onboarding(self, _input=None):
+        return self.async_abort(reason="not_in_this_test")
+"""
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = CEILING) -> Any:
+    """Wait for a condition (``check`` gives something true), not for a time; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------------ Home Assistant
+
+
+@dataclass
+class Hass:
+    """A Home Assistant process and what onboarding gave: the test's token and the
+    frontend's."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    config: Path
+    token: str = ""
+    browser_tokens: dict[str, Any] = field(default_factory=dict)
+
+    def call(self, method: str, path: str, body: Any = None, *, token: bool = True,
+             form: dict[str, str] | None = None) -> tuple[int, Any]:
+        """Status and decoded JSON (or text) of a REST call."""
+        data = None
+        request = urllib.request.Request(self.url + path, method=method)
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        elif body is not None:
+            data = json.dumps(body).encode()
+            request.add_header("Content-Type", "application/json")
+        if token and self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, data, timeout=60) as response:
+                status, raw, kind = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, raw, kind = error.code, error.read(), error.headers
+            error.close()
+        text = raw.decode()
+        if kind.get_content_type() == "application/json" and text:
+            return status, json.loads(text)
+        return status, text
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = self.call(method, path, body)
+        assert status == 200, (method, path, status, answer)
+        return answer
+
+    def ws(self, *messages: dict[str, Any]) -> list[Any]:
+        """The results of websocket commands (the registries, the core configuration)."""
+
+        async def talk() -> list[Any]:
+            results = []
+            async with aiohttp.ClientSession() as session, \
+                    session.ws_connect(self.url + "/api/websocket") as socket_:
+                assert (await socket_.receive_json())["type"] == "auth_required"
+                await socket_.send_json({"type": "auth", "access_token": self.token})
+                assert (await socket_.receive_json())["type"] == "auth_ok"
+                for number, message in enumerate(messages, 1):
+                    await socket_.send_json({"id": number, **message})
+                    while True:
+                        answer = await socket_.receive_json(timeout=CEILING)
+                        if answer.get("id") == number and answer["type"] == "result":
+                            break
+                    assert answer["success"], (message, answer)
+                    results.append(answer["result"])
+            return results
+
+        return asyncio.run(talk())
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        return {state["entity_id"]: state for state in self.ok("GET", "/api/states")}
+
+    def log(self) -> str:
+        return (self.config / "home-assistant.log").read_text(errors="replace")
+
+
+def start_home_assistant(python: Path, config: Path) -> Hass:
+    port = free_port()
+    (config / "configuration.yaml").write_text(CONFIGURATION.format(port=port))
+    components = config / "custom_components"
+    components.mkdir()
+    (components / DOMAIN).symlink_to(ROOT / "custom_components" / DOMAIN)
+    for domain in DECLINED:
+        stand_in = components / domain
+        stand_in.mkdir()
+        (stand_in / "manifest.json").write_text(json.dumps({
+            "domain": domain, "name": f"{domain} (declined)", "version": "0.0.0",
+            "config_flow": True, "codeowners": [], "documentation": "https://example.org",
+            "iot_class": "local_polling", "requirements": []}))
+        (stand_in / "__init__.py").write_text("")
+        (stand_in / "config_flow.py").write_text(STAND_IN.format(domain=domain))
+    with (config / "stderr.txt").open("wb") as stderr:  # cwd: not the repository's own
+        process = subprocess.Popen(  # custom_components, which python -m would import
+            [str(python), "-m", "homeassistant", "-c", str(config), "--skip-pip"],
+            stdout=subprocess.DEVNULL, stderr=stderr, cwd=config,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    hass = Hass(f"http://127.0.0.1:{port}", process, config)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError("Home Assistant ended:\n"
+                                 + (config / "stderr.txt").read_text()[-3000:])
+        with suppress(OSError):
+            return hass.call("GET", "/api/onboarding", token=False)[0] == 200
+        return False
+
+    until(answers, "Home Assistant's HTTP server", timeout=240)
+    return hass
+
+
+def onboard(hass: Hass) -> None:
+    """What the onboarding screens do: the owner, the core configuration, analytics, and the
+    frontend's own authorization code (its tokens are what the browser gets)."""
+    client = hass.url + "/"
+    owner = hass.ok("POST", "/api/onboarding/users", {
+        "client_id": client, "name": "Test", "username": "test", "password": "test-password",
+        "language": "en"})
+    status, tokens = hass.call("POST", "/auth/token", token=False, form={
+        "grant_type": "authorization_code", "code": owner["auth_code"], "client_id": client})
+    assert status == 200, tokens
+    hass.token = tokens["access_token"]
+    hass.ws({"type": "config/core/update", "location_name": "Zählerkasten", "latitude": 48.2,
+             "longitude": 16.37, "elevation": 170, "unit_system": "metric",
+             "time_zone": "Europe/Vienna", "currency": "EUR", "country": "AT",
+             "language": "en"})
+    hass.ok("POST", "/api/onboarding/core_config")
+    hass.ok("POST", "/api/onboarding/analytics")
+    frontend = hass.ok("POST", "/api/onboarding/integration",
+                       {"client_id": client, "redirect_uri": client + "?auth_callback=1"})
+    status, tokens = hass.call("POST", "/auth/token", token=False, form={
+        "grant_type": "authorization_code", "code": frontend["auth_code"],
+        "client_id": client})
+    assert status == 200, tokens
+    hass.browser_tokens = {**tokens, "hassUrl": hass.url, "clientId": client}
+    steps = hass.ok("GET", "/api/onboarding")
+    assert all(step["done"] for step in steps) and len(steps) == 4, steps
+
+
+@pytest.fixture(scope="module")
+def hass(ha_with_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hass]:
+    config = tmp_path_factory.mktemp("ha-config")
+    running = start_home_assistant(ha_with_package, config)
+    try:
+        onboard(running)
+        yield running
+    finally:
+        running.process.terminate()
+        try:
+            running.process.wait(60)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
+    log = running.log() if (config / "home-assistant.log").exists() else ""
+    ours = [line for line in log.splitlines()
+            if re.search(r"\b(ERROR|CRITICAL)\b.*smartmeter_readout", line)]
+    assert ours == [], "\n".join(ours)
+
+
+# ------------------------------------------------------------------ simulated meters
+
+
+@dataclass
+class Meter:
+    """A ``simulate`` process: a pty (its link) or a TCP bridge (its port)."""
+
+    profile: str
+    process: subprocess.Popen[str]
+    log: Path
+    address: str  # what the config flow is given: the link's path or tcp://host:port
+    device: str  # /dev/pts/N, or host:port
+
+    def sent(self) -> list[dict[str, Any]]:
+        text = self.log.read_text() if self.log.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def simulate(profile: str, folder: Path, *, tcp: int | None = None, key: str = KEY,
+             name: str = "") -> Meter:
+    """Start the simulator; its first line says where it is."""
+    name = name or f"{profile}-{'tcp' if tcp is not None else 'pty'}"
+    log = folder / f"{name}.jsonl"
+    args = [*SIMULATE, "--profile", profile, "--key", key, "--auth-key", AUTH,
+            "--interval", str(INTERVAL), "--no-pace", "--log", str(log), "-q"]
+    link = folder / f"tty-{name}"
+    args += ["--tcp", f"127.0.0.1:{tcp}"] if tcp is not None else ["--link", str(link)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], CEILING)
+    line = process.stdout.readline().strip() if ready else ""
+    if not line:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"simulate {profile} said nothing: {err}")
+    device = line.split(" ")[0]
+    address = f"tcp://{device}" if tcp is not None else str(link)
+    return Meter(profile, process, log, address, device)
+
+
+def restart(meter: Meter, folder: Path) -> Meter:
+    """The same meter again, on the same link or port."""
+    tcp = int(meter.device.rsplit(":", 1)[1]) if meter.address.startswith("tcp://") else None
+    name = meter.log.stem
+    meter.log.rename(meter.log.with_suffix(".before"))
+    return simulate(meter.profile, folder, tcp=tcp, name=name)
+
+
+@pytest.fixture
+def meters(tmp_path: Path) -> Iterator[Callable[..., Meter]]:
+    started: list[Meter] = []
+
+    def start(profile: str, *, tcp: bool = False, key: str = KEY) -> Meter:
+        meter = simulate(profile, tmp_path, tcp=0 if tcp else None, key=key)
+        started.append(meter)
+        return meter
+
+    yield start
+    for meter in started:
+        meter.stop()
+
+
+def first_reading(profile: str) -> Any:
+    """What the profile's meter sends, decoded here: the names and units of its values."""
+    wire = Simulator(profile, key=bytes.fromhex(KEY), auth_key=bytes.fromhex(AUTH),
+                     seed=1).push(datetime(2026, 3, 1, tzinfo=UTC)).wire
+    [reading] = Decoder(bytes.fromhex(KEY), bytes.fromhex(AUTH)).feed(wire)
+    return reading
+
+
+# ------------------------------------------------------------------ the config flow
+
+
+def flow_until_form(hass: Hass, flow: dict[str, Any]) -> dict[str, Any]:
+    """Poll a progress step until the flow moves on (the detection is done)."""
+
+    def moved() -> dict[str, Any] | None:
+        nonlocal flow
+        if flow["type"] != "progress":
+            return flow
+        flow = hass.ok("GET", f"/api/config/config_entries/flow/{flow['flow_id']}")
+        return flow if flow["type"] != "progress" else None
+
+    return dict(until(moved, "the detection to end"))
+
+
+def set_up(hass: Hass, address: str, key: str = KEY) -> dict[str, Any]:
+    """The config flow over REST, as the frontend drives it; the result of confirming."""
+    flow = hass.ok("POST", "/api/config/config_entries/flow",
+                   {"handler": DOMAIN, "show_advanced_options": False})
+    assert flow["type"] == "form" and flow["step_id"] == "user", flow
+    flow_id = flow["flow_id"]
+    flow = hass.ok("POST", f"/api/config/config_entries/flow/{flow_id}", {"port": address})
+    assert flow["type"] == "form" and flow["step_id"] == "key", flow
+    flow = hass.ok("POST", f"/api/config/config_entries/flow/{flow_id}",
+                   {"key": key, "auth_key": ""})
+    assert flow["type"] == "progress" and flow["step_id"] == "detect", flow
+    flow = flow_until_form(hass, flow)
+    if flow.get("step_id") != "confirm":
+        return flow
+    return dict(hass.ok("POST", f"/api/config/config_entries/flow/{flow_id}", {}))
+
+
+def entry_id_of(result: dict[str, Any]) -> str:
+    assert result["type"] == "create_entry", result
+    return str(result["result"]["entry_id"])
+
+
+def registry(hass: Hass, entry_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The entry's entities and devices."""
+    entities, devices = hass.ws({"type": "config/entity_registry/list"},
+                                {"type": "config/device_registry/list"})
+    return ([e for e in entities if e["config_entry_id"] == entry_id],
+            [d for d in devices if entry_id in d["config_entries"]])
+
+
+def values_match(hass: Hass, meter: Meter, entity_ids: list[str]) -> dict[str, Any] | None:
+    """The entities' states if each is a value one of the last pushes sent, else None."""
+    states = hass.states()
+    sent = meter.sent()[-3:]
+    for entity_id in entity_ids:
+        state = states.get(entity_id)
+        if state is None or state["state"] in ("unknown", "unavailable"):
+            return None
+        obis = state["attributes"]["obis"]
+        wanted = {float(push["expected"][obis]) for push in sent if obis in push["expected"]}
+        if not any(abs(float(state["state"]) - value) <= 1e-9 * max(1.0, abs(value))
+                   for value in wanted):
+            return None
+    return {entity_id: states[entity_id] for entity_id in entity_ids}
+
+
+def check_entry(hass: Hass, entry_id: str, meter: Meter) -> list[str]:
+    """The entities and the device are what the meter sent, classed as the MQTT discovery
+    classes them; their entity ids."""
+    reading = first_reading(meter.profile)
+    kinds = {obis: kind for obis, m in reading.values.items()
+             if (kind := sensor_kind(Measurement(m.name, m.value, m.unit))) is not None}
+    entities, devices = until(lambda: (found := registry(hass, entry_id))[0] and found,
+                              f"the entities of {meter.profile}")
+    assert len(devices) == 1, devices
+    [device] = devices
+    about = device_info(reading)
+    assert (device["manufacturer"], device["model"], device["serial_number"]) == (
+        about["manufacturer"], about["model"], about["serial_number"]), device
+    assert {e["device_id"] for e in entities} == {device["id"]}
+    entity_ids = [e["entity_id"] for e in entities]
+    states = until(lambda: values_match(hass, meter, entity_ids),
+                   f"{meter.profile}'s values in Home Assistant")
+    assert {state["attributes"]["obis"] for state in states.values()} == set(kinds)
+    for state in states.values():
+        attributes = state["attributes"]
+        kind = kinds[attributes["obis"]]
+        assert attributes.get("device_class") == kind.device_class, attributes
+        assert attributes.get("state_class") == kind.state_class, attributes
+        assert attributes.get("unit_of_measurement") == kind.unit, attributes
+    return entity_ids
+
+
+def remove(hass: Hass, entry_id: str) -> None:
+    hass.ok("DELETE", f"/api/config/config_entries/entry/{entry_id}")
+
+
+PROFILES = ["vkw", "netznoe-sagemcom", "wienernetze", "netzooe"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_set_up_over_rest_on_a_pty_and_a_bridge(hass: Hass, meters: Callable[..., Meter],
+                                                profile: str) -> None:
+    """Each profile set up through the config flow, on a pseudo-terminal and then over a
+    serial bridge; the same meter twice is refused."""
+    on_pty = meters(profile)
+    result = set_up(hass, on_pty.address)
+    entry = entry_id_of(result)
+    check_entry(hass, entry, on_pty)
+    on_bridge = meters(profile, tcp=True)
+    if profile == "vkw":  # the same meter (its number) over another line: refused
+        refused = set_up(hass, on_bridge.address)
+        assert refused["type"] == "abort" and refused["reason"] == "already_configured"
+    remove(hass, entry)
+    on_pty.stop()
+    entry = entry_id_of(set_up(hass, on_bridge.address))
+    check_entry(hass, entry, on_bridge)
+    remove(hass, entry)
