@@ -98,6 +98,8 @@ def _wireless(config: Config) -> bool:
     from ..operators import find_operator
 
     operator = config["meter"]["operator"]
+    if config["source"]["simulate"]:  # a simulator profile's pushes (demo): wired
+        return False
     if config["source"]["receiver"] != "auto":
         return True
     try:
