@@ -14,6 +14,7 @@ Assistant's own frontend, in English and German (test-artifacts/ha-setup-<lang>-
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from hakit import ROOT
 from livekit import AUTH, KEY
 from servers import free_port
 from smartmeter_readout import Decoder, Measurement
+from smartmeter_readout.capture.format import parse_capture
 from smartmeter_readout.sim.simulator import Simulator
 from smartmeter_readout.sinks.homeassistant import device_info, sensor_kind
 
@@ -430,3 +432,122 @@ def test_set_up_over_rest_on_a_pty_and_a_bridge(hass: Hass, meters: Callable[...
     entry = entry_id_of(set_up(hass, on_bridge.address))
     check_entry(hass, entry, on_bridge)
     remove(hass, entry)
+
+
+# ------------------------------------------------------------------ lifetimes
+
+
+def tcp_rows() -> list[tuple[int, int, str, str]]:
+    """(local port, remote port, state, inode) of every TCP socket on this machine."""
+    rows = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                parts = line.split()
+                local, remote = (int(part.rsplit(":", 1)[1], 16) for part in parts[1:3])
+                rows.append((local, remote, parts[3], parts[9]))
+    return rows
+
+
+def footprint(pid: int, meters: list[Meter]) -> dict[str, int]:
+    """What a reader holds open, seen from outside: the Home Assistant process's descriptors
+    to each pty and sockets to each bridge, the bridges' connections, the thread count."""
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            links.append(os.readlink(fd))
+    rows = tcp_rows()
+    counts = {"threads": int(re.findall(r"^Threads:\s+(\d+)", Path(f"/proc/{pid}/status")
+                                        .read_text(), re.M)[0]),
+              "ptys": sum(link.startswith("/dev/pts/") for link in links)}
+    for meter in meters:
+        if meter.address.startswith("tcp://"):
+            port = int(meter.device.rsplit(":", 1)[1])
+            ours = {f"socket:[{inode}]" for _l, remote, _s, inode in rows if remote == port}
+            counts[f"{meter.profile} sockets"] = sum(link in ours for link in links)
+            counts[f"{meter.profile} bridge connections"] = sum(
+                1 for local, _r, state, _i in rows if local == port and state == "01")
+        else:
+            counts[f"{meter.profile} pty"] = links.count(meter.device)
+    return counts
+
+
+def test_a_silent_meter_goes_unavailable_comes_back_and_reloads_leak_nothing(
+        hass: Hass, meters: Callable[..., Meter], tmp_path: Path) -> None:
+    """An AMIS on a pty (its acknowledgements go back on it) and a Kaifa behind a bridge:
+    stopped, their entities go unavailable; started again, their values come back without
+    anyone doing anything; each entry reloaded over REST five times holds no more open than
+    before."""
+    lines = [meters("netzooe"), meters("vkw", tcp=True)]
+    entries = [entry_id_of(set_up(hass, meter.address)) for meter in lines]
+    entities = [check_entry(hass, entry, meter)
+                for entry, meter in zip(entries, lines, strict=True)]
+    every = [entity_id for ids in entities for entity_id in ids]
+    for meter in lines:
+        meter.stop()
+
+    def unavailable() -> bool:
+        states = hass.states()
+        return all(states[entity_id]["state"] == "unavailable" for entity_id in every)
+
+    until(unavailable, "the entities to go unavailable")
+    lines = [restart(meter, tmp_path) for meter in lines]
+    try:
+        for ids, meter in zip(entities, lines, strict=True):
+            until(lambda ids=ids, meter=meter: values_match(hass, meter, ids),
+                  f"{meter.profile}'s values back")
+        pid = hass.process.pid
+        seen = [footprint(pid, lines)]
+        for _ in range(5):
+            for entry, ids, meter in zip(entries, entities, lines, strict=True):
+                hass.ok("POST", f"/api/config/config_entries/entry/{entry}/reload")
+                until(lambda ids=ids, meter=meter: values_match(hass, meter, ids),
+                      f"{meter.profile}'s values after a reload")
+            seen.append(footprint(pid, lines))
+        print("open after each reload:", seen)
+        for meter in lines:
+            if meter.address.startswith("tcp://"):
+                assert seen[0][f"{meter.profile} sockets"] == 1
+                assert seen[0][f"{meter.profile} bridge connections"] == 1
+            else:
+                assert seen[0][f"{meter.profile} pty"] == 1
+        assert all(counts == seen[0] for counts in seen[1:]), seen
+    finally:
+        for meter in lines:
+            meter.stop()
+        for entry in entries:
+            remove(hass, entry)
+
+
+def key_spellings(key: str) -> list[str]:
+    raw = bytes.fromhex(key)
+    return [raw.hex(), raw.hex().upper(), raw.hex(" "), raw.hex(":"), raw.hex(":").upper(),
+            raw.hex(" ").upper(), base64.b64encode(raw).decode(), raw.hex()[:16],
+            raw.hex()[16:].upper()]
+
+
+def test_diagnostics_have_no_key_and_a_capture_that_decodes(
+        hass: Hass, meters: Callable[..., Meter]) -> None:
+    meter = meters("vkw")
+    typed = "0x" + bytes.fromhex(KEY).hex(":")  # a spelling the command line takes too
+    entry = entry_id_of(set_up(hass, meter.address, key=typed))
+    ids = check_entry(hass, entry, meter)
+    until(lambda: len(meter.sent()) >= 3 and values_match(hass, meter, ids), "three pushes")
+    try:
+        status, found = hass.call("GET", f"/api/diagnostics/config_entry/{entry}")
+        assert status == 200, found
+        text = json.dumps(found)
+        for spelling in [*key_spellings(KEY), typed]:
+            assert spelling.lower() not in text.lower(), "a spelling of the key"
+        reading = first_reading("vkw")
+        assert str(reading.meter.id) not in text and str(reading.meter.system_title) not in text
+        data = found["data"]
+        assert data["detection"]["framing"].replace("-", "").lower() == "mbus"  # "M-Bus"
+        assert data["reader"]["state"] == "receiving" and data["reader"]["pushes"] >= 1
+        chunks = list(parse_capture(data["capture"]))
+        readings = Decoder(bytes.fromhex(KEY)).feed(b"".join(chunk.data for chunk in chunks))
+        assert readings, "the capture decodes with the key"
+        assert all(r.meter.id != reading.meter.id for r in readings)  # redacted
+        assert {obis for r in readings for obis in r.values} >= set(reading.values)
+    finally:
+        remove(hass, entry)
