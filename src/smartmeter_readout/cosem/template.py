@@ -167,7 +167,7 @@ def _compile(pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]], bo
         if spec == _HEADER_CLOCK:
             layout.append(f"{stop - start}s")
             header = f"m{field_name}"
-            lines.append(f"    {header} = clock_of({field_name}, tz)[0]")
+            lines.append(f"    {header}, t{field_name} = clock_of({field_name}, tz)")
             continue
         tag, key, name, unit, scaler, kind, is_clock = spec
         if kind == NUMBER:
@@ -176,7 +176,13 @@ def _compile(pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]], bo
                            f"{constant(unit)}))")
             continue
         layout.append(f"{stop - start}s")
-        lines.append(f"    m{field_name}, t{field_name} = clock_of({field_name}, tz)")
+        if header != "None":  # the body's clock is mostly the header's: decoded once
+            lines.append(f"    if {field_name} == {header[1:]}:")
+            lines.append(f"        m{field_name}, t{field_name} = {header}, t{header[1:]}")
+            lines.append("    else:")
+            lines.append(f"        m{field_name}, t{field_name} = clock_of({field_name}, tz)")
+        else:
+            lines.append(f"    m{field_name}, t{field_name} = clock_of({field_name}, tz)")
         lines.append(f"    if m{field_name} is None:")
         lines.append("        return None  # let the long way decide what this is")
         if is_clock and clock == "None":

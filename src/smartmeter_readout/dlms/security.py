@@ -62,7 +62,14 @@ def header_length(buf: bytes | bytearray, pos: int = 0) -> tuple[int, int]:
 def parse_ciphered(apdu: bytes) -> CipheredApdu:
     if not apdu or apdu[0] not in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
         raise DecodeError(N_("not a general-glo-ciphering or general-ded-ciphering APDU"))
-    total, at = header_length(apdu)
+    # the lengths pushes have (one byte, or 82 and two) without the calls: once per push
+    first = apdu[10] if len(apdu) > 13 and apdu[1] == 8 else 0x80
+    if first < 0x80:
+        total, at = 11 + first, 11
+    elif first == 0x82:
+        total, at = 13 + (apdu[11] << 8 | apdu[12]), 13
+    else:
+        total, at = header_length(apdu)
     if total > len(apdu):
         raise TruncatedError(N_("ciphered APDU shorter than its length field"))
     if total < len(apdu):
