@@ -176,3 +176,28 @@ def test_altered_content_that_passes_the_link_is_judged_alike(name: str) -> None
             assert [e.kind for e in warm.take_events()] == \
                 [e.kind for e in general.take_events()], (position, flip)
             assert warm.seen == general.seen, (position, flip)
+
+
+@pytest.mark.parametrize("auth", [AUTH, None], ids=["tag checked", "tag unchecked"])
+def test_authenticated_pushes_take_the_lane_with_their_tag_checked(auth: bytes | None) -> None:
+    """Netz Burgenland's E450 authenticates (SC 0x30): a broken tag behind a lane is
+    rejected as the general path rejects it; without the key the unchecked tags are counted
+    alike."""
+    from smartmeter_readout.sim.faults import break_tag
+
+    simulator = Simulator("netzburgenland", key=KEY, auth_key=AUTH, seed=21)
+    start = AUTUMN
+    warm, general = Decoder(KEY, auth), Decoder(KEY, auth)
+    for step in range(12):
+        push = simulator.push(start + timedelta(seconds=5 * step),
+                              tamper=break_tag if step in (4, 5, 9) else None)
+        general._lane = general._shape = None
+        got, expected = warm.feed(push.wire), general.feed(push.wire)
+        assert [r.to_dict(full=True) for r in got] == \
+            [r.to_dict(full=True) for r in expected], step
+        if auth is not None:
+            assert len(got) == (0 if step in (4, 5, 9) else 1), step
+        assert [e.kind for e in warm.take_events()] == \
+            [e.kind for e in general.take_events()], step
+    assert warm.stats == general.stats
+    assert warm._lane is not None  # the lane was taken

@@ -19,6 +19,7 @@ receive time, which becomes the reading's time when the meter sends none.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
@@ -43,8 +44,10 @@ from .dlms.apdu import (
 from .dlms.bare import BARE_APDU_PARSERS
 from .dlms.cosem_time import decode_datetime
 from .dlms.security import (
+    AUTHENTICATED,
     GENERAL_DED_CIPHERING,
     GENERAL_GLO_CIPHERING,
+    TAG_SIZE,
     CipheredApdu,
     parse_ciphered,
     unprotect,
@@ -309,26 +312,40 @@ class Decoder:
                       ) -> Reading | None:
         """The reading of a ciphered push whose head (tag, system title, length, security
         control) and size are the last template push's, if its plaintext fits the template:
-        ``_on_apdu``'s steps for the pushes of every day, without their general questions.
-        None: the general path judges the push (and says what is wrong with it)."""
+        ``_on_apdu``'s steps for the pushes of every day, without their general questions
+        (the GCM tag is checked as ``dlms.security.unprotect`` checks it). None: the general
+        path judges the push (and says what is wrong with it)."""
         template, cipher = self._template, self._cipher
         if template is None or cipher is None:
             return None
-        at = len(head)
+        at, sc = len(head), head[-1]
         title, counter = apdu[2:10], apdu[at : at + 4]
-        content = apdu[at + 4 :]
-        plaintext = cipher.encrypt(title + counter, content, None)[:-16]  # see dlms.security
+        iv = title + counter
+        tag = None
+        if sc & AUTHENTICATED:
+            content, tag = apdu[at + 4 : -TAG_SIZE], apdu[-TAG_SIZE:]
+        else:
+            content = apdu[at + 4 :]
+        plaintext = cipher.encrypt(iv, content, None)[:-16]  # GCM's CTR: see dlms.security
+        if tag is not None:
+            if self._auth_key is not None:
+                expected = cipher.encrypt(iv, plaintext, bytes((sc,)) + self._auth_key)
+                if not hmac.compare_digest(expected[-16:][:TAG_SIZE], tag):
+                    return None
+            elif not self._counts[EventKind.TAG_UNCHECKED]:
+                return None  # the general path says once that the tag goes unchecked
         if not _plausible(plaintext):
             return None
         fast = template.apply(plaintext, self._tz)
         if fast is None:
             return None
+        if tag is not None and self._auth_key is None:
+            self._counts[EventKind.TAG_UNCHECKED] += 1
         seen = self.seen
         seen["system_title"] = (self._title[1] if title == self._title[0]
                                 else self._title_text(title))
-        seen["security_control"] = head[-1]
-        ciphered = _new(CipheredApdu, (title, head[-1], int.from_bytes(counter, "big"),
-                                       content, None))
+        seen["security_control"] = sc
+        ciphered = _new(CipheredApdu, (title, sc, int.from_bytes(counter, "big"), content, tag))
         return self._reading(fast[0], fast[1], ciphered, title, received)
 
     def _on_telegram(self, frame: MbusTelegram, received: datetime | None) -> Reading | None:
@@ -485,9 +502,10 @@ class Decoder:
             fast = template.apply(apdu, self._tz) if template is not None else None
             if fast is not None:
                 body, clock = fast
-                if ciphered is not None and ciphered.tag is None and ciphered.encrypted:
+                if ciphered is not None and ciphered.encrypted:
                     # the next push with this head takes the lane (_lane_reading)
-                    self._lane = (raw[: len(raw) - len(ciphered.content) - 4], len(raw))
+                    tail = 4 + len(ciphered.content) + (TAG_SIZE if ciphered.tag else 0)
+                    self._lane = (raw[: len(raw) - tail], len(raw))
             else:
                 decoded = self._notification(apdu, _maker(title))
                 if isinstance(decoded, list):  # several in one frame, each its own reading
