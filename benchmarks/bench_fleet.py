@@ -1,17 +1,55 @@
 """The fleet path, measured: readings through Mosquitto into PostgreSQL.
 
-1. Ingest: how many readings a second one collector commits (MQTT, JSON, COPY, the fleet
-   page's small tables). Its session is made first and the readings published while it is away,
-   so it starts with a full queue. Then PostgreSQL alone on the same readings: the
-   collector's store against the per-row INSERT of the reader's own PostgreSQL output
-   (``sinks/postgres.py``).
-2. Live: ``--meters`` simulated meters publish once a second for ``--seconds`` through
-   Mosquitto, two ``collect`` processes share them; prints the delay from the reading's
-   receive time to its commit (p50/p95/max per collector), how far the load fell behind its
+1. PostgreSQL alone: the collector's store (``fleet/store.py``: COPY straight into the
+   table in batches of 5,000, with the page's small tables) on the same readings, its rows
+   made before the clock starts; and, for comparison, the per-row INSERT of the reader's own
+   PostgreSQL output (``sinks/postgres.py``).
+2. Ingest: ``collect --workers W`` for W = 1 and 2, each on its own topic and table. Its
+   sessions are made first and ``--readings`` readings (10,000 meters) published while it
+   is away, so it starts with a full queue; timed from the subscription to the last
+   commit (the start-up of the processes is printed apart).
+3. Live: ``--meters`` simulated meters publish once a second for ``--seconds`` through
+   Mosquitto, ``collect --workers 2`` shares them; prints the delay from the reading's
+   receive time to its commit (p50/p95/max per worker), how far the load fell behind its
    schedule, and checks that every reading is in the table once.
+
+The last two lines are ``collector: N readings/s with W workers = P % of PostgreSQL alone
+(M readings/s)`` for 1 and 2 workers, the better of the two last.
 
 Mosquitto and PostgreSQL are started privately on 127.0.0.1 (the Debian packages, as the
 tests use them).
+
+Profile (cProfile of one collector draining 30,000 queued readings, and a timeline of its
+batches; December 2026, 2 cores), before the changes of issue 25: 6,503 readings/s, 46 % of
+PostgreSQL alone (14,019), the collector at 100 % of a core, PostgreSQL at about 10 %:
+
+- Python's cyclic garbage collector took half of the collector's time: for every PUBLISH,
+  paho matched the topic against callback filters with a recursive closure (a cell, a
+  function, a list and a tuple in a reference cycle), and the default thresholds (700) made
+  it walk the 100,000 objects of the batches under way again and again (30,000 readings:
+  5.9 s with it, 2.7 s without). Now a PUBLISH of QoS 0/1 is decoded by the collector into
+  a tuple (no paho message, no properties object, no ``threading.Condition``, no matching),
+  the objects of the start-up are frozen and the threshold is 10,000.
+- paho and aiomqtt: five ``recv`` calls per message (a byte, the length byte by byte, the
+  rest), aiomqtt's message wrapper, its queue and a task switch per message, and the
+  batcher woken at every message (77,772 ``asyncio.wait`` for 30,000). Now one ``recv`` of up
+  to 256 kB feeds paho from a buffer, messages go into a list, the batcher wakes at the
+  first message and at a full batch.
+- parse_reading 26 µs a reading, of which the standard library's JSON 8 µs; the rest were
+  checks done again for every reading: the time parsed and matched for each of them (all
+  meters of one second share it). Now msgspec decodes into the five fields a row needs
+  (2.3 µs; the rest of the reading is skipped unbuilt), a time is checked and turned into
+  microseconds once, rows are made without a NamedTuple's Python ``__new__``: 14 µs.
+- The batch was parsed, then written, then the next one read: the collector's CPU and
+  PostgreSQL's took turns. Now a reading is parsed as it arrives, while the batch before is
+  in PostgreSQL; commits stay in order.
+- The page's small tables: psycopg dumped the arrays of texts element by element in Python
+  (0.65 s of 9 s); now each goes as one JSON document. COPY is binary: PostgreSQL reads each
+  time as eight bytes instead of parsing the ISO text once per value (12 a reading); 10 to
+  20 % less time per row on its side, the same rows (compared ``EXCEPT``).
+
+After: the collector spends about 50 µs of CPU per reading, PostgreSQL about 55; one
+collector waits for PostgreSQL (its batches go in back to back), two use both cores.
 
     .venv/bin/python benchmarks/bench_fleet.py [--readings 50000] [--meters 10000]
         [--seconds 60]
@@ -47,13 +85,19 @@ BROKER = ("max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
           "autosave_interval 600\n")  # saving a large queue every second starves the broker
 
 
-def collector(config: Path, name: str, folder: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    stats = folder / f"{name}.json"
-    stats.unlink(missing_ok=True)
+def collector(config: Path, name: str, folder: Path,
+              workers: int = 1) -> tuple[subprocess.Popen[bytes], list[Path]]:
+    """``collect --workers``, once every worker has subscribed; the workers' stats files."""
+    stats = [folder / (f"{name}.json" if number == 1 else f"{name}-{number}.json")
+             for number in range(1, workers + 1)]
+    for path in stats:
+        path.unlink(missing_ok=True)
     process = subprocess.Popen([*CLI, "collect", "--config", str(config), "--client-id", name,
-                                "--stats", str(stats), "-q"], stdout=subprocess.DEVNULL)
-    while not stats.exists():
-        time.sleep(0.05)
+                                "--stats", str(stats[0]), "--workers", str(workers), "-q"],
+                               stdout=subprocess.DEVNULL)
+    while not all(path.exists() for path in stats):
+        assert process.poll() is None, "the collector ended"
+        time.sleep(0.02)
     return process, stats
 
 
@@ -64,10 +108,24 @@ def committed(stats: Path) -> dict[str, Any]:
         return {}
 
 
+def total(stats: list[Path]) -> int:
+    return sum(committed(path).get("committed", 0) for path in stats)
+
+
 def count(dsn: str, table: str = "readings") -> int:
     with psycopg.connect(dsn) as connection:
         row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
+
+
+def write_config(folder: Path, name: str, port: int, dsn: str, topic: str = "smartmeter",
+                 table: str = "readings") -> Path:
+    config = folder / f"{name}.toml"
+    config.write_text(f'[mqtt]\nport = {port}\ntopic = "{topic}"\n[postgres]\ndsn = "{dsn}"\n'
+                      f'table = "{table}"\n[collect]\ngroup = "{name}"\nbatch_size = 5000\n'
+                      "batch_seconds = 0.5\n")
+    config.chmod(0o600)
+    return config
 
 
 def insert_baseline(dsn: str, readings: int) -> float:
@@ -98,14 +156,15 @@ def insert_baseline(dsn: str, readings: int) -> float:
 
 
 def copy_only(dsn: str, readings: int) -> float:
-    """Readings a second through the collector's store alone (no MQTT, no JSON)."""
+    """Readings a second through the collector's store alone (no MQTT, no JSON): the same
+    10,000 meters and times as the ingest, its rows made before the clock starts."""
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [rows_of(reading_json(f"copy{number % 10_000:05d}",
                                  moment + timedelta(seconds=number // 10_000),
                                  number // 10_000, moment)) for number in range(readings)]
 
     async def write() -> float:
-        store = FleetStore(dsn, "copied")
+        store = FleetStore(dsn, "alone")
         await store.connect()
         started = time.perf_counter()
         for start in range(0, len(rows), 5000):
@@ -117,43 +176,39 @@ def copy_only(dsn: str, readings: int) -> float:
     return readings / asyncio.run(write())
 
 
-def ingest(broker: Mosquitto, dsn: str, config: Path, folder: Path, readings: int) -> None:
-    # the session of "live1", used again below: a session left behind would keep taking its
-    # share of the group's readings while nobody reads them
-    process, stats = collector(config, "live1", folder)  # makes its session
+def ingest(broker: Mosquitto, dsn: str, folder: Path, readings: int, workers: int) -> float:
+    """Readings a second of ``collect --workers`` on a queue of ``readings``."""
+    name = f"ingest{workers}"
+    config = write_config(folder, name, broker.port, dsn, topic=name, table=name)
+    process, stats = collector(config, name, folder, workers)  # makes its sessions
     process.terminate()
     process.wait()
-    load = FleetLoad("127.0.0.1", broker.port, meters=10_000, interval=0.2, prefix="ing")
+    load = FleetLoad("127.0.0.1", broker.port, meters=10_000, interval=0.2, prefix="ing",
+                     topic=name)
     load.start()
     load.run(readings / 10_000 * 0.2)
     load.wait_acknowledged(600)
     load.stop()
+    launched = time.perf_counter()
+    process, stats = collector(config, name, folder, workers)
     started = time.perf_counter()
-    process, stats = collector(config, "live1", folder)
-    while committed(stats).get("committed", 0) < load.published:
-        time.sleep(0.05)
+    while total(stats) < load.published:
+        time.sleep(0.02)
     elapsed = time.perf_counter() - started
     process.terminate()
     process.wait()
+    landed = count(dsn, name)
     rate = load.published / elapsed
-    print(f"ingest, one collector: {load.published:,} queued readings ({load.published * 12:,} "
-          f"rows) committed in {elapsed:.1f} s: {rate:,.0f} readings/s "
-          f"({rate * 12:,.0f} rows/s), start-up included")
-    baseline = insert_baseline(dsn, min(readings, 50_000))
-    copied = copy_only(dsn, min(readings, 50_000))
-    print(f"PostgreSQL alone, same readings, empty tables: per-row INSERT (sinks/postgres.py, "
-          f"batches of 500) {baseline:,.0f} readings/s ({baseline * 12:,.0f} rows/s); COPY "
-          f"straight into the table, with the page's small tables (fleet/store.py, batches "
-          f"of 5,000) {copied:,.0f} "
-          f"readings/s ({copied * 12:,.0f} rows/s)")
-    print(f"the collector's whole path (MQTT, JSON, COPY, acknowledgements) reaches "
-          f"{rate / copied:.0%} of its PostgreSQL part alone")
+    print(f"ingest, collect --workers {workers}: {load.published:,} queued readings "
+          f"({landed:,} rows in the table) committed in {elapsed:.1f} s: {rate:,.0f} "
+          f"readings/s ({rate * 12:,.0f} rows/s); start-up {started - launched:.1f} s apart")
+    assert landed == load.published * 12, "a reading missing or twice"
+    return rate
 
 
-def live(broker: Mosquitto, dsn: str, config: Path, folder: Path, meters: int,
-         seconds: float) -> None:
-    before = count(dsn)  # what ingest() left
-    collectors = [collector(config, name, folder) for name in ("live1", "live2")]
+def live(broker: Mosquitto, dsn: str, folder: Path, meters: int, seconds: float) -> None:
+    config = write_config(folder, "live", broker.port, dsn)
+    process, stats = collector(config, "live", folder, workers=2)
     load = FleetLoad("127.0.0.1", broker.port, meters=meters, interval=1.0, prefix="live")
     load.start()
     publishing = threading.Thread(target=load.run, args=(seconds,))
@@ -162,7 +217,7 @@ def live(broker: Mosquitto, dsn: str, config: Path, folder: Path, meters: int,
     publishing.join()
     published_in = time.perf_counter() - started
     acknowledged = load.wait_acknowledged(300)
-    expected = before + load.published * 12
+    expected = load.published * 12
     deadline = time.monotonic() + 300
     while count(dsn) < expected and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -171,20 +226,19 @@ def live(broker: Mosquitto, dsn: str, config: Path, folder: Path, meters: int,
         print(f"live: STUCK: published {load.published:,} (in {published_in:.1f} s), "
               f"acknowledged by the broker {load.acknowledged:,}, published again "
               f"{load.retried:,}, refused {len(load.refused):,} {load.refused[:3]}, in the "
-              f"table {(count(dsn) - before) // 12:,}")
+              f"table {count(dsn) // 12:,}")
     load.stop()
-    for process, _stats in collectors:
-        process.terminate()
-        process.wait()
+    process.terminate()
+    process.wait()
     print(f"live: {meters:,} meters once a second for {seconds:g} s: {load.published:,} "
           f"readings, all in the table once: {count(dsn) == expected}; the load fell behind "
           f"its schedule by up to {load.behind:.2f} s; drained {drained - seconds:.1f} s "
           "after the last publish")
-    for _process, stats in collectors:
-        data = committed(stats)
+    for path in stats:
+        data = committed(path)
         delays = data.get("delays", {})
         assert isinstance(delays, dict)
-        print(f"  {stats.stem}: {data.get('committed'):,} readings in {data.get('batches')} "
+        print(f"  {path.stem}: {data.get('committed'):,} readings in {data.get('batches')} "
               f"batches; receive -> commit p50 {delays.get('p50', 0):.2f} s, "
               f"p95 {delays.get('p95', 0):.2f} s, max {delays.get('max', 0):.2f} s")
 
@@ -200,13 +254,19 @@ def main() -> None:
     broker, database = Mosquitto(folder, extra=BROKER), Postgres()
     broker.start()
     database.start()
-    config = folder / "collect.toml"
-    config.write_text(f'[mqtt]\nport = {broker.port}\n[postgres]\ndsn = "{database.dsn}"\n'
-                      "[collect]\nbatch_size = 5000\nbatch_seconds = 0.5\n")
-    config.chmod(0o600)
     try:
-        ingest(broker, database.dsn, config, folder, args.readings)
-        live(broker, database.dsn, config, folder, args.meters, args.seconds)
+        alone = copy_only(database.dsn, args.readings)
+        baseline = insert_baseline(database.dsn, min(args.readings, 50_000))
+        print(f"PostgreSQL alone, same readings, empty tables: COPY straight into the table, "
+              f"with the page's small tables (fleet/store.py, batches of 5,000) {alone:,.0f} "
+              f"readings/s ({alone * 12:,.0f} rows/s); per-row INSERT (sinks/postgres.py, "
+              f"batches of 500) {baseline:,.0f} readings/s ({baseline * 12:,.0f} rows/s)")
+        rates = {workers: ingest(broker, database.dsn, folder, args.readings, workers)
+                 for workers in (1, 2)}
+        live(broker, database.dsn, folder, args.meters, args.seconds)
+        for workers, rate in sorted(rates.items(), key=lambda item: item[1]):
+            print(f"collector: {rate:,.0f} readings/s with {workers} workers = "
+                  f"{rate / alone * 100:.0f} % of PostgreSQL alone ({alone:,.0f} readings/s)")
     finally:
         broker.stop()
         database.stop()

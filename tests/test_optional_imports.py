@@ -27,6 +27,7 @@ NEEDS: dict[str, frozenset[str]] = {
     "smartmeter_readout.sinks.postgres": frozenset({"postgres"}),
     "smartmeter_readout.sim.fleet_load": frozenset({"mqtt"}),
     "smartmeter_readout.fleet.collector": frozenset({"mqtt", "postgres"}),
+    "smartmeter_readout.fleet.rows": frozenset({"postgres"}),  # msgspec
     "smartmeter_readout.fleet.store": frozenset({"postgres"}),
     "smartmeter_readout.fleet.view": frozenset({"postgres"}),
 }

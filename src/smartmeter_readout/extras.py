@@ -17,8 +17,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "aiohttp": ("web", "aiohttp"),
     "aiomqtt": ("mqtt", "aiomqtt"),
     "paho": ("mqtt", "aiomqtt"),
-    "psycopg": ("postgres", "'psycopg[binary]'"),
-    "psycopg_binary": ("postgres", "'psycopg[binary]'"),
+    "psycopg": ("postgres", "'psycopg[binary]' msgspec"),
+    "psycopg_binary": ("postgres", "'psycopg[binary]' msgspec"),
+    "msgspec": ("postgres", "'psycopg[binary]' msgspec"),
 }
 
 
