@@ -488,6 +488,11 @@ class Decoder:
                 return None
             self.seen["block_transfer"] = True
             apdu = joined
+            lane = self._lane  # the blocks joined: the lane as for a push in one frame
+            if lane is not None and len(apdu) == lane[1] and apdu.startswith(lane[0]):
+                reading = self._lane_reading(apdu, lane[0], received)
+                if reading is not None:
+                    return reading
         ciphered = None
         raw = apdu
         if apdu[0] in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
