@@ -19,7 +19,9 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,7 +37,7 @@ import aiohttp
 import pytest
 
 from hakit import ROOT
-from livekit import AUTH, KEY
+from livekit import AUTH, KEY, WRONG_KEY
 from servers import free_port
 from smartmeter_readout import Decoder, Measurement
 from smartmeter_readout.capture.format import parse_capture
@@ -54,6 +56,7 @@ frontend:
 config:
 diagnostics:
 repairs:
+recorder:
 logger:
   default: warning
 """
@@ -231,8 +234,9 @@ def hass(ha_with_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             running.process.kill()
             running.process.wait()
     log = running.log() if (config / "home-assistant.log").exists() else ""
-    ours = [line for line in log.splitlines()
-            if re.search(r"\b(ERROR|CRITICAL)\b.*smartmeter_readout", line)]
+    ours = [line for line in log.splitlines()  # errors, and Home Assistant's own complaints
+            if re.search(r"\b(ERROR|CRITICAL)\b.*smartmeter_readout|Detected .*smartmeter_readout",
+                         line)]
     assert ours == [], "\n".join(ours)
 
 
@@ -551,3 +555,156 @@ def test_diagnostics_have_no_key_and_a_capture_that_decodes(
         assert {obis for r in readings for obis in r.values} >= set(reading.values)
     finally:
         remove(hass, entry)
+
+
+# ------------------------------------------------------------------ the setup screens
+
+
+class Gate:
+    """A serial bridge in front of the simulator's that holds the meter's bytes back until
+    ``open``: the detection's progress stays on screen for its screenshot."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.opened = threading.Event()
+        self.closed = threading.Event()
+        self.sockets: list[socket.socket] = [self.server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.opened.set()
+        for sock in list(self.sockets):
+            with suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        self.opened.wait()
+        try:
+            meter = socket.create_connection(("127.0.0.1", self.upstream))
+        except OSError:
+            client.close()
+            return
+        self.sockets.append(meter)
+        ends = {client: meter, meter: client}
+        with client, meter:
+            while not self.closed.is_set():
+                try:
+                    ready, _, _ = select.select(list(ends), [], [], 0.5)
+                    for sock in ready:
+                        data = sock.recv(4096)
+                        if not data:
+                            return
+                        ends[sock].sendall(data)
+                except OSError:
+                    return
+
+
+#: what each screen must show in the user's language (the integration's translations and the
+#: reader's own sentences); the progress step has the integration's name as its title
+SCREENS = {
+    "en": {"user": "Smart meter: where is it connected?", "key": "The meter's key",
+           "detect": "Listening on", "confirm": "Found: Kaifa 1KFM0200014196",
+           "reading": "Energy import: 4,321.", "done": "Created configuration for",
+           "failed": "No reading yet", "verdict": "The key does not decrypt this meter's data"},
+    "de": {"user": "Smart Meter: wo ist er angeschlossen?", "key": "Der Schlüssel des Zählers",
+           "detect": "wird auf den Zähler gehört", "confirm": "Gefunden: Kaifa 1KFM0200014196",
+           "reading": "Zählerstand Bezug: 4.321,", "done": "Konfiguration für Kaifa",
+           "failed": "Noch kein Messwert",
+           "verdict": "Der Schlüssel entschlüsselt die Daten dieses Zählers nicht"},
+}
+
+
+def set_language(hass: Hass, language: str) -> None:
+    """Home Assistant's own language (the reader's sentences follow it) and the user's
+    frontend language, as the profile page saves it."""
+    hass.ws({"type": "config/core/update", "language": language},
+            {"type": "frontend/set_user_data", "key": "language", "value": {
+                "language": language, "number_format": "language", "time_format": "language",
+                "date_format": "language", "time_zone": "local", "first_weekday": "language"}})
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_setup_screens_in_the_frontend(hass: Hass, meters: Callable[..., Meter],
+                                       language: str) -> None:
+    """Home Assistant's frontend in Chromium, logged in with the onboarding's tokens: the
+    port, key, progress and confirm screens of a Kaifa behind a bridge, and the screen a
+    wrong key ends on; each shows its translated title and is saved as a screenshot."""
+    from webkit import ARTIFACTS, chromium
+
+    words = SCREENS[language]
+    meter = meters("vkw", tcp=True)
+    gate = Gate(int(meter.device.rsplit(":", 1)[1]))
+    set_language(hass, language)
+    ARTIFACTS.mkdir(exist_ok=True)
+    tokens = hass.browser_tokens
+    login = (f"const t = {json.dumps(tokens)}; t.expires = Date.now() + t.expires_in * 1000;"
+             "localStorage.setItem('hassTokens', JSON.stringify(t));"
+             f"localStorage.setItem('selectedLanguage', {json.dumps(json.dumps(language))});")
+    try:
+        with chromium() as browser:
+            context = browser.new_context(viewport={"width": 1100, "height": 800},
+                                          locale=language)
+            context.add_init_script(login)
+            page = context.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+
+            def shot(step: str, text: str) -> None:
+                page.get_by_text(text).first.wait_for(timeout=CEILING * 1000)
+                page.screenshot(path=str(ARTIFACTS / f"ha-setup-{language}-{step}.png"))
+
+            def submit() -> None:
+                page.locator("dialog-data-entry-flow mwc-button").last.click()
+
+            def start(address: str, key: str) -> None:
+                page.goto(f"{hass.url}/config/integrations/dashboard/add?domain={DOMAIN}")
+                page.locator("dialog-box mwc-button").last.click()  # "set up ...?": OK
+                page.get_by_text(words["user"]).wait_for(timeout=CEILING * 1000)
+                port = page.locator("dialog-data-entry-flow input").first
+                port.fill("")  # the combo box: typed, not the first port listed
+                port.press_sequentially(address)
+                port.press("Enter")
+                page.get_by_text(words["user"]).click()  # closes the list of ports
+                assert port.input_value() == address
+                shot("port", words["user"])
+                submit()
+                shot("key", words["key"])
+                page.locator("dialog-data-entry-flow input[type=password]").first.fill(key)
+                submit()
+
+            start(f"tcp://127.0.0.1:{gate.port}", KEY)
+            shot("progress", words["detect"])
+            gate.open()
+            shot("confirm", words["confirm"])
+            page.get_by_text(words["reading"]).wait_for()
+            submit()
+            shot("done", words["done"])
+            [entry] = hass.ok("GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
+            remove(hass, entry["entry_id"])
+
+            start(meter.address, WRONG_KEY)
+            shot("failed", words["failed"])
+            page.get_by_text(words["verdict"]).wait_for()  # doctor's, in the user's language
+            assert not problems, problems
+    finally:
+        gate.close()
+        [flows] = hass.ws({"type": "config_entries/flow/progress"})
+        for flow in flows:
+            if flow["handler"] == DOMAIN:
+                hass.call("DELETE", f"/api/config/config_entries/flow/{flow['flow_id']}")
+        set_language(hass, "en")
