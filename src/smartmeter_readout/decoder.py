@@ -334,8 +334,8 @@ class Decoder:
                     return None
             elif not self._counts[EventKind.TAG_UNCHECKED]:
                 return None  # the general path says once that the tag goes unchecked
-        if not _plausible(plaintext):
-            return None
+        # no _plausible() here: a plaintext the template fits is plausible by construction
+        # (its first bytes are the template's constant ones); a wrong key's does not fit
         fast = template.apply(plaintext, self._tz)
         if fast is None:
             return None
@@ -619,16 +619,10 @@ class Decoder:
         security = "none"
         if ciphered is not None:
             security = "authenticated" if ciphered.tag and self._auth_key else "encrypted"
-        return Reading(
-            time=moment or received,
-            received=received,
-            meter=meter,
-            frame_counter=ciphered.frame_counter if ciphered else None,
-            values=body.values,
-            layout=body.layout,
-            security=security,
-            meter_time=moment is not None,
-        )
+        # time, received, meter, frame counter, values, layout, security, meter time
+        return Reading(moment or received, received, meter,
+                       ciphered.frame_counter if ciphered else None, body.values, body.layout,
+                       security, moment is not None)
 
     def _note(self, kind: EventKind, message: Message, framing: str | None,
               amount: int = 1) -> None:

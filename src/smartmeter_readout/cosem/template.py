@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from types import CodeType
 from typing import Any
 
@@ -39,6 +39,7 @@ from .body import DATETIME_VALUE, NUMBER, Body, scale
 __all__ = ["BodyTemplate"]
 
 _HEADER_CLOCK = -1  # pseudo slot: the notification header's date-time
+_SECONDS = tuple(timedelta(seconds=seconds) for seconds in range(-59, 60))
 _CODE: dict[str, CodeType] = {}  # compiled template functions by their source
 _MAX_CODE = 64
 
@@ -46,11 +47,12 @@ _MAX_CODE = 64
 class BodyTemplate:
     """Decodes plaintexts of one shape; ``apply`` returns None for any other shape."""
 
-    __slots__ = ("_last", "_moments", "apply")
+    __slots__ = ("_known", "_last", "_raw", "apply")
 
     def __init__(self, pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]],
                  body: Body) -> None:
-        self._moments: dict[bytes, tuple[datetime | None, str]] = {}  # clocks repeat
+        self._raw = b""  # the last clock's bytes, and what they gave
+        self._known: tuple[datetime | None, str] = (None, "")
         #: the last clock decoded in full: its bytes but the second, moment and text
         self._last: tuple[bytes, bytes, datetime, str] | None = None
         #: ``apply(plaintext, tz) -> (body, header clock) | None``, compiled for this shape
@@ -103,29 +105,30 @@ class BodyTemplate:
         return cls(re.compile(bytes(pattern), re.DOTALL), regions, body)
 
     def _clock(self, raw: bytes, tz: tzinfo) -> tuple[datetime | None, str]:
-        """The moment of a date-time and its ISO text. Header and body clocks repeat; from
-        push to push mostly the second changes, and then the last moment is reused with the
-        new second (zone offsets change on whole minutes), text and all: a third of the
-        cost of decoding the date and writing the text again."""
-        moments = self._moments
-        known = moments.get(raw)
-        if known is not None:
-            return known
+        """The moment of a date-time and its ISO text. From push to push mostly the second
+        changes: then the last moment is moved to the new second (zone offsets change on
+        whole minutes), text and all, a third of the cost of decoding the date and writing
+        the text again."""
+        if raw == self._raw:
+            return self._known
         last = self._last
-        if (last is not None and last[0] == raw[:7] and last[1] == raw[8:]
-                and (second := raw[7]) < 60):
+        if (last is not None and (second := raw[7]) < 60 and raw[:7] == last[0]
+                and raw[8:] == last[1]):
             before, text = last[2], last[3]
-            known = before.replace(second=second), f"{text[:17]}{second:02d}{text[19:]}"
+            # wall-clock arithmetic keeps the zone; it gives fold 0, so a repeated hour's
+            # second pass takes replace()
+            moment = (before + _SECONDS[second - before.second + 59] if not before.fold
+                      else before.replace(second=second))
+            known: tuple[datetime | None, str] = (moment,
+                                                  f"{text[:17]}{second:02d}{text[19:]}")
         else:
-            moment = decode_datetime(raw, tz)
-            known = moment, moment.isoformat() if moment is not None else ""
+            decoded = decode_datetime(raw, tz)
+            known = decoded, decoded.isoformat() if decoded is not None else ""
             # the text's seconds are at [17:19] without a fraction, in the years of meters
-            self._last = ((raw[:7], raw[8:], moment, known[1])
-                          if moment is not None and not moment.microsecond
-                          and 1980 <= moment.year <= 9999 else None)
-        if len(moments) > 8:
-            moments.clear()
-        moments[raw] = known
+            self._last = ((raw[:7], raw[8:], decoded, known[1])
+                          if decoded is not None and not decoded.microsecond
+                          and 1980 <= decoded.year <= 9999 else None)
+        self._raw, self._known = raw, known
         return known
 
 
@@ -157,6 +160,7 @@ def _compile(pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]], bo
     lines: list[str] = []
     header = clock = "None"
     chosen: dict[str, str] = {}  # key -> expression of its value (the last slot wins)
+    numbers = 0  # number slots so far
     at = 0
     for start, stop, spec in regions:
         if start > at:
@@ -173,10 +177,19 @@ def _compile(pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]], bo
             lines.append(f"    {header}, t{field_name} = clock_of({field_name}, tz)")
             continue
         tag, key, name, unit, scaler, kind, is_clock = spec
-        if kind == NUMBER:
+        if kind == NUMBER:  # a value the same as in the last push keeps its Measurement
             layout.append(axdr.FIXED_STRUCTS[tag].format.lstrip(">"))
-            chosen[key] = (f"new(M, ({constant(name)}, {_scaled(field_name, tag, scaler)}, "
-                           f"{constant(unit)}))")
+            raw_at, kept_at = 2 * numbers, 2 * numbers + 1
+            numbers += 1
+            lines += [
+                f"    if {field_name} == last[{raw_at}]:",
+                f"        v{field_name} = last[{kept_at}]",
+                "    else:",
+                f"        last[{raw_at}] = {field_name}",
+                f"        v{field_name} = last[{kept_at}] = new(M, ({constant(name)}, "
+                f"{_scaled(field_name, tag, scaler)}, {constant(unit)}))",
+            ]
+            chosen[key] = f"v{field_name}"
             continue
         layout.append(f"{stop - start}s")
         if header != "None":  # the body's clock is mostly the header's: decoded once
@@ -208,6 +221,7 @@ def _compile(pattern: re.Pattern[bytes], regions: list[tuple[int, int, Any]], bo
     namespace: dict[str, Any] = {
         **constants, "fullmatch": pattern.fullmatch, "unpack": unpack, "clock_of": clock_of,
         "new": tuple.__new__, "M": Measurement, "Body": Body, "scale": scale,
+        "last": [None] * (2 * numbers),  # per number: its raw value and Measurement
         "layout": body.layout, "meter_id": body.meter_id, "device_name": body.device_name,
         "list_id": body.list_id,
     }
