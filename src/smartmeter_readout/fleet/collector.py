@@ -36,6 +36,7 @@ import os
 import signal
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -56,6 +57,7 @@ __all__ = ["Collector", "CollectorSettings", "CollectorStats", "worker_settings"
 
 _READS_PER_WAKEUP = 2000  # packets at most, then other tasks get their turn
 _CHUNK = 256 * 1024  # bytes taken from the socket at once
+_PUBACK = struct.Struct("!BBH").pack  # the packet type, the remaining length 2, the packet id
 
 log = logging.getLogger("smartmeter_readout")
 
@@ -168,6 +170,35 @@ class _Buffer:
     def holds(self) -> bool:
         return self.at < len(self.data)
 
+    def publishes(self, take: Callable[[int, memoryview], None]) -> int:
+        """Hand each whole PUBLISH of QoS 0 or 1 at the front of the buffer to ``take``
+        (its QoS and the packet after the fixed header), without paho; stop at anything
+        else or at a packet not whole yet, for paho to read. The number taken."""
+        data, at, taken = self.data, self.at, 0
+        view = memoryview(data)
+        while at < len(data):
+            header = data[at]
+            if header & 0xF0 != 0x30 or header & 0x06 > 0x02:  # not a PUBLISH of QoS 0/1
+                break
+            length = shift = 0
+            start = at + 1
+            while start < len(data) and shift < 28:  # the remaining length: 1 to 4 bytes
+                byte = data[start]
+                start += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                break  # cut off here, or no length: paho's turn
+            if start + length > len(data):
+                break
+            at = start + length
+            self.at = at
+            take((header & 0x06) >> 1, view[start:at])
+            taken += 1
+        return taken
+
 
 class _Message(NamedTuple):
     """A PUBLISH as the collector keeps it until its batch is committed: its reading is
@@ -206,21 +237,37 @@ class _BulkClient(aiomqtt.Client):
         paho = self._client
         handle_publish = paho._handle_publish
 
-        def publish() -> MQTTErrorCode:
+        def take(qos: int, packet: bytearray | memoryview) -> None:
+            topic, mid, payload = _publish(packet, qos)
+            self.arrived.append(_Message(topic, mid, qos, *read(topic, payload)))
+            if self.on_arrival is not None:
+                self.on_arrival(len(self.arrived))
+
+        def publish() -> MQTTErrorCode:  # one that paho read: at a buffer's edge, or TLS
             header = paho._in_packet["command"]
             qos = (header & 0x06) >> 1
             if qos == 2:
                 return handle_publish()
             try:
-                topic, mid, payload = _publish(paho._in_packet["packet"], qos)
+                take(qos, paho._in_packet["packet"])
             except IndexError:
                 return MQTTErrorCode.MQTT_ERR_PROTOCOL
-            self.arrived.append(_Message(topic, mid, qos, *read(topic, payload)))
-            if self.on_arrival is not None:
-                self.on_arrival(len(self.arrived))
             return MQTTErrorCode.MQTT_ERR_SUCCESS
 
+        self._take = take
         paho._handle_publish = publish  # type: ignore[method-assign]
+
+    def acknowledge(self, messages: list[_Message]) -> None:
+        """PUBACK for each message of QoS 1 as one write (paho queues, wakes its socket
+        pair and asks the event loop to watch the socket for every single one)."""
+        paho = self._client
+        acks = b"".join(_PUBACK(0x40, 2, message.mid) for message in messages
+                        if message.qos == 1)
+        if acks:
+            paho._packet_queue(0x40, acks, 0, 0)
+        for message in messages:
+            if message.qos == 2:
+                paho.ack(message.mid, 2)
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         super()._on_socket_open(client, userdata, sock)
@@ -233,6 +280,11 @@ class _BulkClient(aiomqtt.Client):
             try:
                 buffer.dry = False
                 for _ in range(_READS_PER_WAKEUP):
+                    # whole PUBLISH packets straight from the buffer while paho is between
+                    # packets; anything else, or a packet cut at the buffer's end, is paho's
+                    if not client._in_packet["command"] and buffer.publishes(self._take):
+                        with client._msgtime_mutex:  # paho's keepalive counts them
+                            client._last_bytes_received = time.monotonic()
                     if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or buffer.dry:
                         break
                 else:
@@ -379,9 +431,7 @@ class Collector:
             except BadBatch:
                 landed = await self._one_by_one(parsed)
                 break
-        for message in batch:
-            if message.qos:
-                client._client.ack(message.mid, message.qos)
+        client.acknowledge(batch)
         self.stats.batches += 1
         self.stats.committed += len(batch)
         self.stats.rows_landed += landed
@@ -417,7 +467,7 @@ class Collector:
         return ""
 
 
-def _publish(packet: bytearray, qos: int) -> tuple[bytes, int, bytes]:
+def _publish(packet: bytearray | memoryview, qos: int) -> tuple[bytes, int, bytes]:
     """A PUBLISH packet after its fixed header (MQTT 5.0, 3.3.2): the topic's length and
     bytes, the packet id (QoS 1 and 2), the properties' length (a variable byte integer) and
     properties, then the payload: topic, packet id and payload. IndexError where it ends

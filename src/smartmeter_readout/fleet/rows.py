@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from math import isfinite
 from typing import Any, NamedTuple, cast
 
 import msgspec
@@ -86,21 +87,25 @@ def parse_reading(payload: bytes | bytearray | str,
             <= _BIGINT[1]:
         counter = None
     rows = []
-    for obis, measurement in values.items():
-        if not isinstance(measurement, _Measurement):
+    for obis, measurement in values.items():  # exact types: both parsers make no subclasses
+        if type(measurement) is not _Measurement:
             raise NotAReading(f"value {obis[:40]!r} is not an object")
-        value = measurement.value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue  # texts (meter number, clock) have no place in a table of numbers
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond any double
-            continue
-        if not math.isfinite(number):
+        number = measurement.value
+        kind = type(number)
+        if kind is int:
+            try:
+                number = float(number)
+            except OverflowError:  # an integer beyond any double
+                continue
+        elif kind is not float:
+            continue  # texts (meter number, clock), true and false: no numbers of a table
+        if not isfinite(number):
             continue
         name, unit = measurement.name, measurement.unit
-        name = name if isinstance(name, str) and name else obis
-        unit = unit if isinstance(unit, str) else None
+        if type(name) is not str or not name:
+            name = obis
+        if type(unit) is not str:
+            unit = None
         if (obis, name, unit) not in _CHECKED:
             _check_code(obis, name, unit)
         rows.append(_row((time, meter, obis, name, number, unit, counter)))
