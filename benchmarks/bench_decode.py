@@ -37,18 +37,21 @@ plausibility 6 us on every 64th push. What changed:
   splitter, each frame still checked (head, stop byte, checksum, segment order;
   ``link.mbus.PushShape``); anything else goes to the splitter as before;
 - a ciphered push with the last template push's head (system title, length, security
-  control) takes a lane past the general questions: decrypted, checked for plausibility,
-  matched against the template, or else handed to the general path;
+  control) takes a lane past the general questions (also authenticated, its tag checked, and
+  behind General Block Transfer): decrypted, matched against the template, or else handed to
+  the general path;
 - the template is compiled into one function per shape (a regex without groups checks the
-  constant bytes, one ``struct`` unpacks every value, the scaling written out per value);
-- the clock is derived from the last one while only its second changes (zone offsets change
-  on whole minutes), and decoded once when the body's equals the header's;
+  constant bytes, one ``struct`` unpacks every value, the scaling written out per value, a
+  value equal to the last push's keeps its Measurement; the compiled code kept by source);
+- the clock is moved on from the last one while only its second changes (zone offsets
+  change on whole minutes), and decoded once when the body's equals the header's;
 - the ciphered APDU is a named tuple, the system title's text kept while it is the same.
 
-After: 12.8 us a push, 78,000/s = 6.2x and 10.6x (another run: 5.8x and 10.3x). What is
-left, warm: the template 4 us (a dozen Measurements, the dict, the clock), the Reading and
-its meter 1.4 us, the frame checks 1.5 us, AES 0.8 us, the energy scale 0.5 us, and the
-calls between them.
+After: 11.9 us a push, 84,000/s = 6.4x and 11.3x (other runs: 6.6x / 11.7x, 6.2x / 10.6x:
+a neighbour's load moves the peers' figures as much as ours). What is left, warm: the
+template 5-6 us (the dict of values and the Measurements that changed, the clock), the
+Reading and its meter 1.4 us, the frame checks 1 us, AES 0.8 us, the energy scale 0.5 us,
+and the calls between them.
 """
 
 from __future__ import annotations

@@ -32,10 +32,11 @@ decoder's fast paths (bench_decode.py) cut a cold push to about 105 us (AES 21, 
 checks 24, template 26, Reading 16); the inbox waits on one future with one timer moved on;
 the console writes JSON lines from parts made once per meter and per value code (byte for
 byte what ``json.dumps`` gives); the decoder answers "no events" and "nothing to send"
-without building them. After: 352-366 us a push = 5.5-6.5x the bare loop, 5-20 % above the
-floor, whose own cost is mostly the cold decoder and the event loop's two passes per push
-(the reader's callback, then the task). The goal of 2x is not reached in Python: it leaves
-about 60 us a push beyond the read itself, less than a cold decode alone.
+without building them. After: 348-381 us a push = 5.5-7.1x the bare loop (49-64 us) over
+four runs, 5-25 % above the floor, whose own cost is mostly the cold decoder and the event
+loop's two passes per push (the reader's callback, then the task). The goal of 2x is not
+reached in Python: it leaves about 60 us a push beyond the read itself, less than a cold
+decode alone; a compiled core (mypyc) is the step that is left.
 """
 
 from __future__ import annotations
