@@ -234,9 +234,10 @@ def hass(ha_with_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             running.process.kill()
             running.process.wait()
     log = running.log() if (config / "home-assistant.log").exists() else ""
-    ours = [line for line in log.splitlines()  # errors, and Home Assistant's own complaints
-            if re.search(r"\b(ERROR|CRITICAL)\b.*smartmeter_readout|Detected .*smartmeter_readout",
-                         line)]
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)  # with tracebacks
+    ours = [record for record in records  # errors, and Home Assistant's complaints about us
+            if DOMAIN in record and (re.match(r"\S+ \S+ (ERROR|CRITICAL)", record)
+                                     or "Detected " in record)]
     assert ours == [], "\n".join(ours)
 
 
@@ -453,13 +454,24 @@ def tcp_rows() -> list[tuple[int, int, str, str]]:
     return rows
 
 
-def footprint(pid: int, meters: list[Meter]) -> dict[str, int]:
-    """What a reader holds open, seen from outside: the Home Assistant process's descriptors
-    to each pty and sockets to each bridge, the bridges' connections, the thread count."""
+def descriptors(pid: int) -> list[str]:
     links = []
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with suppress(OSError):
             links.append(os.readlink(fd))
+    return links
+
+
+def sockets_to(pid: int, port: int) -> int:
+    """How many sockets the process has open to 127.0.0.1:port."""
+    ours = {f"socket:[{inode}]" for _l, remote, _s, inode in tcp_rows() if remote == port}
+    return sum(link in ours for link in descriptors(pid))
+
+
+def footprint(pid: int, meters: list[Meter]) -> dict[str, int]:
+    """What a reader holds open, seen from outside: the Home Assistant process's descriptors
+    to each pty and sockets to each bridge, the bridges' connections, the thread count."""
+    links = descriptors(pid)
     rows = tcp_rows()
     counts = {"threads": int(re.findall(r"^Threads:\s+(\d+)", Path(f"/proc/{pid}/status")
                                         .read_text(), re.M)[0]),
@@ -467,8 +479,7 @@ def footprint(pid: int, meters: list[Meter]) -> dict[str, int]:
     for meter in meters:
         if meter.address.startswith("tcp://"):
             port = int(meter.device.rsplit(":", 1)[1])
-            ours = {f"socket:[{inode}]" for _l, remote, _s, inode in rows if remote == port}
-            counts[f"{meter.profile} sockets"] = sum(link in ours for link in links)
+            counts[f"{meter.profile} sockets"] = sockets_to(pid, port)
             counts[f"{meter.profile} bridge connections"] = sum(
                 1 for local, _r, state, _i in rows if local == port and state == "01")
         else:
@@ -509,6 +520,9 @@ def test_a_silent_meter_goes_unavailable_comes_back_and_reloads_leak_nothing(
                       f"{meter.profile}'s values after a reload")
             seen.append(footprint(pid, lines))
         print("open after each reload:", seen)
+        threads = [counts.pop("threads") for counts in seen]
+        # the executor starts workers on demand (a few, once); a leak adds one per reload (10)
+        assert max(threads) <= threads[0] + 2, threads
         for meter in lines:
             if meter.address.startswith("tcp://"):
                 assert seen[0][f"{meter.profile} sockets"] == 1
@@ -708,3 +722,24 @@ def test_setup_screens_in_the_frontend(hass: Hass, meters: Callable[..., Meter],
             if flow["handler"] == DOMAIN:
                 hass.call("DELETE", f"/api/config/config_entries/flow/{flow['flow_id']}")
         set_language(hass, "en")
+
+
+def test_a_flow_left_during_the_detection_closes_its_connection(
+        hass: Hass, meters: Callable[..., Meter]) -> None:
+    """The user closes the dialog while the detection listens: the flow is deleted, and the
+    detection's connection to the bridge goes with it."""
+    meter = meters("vkw", tcp=True)
+    gate = Gate(int(meter.device.rsplit(":", 1)[1]))  # never opened: the detection waits
+    try:
+        flow = hass.ok("POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
+        path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+        hass.ok("POST", path, {"port": f"tcp://127.0.0.1:{gate.port}"})
+        assert hass.ok("POST", path, {"key": KEY, "auth_key": ""})["type"] == "progress"
+        pid = hass.process.pid
+        until(lambda: sockets_to(pid, gate.port) == 1, "the detection to connect")
+        hass.ok("DELETE", path)
+        until(lambda: sockets_to(pid, gate.port) == 0, "the detection's connection to close",
+              timeout=60)
+        assert hass.call("GET", path)[0] == 404
+    finally:
+        gate.close()
