@@ -123,6 +123,9 @@ async def _find_frames(connector: Connector, opts: LiveOptions, found: Diagnosis
             found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
             say(_("   no: {reason}").format(reason=exc))
             return None
+        except BaseException:  # cancelled (a setup screen closed): the port is let go
+            await connection.close()
+            raise
         label = str(settings) if settings else _("the line")
         if probe.result is ProbeResult.FOUND:
             say(_("   {setting}: {framing} frames").format(setting=label, framing=probe.framing))
