@@ -37,9 +37,9 @@ import aiohttp
 import pytest
 
 from hakit import ROOT
-from livekit import AUTH, KEY, WRONG_KEY
+from livekit import AUTH, CLI, KEY, WRONG_KEY
 from servers import free_port
-from smartmeter_readout import Decoder, Measurement
+from smartmeter_readout import Decoder, Measurement, Reading
 from smartmeter_readout.capture.format import parse_capture
 from smartmeter_readout.sim.simulator import Simulator
 from smartmeter_readout.sinks.homeassistant import device_info, sensor_kind
@@ -47,7 +47,6 @@ from smartmeter_readout.sinks.homeassistant import device_info, sensor_kind
 CEILING = 120.0  # seconds for any one thing to happen: a ceiling, never a wait
 INTERVAL = 2.0  # the simulated meters push this often: unavailable after max(10 s, 3 pushes)
 DOMAIN = "smartmeter_readout"
-SIMULATE = [str(ROOT / ".venv" / "bin" / "smartmeter-readout"), "simulate"]
 CONFIGURATION = """\
 http:
   server_host: 127.0.0.1
@@ -271,12 +270,11 @@ class Meter:
                 stream.close()
 
 
-def simulate(profile: str, folder: Path, *, tcp: int | None = None, key: str = KEY,
-             name: str = "") -> Meter:
+def simulate(profile: str, folder: Path, *, tcp: int | None = None, name: str = "") -> Meter:
     """Start the simulator; its first line says where it is."""
     name = name or f"{profile}-{'tcp' if tcp is not None else 'pty'}"
     log = folder / f"{name}.jsonl"
-    args = [*SIMULATE, "--profile", profile, "--key", key, "--auth-key", AUTH,
+    args = [*CLI, "simulate", "--profile", profile, "--key", KEY, "--auth-key", AUTH,
             "--interval", str(INTERVAL), "--no-pace", "--log", str(log), "-q"]
     link = folder / f"tty-{name}"
     args += ["--tcp", f"127.0.0.1:{tcp}"] if tcp is not None else ["--link", str(link)]
@@ -305,8 +303,8 @@ def restart(meter: Meter, folder: Path) -> Meter:
 def meters(tmp_path: Path) -> Iterator[Callable[..., Meter]]:
     started: list[Meter] = []
 
-    def start(profile: str, *, tcp: bool = False, key: str = KEY) -> Meter:
-        meter = simulate(profile, tmp_path, tcp=0 if tcp else None, key=key)
+    def start(profile: str, *, tcp: bool = False) -> Meter:
+        meter = simulate(profile, tmp_path, tcp=0 if tcp else None)
         started.append(meter)
         return meter
 
@@ -315,7 +313,7 @@ def meters(tmp_path: Path) -> Iterator[Callable[..., Meter]]:
         meter.stop()
 
 
-def first_reading(profile: str) -> Any:
+def first_reading(profile: str) -> Reading:
     """What the profile's meter sends, decoded here: the names and units of its values."""
     wire = Simulator(profile, key=bytes.fromhex(KEY), auth_key=bytes.fromhex(AUTH),
                      seed=1).push(datetime(2026, 3, 1, tzinfo=UTC)).wire
@@ -385,9 +383,10 @@ def values_match(hass: Hass, meter: Meter, entity_ids: list[str]) -> dict[str, A
     return {entity_id: states[entity_id] for entity_id in entity_ids}
 
 
-def check_entry(hass: Hass, entry_id: str, meter: Meter) -> list[str]:
-    """The entities and the device are what the meter sent, classed as the MQTT discovery
-    classes them; their entity ids."""
+def check_entry(hass: Hass, result: dict[str, Any], meter: Meter) -> list[str]:
+    """The entities and the device of a created entry are what the meter sent, classed as
+    the MQTT discovery classes them; their entity ids."""
+    entry_id = entry_id_of(result)
     reading = first_reading(meter.profile)
     kinds = {obis: kind for obis, m in reading.values.items()
              if (kind := sensor_kind(Measurement(m.name, m.value, m.unit))) is not None}
@@ -398,6 +397,7 @@ def check_entry(hass: Hass, entry_id: str, meter: Meter) -> list[str]:
     about = device_info(reading)
     assert (device["manufacturer"], device["model"], device["serial_number"]) == (
         about["manufacturer"], about["model"], about["serial_number"]), device
+    assert device["name"] == result["title"] and device["name_by_user"] is None
     assert {e["device_id"] for e in entities} == {device["id"]}
     entity_ids = [e["entity_id"] for e in entities]
     states = until(lambda: values_match(hass, meter, entity_ids),
@@ -426,17 +426,16 @@ def test_set_up_over_rest_on_a_pty_and_a_bridge(hass: Hass, meters: Callable[...
     serial bridge; the same meter twice is refused."""
     on_pty = meters(profile)
     result = set_up(hass, on_pty.address)
-    entry = entry_id_of(result)
-    check_entry(hass, entry, on_pty)
+    check_entry(hass, result, on_pty)
     on_bridge = meters(profile, tcp=True)
     if profile == "vkw":  # the same meter (its number) over another line: refused
         refused = set_up(hass, on_bridge.address)
         assert refused["type"] == "abort" and refused["reason"] == "already_configured"
-    remove(hass, entry)
+    remove(hass, entry_id_of(result))
     on_pty.stop()
-    entry = entry_id_of(set_up(hass, on_bridge.address))
-    check_entry(hass, entry, on_bridge)
-    remove(hass, entry)
+    result = set_up(hass, on_bridge.address)
+    check_entry(hass, result, on_bridge)
+    remove(hass, entry_id_of(result))
 
 
 # ------------------------------------------------------------------ lifetimes
@@ -494,9 +493,10 @@ def test_a_silent_meter_goes_unavailable_comes_back_and_reloads_leak_nothing(
     anyone doing anything; each entry reloaded over REST five times holds no more open than
     before."""
     lines = [meters("netzooe"), meters("vkw", tcp=True)]
-    entries = [entry_id_of(set_up(hass, meter.address)) for meter in lines]
-    entities = [check_entry(hass, entry, meter)
-                for entry, meter in zip(entries, lines, strict=True)]
+    results = [set_up(hass, meter.address) for meter in lines]
+    entries = [entry_id_of(result) for result in results]
+    entities = [check_entry(hass, result, meter)
+                for result, meter in zip(results, lines, strict=True)]
     every = [entity_id for ids in entities for entity_id in ids]
     for meter in lines:
         meter.stop()
@@ -548,8 +548,9 @@ def test_diagnostics_have_no_key_and_a_capture_that_decodes(
         hass: Hass, meters: Callable[..., Meter]) -> None:
     meter = meters("vkw")
     typed = "0x" + bytes.fromhex(KEY).hex(":")  # a spelling the command line takes too
-    entry = entry_id_of(set_up(hass, meter.address, key=typed))
-    ids = check_entry(hass, entry, meter)
+    result = set_up(hass, meter.address, key=typed)
+    entry = entry_id_of(result)
+    ids = check_entry(hass, result, meter)
     until(lambda: len(meter.sent()) >= 3 and values_match(hass, meter, ids), "three pushes")
     try:
         status, found = hass.call("GET", f"/api/diagnostics/config_entry/{entry}")
