@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -509,14 +510,14 @@ def test_a_silent_meter_goes_unavailable_comes_back_and_reloads_leak_nothing(
     lines = [restart(meter, tmp_path) for meter in lines]
     try:
         for ids, meter in zip(entities, lines, strict=True):
-            until(lambda ids=ids, meter=meter: values_match(hass, meter, ids),
+            until(partial(values_match, hass, meter, ids),
                   f"{meter.profile}'s values back")
         pid = hass.process.pid
         seen = [footprint(pid, lines)]
         for _ in range(5):
             for entry, ids, meter in zip(entries, entities, lines, strict=True):
                 hass.ok("POST", f"/api/config/config_entries/entry/{entry}/reload")
-                until(lambda ids=ids, meter=meter: values_match(hass, meter, ids),
+                until(partial(values_match, hass, meter, ids),
                       f"{meter.profile}'s values after a reload")
             seen.append(footprint(pid, lines))
         print("open after each reload:", seen)
