@@ -31,7 +31,7 @@ from homeassistant.helpers.selector import (
 from smartmeter_readout import KeyFormatError, Reading
 from smartmeter_readout.i18n import localize
 from smartmeter_readout.keys import parse_key
-from smartmeter_readout.live import Diagnosis, Verdict, diagnose
+from smartmeter_readout.live import Diagnosis, Verdict, ask_meter_number, diagnose
 from smartmeter_readout.sinks.formats import LABELS
 from smartmeter_readout.sinks.homeassistant import device_info, sensor_kind
 from smartmeter_readout.sources.address import connector_for
@@ -92,6 +92,18 @@ def reading_lines(reading: Reading, language: str, words: Callable[[str], str]) 
     return "\n".join(lines)
 
 
+def progress_text(lines: list[str]) -> str:
+    """doctor's steps as a list: "1. Opening …" with its outcome ("ok", "2400 8N1: M-Bus
+    frames") on the same line, not as a line of its own."""
+    steps: list[str] = []
+    for line in lines:
+        if steps and not line[:1].isdigit():
+            steps[-1] = f"{steps[-1]} — {line}"
+        else:
+            steps.append(line)
+    return "\n".join(steps)
+
+
 def _key_schema(defaults: dict[str, Any]) -> vol.Schema:
     secret = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
     return vol.Schema({
@@ -127,6 +139,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
         self._progress: list[str] = []
         self._diagnosis: Diagnosis | None = None
         self._words: Callable[[str], str] = str
+        self._number: str | None = None  # asked of a meter whose pushes lack it
 
     @staticmethod
     @callback
@@ -170,12 +183,13 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
         if self._task is None:
             self._progress = []
             self._diagnosis = None
+            self._number = None
             self._task = self.hass.async_create_task(self._detect())
         if not self._task.done():
             return self.async_show_progress(
                 step_id="detect", progress_action="detect", progress_task=self._task,
                 description_placeholders={"port": self._port,
-                                          "progress": "\n".join(self._progress[-8:])})
+                                          "progress": progress_text(self._progress)})
         task, self._task = self._task, None
         try:
             self._diagnosis = task.result()
@@ -194,20 +208,31 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
                 self.hass.async_create_task(
                     self.hass.config_entries.flow.async_configure(self.flow_id))
 
-        return await diagnose(connector, key=self._keys.get(const.CONF_KEY),
-                              auth_key=self._keys.get(const.CONF_AUTH_KEY),
-                              timeout=DETECT_SECONDS, say=say)
+        found = await diagnose(connector, key=self._keys.get(const.CONF_KEY),
+                               auth_key=self._keys.get(const.CONF_AUTH_KEY),
+                               timeout=DETECT_SECONDS, say=say)
+        operator = found.operators[0] if len(found.operators) == 1 else None
+        if (found.reading is not None and not found.reading.meter.id and operator is not None
+                and operator.readout is not None and connector.settings):
+            # the AMIS sends no number: it gives it when asked on its optical interface
+            answer = await ask_meter_number(connector, operator.readout)
+            self._number = answer.number
+        return found
 
     async def async_step_confirm(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         found = self._diagnosis
         assert found is not None and found.reading is not None
         reading = found.reading
-        await self.async_set_unique_id(reading.meter.id or reading.meter.system_title or
-                                       self._port)
+        number = reading.meter.id or self._number
+        await self.async_set_unique_id(number or reading.meter.system_title or self._port)
         self._abort_if_unique_id_configured()
         about = device_info(reading)
-        title = f"{about['manufacturer']} {about['serial_number']}" \
-            if about["manufacturer"] != "unknown" else f"Smart meter {about['serial_number']}"
+        if number or reading.meter.system_title:
+            about["serial_number"] = number or reading.meter.system_title
+        else:  # nothing names this meter: its port does
+            about["serial_number"] = None
+        maker = about["manufacturer"] if about["manufacturer"] != "unknown" else "Smart meter"
+        title = f"{maker} {about['serial_number'] or self._port}"
         if user_input is not None:
             operator = found.operators[0].name if len(found.operators) == 1 else None
             values = [[obis, m.name, m.unit] for obis, m in reading.values.items()
@@ -238,7 +263,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
                 return await self.async_step_user()
             return await self.async_step_key()
         return self.async_show_form(step_id="failed", description_placeholders={
-            "verdict": found.sentence, "progress": "\n".join(self._progress)})
+            "verdict": found.sentence, "progress": progress_text(self._progress)})
 
 
 class SmartMeterOptionsFlow(OptionsFlow):

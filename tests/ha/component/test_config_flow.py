@@ -92,6 +92,13 @@ async def test_netz_ooe_amis_gets_its_acknowledgements(hass: HomeAssistant,
     result = await detect(hass, meter.address)
     assert result["step_id"] == "confirm", result
     assert meter.meter.ack_delays  # the flow's reader answered with E5
+    # its pushes carry no number: the flow asked the meter (IEC 62056-21 at 300 7E1)
+    assert meter.meter.readouts == 1
+    title = result["description_placeholders"]["title"]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    number = result["data"]["meter"]["serial_number"]
+    assert number and title.endswith(number) and result["result"].unique_id == number
+    await hass.async_block_till_done()
 
 
 async def test_detection_shows_its_progress(hass: HomeAssistant, meters: Any) -> None:
@@ -186,3 +193,11 @@ async def test_options_change_key_interval_and_values(hass: HomeAssistant) -> No
     assert entry.data["key"] == KEY.hex().upper() and entry.data["auth_key"] is None
     await hass.async_block_till_done()
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+def test_progress_keeps_each_steps_outcome_on_its_line() -> None:
+    said = ["1. Opening serial bridge 127.0.0.1:8888", "ok", "2. Listening for the meter",
+            "the line: M-Bus frames", "3. Waiting for a whole push"]
+    assert config_flow.progress_text(said) == (
+        "1. Opening serial bridge 127.0.0.1:8888 — ok\n"
+        "2. Listening for the meter — the line: M-Bus frames\n3. Waiting for a whole push")

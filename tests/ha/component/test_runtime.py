@@ -37,7 +37,7 @@ def entry_for(hass: HomeAssistant, address: str, *, key: bytes = KEY,
     entry = MockConfigEntry(domain=const.DOMAIN, unique_id=KAIFA, title=f"Kaifa {KAIFA}",
                             version=1, options=options or {}, data={
         "port": address, "key": key.hex().upper(), "auth_key": None, "settings": None,
-        "framing": "mbus", "operator": None, "values": VALUES,
+        "framing": "M-Bus", "operator": None, "values": VALUES,
         "meter": {"manufacturer": "Kaifa", "model": "Kaifa smart meter",
                   "serial_number": KAIFA, "system_title": "4B464D1020003774",
                   "sw_version": "V1.2.3"}})
@@ -207,7 +207,7 @@ async def test_diagnostics_have_the_detection_counters_and_a_capture_but_no_key(
     assert KAIFA not in text and "4B464D1020003774" not in text
     assert found["reader"]["pushes"] >= 3 and found["reader"]["bytes_received"] > 0
     assert found["reader"]["state"] == "receiving"
-    assert found["detection"]["framing"] == "mbus"
+    assert found["detection"]["framing"] == "M-Bus"
     chunks = list(parse_capture(found["capture"]))
     readings = Decoder(KEY).feed(b"".join(chunk.data for chunk in chunks))
     assert len(readings) >= 2  # the redacted pushes decode with the user's key
