@@ -50,13 +50,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ..i18n import _
-from .rows import NotAReading, Row, micros, parse_reading
+from .rows import NotAReading, Row, copy_binary, micros, parse_reading
 from .store import BadBatch, FleetStore, StoreUnavailable
 
 __all__ = ["Collector", "CollectorSettings", "CollectorStats", "worker_settings"]
 
-_READS_PER_WAKEUP = 2000  # packets at most, then other tasks get their turn
+_READS_PER_WAKEUP = 50  # packets at most, then other tasks get their turn
 _CHUNK = 256 * 1024  # bytes taken from the socket at once
+_PAUSE = 5.0  # seconds at most without reading the socket while a backlog waits
+_UNBOUNDED = 1 << 62
 _PUBACK = struct.Struct("!BBH").pack  # the packet type, the remaining length 2, the packet id
 
 log = logging.getLogger("smartmeter_readout")
@@ -234,6 +236,12 @@ class _BulkClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self.arrived: list[_Message] = []  # the inbox cuts its batches from here
         self.on_arrival: Callable[[int], None] | None = None  # told the count waiting
+        #: messages parsed ahead at most while batches are cut (``_Inbox``); then the socket
+        #: is left alone until a batch is taken, or ``_PAUSE`` seconds pass (paho's
+        #: keepalive wants bytes now and then). Unbounded while a SUBACK or UNSUBACK is
+        #: awaited: it comes behind what the broker kept for the session
+        self.hold = _UNBOUNDED
+        self.resume: Callable[[], None] = lambda: None
         paho = self._client
         handle_publish = paho._handle_publish
 
@@ -275,8 +283,23 @@ class _BulkClient(aiomqtt.Client):
             return
         buffer = _Buffer(sock)
         client._sock_recv = buffer.recv  # type: ignore[method-assign,assignment]
+        fileno = sock.fileno()
+        paused: list[asyncio.TimerHandle] = []
+
+        def resume() -> None:
+            if paused and client._sock is sock:
+                paused.pop().cancel()
+                self._loop.add_reader(fileno, read_all)
+                self._loop.call_soon(read_all)  # the buffer may hold what is read already
 
         def read_all() -> None:
+            if len(self.arrived) >= self.hold:
+                # a backlog: parsing further ahead only takes the CPU from the batch being
+                # written, whose COPY waits for this loop between its steps
+                if not paused:
+                    self._loop.remove_reader(fileno)
+                    paused.append(self._loop.call_later(_PAUSE, resume))
+                return
             try:
                 buffer.dry = False
                 for _ in range(_READS_PER_WAKEUP):
@@ -295,7 +318,8 @@ class _BulkClient(aiomqtt.Client):
                     self._disconnected.set_exception(exc)
 
         # replaces aiomqtt's reader (a file descriptor has one), after aiomqtt added it
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), read_all)
+        self.resume = resume
+        self._loop.call_soon_threadsafe(self._loop.add_reader, fileno, read_all)
 
 
 class Collector:
@@ -390,9 +414,21 @@ class Collector:
                             await writing
                         return  # quiet for ``quiet`` seconds: nothing is left
                 self.stats.received += len(batch)
+                parsed = [message.rows for message in batch if message.rows is not None]
+                rows = [row for rows in parsed for row in rows]
+                copied = copy_binary(rows)  # while the batch before is in PostgreSQL
                 if writing is not None:
                     await writing  # commits in the order of the batches
-                writing = asyncio.create_task(self._commit(client, batch))
+                sent = asyncio.Event()
+                writing = asyncio.create_task(self._commit(client, batch, parsed, rows,
+                                                           copied, sent))
+                # the next batch is cut and encoded once this one's rows are on their way,
+                # while PostgreSQL takes them (earlier, it would hold up this one's COPY)
+                waiter = asyncio.ensure_future(sent.wait())
+                try:
+                    await asyncio.wait((waiter, writing), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()  # rolled back, not acknowledged: the broker sends it again
@@ -416,13 +452,12 @@ class Collector:
             return None, 0
         return rows, micros(when) if when else 0
 
-    async def _commit(self, client: _BulkClient, batch: list[_Message]) -> None:
-        parsed = [message.rows for message in batch if message.rows is not None]
-        rows = [row for rows in parsed for row in rows]
+    async def _commit(self, client: _BulkClient, batch: list[_Message], parsed: list[list[Row]],
+                      rows: list[Row], copied: bytes, sent: asyncio.Event) -> None:
         delay = 1.0
         while True:
             try:
-                landed = await self.store.write(rows) if rows else 0
+                landed = await self.store.write(rows, copied, sent) if rows else 0
                 break
             except StoreUnavailable as exc:
                 log.warning(_("collector: %s; the batch waits"), exc)
@@ -570,6 +605,7 @@ class _Inbox:
         self._size = size
         self._arrived = asyncio.Event()
         client.on_arrival = self._note
+        client.hold = 2 * size  # a batch being written and the next
         self._client = client
         self._receiving = asyncio.create_task(self._watch(client))
 
@@ -607,10 +643,14 @@ class _Inbox:
         """What has arrived, up to ``size`` messages, at once."""
         batch = self._pending[:size]
         del self._pending[:size]
+        if len(self._pending) < self._client.hold:
+            self._client.resume()
         return batch
 
     async def close(self) -> None:
         self._client.on_arrival = None
+        self._client.hold = _UNBOUNDED
+        self._client.resume()
         self._receiving.cancel()
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
             await self._receiving

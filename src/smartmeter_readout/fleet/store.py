@@ -28,6 +28,7 @@ the rows they come from, but only when they change, so they cost the ingest litt
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import re
@@ -105,20 +106,26 @@ class FleetStore:
         self._connection = connection
         return connection
 
-    async def write(self, rows: Sequence[Row]) -> int:
-        """One transaction; the number of rows that were new."""
+    async def write(self, rows: Sequence[Row], copied: bytes | None = None,
+                    sent: asyncio.Event | None = None) -> int:
+        """One transaction; the number of rows that were new. ``copied``: the rows in COPY's
+        binary format, where the caller made them already; ``sent`` is set once they are on
+        their way, so the caller can prepare the next batch while PostgreSQL takes these."""
         connection = await self.connect()
         batch = list(rows)
+        data = copy_binary(batch) if copied is None else copied
         firsts, latest = self._changes(batch)
         try:
             async with connection.transaction(), connection.cursor() as cursor:
                 try:
                     async with connection.transaction(), cursor.copy(  # in a savepoint
                             f"COPY {self.table} {_COLUMNS} FROM STDIN {_BINARY}") as copy:
-                        await copy.write(copy_binary(batch))
+                        await copy.write(data)
+                        if sent is not None:
+                            sent.set()
                     landed = len(batch)
                 except psycopg.errors.UniqueViolation:  # a batch that comes again
-                    landed = await self._merge(cursor, batch)
+                    landed = await self._merge(cursor, data)
                 await self._small_tables(cursor, firsts, latest)
         except _REFUSED as exc:
             raise BadBatch(f"{self.where}: {self._said(exc)}") from None
@@ -129,9 +136,9 @@ class FleetStore:
         self._latest.update((meter, stamp) for meter, (stamp, _time, _values) in latest.items())
         return landed
 
-    async def _merge(self, cursor: psycopg.AsyncCursor[Any], batch: list[Row]) -> int:
+    async def _merge(self, cursor: psycopg.AsyncCursor[Any], data: bytes) -> int:
         async with cursor.copy(f"COPY fleet_staging {_COLUMNS} FROM STDIN {_BINARY}") as copy:
-            await copy.write(copy_binary(batch))
+            await copy.write(data)
         await cursor.execute(_MOVE.format(table=self.table))
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
