@@ -245,6 +245,8 @@ class SmartMeterConfigFlow(ConfigFlow, domain=const.DOMAIN):
                                    "model": about["model"],
                                    "serial_number": about["serial_number"],
                                    "system_title": reading.meter.system_title,
+                                   "asked_number": self._number if not reading.meter.id
+                                   else None,
                                    "sw_version": next((str(m.value) for m in
                                                        reading.values.values()
                                                        if m.name == "firmware_version"), None)},

@@ -15,7 +15,7 @@ from smartmeter_readout import __version__
 from . import const
 from .meter import MeterLink
 
-TO_REDACT = {const.CONF_KEY, const.CONF_AUTH_KEY, "serial_number", "system_title"}
+TO_REDACT = {const.CONF_KEY, const.CONF_AUTH_KEY, "serial_number", "system_title", "asked_number"}
 
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant,

@@ -83,9 +83,15 @@ class MeterLink:
         self.entry = entry
         data = entry.data
         operator = OPERATORS.get(data.get(const.CONF_OPERATOR) or "")
+        number = data.get(const.CONF_METER, {}).get("asked_number")
+        # a meter whose pushes lack its number (the AMIS) is asked once, at setup, not at
+        # each start: its readout at 300 baud takes seconds
+        readout = operator.readout if operator and not number else None
         self.connector = connector_for(data[const.CONF_PORT], candidates(dict(data)),
-                                       readout=operator.readout if operator else None)
+                                       readout=readout)
         self.decoder = Decoder(data.get(const.CONF_KEY), data.get(const.CONF_AUTH_KEY))
+        if number:
+            self.decoder.meter_number = number
         self.reader = LiveReader(self.connector, self.decoder, on_state=self._on_state,
                                  on_bytes=self._on_bytes,
                                  options=LiveOptions(key_failures=_KEY_FAILURES))

@@ -41,7 +41,10 @@ async def ask_meter_number(connector: Connector, settings: SerialSettings, *,
     try:
         connection = await connector.open(settings)
     except SettingUnsupported:  # a pseudo-terminal has no parity
-        connection = await connector.open(replace(settings, parity="N"))
+        try:
+            connection = await connector.open(replace(settings, parity="N"))
+        except SettingUnsupported:  # nor this: the port cannot be asked; read without
+            return MeterAnswer(None, None)
     try:
         received = bytearray()
         identification = None

@@ -62,7 +62,8 @@ async def test_a_meter_behind_a_serial_bridge_is_found_confirmed_and_created(
     assert ["1.0.1.8.0.255", "active_energy_import", "Wh"] in data["values"]
     assert data["meter"] == {"manufacturer": "Kaifa", "model": "Kaifa smart meter",
                              "serial_number": "1KFM0200014196",
-                             "system_title": "4B464D1020003774", "sw_version": None}
+                             "system_title": "4B464D1020003774", "asked_number": None,
+                             "sw_version": None}
     assert result["result"].unique_id == "1KFM0200014196"
     await hass.async_block_till_done()
 
@@ -99,6 +100,9 @@ async def test_netz_ooe_amis_gets_its_acknowledgements(hass: HomeAssistant,
     number = result["data"]["meter"]["serial_number"]
     assert number and title.endswith(number) and result["result"].unique_id == number
     await hass.async_block_till_done()
+    link = hass.data[DOMAIN][result["result"].entry_id]  # and it reads on after the setup
+    await until(lambda: link.pushes >= 2, "pushes read by the entry")
+    await hass.config_entries.async_unload(result["result"].entry_id)
 
 
 async def test_detection_shows_its_progress(hass: HomeAssistant, meters: Any) -> None:
