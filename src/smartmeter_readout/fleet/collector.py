@@ -50,8 +50,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ..i18n import _
-from .rows import NotAReading, Row, copy_binary, micros, parse_reading
-from .store import BadBatch, FleetStore, StoreUnavailable
+from .rows import NotAReading, Row, micros, parse_reading
+from .store import BadBatch, FleetStore, Prepared, StoreUnavailable
 
 __all__ = ["Collector", "CollectorSettings", "CollectorStats", "worker_settings"]
 
@@ -416,12 +416,12 @@ class Collector:
                 self.stats.received += len(batch)
                 parsed = [message.rows for message in batch if message.rows is not None]
                 rows = [row for rows in parsed for row in rows]
-                copied = copy_binary(rows)  # while the batch before is in PostgreSQL
+                prepared = self.store.prepare(rows)  # while the batch before is in PostgreSQL
                 if writing is not None:
                     await writing  # commits in the order of the batches
                 sent = asyncio.Event()
-                writing = asyncio.create_task(self._commit(client, batch, parsed, rows,
-                                                           copied, sent))
+                writing = asyncio.create_task(self._commit(client, batch, parsed, prepared,
+                                                           sent))
                 # the next batch is cut and encoded once this one's rows are on their way,
                 # while PostgreSQL takes them (earlier, it would hold up this one's COPY)
                 waiter = asyncio.ensure_future(sent.wait())
@@ -453,11 +453,12 @@ class Collector:
         return rows, micros(when) if when else 0
 
     async def _commit(self, client: _BulkClient, batch: list[_Message], parsed: list[list[Row]],
-                      rows: list[Row], copied: bytes, sent: asyncio.Event) -> None:
+                      prepared: Prepared, sent: asyncio.Event) -> None:
         delay = 1.0
         while True:
             try:
-                landed = await self.store.write(rows, copied, sent) if rows else 0
+                landed = await self.store.write(prepared.rows, sent, prepared) \
+                    if prepared.rows else 0
                 break
             except StoreUnavailable as exc:
                 log.warning(_("collector: %s; the batch waits"), exc)

@@ -33,7 +33,7 @@ import contextlib
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
@@ -42,7 +42,7 @@ from ..masking import hide_secrets
 from ..sinks.postgres import ensure_table, reason
 from .rows import Row, copy_binary, micros
 
-__all__ = ["AGGREGATES", "COUNTERS", "LATEST_EVERY", "BadBatch", "FleetStore",
+__all__ = ["AGGREGATES", "COUNTERS", "LATEST_EVERY", "BadBatch", "FleetStore", "Prepared",
            "StoreUnavailable"]
 
 _TIMEOUT = 10
@@ -54,6 +54,16 @@ COUNTERS = ("active_energy_import", "active_energy_export")
 LATEST_EVERY = 10.0  # seconds between two updates of a meter's newest reading
 _QUARTER = 900
 _REMEMBERED = 6 * 3600  # seconds of quarter hours a collector remembers having written
+
+
+class Prepared(NamedTuple):
+    """A batch ready to write: its rows, in COPY's binary format, and the small tables'
+    changes."""
+
+    rows: list[Row]
+    data: bytes
+    firsts: dict[tuple[str, str, int], tuple[float, str, float]]
+    latest: dict[str, tuple[float, str, dict[str, float]]]
 
 
 class StoreUnavailable(Exception):
@@ -106,15 +116,20 @@ class FleetStore:
         self._connection = connection
         return connection
 
-    async def write(self, rows: Sequence[Row], copied: bytes | None = None,
-                    sent: asyncio.Event | None = None) -> int:
-        """One transaction; the number of rows that were new. ``copied``: the rows in COPY's
-        binary format, where the caller made them already; ``sent`` is set once they are on
-        their way, so the caller can prepare the next batch while PostgreSQL takes these."""
-        connection = await self.connect()
+    def prepare(self, rows: Sequence[Row]) -> Prepared:
+        """What ``write`` sends of ``rows``, made ahead (while the batch before is in
+        PostgreSQL). Small-table rows that a batch still under way also writes are written
+        twice then, to the same end (an upsert only where earlier or newer)."""
         batch = list(rows)
-        data = copy_binary(batch) if copied is None else copied
-        firsts, latest = self._changes(batch)
+        return Prepared(batch, copy_binary(batch), *self._changes(batch))
+
+    async def write(self, rows: Sequence[Row], sent: asyncio.Event | None = None,
+                    prepared: Prepared | None = None) -> int:
+        """One transaction; the number of rows that were new. ``sent`` is set once the rows
+        are on their way, so the caller can prepare the next batch while PostgreSQL takes
+        these; ``prepared``: what ``prepare`` made of these rows."""
+        connection = await self.connect()
+        batch, data, firsts, latest = prepared or self.prepare(rows)
         try:
             async with connection.transaction(), connection.cursor() as cursor:
                 try:
