@@ -193,3 +193,20 @@ def test_doctor_says_when_the_meter_does_not_hear_the_acknowledgements(tmp_path:
     assert result.returncode == 4, result.stdout
     assert "does not hear the acknowledgements" in result.stdout
     assert "IR head must be able to transmit" in result.stdout
+
+
+def test_a_port_that_cannot_take_the_readout_settings_is_not_asked() -> None:
+    """Neither 300 7E1 nor 7N1 can be set: the number is not asked, and the reader goes on
+    to read the pushes (it used to retry the sign-on forever)."""
+    from smartmeter_readout.live.identify import ask_meter_number
+    from smartmeter_readout.operators import SerialSettings
+    from smartmeter_readout.sources.base import SettingUnsupported
+
+    class NoSevenBits:
+        name, readout, settings = "/dev/ttyUSB0", SerialSettings(300, "E", 7), ()
+
+        async def open(self, settings: SerialSettings | None = None) -> None:
+            raise SettingUnsupported(f"/dev/ttyUSB0 does not support {settings}")
+
+    answer = asyncio.run(ask_meter_number(NoSevenBits(), SerialSettings(300, "E", 7)))  # type: ignore[arg-type]
+    assert answer.number is None and answer.identification is None
