@@ -104,10 +104,13 @@ def test_fault_injection_intact_pushes_decoded_broken_counted_none_invented(
         intact = [p for p in sent if p["fault"] in (None, "garbage")]
         broken = [p for p in sent if p["fault"] not in (None, "garbage")]
         assert broken and intact, profile
-        missed = [p["frame_counter"] for p in intact if p["frame_counter"] not in got]
-        # the first push may go by while the reader detects the serial settings
-        assert all(counter <= sent[1]["frame_counter"] for counter in missed), (profile,
-                                                                               missed, err)
+        # what the simulator sent before the reader had the port open is lost, as on a real
+        # line (a reader starting on a loaded machine may take a second: 6 pushes); from the
+        # first push it decoded on, no intact push may go missing
+        assert got and len(got) >= len(intact) // 2, (profile, sorted(got), err)
+        missed = [p["frame_counter"] for p in intact
+                  if min(got) < p["frame_counter"] and p["frame_counter"] not in got]
+        assert missed == [], (profile, missed, err)
         assert not got & {p["frame_counter"] for p in broken}, profile
 
 
