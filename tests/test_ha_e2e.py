@@ -22,7 +22,6 @@ import select
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +36,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import livekit
 from hakit import ROOT
 from livekit import AUTH, CLI, KEY, WRONG_KEY
 from servers import free_port
@@ -75,15 +75,8 @@ class Declined(ConfigFlow, domain="{domain}"):
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = CEILING) -> Any:
-    """Wait for a condition (``check`` gives something true), not for a time; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    """livekit's wait for a condition, with this file's ceiling (Home Assistant is slow)."""
+    return livekit.until(check, what, timeout)
 
 
 # ------------------------------------------------------------------ Home Assistant
