@@ -50,7 +50,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ..i18n import _
-from .rows import NotAReading, Row, micros, parse_reading
+from .rows import NotAReading, Row, copy_binary_of, micros, read_reading
 from .store import BadBatch, FleetStore, Prepared, StoreUnavailable
 
 __all__ = ["Collector", "CollectorSettings", "CollectorStats", "worker_settings"]
@@ -211,9 +211,10 @@ class _Message(NamedTuple):
     qos: int
     rows: list[Row] | None  # None: no reading (logged and counted), acknowledged all the same
     received: int  # when the reader received it, µs since 1970; 0: not known
+    copied: bytes  # the rows in COPY's binary format (rows.read_reading)
 
-#: a message's topic and payload -> its rows (None: no reading) and receive time
-Reader = Callable[[bytes, bytes], tuple[list[Row] | None, int]]
+#: a message's topic and payload -> its rows (None: no reading), receive time, COPY data
+Reader = Callable[[bytes, bytes], tuple[list[Row] | None, int, bytes]]
 
 
 class _BulkClient(aiomqtt.Client):
@@ -416,7 +417,9 @@ class Collector:
                 self.stats.received += len(batch)
                 parsed = [message.rows for message in batch if message.rows is not None]
                 rows = [row for rows in parsed for row in rows]
-                prepared = self.store.prepare(rows)  # while the batch before is in PostgreSQL
+                # while the batch before is in PostgreSQL
+                prepared = self.store.prepare(rows, copy_binary_of(
+                    [message.copied for message in batch if message.rows]))
                 if writing is not None:
                     await writing  # commits in the order of the batches
                 sent = asyncio.Event()
@@ -436,21 +439,22 @@ class Collector:
                     await writing
             await inbox.close()
 
-    def _read(self, topic: bytes, payload: bytes) -> tuple[list[Row] | None, int]:
-        """A message's rows (None: no reading, logged and counted) and receive time."""
+    def _read(self, topic: bytes, payload: bytes) -> tuple[list[Row] | None, int, bytes]:
+        """A message's rows (None: no reading, logged and counted), receive time and rows
+        in COPY's binary format."""
         try:
-            rows, when = parse_reading(payload, self._meter_of(topic))
+            rows, when, copied = read_reading(payload, self._meter_of(topic))
         except NotAReading as exc:
             self.stats.rejected += 1
             log.warning(_("collector: a message on %s is no reading (%s); dropped"),
                         _shown(_topic(topic)), exc)
-            return None, 0
+            return None, 0, b""
         except Exception as exc:  # a case parse_reading missed: still one message's drop
             self.stats.rejected += 1
             log.error(_("collector: a message on %s could not be read (%s); dropped"),
                       _shown(_topic(topic)), f"{type(exc).__name__}: {str(exc)[:200]}")
-            return None, 0
-        return rows, micros(when) if when else 0
+            return None, 0, b""
+        return rows, micros(when) if when else 0, copied
 
     async def _commit(self, client: _BulkClient, batch: list[_Message], parsed: list[list[Row]],
                       prepared: Prepared, sent: asyncio.Event) -> None:

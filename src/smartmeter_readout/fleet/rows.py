@@ -28,8 +28,8 @@ from typing import Any, NamedTuple, cast
 import msgspec
 
 __all__ = ["EARLIEST", "LATEST", "MAX_BYTES", "MAX_DEPTH", "MAX_NAME", "MAX_UNIT",
-           "NotAReading", "Row", "copy_binary", "copy_text", "fits", "micros",
-           "parse_reading", "rows_of"]
+           "NotAReading", "Row", "copy_binary", "copy_binary_of", "copy_text", "fits", "micros",
+           "parse_reading", "read_reading", "rows_of"]
 
 #: a reading of the contract is 1 to 5 kB; a collector takes none beyond this
 MAX_BYTES = 64 * 1024
@@ -68,6 +68,14 @@ def rows_of(payload: bytes | bytearray | str, topic_meter: str = "") -> list[Row
 def parse_reading(payload: bytes | bytearray | str,
                   topic_meter: str = "") -> tuple[list[Row], str | None]:
     """The rows, and when the reader received the push (ISO; for the end-to-end delay)."""
+    rows, received, _copied = read_reading(payload, topic_meter)
+    return rows, received
+
+
+def read_reading(payload: bytes | bytearray | str,
+                 topic_meter: str = "") -> tuple[list[Row], str | None, bytes]:
+    """``parse_reading``, and the rows in COPY's binary format without its header and
+    trailer (``copy_binary``: the collector joins them), made in the same pass."""
     data = _checked(payload)
     try:
         reading = _decode(data)
@@ -87,6 +95,10 @@ def parse_reading(payload: bytes | bytearray | str,
             <= _BIGINT[1]:
         counter = None
     rows = []
+    parts: list[bytes] = []
+    add = parts.append
+    head = _time_field(7, 8, micros(time) - _PG_EPOCH) + _binary(meter)
+    tail = _BINARY_NULL if counter is None else _bigint_field(8, counter)
     for obis, measurement in values.items():  # exact types: both parsers make no subclasses
         if type(measurement) is not _Measurement:
             raise NotAReading(f"value {obis[:40]!r} is not an object")
@@ -106,13 +118,19 @@ def parse_reading(payload: bytes | bytearray | str,
             name = obis
         if type(unit) is not str:
             unit = None
-        if (obis, name, unit) not in _CHECKED:
-            _check_code(obis, name, unit)
+        pieces = _CHECKED.get((obis, name, unit))
+        if pieces is None:
+            pieces = _check_code(obis, name, unit)
         rows.append(_row((time, meter, obis, name, number, unit, counter)))
+        add(head)
+        add(pieces[0])
+        add(_value_field(8, number))
+        add(pieces[1])
+        add(tail)
     received = reading.received
     if not isinstance(received, str) or (received not in _MICROS and _time_problem(received)):
         received = None
-    return rows, received
+    return rows, received, b"".join(parts)
 
 
 def micros(time: str) -> int:
@@ -273,8 +291,9 @@ def _meter(info: _Meter | None, topic_meter: str) -> str:
     return meter
 
 
-def _check_code(obis: str, name: str, unit: str | None) -> None:
-    """A value's code, name and unit as the readers write them; remembered once right."""
+def _check_code(obis: str, name: str, unit: str | None) -> tuple[bytes, bytes]:
+    """A value's code, name and unit as the readers write them; remembered once right, with
+    their fields of COPY's binary format (code and name, unit)."""
     if not _OBIS.fullmatch(obis):
         raise NotAReading(f"value {obis[:40]!r}: not an OBIS code like 1.0.1.8.0.255")
     if not fits(name, MAX_NAME):
@@ -285,14 +304,15 @@ def _check_code(obis: str, name: str, unit: str | None) -> None:
                           "characters, UTF-8, no NUL")
     if len(_CHECKED) >= 10_000:  # readers use a few dozen; a publisher inventing more
         _CHECKED.clear()
-    _CHECKED.add((obis, name, unit))
+    pieces = _CHECKED[obis, name, unit] = (_binary(obis) + _binary(name), _binary(unit))
+    return pieces
 
 
 _OBIS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){5}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
                    r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 _EARLIEST, _LATEST = EARLIEST.timestamp(), LATEST.timestamp()
-_CHECKED: set[tuple[str, str, str | None]] = set()
+_CHECKED: dict[tuple[str, str, str | None], tuple[bytes, bytes]] = {}
 _MICROS: dict[str, int] = {}  # the times that passed, in microseconds since 1970
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -344,6 +364,7 @@ def copy_text(rows: list[Row]) -> bytes:
 _PG_EPOCH = (datetime(2000, 1, 1, tzinfo=UTC) - _UNIX) // _MICROSECOND  # binary timestamptz
 _BINARY_HEAD = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
 _BINARY_NULL = b"\xff\xff\xff\xff"
+_BINARY_TRAILER = b"\xff\xff"
 _time_field = struct.Struct(">hiq").pack  # the field count, then time's length and value
 _value_field = struct.Struct(">id").pack
 _bigint_field = struct.Struct(">iq").pack
@@ -354,6 +375,11 @@ def _binary(text: str | None) -> bytes:
         return _BINARY_NULL
     data = text.encode("utf-8")
     return len(data).to_bytes(4, "big") + data
+
+
+def copy_binary_of(pieces: list[bytes]) -> bytes:
+    """COPY's binary format around the rows of ``read_reading``."""
+    return b"".join((_BINARY_HEAD, *pieces, _BINARY_TRAILER))
 
 
 def copy_binary(rows: list[Row]) -> bytes:
@@ -383,5 +409,5 @@ def copy_binary(rows: list[Row]) -> bytes:
         add(_value_field(8, row.value))
         add(pieces[1])
         add(tail)
-    add(b"\xff\xff")
+    add(_BINARY_TRAILER)
     return b"".join(parts)

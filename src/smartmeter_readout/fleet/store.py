@@ -116,12 +116,14 @@ class FleetStore:
         self._connection = connection
         return connection
 
-    def prepare(self, rows: Sequence[Row]) -> Prepared:
+    def prepare(self, rows: Sequence[Row], copied: bytes | None = None) -> Prepared:
         """What ``write`` sends of ``rows``, made ahead (while the batch before is in
-        PostgreSQL). Small-table rows that a batch still under way also writes are written
-        twice then, to the same end (an upsert only where earlier or newer)."""
+        PostgreSQL); ``copied``: the rows in COPY's binary format, where made already.
+        Small-table rows that a batch still under way also writes are written twice then,
+        to the same end (an upsert only where earlier or newer)."""
         batch = list(rows)
-        return Prepared(batch, copy_binary(batch), *self._changes(batch))
+        return Prepared(batch, copy_binary(batch) if copied is None else copied,
+                        *self._changes(batch))
 
     async def write(self, rows: Sequence[Row], sent: asyncio.Event | None = None,
                     prepared: Prepared | None = None) -> int:
