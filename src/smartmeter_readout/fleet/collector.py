@@ -11,10 +11,11 @@ every message it received but never acknowledged is sent again. Messages are gat
 killed between the commit and the acknowledgements gets the batch again: the table's key
 makes it land once.
 
-Two batches are under way at a time: while one is in PostgreSQL, the next is gathered and
-parsed, so the collector's CPU and PostgreSQL's overlap instead of taking turns; commits,
-and so acknowledgements, stay in the order of the batches. ``collect --workers N`` runs N
-collectors as processes of one share group (``cli/collect.py``), one core each.
+Two batches are under way at a time: while one is in PostgreSQL, the next is gathered (each
+reading parsed, and made into COPY rows, as it arrives), so the collector's CPU and
+PostgreSQL's overlap instead of taking turns; commits, and so acknowledgements, stay in the
+order of the batches. Reading pauses at two batches parsed ahead. ``collect --workers N``
+runs N collectors as processes of one share group (``cli/collect.py``), one core each.
 
 Faults: a broken broker connection drops the unacknowledged batch (the broker sends it
 again) and reconnects with back-off; PostgreSQL going away keeps the batch and retries it
