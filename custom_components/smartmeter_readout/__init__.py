@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import DOMAIN
 from .language import words
-from .meter import MeterLink
+from .meter import MeterLink, applied
 
 PLATFORMS = [Platform.SENSOR]
 
@@ -32,4 +32,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
 
 async def _options_changed(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    """A new key or new options reload the entry; values remembered for the options list
+    do not (the port stays open)."""
+    link: MeterLink | None = hass.data.get(DOMAIN, {}).get(entry.entry_id)
+    if link is None or link.applied != applied(entry):
+        await hass.config_entries.async_reload(entry.entry_id)

@@ -283,12 +283,12 @@ class SmartMeterOptionsFlow(OptionsFlow):
             keys, errors, reason = check_keys(user_input)
             if not errors:
                 changed = {name: key for name, key in keys.items() if key}  # blank: kept
-                if changed:
-                    self.hass.config_entries.async_update_entry(
-                        entry, data={**entry.data, **changed})
-                return self.async_create_entry(title="", data={
-                    const.CONF_INTERVAL: int(user_input.get(const.CONF_INTERVAL, 0)),
-                    const.CONF_ENABLED: list(user_input.get(const.CONF_ENABLED, []))})
+                options = {const.CONF_INTERVAL: int(user_input.get(const.CONF_INTERVAL, 0)),
+                           const.CONF_ENABLED: list(user_input.get(const.CONF_ENABLED, []))}
+                # keys and options in one update: one reload, not one for each
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, **changed}, options=options)
+                return self.async_create_entry(title="", data=options)
         said = await words(self.hass)
         values = [SelectOptionDict(value=obis, label=said(LABELS.get(name, name)))
                   for obis, name, _unit in entry.data.get(const.CONF_VALUES, [])]

@@ -63,6 +63,13 @@ def signal_available(entry_id: str) -> str:
     return f"{const.DOMAIN}_{entry_id}_available"
 
 
+def applied(entry: ConfigEntry) -> tuple[Any, ...]:
+    """What the running reader was built from: the options and the keys. Other changes of
+    the entry's data (values first seen after setup) need no reload."""
+    return (dict(entry.options), entry.data.get(const.CONF_KEY),
+            entry.data.get(const.CONF_AUTH_KEY))
+
+
 def candidates(entry_data: dict[str, Any]) -> tuple[SerialSettings, ...]:
     """What detection found first, then every other common setting (an adapter swapped for
     one that needs other settings is found again by itself)."""
@@ -96,6 +103,7 @@ class MeterLink:
                                  on_bytes=self._on_bytes,
                                  options=LiveOptions(key_failures=_KEY_FAILURES))
         self.interval = float(entry.options.get(const.CONF_INTERVAL, 0) or 0)
+        self.applied = applied(entry)  # what a change of must reload the entry
         self.latest: Reading | None = None
         self.available = False
         self.pushes = 0

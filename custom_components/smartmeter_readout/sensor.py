@@ -9,6 +9,7 @@ from typing import Any
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorStateClass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -55,6 +56,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         kind = sensor_kind(Measurement(name, 0, unit))
         if kind is not None:
             entities[obis] = make(obis, name, kind)
+    wanted = {entity.unique_id for entity in entities.values()}
+    registry = er.async_get(hass)
+    for old in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if old.domain == "sensor" and old.unique_id not in wanted and chosen is not None:
+            registry.async_remove(old.entity_id)  # switched off in the options: gone
     async_add_entities(entities.values())
 
     @callback
@@ -62,6 +68,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         """Values the meter did not send at setup (a longer list at the quarter hour) become
         entities too, unless the options chose which."""
         added = []
+        known = {value[0] for value in entry.data.get(const.CONF_VALUES, [])}
+        new = [[obis, m.name, m.unit] for obis, m in reading.values.items()
+               if obis not in known and sensor_kind(m) is not None]
+        if new:  # offered in the options from now on (no reload: see _options_changed)
+            hass.config_entries.async_update_entry(entry, data={
+                **entry.data, const.CONF_VALUES: [*entry.data.get(const.CONF_VALUES, []),
+                                                  *new]})
         for obis, measurement in reading.values.items():
             kind = sensor_kind(measurement)
             if obis in entities or kind is None or chosen is not None:

@@ -278,13 +278,34 @@ async def test_the_event_loop_keeps_up_at_ten_pushes_a_second(hass: HomeAssistan
 
 async def test_the_options_choose_which_values_are_entities(hass: HomeAssistant,
                                                            meters: Any) -> None:
+    """Values switched off go from the registry; values first seen after setup are offered
+    in the options (remembered without a reload); a new key and options reload once."""
     meter = meters("vkw")
-    entry = entry_for(hass, meter.address, options={"interval": 0,
-                                                    "enabled_values": ["1.0.1.8.0.255"]})
+    entry = entry_for(hass, meter.address)
     link = await set_up(hass, entry)
-    await until(lambda: link.pushes >= 3, "pushes")
-    await hass.async_block_till_done()
-    ours = [e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass),
-                                                                   entry.entry_id)]
+    registry = er.async_get(hass)
+    await until(lambda: len(entry.data["values"]) > len(VALUES), "values seen after setup")
+    assert hass.data[const.DOMAIN][entry.entry_id] is link  # remembered without a reload
+    await until(lambda: len(er.async_entries_for_config_entry(registry, entry.entry_id))
+                == len(entry.data["values"]), "an entity for each")
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    offered = [option["value"] for option in
+               result["data_schema"].schema["enabled_values"].config["options"]]
+    assert set(offered) == {value[0] for value in entry.data["values"]}
+    from custom_components.smartmeter_readout import meter as meter_module
+    setups: list[str] = []
+    real_init = meter_module.MeterLink.__init__
+
+    def counted(self: MeterLink, *args: Any, **kwargs: Any) -> None:
+        setups.append(entry.entry_id)
+        real_init(self, *args, **kwargs)
+
+    with patch.object(meter_module.MeterLink, "__init__", counted):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {"key": KEY_TYPED, "auth_key": "", "interval": 0,
+                                "enabled_values": ["1.0.1.8.0.255"]})
+        await hass.async_block_till_done()
+    assert len(setups) == 1  # keys and options: one reload
+    ours = [e.unique_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)]
     assert ours == [f"{KAIFA}_1_0_1_8_0_255"]  # not the others, nor values sent later
     await hass.config_entries.async_unload(entry.entry_id)
