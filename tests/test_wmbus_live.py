@@ -83,6 +83,26 @@ def test_doctor_verdicts_for_the_radio(tmp_path: Path) -> None:
     assert KEY not in good.stdout + wrong.stdout + absent.stdout
 
 
+def test_only_a_neighbour_heard_names_it_as_no_key_verdict(tmp_path: Path) -> None:
+    """Our meter not heard, no radio id, the right key: the neighbour's electricity meter,
+    which the key does not open, is no "wrong key" for ours. After a few of its telegrams
+    doctor and read say that the key opens none of the meters heard and ask for the radio
+    id (read's exit 3 comes only then)."""
+    link, log = tmp_path / "ttyRADIO", tmp_path / "sent.jsonl"
+    with stick(link, "cul", interval=0.1, loss=0.999, log=log):
+        doctor = run(["doctor", "--port", link, "--operator", "linznetz", "--key", KEY,
+                      "--timeout", "60"], timeout=120)
+        read = run(["read", "--port", link, "--operator", "linznetz", "--key", KEY,
+                    "--count", "1"], timeout=120)
+    assert not _sent(log)  # ours never heard (the simulator's seed fixes its losses)
+    for done in (doctor, read):
+        said = done.stdout + done.stderr
+        assert done.returncode == 3, said
+        assert "does not open meter" not in said
+        assert "00328770" in said and "--radio-id" in said, said
+        assert KEY not in said
+
+
 @pytest.mark.parametrize("receiver", RECEIVERS)
 def test_run_keeps_every_telegram_for_ten_minutes(tmp_path: Path, receiver: str) -> None:
     """Ten minutes of a LINZ NETZ meter (120 telegrams, 5 s apart on the air, faster here),

@@ -8,7 +8,11 @@
 
 A receiver hears every meter around. With ``meter_id`` only that meter is read; without,
 the first electricity meter whose telegrams the key opens is taken as ours. Either way the
-others are counted (``others``), never decoded or reported as wrong keys.
+others are counted (``others``), never decoded or reported as wrong keys. Without
+``meter_id`` a telegram the key does not open may be a neighbour's heard before ours: no
+wrong-key verdict until one of the electricity meters heard has sent ``VERDICT_AFTER``
+telegrams (that many cycles of 5 s) and none opened, and then it names them all (or at the
+end of a one-shot input).
 
 Two faults of real meters are caught here (LINZ NETZ's document LN-666 specifies the energy
 counters in Wh): an energy record sent with another exponent (VIF ``0E07``, x10,000, from
@@ -45,7 +49,7 @@ from .oms.telegram import (
 )
 from .reading import Measurement, MeterIdentity, Reading
 
-__all__ = ["WIRED_MAKERS_WH", "WirelessDecoder", "looks_like_telegram"]
+__all__ = ["VERDICT_AFTER", "WIRED_MAKERS_WH", "WirelessDecoder", "looks_like_telegram"]
 
 ELECTRICITY = 0x02
 MODE_7 = 7
@@ -54,6 +58,10 @@ WIRED_MAKERS_WH = frozenset(("DEV",))
 _SEND_CONTROLS = frozenset((0x44, 0x46, 0x08, 0x06))  # SND_NR, SND_IR, RSP_UD, ...
 _ENERGY = ("1.0.1.8.0.255", "1.0.2.8.0.255")
 _MAX_OTHERS = 256
+#: telegrams of one electricity meter the key does not open, heard before a wrong-key verdict
+#: without a radio id (ours sends in each of these cycles, unless it is not heard at all)
+VERDICT_AFTER = 3
+_IDS_SAID = 6  # meters named in the verdict
 
 
 def looks_like_telegram(data: bytes) -> bool:
@@ -86,7 +94,8 @@ class WirelessDecoder(Decoder):
         self._exponents: dict[str, int] = {}
         self._last: dict[str, float] = {}
         self._said: set[str] = set()
-        self._first_failed: str | None = None
+        #: electricity meters the key did not open (no radio id, none decoded yet): telegrams
+        self.refused: dict[str, int] = {}
 
     @classmethod
     def like(cls, decoder: Decoder, *, receiver: str = "telegram",
@@ -121,7 +130,8 @@ class WirelessDecoder(Decoder):
              final: bool = False) -> list[Reading]:
         readings: list[Reading] = []
         self._fed = self._fed or bool(data)
-        for item in self._stream.feed(bytes(data), final):
+        items = self._stream.feed(bytes(data), final)
+        for item in items:
             match item:
                 case Heard():
                     reading = self._telegram(item, received)
@@ -135,6 +145,9 @@ class WirelessDecoder(Decoder):
                     self._note(EventKind.BAD_FRAME, Message(N_(
                         "broken {framing} frame: {reason}"), framing=framing,
                         reason=Message(reason)), framing)
+        if final and self.refused and self._ours is None and \
+                max(self.refused.values()) < VERDICT_AFTER:  # a one-shot input: no more cycles
+            self._refused_verdict()
         return readings
 
     @property
@@ -170,21 +183,47 @@ class WirelessDecoder(Decoder):
         try:
             header, records = self._open(frame)
         except DecryptionError as exc:
-            if self._ours is None:  # wrong-key verdicts for the first meter heard only
-                if self._first_failed is None:
-                    self._first_failed = ident
-                elif ident != self._first_failed:
-                    self._other(ident)
-                    return None
+            if self._ours is None:  # ours, or a neighbour's heard before ours: wait and see
+                self._refuse(ident)
+                return None
             self._note(exc.kind, exc.message, "wmbus")
             return None
         except SmartMeterError as exc:
             self._note(exc.kind, exc.message, "wmbus")
             return None
         self._ours = ident
+        for refused in self.refused:  # the key opens ours: those were the neighbours'
+            self._other(refused)
+        self.refused.clear()
         seen["maker"] = frame.maker
         seen["meter_id"] = ident
         return self._wireless_reading(frame, header, records, received)
+
+    def _refuse(self, ident: str) -> None:
+        """A telegram the key does not open, without a radio id: a verdict once a meter has
+        sent a few, and at each telegram after (the live reader counts key failures)."""
+        refused = self.refused
+        if ident in refused or len(refused) < _MAX_OTHERS:
+            refused[ident] = refused.get(ident, 0) + 1
+        if max(refused.values()) >= VERDICT_AFTER:
+            self._refused_verdict()
+
+    def _refused_verdict(self) -> None:
+        ids = sorted(self.refused, key=lambda ident: -self.refused[ident])
+        named = ", ".join(ids[:_IDS_SAID]) + (", ..." if len(ids) > _IDS_SAID else "")
+        if len(ids) == 1:
+            message = Message(N_(
+                "the key does not open the one electricity meter heard ({ids}): if it is "
+                "yours, check the key (LINZ NETZ: the access code in the customer portal, once "
+                "the customer interface is switched on); if not, yours is not heard. Give "
+                "--radio-id from the meter's label to tell"), ids=named)
+        else:
+            message = Message(N_(
+                "the key opens none of the {count} electricity meters heard ({ids}): give "
+                "--radio-id from your meter's label; if yours is among them, check the key "
+                "(LINZ NETZ: the access code in the customer portal, once the customer "
+                "interface is switched on)"), count=len(ids), ids=named)
+        self._note(EventKind.WRONG_KEY, message, "wmbus")
 
     def _other(self, ident: str) -> None:
         others = self.others

@@ -126,5 +126,10 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
             "the meter cabinet), and check in the LINZ NETZ customer portal that the customer "
             "interface is switched on: the meter sends only then, every 5 s.").format(
             mine=mine, seconds=f"{timeout:g}", others=others)
+        if decoder.refused:  # heard too few times for a verdict on the key
+            found.sentence += " " + _(
+                "The key opens none of the electricity meters heard so far ({ids}): give "
+                "--radio-id from your meter's label, or listen longer (--timeout).").format(
+                ids=", ".join(sorted(decoder.refused)))
         say(_("3. No telegram from {mine}").format(mine=mine))
     return found
