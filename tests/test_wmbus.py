@@ -19,8 +19,11 @@ Vectors (facts only, taken with their provenance):
   oms_vol2_annex_n_test.exs: refused with a clear event.
 - Receivers' framings from public logs: an iM871A HCI frame with timestamp, RSSI and CRC
   (wmbusmeters issue 13), an AMB8465 CMD_DATA_IND frame (wmbusmeters issue 1049) and its
-  set-mode command for T1 (wmbusmeters issue 26), the rtl_wmbus line format (wmbusmeters
-  issue 128: ``T1;1;1;time;rssi;rssi;id;0x<hex without CRCs>``, ``0;0`` when garbled).
+  set-mode command (wmbusmeters issue 26 logs ``FF 04 01 05 FF``, mode 0x05; Amber's mode
+  numbers, in the table of wmbusmeters' wmbus_amb8465.cc today: 0x05 is "T1-Meter", the
+  sending side, and T1 meters are received in 0x08 "T2-Other"), the rtl_wmbus line format
+  (wmbusmeters issue 128: ``T1;1;1;time;rssi;rssi;id;0x<hex without CRCs>``, ``0;0`` when
+  garbled).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -224,13 +228,14 @@ def test_receiver_protocols() -> None:
     assert detect_receiver(frame_for("cul", P1_PLAIN)) == "cul"
     assert detect_receiver(frame_for("rtl_wmbus", P1_PLAIN)) == "rtl_wmbus"
     assert detect_receiver(frame_for("amb8465", P1_PLAIN)) == "amb8465"
-    assert AmberStream().start() == bytes.fromhex("FF040105FF")  # as a public log shows
+    # CMD_SET_MODE_REQ as the public log frames it, with the mode that receives T1 meters
+    assert AmberStream().start() == bytes.fromhex("FF040108F2")
     # CMD_DATA_IND as a public AMB8465 log shows it (wmbusmeters issue 1049)
     [heard] = AmberStream().feed(bytes.fromhex(
         "FF031A44E61EBF0743945612B21108541627D7962E502DF12F7068A212DB"))
     assert heard.telegram[:3].hex() == "1a44e6"  # type: ignore[union-attr]
     assert Im871aStream().start().startswith(b"\xa5\x01\x01\x00")
-    assert CulStream().start() == b"X21\r\nbrt\r\n"
+    assert CulStream().start() == b"\r\nX21\r\nbrt\r\n"
     # the HCI CRC as a public iM871A log shows it (wmbusmeters issue 13)
     logged = bytes.fromhex(
         "A5E2034E4401063712048602027A000040057FE1A953DEFF6D2DCF7547BA0E6809F7345D4BF9F1F70C97"
@@ -343,9 +348,10 @@ def test_set_up_at_start_and_after_a_reconnect_only() -> None:
     assert decoder.data_to_send() == b""  # after bytes: nothing to answer
     assert decoder.data_to_send() == setup  # opened again (a replugged stick)
     auto = WirelessDecoder(bytes(16), receiver="auto")
+    assert auto.data_to_send() == AmberStream().start()  # an Amber hears nothing before
     assert auto.data_to_send() == b""
     auto.feed(frame_for("cul", P1_PLAIN))
-    assert auto.detected_receiver == "cul" and auto.data_to_send() == b"X21\r\nbrt\r\n"
+    assert auto.detected_receiver == "cul" and auto.data_to_send() == CulStream().start()
     auto.feed(frame_for("cul", P1_PLAIN))
     assert auto.data_to_send() == b""
 
@@ -368,3 +374,62 @@ def test_noise_and_mutations_never_raise_nor_show_the_key() -> None:
             decoder.feed(noise + bytes(wire), final=rng.random() < 0.1)
         for event in decoder.take_events():
             assert key.hex() not in str(event).lower()
+
+
+def test_the_amber_simulator_hears_t1_meters_only_in_mode_t2_other(tmp_path: Path) -> None:
+    """An AMB8465 hears nothing before it is set up, nor in mode 0x05 (T1-Meter, the meter's
+    side); set to 0x08 (T2-Other) it hands over the T1 meters' telegrams."""
+    import asyncio
+    import os
+
+    from smartmeter_readout.link.receivers import (
+        AMBER_MODE_T1_METER,
+        AMBER_SET_MODE,
+        Heard,
+        amber_frame,
+    )
+    from smartmeter_readout.sim.radio import RadioStick
+
+    async def scene() -> tuple[RadioStick, bytes]:
+        stick = RadioStick("amb8465", bytes.fromhex(LN666_KEY), link=tmp_path / "tty",
+                           interval=0.01)
+        side = os.open(stick.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+
+        async def set_mode(mode: int) -> None:
+            os.write(side, amber_frame(AMBER_SET_MODE, bytes((mode,))))
+            for _ in range(500):  # until the stick has taken the command
+                stick._answer()
+                if stick.modes[-1:] == [mode]:
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("the stick did not take the command")
+
+        try:
+            await stick.run(count=3)
+            assert (stick.sent, stick.neighbours) == (0, 0)
+            await set_mode(AMBER_MODE_T1_METER)
+            await stick.run(count=3)
+            assert (stick.sent, stick.neighbours) == (0, 0)
+            await set_mode(AmberStream().start()[3])
+            await stick.run(count=3)
+            out = b""
+            for _ in range(500):  # until all that was sent has come through the pty
+                try:
+                    out += os.read(side, 4096)
+                except BlockingIOError:
+                    if len(_heard(out)) == 3 + stick.neighbours:
+                        break
+                    await asyncio.sleep(0.01)
+            return stick, out
+        finally:
+            os.close(side)
+            stick.close()
+
+    def _heard(out: bytes) -> list[Heard]:
+        return [item for item in AmberStream().feed(out) if isinstance(item, Heard)]
+
+    stick, out = asyncio.run(scene())
+    assert stick.modes == [0x05, 0x08] and stick.sent == 3
+    heard = _heard(out)
+    ours = [item for item in heard if item.telegram[4:8] == bytes.fromhex("69873200")]
+    assert len(ours) == 3 and len(heard) == 3 + stick.neighbours

@@ -118,7 +118,7 @@ class WirelessDecoder(Decoder):
         if self._setup_sent and not opened:
             return b""
         out = self._stream.start()
-        self._setup_sent = bool(out) or self.receiver != "auto"
+        self._setup_sent = self.receiver != "auto" or self.detected_receiver is not None
         return out
 
     @property

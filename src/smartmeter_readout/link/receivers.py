@@ -11,13 +11,17 @@ A receiver hears every meter around and hands each telegram over in its own fram
   with its CRCs, the RSSI appended after ``X21``.
 - **Amber/Würth AMB8465** (command mode): ``FF | command | length | payload | XOR of all
   the bytes before``; a received telegram is command 0x03 (CMD_DATA_IND), its payload the
-  telegram from the C field on; mode T1 is set with command 0x04, mode 0x05.
+  telegram from the C field on. The receive mode is set with command 0x04 (CMD_SET_MODE_REQ,
+  in volatile memory): Amber numbers its modes by the side that uses them, and 0x05
+  "T1-Meter" is the meter's (sending) side; a collector hearing T1 meters uses 0x08
+  "T2-Other" (which receives T1 and T2 meters' telegrams). The stick hears nothing in a
+  meter's mode, so it is always set up, also when it is not named (``auto``).
 - **rtl_wmbus** (an RTL-SDR): text lines ``MODE;crc_ok;frame_ok;time;rssi;rssi;id;0x<hex>``
   (the hex without CRCs; ``0;0`` marks a garbled one).
 - **telegram**: bare telegrams one after the other (a hex string given to ``decode``).
 
-Each parser's ``start()`` gives the bytes that put the stick into mode T1 (what the reader
-writes first); ``feed()`` answers ``Heard`` telegrams, ``Garbage`` and ``BrokenFrame`` items.
+Each parser's ``start()`` gives the bytes that make the stick receive mode T1 (what the
+reader writes first); ``feed()`` answers ``Heard`` telegrams, ``Garbage`` and ``BrokenFrame`` items.
 """
 
 from __future__ import annotations
@@ -150,7 +154,8 @@ class Im871aStream:
 
 AMBER_START = 0xFF
 AMBER_DATA_IND, AMBER_SET_MODE = 0x03, 0x04
-AMBER_MODE_T1 = 0x05
+#: Amber's mode numbers: 0x05 T1-Meter sends T1; 0x08 T2-Other receives T1 (and T2) meters
+AMBER_MODE_T1_METER, AMBER_MODE_T2_OTHER = 0x05, 0x08
 
 
 def amber_frame(command: int, payload: bytes) -> bytes:
@@ -170,8 +175,8 @@ class AmberStream:
         self.replies: list[tuple[int, bytes]] = []  # (command, payload) of the stick's answers
 
     def start(self) -> bytes:
-        """Set the receive mode to T1 (CMD_SET_MODE_REQ, mode 0x05), in RAM."""
-        return amber_frame(AMBER_SET_MODE, bytes((AMBER_MODE_T1,)))
+        """Receive T1 meters: CMD_SET_MODE_REQ with mode 0x08 (T2-Other), in RAM."""
+        return amber_frame(AMBER_SET_MODE, bytes((AMBER_MODE_T2_OTHER,)))
 
     def feed(self, data: bytes, final: bool = False) -> list[Item]:
         buf = self._buf
@@ -254,8 +259,9 @@ class CulStream(_Lines):
     name = "cul"
 
     def start(self) -> bytes:
-        """Report mode with RSSI (``X21``), then wM-Bus receive mode T (``brt``)."""
-        return b"X21\r\nbrt\r\n"
+        """Report mode with RSSI (``X21``), then wM-Bus receive mode T (``brt``); an empty
+        line first ends whatever the stick got before (``auto``'s Amber set-up)."""
+        return b"\r\nX21\r\nbrt\r\n"
 
     def _line(self, line: str, size: int) -> Iterator[Item]:
         if not line.startswith("b"):
@@ -349,21 +355,29 @@ class TelegramStream:
 
 class AutoStream:
     """Whichever receiver the first bytes come from (``detect_receiver``); its set-up
-    commands once it is known (a stick that sends nothing before it is set up must be
-    named instead)."""
+    commands once it is known. An Amber stick hears nothing before it is set up, so the
+    Amber set-up goes first, once (an iM871A skips bytes without its start byte, culfw
+    gets an empty line before its commands); another stick that sends nothing before it
+    is set up must be named."""
 
     name = "auto"
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._inner: ReceiverStream | None = None
+        self._probed = False
 
     @property
     def detected(self) -> str | None:
         return self._inner.name if self._inner is not None else None
 
     def start(self) -> bytes:
-        return self._inner.start() if self._inner is not None else b""
+        if self._inner is not None:
+            return self._inner.start()
+        if self._probed:
+            return b""
+        self._probed = True
+        return AmberStream().start()
 
     def feed(self, data: bytes, final: bool = False) -> list[Item]:
         if self._inner is not None:

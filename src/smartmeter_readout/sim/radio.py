@@ -3,10 +3,12 @@ neighbours: what ``simulate --profile linznetz --receiver NAME`` runs.
 
 The stick speaks its own protocol (``link.receivers``): iM871A HCI frames, Amber command
 frames, culfw lines or rtl_wmbus lines. It answers the set-up commands the reader sends
-(iM871A: ping and set config; Amber: set mode; culfw: the version for ``V``) and, like a
-stick whose link mode is kept in its non-volatile memory, sends what it hears whether or
-not the reader set it up. Telegrams
-are lost at the rate ``loss`` (out of radio range, a collision), as on the air.
+(iM871A: ping and set config; Amber: set mode; culfw: the version for ``V``). The iM871A
+and the CUL, like sticks whose link mode is kept in their non-volatile memory, send what
+they hear whether or not the reader set them up; the Amber hears T1 meters only once its
+mode is set to 0x08 (T2-Other: its 0x05, T1-Meter, is a meter's sending mode and hears
+nothing). Telegrams are lost at the rate ``loss`` (out of radio range, a collision), as on
+the air.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..link.receivers import (
+    AMBER_MODE_T2_OTHER,
     AMBER_SET_MODE,
     DEVMGMT,
     PING_REQ,
@@ -56,7 +59,8 @@ class RadioStick:
         self._log = log
         self._heard = Im871aStream()  # the reader's commands to an iM871A, parsed
         self._amber = AmberStream()  # and to an Amber stick
-        self.configured = False  # the reader set the stick to mode T1
+        self.configured = False  # the reader set the stick to receive mode T1
+        self.modes: list[int] = []  # the modes an Amber stick was set to, in order
         self.sent = self.lost = self.neighbours = 0
 
     async def run(self, count: int | None = None,
@@ -68,11 +72,12 @@ class RadioStick:
             self.port.before_frame()
             for _ in range(self._rng.randrange(0, 3)):
                 index = self._rng.randrange(len(NEIGHBOURS))
-                self.port.write(frame_for(self.receiver, neighbour_telegram(
-                    index, now(), self._rng.randrange(256))))
-                self.neighbours += 1
+                neighbour = neighbour_telegram(index, now(), self._rng.randrange(256))
+                if self.hears:
+                    self.port.write(frame_for(self.receiver, neighbour))
+                    self.neighbours += 1
             telegram = self.meter.next(now().replace(microsecond=0))
-            if self._rng.random() < self.loss:
+            if self._rng.random() < self.loss or not self.hears:
                 self.lost += 1
             else:
                 self.port.write(frame_for(self.receiver, telegram))
@@ -85,6 +90,11 @@ class RadioStick:
             number += 1
             await self._wait(self.interval)
         self._answer()
+
+    @property
+    def hears(self) -> bool:
+        """Does the stick receive T1 meters (an Amber only in the mode set last)?"""
+        return self.receiver != "amb8465" or self.configured
 
     async def _wait(self, seconds: float) -> None:
         """Sleep, answering the reader's commands meanwhile."""
@@ -109,9 +119,10 @@ class RadioStick:
             self._heard.replies.clear()
         elif self.receiver == "amb8465":
             self._amber.feed(data)
-            for command, _payload in self._amber.replies:
-                if command == AMBER_SET_MODE:
-                    self.configured = True
+            for command, payload in self._amber.replies:
+                if command == AMBER_SET_MODE and len(payload) == 1:
+                    self.modes.append(payload[0])
+                    self.configured = payload[0] == AMBER_MODE_T2_OTHER
                     self.port.write(amber_frame(AMBER_SET_MODE | 0x80, b"\x00"))
             self._amber.replies.clear()
         elif self.receiver == "cul":
