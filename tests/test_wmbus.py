@@ -381,6 +381,7 @@ def test_the_amber_simulator_hears_t1_meters_only_in_mode_t2_other(tmp_path: Pat
     side); set to 0x08 (T2-Other) it hands over the T1 meters' telegrams."""
     import asyncio
     import os
+    import termios
 
     from smartmeter_readout.link.receivers import (
         AMBER_MODE_T1_METER,
@@ -394,6 +395,9 @@ def test_the_amber_simulator_hears_t1_meters_only_in_mode_t2_other(tmp_path: Pat
         stick = RadioStick("amb8465", bytes.fromhex(LN666_KEY), link=tmp_path / "tty",
                            interval=0.01)
         side = os.open(stick.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        attributes = termios.tcgetattr(side)
+        attributes[4] = attributes[5] = termios.B9600  # the AMB8465's rate
+        termios.tcsetattr(side, termios.TCSANOW, attributes)
 
         async def set_mode(mode: int) -> None:
             os.write(side, amber_frame(AMBER_SET_MODE, bytes((mode,))))
@@ -433,3 +437,22 @@ def test_the_amber_simulator_hears_t1_meters_only_in_mode_t2_other(tmp_path: Pat
     heard = _heard(out)
     ours = [item for item in heard if item.telegram[4:8] == bytes.fromhex("69873200")]
     assert len(ours) == 3 and len(heard) == 3 + stick.neighbours
+
+
+def test_each_receiver_at_its_own_rate() -> None:
+    """A named stick is opened at its rate (iM871A 57600, CUL 38400, AMB8465 9600), a rate
+    given wins, and without a name each receiver's rate is tried in turn."""
+    from smartmeter_readout.operators import SerialSettings
+    from smartmeter_readout.sources.receiver import ReceiverSearch, for_receiver
+    from smartmeter_readout.sources.serial import SerialConnector
+
+    def rates(receiver: str, baud: str = "auto") -> list[int]:
+        port = SerialConnector("/dev/null", (SerialSettings(57600),))
+        connector = for_receiver(port, receiver, baud)
+        if isinstance(connector, ReceiverSearch):
+            return [settings.baud for settings in connector.candidates]
+        return [settings.baud for settings in connector.settings]
+
+    assert rates("im871a") == [57600] and rates("cul") == [38400]
+    assert rates("amb8465") == [9600] and rates("auto") == [57600, 38400, 9600]
+    assert rates("cul", "57600") == [57600]  # as given (the preset's settings stay)

@@ -72,7 +72,7 @@ def test_doctor_verdicts_for_the_radio(tmp_path: Path) -> None:
                      "--radio-id", "00328769", "--timeout", "20"], timeout=120)
         absent = run(["doctor", "--port", link, "--operator", "linznetz", "--key", KEY,
                       "--radio-id", "99999999", "--timeout", "3"], timeout=120)
-        unnamed = run(["doctor", "--port", link, "--baud", "9600", "--parity", "N",
+        unnamed = run(["doctor", "--port", link, "--baud", "38400", "--parity", "N",
                        "--timeout", "3"], timeout=120)
     assert "wireless M-Bus receiver (cul)" in unnamed.stdout and "linznetz" in unnamed.stdout
     assert good.returncode == 0, good.stdout + good.stderr
@@ -101,6 +101,23 @@ def test_only_a_neighbour_heard_names_it_as_no_key_verdict(tmp_path: Path) -> No
         assert "does not open meter" not in said
         assert "00328770" in said and "--radio-id" in said, said
         assert KEY not in said
+
+
+def test_doctor_finds_each_sticks_rate_and_writes_it(tmp_path: Path) -> None:
+    """The simulated sticks talk at their own rates (a reader at another one gets noise):
+    doctor finds the AMB8465 at 9600 without a name, the CUL at 38400 by its name, and the
+    config lines it writes carry the rate."""
+    link = tmp_path / "ttyRADIO"
+    with stick(link, "amb8465", interval=0.1):
+        amber = run(["doctor", "--port", link, "--operator", "linznetz", "--key", KEY,
+                     "--timeout", "60"], timeout=180)
+    with stick(link, "cul", interval=0.1):
+        cul = run(["doctor", "--port", link, "--operator", "linznetz", "--key", KEY,
+                   "--receiver", "cul", "--timeout", "60"], timeout=120)
+    assert amber.returncode == 0, amber.stdout + amber.stderr
+    assert 'receiver = "amb8465"' in amber.stdout and "baud = 9600" in amber.stdout
+    assert cul.returncode == 0, cul.stdout + cul.stderr
+    assert 'receiver = "cul"' in cul.stdout and "baud = 38400" in cul.stdout
 
 
 @pytest.mark.parametrize("receiver", RECEIVERS)

@@ -123,6 +123,8 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
              ("SAM",), "netzooe", layouts=("G",),
              note=N_("the reader answers each telegram with E5 (the IR head must transmit)"),
              readout=SerialSettings(300, "E", 7)),
+    # a receiver stick's rate is its own, not the meter's: a port is opened at the named
+    # stick's (or each stick's in turn) from link.receivers.RECEIVER_BAUD, not at this one
     Operator("linznetz", "LINZ NETZ (wireless M-Bus, NES/Develco)", SerialSettings(57600),
              _RADIO, N_("the LINZ NETZ customer portal: the access code shown once the "
              "customer interface is switched on (visible for 14 days)"), ("DEV",), None,

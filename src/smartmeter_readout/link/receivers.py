@@ -35,7 +35,7 @@ from .checksums import crc16_x25
 from .frames import BrokenFrame, Garbage
 from .wmbus import HEADER, WmbusError, format_a_size, strip_crcs
 
-__all__ = ["RECEIVERS", "AmberStream", "Heard", "Im871aStream", "ReceiverStream",
+__all__ = ["RECEIVERS", "RECEIVER_BAUD", "AmberStream", "Heard", "Im871aStream", "ReceiverStream",
            "amber_frame", "detect_receiver", "im871a_frame", "make_stream"]
 
 _HEX = frozenset(string.hexdigits)
@@ -398,6 +398,10 @@ class AutoStream:
 
 _DETECT_LIMIT = 4096
 
+
+#: each stick's own serial rate, in the order auto-detection tries them: the iM871A's and
+#: culfw's defaults, the AMB8465's factory setting
+RECEIVER_BAUD = {"im871a": 57600, "cul": 38400, "amb8465": 9600}
 
 RECEIVERS: dict[str, Callable[[], ReceiverStream]] = {
     "im871a": Im871aStream, "amb8465": AmberStream, "cul": CulStream,

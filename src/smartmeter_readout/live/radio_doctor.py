@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from ..events import EventKind
 from ..i18n import _, localize
+from ..link.receivers import RECEIVER_BAUD
 from ..operators import OPERATORS
 from ..reading import Reading
 from ..sources.base import Connector, SourceError, SourceFatal, SourceLost, describe
@@ -23,6 +24,8 @@ from ..wireless import WirelessDecoder
 from .doctor import SECURITY, Diagnosis, Verdict, implausible_verdict
 
 __all__ = ["diagnose_radio"]
+
+_RECEIVER_NAMES = {"im871a": "iM871A", "cul": "CUL", "amb8465": "AMB8465"}
 
 
 async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
@@ -37,7 +40,7 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         found.verdict, found.sentence = Verdict.CANNOT_OPEN, str(exc)
         say(_("   no: {reason}").format(reason=exc))
         return found
-    found.settings = settings
+    found.settings = getattr(connection, "settings", settings)  # the rate a search found
     say(_("   ok"))
     setup = decoder.data_to_send()
     if setup:
@@ -69,15 +72,17 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         found.verdict = Verdict.NO_BYTES
         found.sentence = _(
             "The receiver sends nothing: check that the port is the wireless M-Bus stick "
-            "(iM871A, CUL with culfw, or rtl_wmbus) and that no other program uses it.")
+            "(iM871A, AMB8465, CUL with culfw, or rtl_wmbus) and that no other program uses "
+            "it.")
         say(_("   silence"))
         return found
     if receiver in (None, "auto"):
         found.verdict = Verdict.NO_FRAMES
         found.sentence = _(
-            "Bytes arrive, but in no receiver protocol this reader knows (iM871A, culfw, "
-            "rtl_wmbus): name the receiver with --receiver, or check the baud rate (iM871A "
-            "57600, CUL 38400).")
+            "Bytes arrive, but in no receiver protocol this reader knows (iM871A, AMB8465, "
+            "culfw, rtl_wmbus): name the receiver with --receiver, or check the baud rate "
+            "({rates}).").format(rates=", ".join(
+                f"{_RECEIVER_NAMES[name]} {rate}" for name, rate in RECEIVER_BAUD.items()))
         say(_("   {count} bytes, no receiver protocol").format(count=received))
         return found
     others = decoder.other_meters
@@ -105,6 +110,8 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         found.config = ["[meter]", f'operator = "{linz.name}"  # {linz.title}',
                         f'key = "<{placeholder}>"', f'radio_id = "{reading.meter.id}"', "",
                         "[source]", f'receiver = "{receiver}"']
+        if found.settings is not None:  # the rate used: the stick's, or the one given
+            found.config.append(f"baud = {found.settings.baud}")
         return found
     if EventKind.KEY_MISSING in events:
         found.verdict = Verdict.KEY_MISSING

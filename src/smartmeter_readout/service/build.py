@@ -211,8 +211,13 @@ def _source(config: Config, keys: Keys) -> tuple[Connector, Keys, list[str]]:
         from ..sources.serial import SerialConnector
 
         operator = OPERATORS.get(config["meter"]["operator"] or "")
-        return SerialConnector(source["port"], serial_candidates(config),
-                               readout=operator.readout if operator else None), keys, []
+        serial_port = SerialConnector(source["port"], serial_candidates(config),
+                                      readout=operator.readout if operator else None)
+        if _wireless(config):  # a receiver stick: its own rate (sources/receiver.py)
+            from ..sources.receiver import for_receiver
+
+            return for_receiver(serial_port, source["receiver"], str(source["baud"])), keys, []
+        return serial_port, keys, []
     if source["tcp"]:
         from ..sources.tcp import TcpConnector, parse_host_port
 

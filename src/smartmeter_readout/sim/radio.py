@@ -27,6 +27,7 @@ from ..link.receivers import (
     DEVMGMT,
     PING_REQ,
     PING_RSP,
+    RECEIVER_BAUD,
     SET_CONFIG_REQ,
     SET_CONFIG_RSP,
     AmberStream,
@@ -50,7 +51,8 @@ class RadioStick:
         if receiver not in RECEIVER_NAMES:
             raise ValueError(receiver)
         self.receiver = receiver
-        self.port = VirtualSerialPort(link, seed=seed)
+        # at the stick's own rate: a reader at another one gets noise (rtl_wmbus: a pipe)
+        self.port = VirtualSerialPort(link, baud=RECEIVER_BAUD.get(receiver), seed=seed)
         self.path = self.port.path
         self.interval = INTERVAL if interval is None else interval
         self.meter = WirelessMeter(key, seed=seed)
