@@ -456,3 +456,47 @@ def test_each_receiver_at_its_own_rate() -> None:
     assert rates("im871a") == [57600] and rates("cul") == [38400]
     assert rates("amb8465") == [9600] and rates("auto") == [57600, 38400, 9600]
     assert rates("cul", "57600") == [57600]  # as given (the preset's settings stay)
+
+
+def test_the_simulated_meter_keeps_viennas_wall_time(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine that runs in UTC the simulated meter's clock is still Vienna's local
+    time (the decoder reads it as such): its telegram's time is now, not an hour off."""
+    import asyncio
+    import os
+    import time
+    from datetime import UTC, timedelta
+
+    from smartmeter_readout.sim.radio import RadioStick
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+    async def scene() -> bytes:
+        stick = RadioStick("rtl_wmbus", bytes.fromhex(LN666_KEY), link=tmp_path / "tty",
+                           interval=0.01)
+        side = os.open(stick.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            await stick.run(count=1)
+            out = b""
+            for _ in range(500):  # until the line has come through the pty
+                try:
+                    out += os.read(side, 4096)
+                except BlockingIOError:
+                    if out.endswith(b"\n") and b"69873200" in out:
+                        break
+                    await asyncio.sleep(0.01)
+            return out
+        finally:
+            os.close(side)
+            stick.close()
+
+    try:
+        out = asyncio.run(scene())
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    decoder = WirelessDecoder(LN666_KEY, receiver="rtl_wmbus", meter_id="00328769")
+    [reading] = decoder.feed(out, final=True)
+    assert reading.meter_time
+    assert abs(reading.time - datetime.now(UTC)) < timedelta(minutes=2)

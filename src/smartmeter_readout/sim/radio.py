@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from ..link.receivers import (
     AMBER_MODE_T2_OTHER,
@@ -42,6 +43,7 @@ __all__ = ["RECEIVER_NAMES", "RadioStick"]
 
 RECEIVER_NAMES = ("im871a", "amb8465", "cul", "rtl_wmbus")
 INTERVAL = 5.0  # LN-666: a telegram every 5 s
+VIENNA = ZoneInfo("Europe/Vienna")  # a LINZ NETZ meter's clock, as the other profiles'
 
 
 class RadioStick:
@@ -66,8 +68,9 @@ class RadioStick:
         self.sent = self.lost = self.neighbours = 0
 
     async def run(self, count: int | None = None,
-                  now: Callable[[], datetime] = datetime.now) -> None:
-        """Send ``count`` telegrams of the meter (None: for ever), neighbours in between."""
+                  now: Callable[[], datetime] = lambda: datetime.now(VIENNA)) -> None:
+        """Send ``count`` telegrams of the meter (None: for ever), neighbours in between;
+        their clock is the meter's wall time, Vienna's (not the machine's zone)."""
         number = 0
         while count is None or number < count:
             self._answer()
