@@ -6,7 +6,9 @@ Vectors (facts only, taken with their provenance):
   quoted in ulrichlehner/homebase smartmeter/README.md at commit
   12387ccb03bcf610723c3b46b8d09c0e38fb613a (the PDF itself is attached to
   SzczepanLeon/esphome-components issue 167): 18,565 Wh import, 16,604 Wh export (the PDF's
-  18561 is a typo, says that README); the telegram is one byte longer than its L field.
+  18561 is a typo, says that README). Two bytes follow its 3 encrypted blocks: ``57``,
+  unencrypted, still inside the L field, and ``E6`` beyond it (the telegram is one byte
+  longer than its L field says).
 - EN 13757-3:2003 Table P.1 / OMS Vol. 2 Annex N.2.1 (gas meter, ELS 12345678, CI 0x7A,
   key 0102..0F11), with and without the format A CRCs, as tudborg/exmbus test/full_frame_test.exs
   (commit a51f15cf3c675e2865adbb0f2b6037682fe146e5) and test/spec/oms_vol2_annex_n_test.exs
@@ -82,7 +84,8 @@ def test_ln666_example_byte_by_byte() -> None:
     frame = parse_wmbus(LN666)
     assert (frame.control, frame.maker, frame.meter_id, frame.version, frame.medium,
             frame.ci) == (0x44, "DEV", "00328769", 1, 2, 0x7A)
-    assert frame.form == "plain" and frame.extra == 1  # one byte more than L says
+    assert frame.form == "plain" and frame.extra == 1  # E6: one byte more than L says
+    assert len(frame.payload) == 4 + 48 + 1 and frame.payload[-1] == 0x57  # inside L
     access, status, config = frame.payload[0], frame.payload[1], frame.payload[2:4]
     assert (access, status, config.hex()) == (0x59, 0, "3005")  # mode 5, 3 blocks
     iv = mode5_iv(frame.manufacturer, frame.identification, 1, 2, access)
@@ -103,6 +106,9 @@ def test_ln666_decodes_to_its_values() -> None:
     assert reading.meter.manufacturer == "DEV" and reading.meter.id == "00328769"
     assert reading.time.isoformat() == "2024-02-16T08:15:15+01:00"
     assert reading.security == "encrypted" and reading.frame_counter == 0x59
+    said = [str(event) for event in decoder.take_events()]  # the two trailing bytes, singular
+    assert said == ["the telegram carries 1 byte more than its L field says: ignored",
+                    "1 byte after the encrypted part is no data record: ignored"]
 
 
 def test_ln666_in_every_receivers_framing_amid_neighbours() -> None:
@@ -500,3 +506,50 @@ def test_the_simulated_meter_keeps_viennas_wall_time(tmp_path: Path,
     [reading] = decoder.feed(out, final=True)
     assert reading.meter_time
     assert abs(reading.time - datetime.now(UTC)) < timedelta(minutes=2)
+
+
+def test_doctor_counts_the_other_meters_over_a_cycle_of_ours() -> None:
+    """doctor listens on after our meter's first telegram until its next, so the others
+    heard in between are counted (it said "0 other meters" where read counted 2), and one
+    is "1 other meter"."""
+    import asyncio
+
+    from smartmeter_readout.capture.format import Chunk
+    from smartmeter_readout.live.radio_doctor import diagnose_radio
+    from smartmeter_readout.operators import SerialSettings
+
+    meter = WirelessMeter(bytes.fromhex(LN666_KEY))
+
+    def line(plain: bytes) -> bytes:
+        return frame_for("rtl_wmbus", plain)
+
+    class Air:  # the connector, and the connection it opens
+        name = "/dev/ttyRADIO"
+        settings = (SerialSettings(57600),)
+        readout = None
+
+        def __init__(self, others: list[int]) -> None:
+            self.chunks = [line(meter.next(MOMENT))]
+            self.chunks += [line(neighbour_telegram(index, MOMENT, 1)) for index in others]
+            self.chunks.append(line(meter.next(MOMENT)))
+
+        async def open(self, settings: SerialSettings | None = None) -> Air:
+            self.settings = settings  # type: ignore[assignment]  # a connection's: one
+            return self
+
+        async def read(self, timeout: float) -> Chunk:
+            return Chunk(None, self.chunks.pop(0) if self.chunks else b"")
+
+        def write(self, data: bytes) -> None:
+            pass
+
+        async def close(self) -> None:
+            pass
+
+    for others, said in (([0, 1], "also hears 2 other meters."),
+                         ([1], "also hears 1 other meter.")):
+        decoder = WirelessDecoder(LN666_KEY, receiver="rtl_wmbus")
+        lines: list[str] = []
+        found = asyncio.run(diagnose_radio(Air(others), decoder, timeout=30, say=lines.append))
+        assert said in found.sentence, found.sentence
+        assert "baud = 57600" in found.config

@@ -140,6 +140,7 @@ class WirelessDecoder(Decoder):
                         readings.append(reading)
                 case Garbage(size):
                     self._note(EventKind.GARBAGE, Message(N_(
+                        "skipped 1 byte that belongs to no frame") if size == 1 else N_(
                         "skipped {size} bytes that belong to no frame"), size=size), None, size)
                 case BrokenFrame(framing, reason):
                     self._note(EventKind.BAD_FRAME, Message(N_(
@@ -178,6 +179,8 @@ class WirelessDecoder(Decoder):
             seen["rssi"] = heard.rssi
         if frame.extra:
             self._note(EventKind.GARBAGE, Message(N_(
+                "the telegram carries 1 byte more than its L field says: ignored")
+                if frame.extra == 1 else N_(
                 "the telegram carries {count} bytes more than its L field says: ignored"),
                 count=frame.extra), "wmbus", frame.extra)
         try:
@@ -279,6 +282,8 @@ class WirelessDecoder(Decoder):
                 records += parse_records(tail)
             except RecordError:
                 self._note(EventKind.GARBAGE, Message(N_(
+                    "1 byte after the encrypted part is no data record: ignored")
+                    if len(tail) == 1 else N_(
                     "{count} bytes after the encrypted part are no data records: ignored"),
                     count=len(tail)), "wmbus", len(tail))
         return header, records

@@ -175,9 +175,9 @@ async def _read(connector: Connector, decoder: Decoder, args: argparse.Namespace
     finally:
         others = getattr(decoder, "other_meters", 0)  # a radio receiver hears its neighbours
         if others and not args.quiet:
-            print("smartmeter-readout: " + _("the receiver also heard {count} other meters "
-                                             "(not read)").format(count=others),
-                  file=sys.stderr)
+            said = _("the receiver also heard 1 other meter (not read)") if others == 1 else \
+                _("the receiver also heard {count} other meters (not read)")
+            print("smartmeter-readout: " + said.format(count=others), file=sys.stderr)
     return EXIT_OK if count or not args.count else 4
 
 

@@ -26,6 +26,7 @@ from .doctor import SECURITY, Diagnosis, Verdict, implausible_verdict
 __all__ = ["diagnose_radio"]
 
 _RECEIVER_NAMES = {"im871a": "iM871A", "cul": "CUL", "amb8465": "AMB8465"}
+_ONE_CYCLE = 6.0  # LN-666: a telegram every 5 s
 
 
 async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
@@ -50,10 +51,13 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
     readings: list[Reading] = []
     deadline = time.monotonic() + timeout
     try:
-        while not readings and (left := deadline - time.monotonic()) > 0:
+        # after our meter's first telegram, on to its next (one cycle), to count the others
+        while len(readings) < 2 and (left := deadline - time.monotonic()) > 0:
             data = (await connection.read(min(left, 1.0))).data
             received += len(data)
-            readings = decoder.feed(data, received=datetime.now(UTC))
+            readings += decoder.feed(data, received=datetime.now(UTC))
+            if len(readings) == 1:
+                deadline = min(deadline, time.monotonic() + _ONE_CYCLE)
             setup = decoder.data_to_send()
             if setup:  # detected now: the stick's set-up
                 connection.write(setup)
@@ -86,7 +90,9 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         say(_("   {count} bytes, no receiver protocol").format(count=received))
         return found
     others = decoder.other_meters
-    say(_("   {receiver}: {count} other meters heard").format(receiver=receiver, count=others))
+    say((_("   {receiver}: 1 other meter heard") if others == 1 else
+         _("   {receiver}: {count} other meters heard")).format(receiver=receiver,
+                                                              count=others))
     linz = OPERATORS["linznetz"]
     if readings:
         reading = readings[0]
@@ -98,10 +104,13 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         say(_("3. Meter {number} ({maker}): {count} values, {security}").format(
             number=reading.meter.id, maker=reading.meter.manufacturer, count=values,
             security=security))
-        found.sentence = _("Everything works: meter {number} decoded to {count} values "
-                           "({security}); the receiver also hears {others} other meters."
-                           ).format(number=reading.meter.id, count=values,
-                                    security=security, others=others)
+        found.sentence = (_("Everything works: meter {number} decoded to {count} values "
+                            "({security}); the receiver also hears 1 other meter.")
+                          if others == 1 else
+                          _("Everything works: meter {number} decoded to {count} values "
+                            "({security}); the receiver also hears {others} other meters.")
+                          ).format(number=reading.meter.id, count=values,
+                                   security=security, others=others)
         implausible = events.get(EventKind.IMPLAUSIBLE)
         if implausible is not None:
             found.verdict = Verdict.IMPLAUSIBLE
@@ -127,11 +136,16 @@ async def diagnose_radio(connector: Connector, decoder: WirelessDecoder, *,
         found.verdict = Verdict.NO_PUSH
         wanted = decoder.meter_id
         mine = _("meter {number}").format(number=wanted) if wanted else _("an electricity meter")
-        found.sentence = _(
+        found.sentence = (_(
+            "No telegram from {mine} within {seconds} s, while the receiver hears 1 other "
+            "meter. Bring the receiver closer to the meter (868 MHz through walls and "
+            "the meter cabinet), and check in the LINZ NETZ customer portal that the customer "
+            "interface is switched on: the meter sends only then, every 5 s.") if others == 1
+            else _(
             "No telegram from {mine} within {seconds} s, while the receiver hears {others} "
             "other meters. Bring the receiver closer to the meter (868 MHz through walls and "
             "the meter cabinet), and check in the LINZ NETZ customer portal that the customer "
-            "interface is switched on: the meter sends only then, every 5 s.").format(
+            "interface is switched on: the meter sends only then, every 5 s.")).format(
             mine=mine, seconds=f"{timeout:g}", others=others)
         if decoder.refused:  # heard too few times for a verdict on the key
             found.sentence += " " + _(
