@@ -153,7 +153,8 @@ def test_run_keeps_every_telegram_for_ten_minutes(tmp_path: Path, receiver: str)
         service.send_signal(signal.SIGTERM)
         out, err = service.communicate(timeout=60)
     kept = stored()
-    assert 100 <= len(sent) < 120  # some lost on the air
+    # some lost on the air; an Amber hears nothing until the service has set its mode
+    assert len(sent) < 120 and (receiver == "amb8465" or len(sent) >= 100)
     assert all(sent[counter] == value for counter, value in kept.items())
     first = min(kept)  # what came before the service opened the port was never received
     assert set(kept) == {counter for counter in sent if counter >= first}, err

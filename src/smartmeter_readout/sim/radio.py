@@ -65,7 +65,7 @@ class RadioStick:
         self._amber = AmberStream()  # and to an Amber stick
         self.configured = False  # the reader set the stick to receive mode T1
         self.modes: list[int] = []  # the modes an Amber stick was set to, in order
-        self.sent = self.lost = self.neighbours = 0
+        self.sent = self.lost = self.neighbours = self.unheard = 0
 
     async def run(self, count: int | None = None,
                   now: Callable[[], datetime] = lambda: datetime.now(VIENNA)) -> None:
@@ -82,8 +82,10 @@ class RadioStick:
                     self.port.write(frame_for(self.receiver, neighbour))
                     self.neighbours += 1
             telegram = self.meter.next(now().replace(microsecond=0))
-            if self._rng.random() < self.loss or not self.hears:
+            if self._rng.random() < self.loss:
                 self.lost += 1
+            elif not self.hears:  # an Amber not yet set to receive
+                self.unheard += 1
             else:
                 self.port.write(frame_for(self.receiver, telegram))
                 self.sent += 1
