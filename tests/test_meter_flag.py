@@ -135,7 +135,7 @@ key = "{OTHER_KEY}"
     # without a config and a source flag: argparse's own sentence, as before
     bare = run(["read"])
     assert bare.returncode == 2
-    assert "one of the arguments --port --tcp --replay is required" in bare.stderr
+    assert "one of the arguments --port --tcp --command --replay is required" in bare.stderr
 
 
 # ------------------------------------------------------------------ the config rules
