@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import psycopg
 
 from livekit import CLI, ENV, until
 from servers import Mosquitto, Postgres
 from smartmeter_readout.sim.fleet_load import reading_json
+from test_fleet import _rows
 
 VALUES = 12  # numeric values per reading of the load
 MOMENT = datetime(2026, 11, 30, 10, tzinfo=UTC)
@@ -46,14 +46,6 @@ def _stats(path: Path) -> dict[str, Any]:
         return dict(json.loads(path.read_text()))
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-
-
-def _rows(dsn: str) -> tuple[int, int]:
-    with psycopg.connect(dsn) as connection:
-        row = connection.execute("SELECT count(*), count(DISTINCT (meter, time)) FROM readings"
-                                 ).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1])
 
 
 def _publish(port: int, first: int, meters: int = 100, ticks: int = 5) -> int:
