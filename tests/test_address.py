@@ -3,6 +3,10 @@ a serial bridge, told apart by its form; a malformed one gets the expected form 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+
 import pytest
 
 from smartmeter_readout.operators import SerialSettings
@@ -43,3 +47,32 @@ def test_serial_ports_keep_their_settings_and_readout(address: str) -> None:
 def test_malformed_addresses_say_the_expected_form(address: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         connector_for(address)
+
+
+def test_a_port_opened_for_a_caller_that_gave_up_is_closed() -> None:
+    """The open runs in a thread; a caller cancelled meanwhile (an integration unloaded)
+    must not leave the port it opens held (exclusive: nobody else could open it)."""
+    release = threading.Event()
+    closed = threading.Event()
+
+    class Port:
+        def close(self) -> None:
+            closed.set()
+
+    class Slow(SerialConnector):
+        def _open(self, chosen: SerialSettings) -> Port:  # type: ignore[override]
+            release.wait(10)
+            return Port()
+
+    async def main() -> None:
+        opening = asyncio.create_task(Slow("/dev/ttyUSB0").open(SerialSettings(2400)))
+        await asyncio.sleep(0)  # the thread has started
+        opening.cancel()
+        release.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await opening
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, closed.wait, 10)
+
+    asyncio.run(main())
+    assert closed.is_set()

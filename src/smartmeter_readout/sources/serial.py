@@ -40,8 +40,14 @@ class SerialConnector:
     async def open(self, settings: SerialSettings | None = None) -> SerialConnection:
         chosen = settings or self.settings[0]
         loop = asyncio.get_running_loop()
+        opening = loop.run_in_executor(None, self._open, chosen)
         try:
-            port = await loop.run_in_executor(None, self._open, chosen)
+            # shielded: a caller cancelled meanwhile (Home Assistant unloading) cannot stop
+            # the thread, so the port it opens is closed when it is there, not left open
+            port = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_unwanted)
+            raise
         except termios.error as exc:
             if exc.args and exc.args[0] == errno.EINVAL:
                 raise SettingUnsupported(_("{port} does not support {settings}", port=self.port,
@@ -109,6 +115,11 @@ class SerialConnection:
         asyncio.get_running_loop().remove_reader(self._fd)
         self._port.close()
         self._inbox.connection_lost(None)  # its timer goes: nothing is left on the loop
+
+
+def _close_unwanted(opening: asyncio.Future[serial.Serial]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 def _errno(exc: BaseException) -> int | None:
