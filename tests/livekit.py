@@ -62,15 +62,21 @@ def simulator(link: Path, profile: str, *extra: str | Path, interval: float = 0.
         wait_for(link)
         yield process
     finally:
+        stop_process(process, 10)
+
+
+def stop_process(process: subprocess.Popen[str], within: float) -> None:
+    """SIGTERM, and SIGKILL if it has not ended ``within`` seconds; its pipes closed."""
+    if process.poll() is None:
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(within)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def jsonl(text: str) -> list[dict[str, Any]]:

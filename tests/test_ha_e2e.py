@@ -221,12 +221,7 @@ def hass(ha_with_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         onboard(running)
         yield running
     finally:
-        running.process.terminate()
-        try:
-            running.process.wait(60)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            running.process.wait()
+        livekit.stop_process(running.process, 60)
     log = running.log() if (config / "home-assistant.log").exists() else ""
     records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)  # with tracebacks
     ours = [record for record in records  # errors, and Home Assistant's complaints about us
@@ -253,16 +248,7 @@ class Meter:
         return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        livekit.stop_process(self.process, 20)
 
 
 def simulate(profile: str, folder: Path, *, tcp: int | None = None, name: str = "") -> Meter:

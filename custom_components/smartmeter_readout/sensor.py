@@ -63,10 +63,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
             registry.async_remove(old.entity_id)  # switched off in the options: gone
     async_add_entities(entities.values())
 
+    seen: set[str] = set()  # the values looked at: a push repeats them
+
     @callback
     def new_values(reading: Reading) -> None:
         """Values the meter did not send at setup (a longer list at the quarter hour) become
         entities too, unless the options chose which."""
+        if reading.values.keys() <= seen:  # every push but those with a value not seen
+            return
+        seen.update(reading.values)
         added = []
         known = {value[0] for value in entry.data.get(const.CONF_VALUES, [])}
         new = [[obis, m.name, m.unit] for obis, m in reading.values.items()

@@ -238,11 +238,7 @@ class Decoder:
                         self._to_send += _ACK
                     reading = self._on_telegram(frame, received)
                     if reading is not None:
-                        self._ok += 1
-                        readings.append(reading)
-                        self._until_check -= 1
-                        if self._until_check <= 0:
-                            self._check(reading, "mbus")
+                        self._take(reading, "mbus", readings)
                 case HdlcFrame():
                     apdu, framing = self._on_hdlc(frame), "hdlc"
                 case RawApdu(payload):
@@ -287,11 +283,7 @@ class Decoder:
         if lane is not None and len(apdu) == lane[1] and apdu.startswith(lane[0]):
             reading = self._lane_reading(apdu, lane[0], received)
             if reading is not None:
-                self._ok += 1
-                readings.append(reading)
-                self._until_check -= 1
-                if self._until_check <= 0:
-                    self._check(reading, framing)
+                self._take(reading, framing, readings)
                 return readings
         try:
             got = self._on_apdu(apdu, received)
@@ -301,12 +293,16 @@ class Decoder:
         if got is None:
             return readings
         for one in got if isinstance(got, list) else (got,):
-            self._ok += 1
-            readings.append(one)
-            self._until_check -= 1
-            if self._until_check <= 0:
-                self._check(one, framing)
+            self._take(one, framing, readings)
         return readings
+
+    def _take(self, reading: Reading, framing: str, readings: list[Reading]) -> None:
+        """A decoded push: counted, kept, and checked for plausibility when its turn comes."""
+        self._ok += 1
+        readings.append(reading)
+        self._until_check -= 1
+        if self._until_check <= 0:
+            self._check(reading, framing)
 
     def _lane_reading(self, apdu: bytes, head: bytes, received: datetime | None
                       ) -> Reading | None:

@@ -183,17 +183,10 @@ class _Buffer:
             header = data[at]
             if header & 0xF0 != 0x30 or header & 0x06 > 0x02:  # not a PUBLISH of QoS 0/1
                 break
-            length = shift = 0
-            start = at + 1
-            while start < len(data) and shift < 28:  # the remaining length: 1 to 4 bytes
-                byte = data[start]
-                start += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            else:
+            remaining = _varint(data, at + 1)  # the remaining length
+            if remaining is None:
                 break  # cut off here, or no length: paho's turn
+            length, start = remaining
             if start + length > len(data):
                 break
             at = start + length
@@ -521,20 +514,27 @@ def _publish(packet: bytearray | memoryview, qos: int) -> tuple[bytes, int, byte
     if qos:
         mid = int.from_bytes(packet[end : end + 2], "big")
         end += 2
-    size = shift = 0
-    for _place in range(4):
-        byte = packet[end]
-        end += 1
-        size |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    else:
-        raise IndexError("a properties length of more than four bytes")
+    properties = _varint(packet, end)
+    if properties is None:
+        raise IndexError("a properties length cut off or of more than four bytes")
+    size, end = properties
     end += size
     if end > len(packet):
         raise IndexError("properties beyond the packet")
     return topic, mid, bytes(packet[end:])
+
+
+def _varint(data: bytes | bytearray | memoryview, at: int) -> tuple[int, int] | None:
+    """MQTT's variable byte integer at ``at``: its value and where it ends; None when the
+    data ends first or it runs over four bytes."""
+    value = shift = 0
+    for place in range(at, min(at + 4, len(data))):
+        byte = data[place]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, place + 1
+    return None
 
 
 def _topic(topic: bytes) -> str:

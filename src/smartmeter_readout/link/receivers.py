@@ -222,16 +222,20 @@ class AmberStream:
 # ------------------------------------------------------------------ text lines
 
 
-class _Lines:
-    """Lines of a text protocol; the parts of a line that do not fit are garbage."""
-
-    name = "lines"
+class _Buffered:
+    """A stream that keeps what it has not read yet and needs no set-up command."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
 
     def start(self) -> bytes:
         return b""
+
+
+class _Lines(_Buffered):
+    """Lines of a text protocol; the parts of a line that do not fit are garbage."""
+
+    name = "lines"
 
     def feed(self, data: bytes, final: bool = False) -> list[Item]:
         buf = self._buf
@@ -307,17 +311,11 @@ class RtlWmbusStream(_Lines):
 # ------------------------------------------------------------------ bare telegrams
 
 
-class TelegramStream:
+class TelegramStream(_Buffered):
     """Bare telegrams back to back (with or without CRCs), as ``decode`` gets them: the L
     field delimits each; the bytes after the last one that L does not cover are noted."""
 
     name = "telegram"
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def start(self) -> bytes:
-        return b""
 
     def feed(self, data: bytes, final: bool = False) -> list[Item]:
         self._buf += data
