@@ -182,6 +182,13 @@ class Decoder:
         """Pushes decoded so far (cheap: the live reader asks after every chunk)."""
         return self._ok
 
+    @property
+    def wanted(self) -> int:
+        """Bytes the frame under way still lacks by its length field; 0 when none is under
+        way or its length is not known yet. A reader of a slow line need not look before
+        they can be there (a 2400-baud push arrives in some 90 pieces)."""
+        return self._splitter.wanted
+
     def take_events(self) -> list[Event]:
         """Return and forget the events since the last call (oldest first)."""
         if not self._events:

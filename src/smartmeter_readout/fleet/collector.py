@@ -56,10 +56,15 @@ from .store import BadBatch, FleetStore, Prepared, StoreUnavailable
 
 __all__ = ["Collector", "CollectorSettings", "CollectorStats", "worker_settings"]
 
-_READS_PER_WAKEUP = 50  # packets at most, then other tasks get their turn
+_READS_PER_WAKEUP = 50  # packets read by paho at most, then other tasks get their turn
+#: readings parsed at most, then other tasks get their turn: a buffer of 256 kB holds some
+#: 500, and a wake-up that parsed a backlog of 7,000 at once kept a batch's COPY waiting
+#: for a third of a second, with PostgreSQL idle (bench_fleet.py)
+_TAKEN_PER_WAKEUP = 100
 _CHUNK = 256 * 1024  # bytes taken from the socket at once
 _PAUSE = 5.0  # seconds at most without reading the socket while a backlog waits
 _UNBOUNDED = 1 << 62
+_SENDING = 1.0  # seconds at most that reading waits for a batch's rows to be sent
 _PUBACK = struct.Struct("!BBH").pack  # the packet type, the remaining length 2, the packet id
 
 log = logging.getLogger("smartmeter_readout")
@@ -173,13 +178,14 @@ class _Buffer:
     def holds(self) -> bool:
         return self.at < len(self.data)
 
-    def publishes(self, take: Callable[[int, memoryview], None]) -> int:
+    def publishes(self, take: Callable[[int, memoryview], None], most: int) -> int:
         """Hand each whole PUBLISH of QoS 0 or 1 at the front of the buffer to ``take``
-        (its QoS and the packet after the fixed header), without paho; stop at anything
-        else or at a packet not whole yet, for paho to read. The number taken."""
+        (its QoS and the packet after the fixed header), without paho, ``most`` at most;
+        stop at anything else or at a packet not whole yet, for paho to read. The number
+        taken."""
         data, at, taken = self.data, self.at, 0
         view = memoryview(data)
-        while at < len(data):
+        while at < len(data) and taken < most:
             header = data[at]
             if header & 0xF0 != 0x30 or header & 0x06 > 0x02:  # not a PUBLISH of QoS 0/1
                 break
@@ -280,12 +286,23 @@ class _BulkClient(aiomqtt.Client):
         client._sock_recv = buffer.recv  # type: ignore[method-assign,assignment]
         fileno = sock.fileno()
         paused: list[asyncio.TimerHandle] = []
+        #: the one turn asked for while the buffer holds what the socket will not wake us
+        #: for (one per wake-up piled up: 500 readings a turn, and growing)
+        queued: list[asyncio.Handle] = []
+
+        def read_soon() -> None:
+            if not queued:
+                queued.append(self._loop.call_soon(read_queued))
+
+        def read_queued() -> None:
+            queued.clear()
+            read_all()
 
         def resume() -> None:
             if paused and client._sock is sock:
                 paused.pop().cancel()
                 self._loop.add_reader(fileno, read_all)
-                self._loop.call_soon(read_all)  # the buffer may hold what is read already
+                read_soon()  # the buffer may hold what is read already
 
         def read_all() -> None:
             if len(self.arrived) >= self.hold:
@@ -297,17 +314,21 @@ class _BulkClient(aiomqtt.Client):
                 return
             try:
                 buffer.dry = False
+                budget = _TAKEN_PER_WAKEUP
                 for _ in range(_READS_PER_WAKEUP):
                     # whole PUBLISH packets straight from the buffer while paho is between
                     # packets; anything else, or a packet cut at the buffer's end, is paho's
-                    if not client._in_packet["command"] and buffer.publishes(self._take):
+                    if not client._in_packet["command"] and (
+                            taken := buffer.publishes(self._take, budget)):
                         with client._msgtime_mutex:  # paho's keepalive counts them
                             client._last_bytes_received = time.monotonic()
+                        budget -= taken
+                        if budget <= 0 or len(self.arrived) >= self.hold:
+                            break
                     if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or buffer.dry:
-                        break
-                else:
-                    if buffer.holds:  # read already, so the socket will not wake us for it
-                        self._loop.call_soon(read_all)
+                        return
+                if buffer.holds:  # read already, so the socket will not wake us for it
+                    read_soon()
             except Exception as exc:  # as aiomqtt does: the connection broke
                 if not self._disconnected.done():
                     self._disconnected.set_exception(exc)
@@ -420,12 +441,20 @@ class Collector:
                 writing = asyncio.create_task(self._commit(client, batch, parsed, prepared,
                                                            sent))
                 # the next batch is cut and encoded once this one's rows are on their way,
-                # while PostgreSQL takes them (earlier, it would hold up this one's COPY)
+                # while PostgreSQL takes them (earlier, it would hold up this one's COPY);
+                # until then no message is read either: the COPY's writes wait for the event
+                # loop, and a backlog's parsing held them up for a third of a second, with
+                # PostgreSQL idle (bench_fleet.py)
                 waiter = asyncio.ensure_future(sent.wait())
+                inbox.hold_back()
                 try:
+                    await asyncio.wait((waiter, writing), timeout=_SENDING,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    inbox.let_in()  # a slow or unreachable PostgreSQL: the socket is read
                     await asyncio.wait((waiter, writing), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiter.cancel()
+                    inbox.let_in()
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()  # rolled back, not acknowledged: the broker sends it again
@@ -644,6 +673,14 @@ class _Inbox:
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
+
+    def hold_back(self) -> None:
+        """No more messages are read until ``let_in``."""
+        self._client.hold = 0
+
+    def let_in(self) -> None:
+        self._client.hold = 2 * self._size
+        self._client.resume()
 
     def take(self, size: int) -> list[_Message]:
         """What has arrived, up to ``size`` messages, at once."""

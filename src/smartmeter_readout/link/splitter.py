@@ -82,6 +82,9 @@ class FrameSplitter:
         self._ahead = 0  # the look-ahead searched up to here (buffer offset)
         self._broken_until = 0  # end of the last broken frame (buffer offset)
         self._framed = False  # checksummed frames seen: stop looking for unframed APDUs
+        #: after a feed: the bytes the frame at the buffer's head still lacks, by its length
+        #: field; 0 when no frame is under way or its length is not known
+        self.wanted = 0
 
     @property
     def held_from(self) -> int:
@@ -109,6 +112,7 @@ class FrameSplitter:
         back, what waited for more is handed out, reported cut short or skipped as noise."""
         buf = self._buf
         buf += data
+        self.wanted = 0
         events: list[LinkEvent] = []
         pos = self._scan(buf, events, final)
         if pos:
@@ -167,6 +171,7 @@ class FrameSplitter:
             elif isinstance(result, NeedMore):
                 later = self._complete_frame_after(buf, start)
                 if later < 0 and not final:
+                    self.wanted = max(0, result.total - (end - start))
                     return start
                 real_head = first in _CHECKSUMMED and bool(result.total) and (
                     first != _FLAG or bool(hdlc_header_ok(buf, start)))

@@ -256,6 +256,8 @@ class LiveReader:
         auto = len(self.connector.settings) > 1
         last_byte = last_push = self.clock()
         chunk = Chunk(None, initial)
+        # a serial port rests while the frame under way cannot have arrived (sources/serial.py)
+        expect: Callable[[int], None] | None = getattr(connection, "expect", None)
         while True:
             data = chunk.data
             if data:
@@ -266,6 +268,8 @@ class LiveReader:
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
+                if expect is not None and self.decoder.wanted:
+                    expect(self.decoder.wanted)
                 reply = self.decoder.data_to_send()
                 if reply:  # an AMIS meter waits for its acknowledgement
                     connection.write(reply)

@@ -25,6 +25,13 @@ from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnav
 __all__ = ["SerialConnection", "SerialConnector", "open_error"]
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+#: a rest ends this much after the last byte is due: a USB adapter hands bytes on every
+#: 16 ms (FTDI's latency timer), and a rest that ends early costs a wake-up for the last few
+_SLACK = 0.02
+_SHORTEST_REST = 0.05  # seconds: below this the rest saves too few wake-ups to matter
+#: seconds: a length field that claims more is looked at again then (a 2400-baud M-Bus
+#: frame takes 1.2 s at most)
+_LONGEST_REST = 1.5
 
 
 class SerialConnector:
@@ -76,6 +83,31 @@ class SerialConnection:
         self._inbox = inbox
         self._fd = port.fileno()
         self.settings = settings
+        # start, data, parity and stop bits of one byte, in seconds
+        self._byte_time = (1 + settings.bytesize + (settings.parity != "N")
+                           + settings.stopbits) / settings.baud
+        self._rest: asyncio.TimerHandle | None = None
+        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+
+    def expect(self, size: int) -> None:
+        """The frame under way lacks ``size`` bytes: leave the port alone until the line can
+        have carried them. A 2400-baud meter's bytes come in pieces of four or five every
+        16 ms (a USB adapter's latency timer), some 90 wake-ups for a push of 376 bytes,
+        each costing the reader about what a push's decoding costs; resting, the kernel
+        keeps them, and the push takes three or four (benchmarks/bench_footprint.py
+        ``--paced``). Bytes that come later than due are read then, and waited for anew."""
+        seconds = size * self._byte_time + _SLACK
+        if self._rest is not None or seconds < _SHORTEST_REST or not self._port.is_open:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        self._rest = loop.call_later(min(seconds, _LONGEST_REST), self._rested)
+
+    def _rested(self) -> None:
+        # the loop calls _readable at once if bytes came meanwhile; not called here: with
+        # none there, a serial port read without a timeout (VMIN 0) answers b"", which is
+        # also what a hung-up port answers
+        self._rest = None
         asyncio.get_running_loop().add_reader(self._fd, self._readable)
 
     def _readable(self) -> None:
@@ -92,8 +124,14 @@ class SerialConnection:
             self._stop(None)
 
     def _stop(self, exc: BaseException | None) -> None:
+        self._end_rest()
         asyncio.get_running_loop().remove_reader(self._fd)
         self._inbox.connection_lost(exc)
+
+    def _end_rest(self) -> None:
+        if self._rest is not None:
+            self._rest.cancel()
+            self._rest = None
 
     async def read(self, timeout: float) -> Chunk:
         try:
@@ -112,6 +150,7 @@ class SerialConnection:
     async def close(self) -> None:
         if not self._port.is_open:
             return
+        self._end_rest()
         asyncio.get_running_loop().remove_reader(self._fd)
         self._port.close()
         self._inbox.connection_lost(None)  # its timer goes: nothing is left on the loop
