@@ -10,7 +10,14 @@ comes and goes):
 - ``smartmeter-readout read --format jsonl`` with auto-detection (start-up and detection
   left out: CPU is counted from the first reading on);
 - with ``--floor``, also the least a Python reader that decodes can do: an event-loop
-  callback that reads the port, calls ``Decoder.feed`` and writes JSON lines.
+  callback that reads the port, calls ``Decoder.feed`` and writes JSON lines; and the least
+  any reader that decrypts can do (``LEAST``: the VKW push cut at fixed offsets, no check,
+  one AES call, one ``struct``, one format, in a ``select`` loop).
+
+With ``--paced`` the meter sends at its line's speed instead (2400 baud 8E1 for vkw, a push
+every 2 s: ``--rate 0.5``), in pieces every 20 ms as a USB adapter hands them on (FTDI's
+latency timer is 16 ms): what a household's reader meets. The last line then says
+``footprint at the line's speed:``.
 
 CPU is user + system time (each process says its own ``process_time`` when signalled: /proc
 counts in 10 ms ticks) over ``--seconds``, divided by the pushes the meter sent meanwhile.
@@ -19,6 +26,7 @@ that time, and its peak RSS (VmHWM). The last line, for scripts: ``footprint: N 
 =`` and the ratio to the bare loop (issue 25's form).
 
     python benchmarks/bench_footprint.py [--rate 100] [--seconds 10] [--rounds 2] [--floor]
+        [--paced]
 
 Profile (``thread_time`` around each stage inside the processes, and cProfile of ``read``;
 2 shared cores; issue 25). At 100 pushes/s little stays in the CPU caches from one push to
@@ -37,6 +45,19 @@ four runs, 5-25 % above the floor, whose own cost is mostly the cold decoder and
 loop's two passes per push (the reader's callback, then the task). The goal of 2x is not
 reached in Python: it leaves about 60 us a push beyond the read itself, less than a cold
 decode alone; a compiled core (mypyc) is the step that is left.
+
+Then (December 2026, second pass): the least decrypting reader (``--floor``) costs 124-131
+us a push = 1.9-3.3x the bare loop over four runs: the goal of 2x is where a reader that
+checks nothing at all stands, so no reader that checks frames, segments and values can
+meet it at this rate, compiled core or not (its glue is some twenty bytecodes around C
+calls already). ``read`` stays at 348-390 us = 5.8-6.5x, 10-15 % above the callback floor.
+At the line's speed (``--paced``) the picture is another: the bare loop wakes for each of
+the push's 80 pieces, 5.0 ms of CPU a push, and ``read`` woke for each as well (the
+splitter looked for the frame's end every time): 18.2 ms a push, 3.9x. Now the decoder
+says how many bytes the frame under way lacks (``Decoder.wanted``, from its length field)
+and the serial port is left alone until the line can have carried them
+(``SerialConnection.expect``): 1.5 ms a push = 0.3x the bare loop, at most 8 reads a push
+instead of 77 (tests/test_serial_rest.py).
 """
 
 from __future__ import annotations
