@@ -20,18 +20,12 @@ import serial
 from ..i18n import _, os_error_text
 from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
+from ._rest import rest_for
 from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
 
 __all__ = ["SerialConnection", "SerialConnector", "open_error"]
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
-#: a rest ends this much after the last byte is due: a USB adapter hands bytes on every
-#: 16 ms (FTDI's latency timer), and a rest that ends early costs a wake-up for the last few
-_SLACK = 0.02
-_SHORTEST_REST = 0.05  # seconds: below this the rest saves too few wake-ups to matter
-#: seconds: a length field that claims more is looked at again then (a 2400-baud M-Bus
-#: frame takes 1.2 s at most)
-_LONGEST_REST = 1.5
 
 
 class SerialConnector:
@@ -91,17 +85,14 @@ class SerialConnection:
 
     def expect(self, size: int) -> None:
         """The frame under way lacks ``size`` bytes: leave the port alone until the line can
-        have carried them. A 2400-baud meter's bytes come in pieces of four or five every
-        16 ms (a USB adapter's latency timer), some 90 wake-ups for a push of 376 bytes,
-        each costing the reader about what a push's decoding costs; resting, the kernel
-        keeps them, and the push takes three or four (benchmarks/bench_footprint.py
-        ``--paced``). Bytes that come later than due are read then, and waited for anew."""
-        seconds = size * self._byte_time + _SLACK
-        if self._rest is not None or seconds < _SHORTEST_REST or not self._port.is_open:
+        have carried them (``_rest``). Bytes that come later than due are read then, and
+        waited for anew."""
+        seconds = rest_for(size, self._byte_time)
+        if self._rest is not None or not seconds or not self._port.is_open:
             return
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._fd)
-        self._rest = loop.call_later(min(seconds, _LONGEST_REST), self._rested)
+        self._rest = loop.call_later(seconds, self._rested)
 
     def _rested(self) -> None:
         # the loop calls _readable at once if bytes came meanwhile; not called here: with

@@ -8,6 +8,7 @@ import socket
 from ..i18n import _, os_error_text
 from ..operators import SerialSettings
 from ._inbox import Inbox
+from ._rest import LineRate, rest_for
 from .base import Chunk, SourceLost, SourceUnavailable
 
 __all__ = ["TcpConnection", "TcpConnector", "parse_host_port"]
@@ -62,17 +63,44 @@ class TcpConnection:
     def __init__(self, inbox: Inbox, transport: asyncio.BaseTransport) -> None:
         self._inbox = inbox
         self._transport = transport
+        self._rate = LineRate()  # the bridge's serial speed, as the bytes show it
+        self._rest: asyncio.TimerHandle | None = None
 
     async def read(self, timeout: float) -> Chunk:
         try:
-            return await self._inbox.read(timeout)
+            chunk = await self._inbox.read(timeout)
         except SourceLost:
             raise SourceLost(_("{source}: the bridge closed the connection",
                                source=self._inbox.name)) from None
+        if chunk.data:
+            self._rate.arrived(len(chunk.data), asyncio.get_running_loop().time())
+        return chunk
+
+    def expect(self, size: int) -> None:
+        """The frame under way lacks ``size`` bytes: stop reading the socket until the
+        bridge's line can have carried them, at the pace its bytes came so far (``_rest``).
+        A bridge that sends whole frames shows no pace and is read as before."""
+        byte_time = self._rate.byte_time
+        seconds = rest_for(size, byte_time) if byte_time is not None else 0.0
+        if self._rest is not None or not seconds or self._transport.is_closing():
+            return
+        assert isinstance(self._transport, asyncio.ReadTransport)
+        self._transport.pause_reading()
+        self._rest = asyncio.get_running_loop().call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        self._rest = None
+        self._rate.rested(asyncio.get_running_loop().time())
+        assert isinstance(self._transport, asyncio.ReadTransport)
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def write(self, data: bytes) -> None:
         self._transport.write(data)  # type: ignore[attr-defined]
 
     async def close(self) -> None:
+        if self._rest is not None:
+            self._rest.cancel()
+            self._rest = None
         self._transport.close()
         await self._inbox.wait_closed()

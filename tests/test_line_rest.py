@@ -1,4 +1,5 @@
-"""Issue 25: a serial port rests while the frame under way cannot have arrived.
+"""Issue 25: a serial port or a serial bridge rests while the frame under way cannot have
+arrived.
 
 A 2400-baud meter's push comes in some 90 pieces (a USB adapter hands bytes on every 16 ms;
 the virtual meter every 20 ms); a reader that wakes for each spent 3.9 times a bare read
@@ -6,9 +7,12 @@ loop's CPU on a push, and resting 0.3 times (``benchmarks/bench_footprint.py --p
 
 - The decoder says what the frame under way lacks by its length field (M-Bus, HDLC), and
   nothing where no length is known (DSMR text, between frames).
-- On a virtual meter sending at its line's speed, the reader takes each push in a few reads
-  instead of one per piece, and loses none; bytes that come later than due (a rest that
-  ends with nothing there) are waited for, not taken for a hung-up port.
+- On a virtual meter sending at its line's speed, on a pseudo-terminal and behind a virtual
+  TCP bridge, the reader takes each push in a few reads instead of one per piece, and loses
+  none; bytes that come later than due (a rest that ends with nothing there) are waited
+  for, not taken for a hung-up port.
+- A bridge's line speed is measured from the bytes of a burst; one that forwards whole
+  frames shows none and is never rested.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from smartmeter_readout.live import LiveReader, SourceState
 from smartmeter_readout.operators import SerialSettings
 from smartmeter_readout.sim.simulator import Simulator, dsmr_telegram
 from smartmeter_readout.sim.virtual_meter import VirtualMeter
+from smartmeter_readout.sources._rest import LineRate, rest_for
 from smartmeter_readout.sources.serial import SerialConnector
+from smartmeter_readout.sources.tcp import TcpConnector
 
 MOMENT = datetime(2026, 12, 7, 12, tzinfo=UTC)
 
@@ -55,7 +61,9 @@ def test_a_dsmr_telegram_has_no_length_to_wait_for() -> None:
     assert len(decoder.feed(telegram[40:])) == 1
 
 
-def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(tmp_path: Path) -> None:
+@pytest.mark.parametrize("line", ["pty", "tcp"])
+def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(
+        tmp_path: Path, line: str) -> None:
     link = tmp_path / "ttyMETER"
     pieces = reads = 0
 
@@ -66,7 +74,8 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(tmp_path: 
     async def scenario() -> tuple[list[int], list[int], int]:
         nonlocal pieces, reads
         meter = VirtualMeter(Simulator("vkw", key=bytes.fromhex(KEY)), link=link,
-                             interval=2.0, pace=1.0)
+                             interval=2.0, pace=1.0,
+                             tcp=("127.0.0.1", 0) if line == "tcp" else None)
         await meter.port.start()
         write = meter.port.write
 
@@ -77,8 +86,9 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(tmp_path: 
 
         meter.port.write = counted  # type: ignore[method-assign]
         # a pty takes no parity: 8N1 (a rest then ends a tenth early: one read more)
-        reader = LiveReader(SerialConnector(str(link), (SerialSettings(2400),)),
-                            Decoder(KEY), on_bytes=chunk)
+        connector = SerialConnector(str(link), (SerialSettings(2400),)) if meter.tcp is None \
+            else TcpConnector(*meter.tcp)
+        reader = LiveReader(connector, Decoder(KEY), on_bytes=chunk)
         readings = reader.readings()
         first = asyncio.ensure_future(anext(readings))
         while reader.state is not SourceState.CONNECTED:  # the reader is on the port (on a
@@ -102,8 +112,32 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(tmp_path: 
     assert sent == 3
     assert counters == list(range(counters[0], counters[0] + 3))
     assert pieces >= 3 * 60  # the meter's bytes came in pieces, as an adapter hands them on
-    # a piece read the moment a frame's length is known, then the frame's rest at once
-    assert max(reads_per_push) <= 8, reads_per_push
+    # a piece read the moment a frame's length is known, then the frame's rest at once (a
+    # bridge's pace is measured first, from the first frame's first pieces)
+    assert max(reads_per_push[1:]) <= 8, reads_per_push
+    assert reads_per_push[0] <= (8 if line == "pty" else 16), reads_per_push
+
+
+def test_a_bridges_pace_is_measured_from_a_burst_and_whole_frames_show_none() -> None:
+    paced = LineRate()
+    for piece in range(10):  # 5 bytes every 20 ms: 4 ms a byte
+        paced.arrived(5, 100 + piece * 0.02)
+    assert paced.byte_time == pytest.approx(0.004)
+    paced.rested(100.5)  # a rest: the bytes kept meanwhile are the same burst's
+    paced.arrived(80, 100.5)
+    assert paced.byte_time == pytest.approx(0.5 / 125)
+    paced.arrived(5, 101.5)  # after a quiet second: a new burst, the line's pace kept
+    assert paced.byte_time == pytest.approx(0.5 / 125)
+    paced.arrived(5, 101.52)
+    paced.arrived(5, 101.58)  # until it shows its own
+    assert paced.byte_time == pytest.approx(0.008)
+    whole = LineRate()
+    whole.arrived(256, 200.0)
+    whole.arrived(120, 200.001)
+    assert whole.byte_time is None  # a bridge that forwards frames at once: never rested
+    assert rest_for(250, 0.004) == pytest.approx(1.02)
+    assert rest_for(2000, 0.004) == 1.5  # a length field claiming more: looked at again
+    assert rest_for(250, 0.0001) == 0.0  # a fast line: no rest worth it
 
 
 def test_a_rest_that_ends_before_the_bytes_waits_for_them(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""Leave a slow line alone while a frame comes in.
+
+A 2400-baud meter's push arrives in some 80 pieces (a USB adapter hands bytes on every
+16 ms, a serial bridge forwards what it has), and a reader that wakes for each spends 3.9
+times a bare read loop's CPU on a push (benchmarks/bench_footprint.py ``--paced``). Once the
+decoder knows from a frame's length field how many bytes are still to come
+(``Decoder.wanted``), a connection may stop watching its line until they can be there: the
+kernel keeps them meanwhile. A serial port knows its line's speed from its settings; a
+bridge's is measured here from the bytes of the burst under way.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LONGEST", "SHORTEST", "SLACK", "LineRate", "rest_for"]
+
+#: a rest ends this much after the last byte is due: an adapter hands bytes on every 16 ms
+#: (FTDI's latency timer), and a rest that ends early costs a wake-up for the last few
+SLACK = 0.02
+SHORTEST = 0.05  # seconds: below this a rest saves too few wake-ups to matter
+#: seconds: a length field that claims more is looked at again then (a 2400-baud M-Bus frame
+#: takes 1.2 s at most)
+LONGEST = 1.5
+_QUIET = 0.1  # seconds without bytes (and no rest) that end a burst
+_MEASURED = 0.05  # seconds of a burst before its pace is trusted
+
+
+def rest_for(size: int, byte_time: float) -> float:
+    """Seconds to leave the line alone for ``size`` more bytes; 0: not worth a rest."""
+    seconds = size * byte_time + SLACK
+    return min(seconds, LONGEST) if seconds >= SHORTEST else 0.0
+
+
+class LineRate:
+    """The seconds a byte takes on a line whose settings are not known (a serial bridge):
+    the bytes that came after a burst's first piece over the time since that piece, or the
+    last burst's while this one is too short to tell (the line's speed does not change). A
+    bridge that forwards whole frames at once shows no pace, and is never rested."""
+
+    def __init__(self) -> None:
+        self._start = self._last = 0.0
+        self._bytes = -1  # no burst yet
+        self._known: float | None = None  # the pace of the last burst that showed one
+
+    def arrived(self, size: int, now: float) -> None:
+        """``size`` bytes read at ``now``."""
+        if self._bytes < 0 or now - self._last > _QUIET:
+            self._start, self._bytes = now, 0
+        else:
+            self._bytes += size
+        self._last = now
+
+    def rested(self, now: float) -> None:
+        """A rest ended at ``now``: the line's quiet is counted from here, not from the
+        last read (bytes kept meanwhile are the burst's, read at once)."""
+        self._last = now
+
+    @property
+    def byte_time(self) -> float | None:
+        elapsed = self._last - self._start
+        if self._bytes > 0 and elapsed >= _MEASURED:
+            self._known = elapsed / self._bytes
+        return self._known
