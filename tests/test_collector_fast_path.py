@@ -80,9 +80,10 @@ def test_each_poison_has_the_same_reason_either_way(label: str) -> None:
     assert _outcome(payload, "m") == _by_json(payload, "m")
 
 
-#: MQTT's UTF-8 strings hold no NUL (paho refuses one; the collector skips the properties)
-_TEXTS = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-                 max_size=20)
+#: MQTT's UTF-8 strings hold no NUL, surrogate or U+FEFF (MQTT-1.5.4-1 to -3: paho refuses
+#: them, a CI run drew a U+FEFF once; the collector skips the properties)
+_TEXTS = st.text(st.characters(blacklist_characters="\x00\ufeff",
+                               blacklist_categories=("Cs",)), max_size=20)
 
 
 def _properties(draw: st.DrawFn) -> bytes:
