@@ -91,8 +91,11 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(
         reader = LiveReader(connector, Decoder(KEY), on_bytes=chunk)
         readings = reader.readings()
         first = asyncio.ensure_future(anext(readings))
-        while reader.state is not SourceState.CONNECTED:  # the reader is on the port (on a
-            await asyncio.sleep(0.01)  # real line, bytes sent before are lost)
+        for _ in range(3000):  # until the reader is on the port (on a real line, bytes
+            if reader.state is SourceState.CONNECTED:  # sent before are lost)
+                break
+            await asyncio.sleep(0.01)
+        assert reader.state is SourceState.CONNECTED, reader.state_message
         sending = asyncio.create_task(meter.run(count=3))
         counters, reads_per_push = [], []
         reading = await first
