@@ -14,7 +14,7 @@ comes and goes):
   any reader that decrypts can do (``LEAST``: the VKW push cut at fixed offsets, no check,
   one AES call, one ``struct``, one format, in a ``select`` loop).
 
-With ``--paced`` the meter sends at its line's speed instead (2400 baud 8E1 for vkw, a push
+With ``--paced`` the meter sends at its line's speed instead (2400 baud 8N1 for vkw, a push
 every 2 s: ``--rate 0.5``), in pieces every 20 ms as a USB adapter hands them on (FTDI's
 latency timer is 16 ms): what a household's reader meets. The last line then says
 ``footprint at the line's speed:``.
@@ -52,12 +52,14 @@ checks nothing at all stands, so no reader that checks frames, segments and valu
 meet it at this rate, compiled core or not (its glue is some twenty bytecodes around C
 calls already). ``read`` stays at 348-390 us = 5.8-6.5x, 10-15 % above the callback floor.
 At the line's speed (``--paced``) the picture is another: the bare loop wakes for each of
-the push's 80 pieces, 5.0 ms of CPU a push, and ``read`` woke for each as well (the
-splitter looked for the frame's end every time): 18.2 ms a push, 3.9x. Now the decoder
+the push's 80 pieces, 4.0-5.0 ms of CPU a push, and ``read`` woke for each as well (the
+splitter looked for the frame's end every time): 17.2-18.2 ms a push, 3.6x. Now the decoder
 says how many bytes the frame under way lacks (``Decoder.wanted``, from its length field)
 and the serial port is left alone until the line can have carried them
-(``SerialConnection.expect``): 1.5 ms a push = 0.3x the bare loop, at most 8 reads a push
-instead of 77 (tests/test_serial_rest.py).
+(``SerialConnection.expect``; a TCP bridge measures its line's pace from the bytes): 1.5 ms
+a push = 0.3-0.4x the bare loop, at most 8 reads a push instead of 77
+(tests/test_line_rest.py). A meter that waits for acknowledgements is answered at once,
+not rested on.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Issue 25: a serial port or a serial bridge rests while the frame under way cannot have
 arrived.
 
-A 2400-baud meter's push comes in some 90 pieces (a USB adapter hands bytes on every 16 ms;
+A 2400-baud meter's push comes in some 80 pieces (a USB adapter hands bytes on every 16 ms;
 the virtual meter every 20 ms); a reader that wakes for each spent 3.9 times a bare read
 loop's CPU on a push, and resting 0.3 times (``benchmarks/bench_footprint.py --paced``).
 
@@ -30,7 +30,7 @@ from smartmeter_readout.operators import SerialSettings
 from smartmeter_readout.sim.simulator import Simulator, dsmr_telegram
 from smartmeter_readout.sim.virtual_meter import VirtualMeter
 from smartmeter_readout.sources._rest import LineRate, rest_for
-from smartmeter_readout.sources.serial import SerialConnector
+from smartmeter_readout.sources.serial import SerialConnection, SerialConnector
 from smartmeter_readout.sources.tcp import TcpConnector
 
 MOMENT = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -50,6 +50,12 @@ def test_the_decoder_says_what_the_frame_under_way_lacks(profile: str) -> None:
         readings += decoder.feed(frame[-1:])
         assert decoder.wanted == 0  # whole: the next frame's length is not known yet
     assert len(readings) == 1
+
+
+def test_a_head_that_does_not_check_out_is_not_rested_on() -> None:
+    decoder = Decoder(KEY)
+    decoder.feed(b"\x00\x7e\xa7\xff\x12\x34\x56\x78\x9a")  # HDLC-like, its checksum wrong
+    assert decoder.wanted == 0
 
 
 def test_a_dsmr_telegram_has_no_length_to_wait_for() -> None:
@@ -85,7 +91,6 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(
             write(data, baud=baud)
 
         meter.port.write = counted  # type: ignore[method-assign]
-        # a pty takes no parity: 8N1 (a rest then ends a tenth early: one read more)
         connector = SerialConnector(str(link), (SerialSettings(2400),)) if meter.tcp is None \
             else TcpConnector(*meter.tcp)
         reader = LiveReader(connector, Decoder(KEY), on_bytes=chunk)
@@ -123,17 +128,20 @@ def test_a_push_at_the_lines_speed_takes_a_few_reads_and_none_is_lost(
 
 def test_a_bridges_pace_is_measured_from_a_burst_and_whole_frames_show_none() -> None:
     paced = LineRate()
+    for moment in (99.0, 99.06, 99.12):  # a first burst slowed by a meter that waited
+        paced.arrived(5, moment)
+    assert paced.byte_time == pytest.approx(0.012)
+    paced.wrote()  # the answer: what comes next waited for it, a new burst
     for piece in range(10):  # 5 bytes every 20 ms: 4 ms a byte
         paced.arrived(5, 100 + piece * 0.02)
-    assert paced.byte_time == pytest.approx(0.004)
+    assert paced.byte_time == pytest.approx(0.004)  # the fastest pace shown is the line's
     paced.rested(100.5)  # a rest: the bytes kept meanwhile are the same burst's
     paced.arrived(80, 100.5)
     assert paced.byte_time == pytest.approx(0.5 / 125)
-    paced.arrived(5, 101.5)  # after a quiet second: a new burst, the line's pace kept
-    assert paced.byte_time == pytest.approx(0.5 / 125)
+    paced.arrived(5, 101.5)  # after a quiet second: a new burst
     paced.arrived(5, 101.52)
-    paced.arrived(5, 101.58)  # until it shows its own
-    assert paced.byte_time == pytest.approx(0.008)
+    paced.arrived(5, 101.58)  # slower (a network's delay): the line's pace is kept
+    assert paced.byte_time == pytest.approx(0.5 / 125)
     whole = LineRate()
     whole.arrived(256, 200.0)
     whole.arrived(120, 200.001)
@@ -141,6 +149,42 @@ def test_a_bridges_pace_is_measured_from_a_burst_and_whole_frames_show_none() ->
     assert rest_for(250, 0.004) == pytest.approx(1.02)
     assert rest_for(2000, 0.004) == 1.5  # a length field claiming more: looked at again
     assert rest_for(250, 0.0001) == 0.0  # a fast line: no rest worth it
+
+
+def test_a_meter_that_waits_for_answers_is_never_rested_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AMIS waits for E5 after each frame and gives up after half a second: a rest that
+    ends 20 ms after the frame is due made each answer 10 ms later."""
+    rests = 0
+    expect = SerialConnection.expect
+
+    def counted(self: SerialConnection, size: int) -> None:
+        nonlocal rests
+        rests += 1
+        expect(self, size)
+
+    monkeypatch.setattr(SerialConnection, "expect", counted)
+
+    async def scenario() -> tuple[int, int]:
+        meter = VirtualMeter(Simulator("netzooe", key=bytes(range(16)), seed=2),
+                             link=tmp_path / "ttyAMIS", interval=0.3, pace=1.0)
+        await meter.port.start()
+        running = asyncio.create_task(meter.run())
+        reader = LiveReader(SerialConnector(str(meter.path), (SerialSettings(9600),)),
+                            Decoder(bytes(range(16)).hex()))
+        taken = 0
+        async for _reading in reader.readings():
+            taken += 1
+            if taken == 5:
+                break
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        meter.close()
+        return taken, meter.searches
+
+    taken, searches = asyncio.run(scenario())
+    assert (taken, searches) == (5, 0)
+    assert rests == 0
 
 
 def test_a_rest_that_ends_before_the_bytes_waits_for_them(tmp_path: Path) -> None:

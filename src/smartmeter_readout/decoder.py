@@ -186,7 +186,7 @@ class Decoder:
     def wanted(self) -> int:
         """Bytes the frame under way still lacks by its length field; 0 when none is under
         way or its length is not known yet. A reader of a slow line need not look before
-        they can be there (a 2400-baud push arrives in some 90 pieces)."""
+        they can be there (a 2400-baud push arrives in some 80 pieces)."""
         return self._splitter.wanted
 
     def take_events(self) -> list[Event]:

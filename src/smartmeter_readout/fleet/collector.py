@@ -675,7 +675,8 @@ class _Inbox:
                 waiter.cancel()
 
     def hold_back(self) -> None:
-        """No more messages are read until ``let_in``."""
+        """No more messages are read until ``let_in`` (over TLS paho reads them itself:
+        nothing is held back then, and nothing lost)."""
         self._client.hold = 0
 
     def let_in(self) -> None:

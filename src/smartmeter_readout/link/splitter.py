@@ -83,7 +83,7 @@ class FrameSplitter:
         self._broken_until = 0  # end of the last broken frame (buffer offset)
         self._framed = False  # checksummed frames seen: stop looking for unframed APDUs
         #: after a feed: the bytes the frame at the buffer's head still lacks, by its length
-        #: field; 0 when no frame is under way or its length is not known
+        #: field; 0 when no frame is under way, its length is not known or not to be trusted
         self.wanted = 0
 
     @property
@@ -171,7 +171,11 @@ class FrameSplitter:
             elif isinstance(result, NeedMore):
                 later = self._complete_frame_after(buf, start)
                 if later < 0 and not final:
-                    self.wanted = max(0, result.total - (end - start))
+                    # a length a reader may rest on: of a frame whose head checks out as
+                    # far as its kind allows (an HDLC header has its own checksum; a stray
+                    # 7E A7 FF claimed 2,000 bytes), not of an unframed APDU
+                    if first == 0x68 or (first == _FLAG and hdlc_header_ok(buf, start)):
+                        self.wanted = max(0, result.total - (end - start))
                     return start
                 real_head = first in _CHECKSUMMED and bool(result.total) and (
                     first != _FLAG or bool(hdlc_header_ok(buf, start)))

@@ -256,7 +256,8 @@ class LiveReader:
         auto = len(self.connector.settings) > 1
         last_byte = last_push = self.clock()
         chunk = Chunk(None, initial)
-        # a serial port rests while the frame under way cannot have arrived (sources/serial.py)
+        # a serial port or bridge rests while the frame under way cannot have arrived
+        # (sources/_rest.py)
         expect: Callable[[int], None] | None = getattr(connection, "expect", None)
         while True:
             data = chunk.data
@@ -273,6 +274,9 @@ class LiveReader:
                 reply = self.decoder.data_to_send()
                 if reply:  # an AMIS meter waits for its acknowledgement
                     connection.write(reply)
+                    # promptly: a rest ends 20 ms after a frame is due (a reply 16 ms instead
+                    # of 6 after the frame), and its meter gives up after half a second
+                    expect = None
                 events = self.decoder.take_events()
                 if readings or any(event.kind.ends_push for event in events):
                     last_push, self._cut_since_push = now, 0

@@ -36,7 +36,7 @@ __all__ = ["VirtualSerialPort"]
 _SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in (
     300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)}
 #: bytes waiting this long without a byte taken had no reader; a reader rests up to 1.5 s
-#: while a frame comes in at the line's speed (``sources/serial.py``)
+#: while a frame comes in at the line's speed (``sources/_rest.py``)
 _STALE = 3.0
 
 

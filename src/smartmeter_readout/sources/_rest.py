@@ -32,14 +32,17 @@ def rest_for(size: int, byte_time: float) -> float:
 
 class LineRate:
     """The seconds a byte takes on a line whose settings are not known (a serial bridge):
-    the bytes that came after a burst's first piece over the time since that piece, or the
-    last burst's while this one is too short to tell (the line's speed does not change). A
-    bridge that forwards whole frames at once shows no pace, and is never rested."""
+    the fastest pace a burst has shown, the bytes after its first piece over the time since
+    that piece. A network delay, a rest that outlasts its frame or a meter that waits for
+    an answer only ever make a burst look slower than its line, never faster; so the fastest
+    is the line's, and a slow sample cannot make every later rest too long. A write ends a
+    burst (the meter's next bytes wait for it). A bridge that forwards whole frames at once
+    shows no pace, and is never rested."""
 
     def __init__(self) -> None:
         self._start = self._last = 0.0
-        self._bytes = -1  # no burst yet
-        self._known: float | None = None  # the pace of the last burst that showed one
+        self._bytes = -1  # no burst under way
+        self.byte_time: float | None = None
 
     def arrived(self, size: int, now: float) -> None:
         """``size`` bytes read at ``now``."""
@@ -47,6 +50,11 @@ class LineRate:
             self._start, self._bytes = now, 0
         else:
             self._bytes += size
+            elapsed = now - self._start
+            if elapsed >= _MEASURED:
+                pace = elapsed / self._bytes
+                if self.byte_time is None or pace < self.byte_time:
+                    self.byte_time = pace
         self._last = now
 
     def rested(self, now: float) -> None:
@@ -54,9 +62,6 @@ class LineRate:
         last read (bytes kept meanwhile are the burst's, read at once)."""
         self._last = now
 
-    @property
-    def byte_time(self) -> float | None:
-        elapsed = self._last - self._start
-        if self._bytes > 0 and elapsed >= _MEASURED:
-            self._known = elapsed / self._bytes
-        return self._known
+    def wrote(self) -> None:
+        """Something was sent to the meter: what comes next waited for it."""
+        self._bytes = -1

@@ -96,6 +96,7 @@ class TcpConnection:
             self._transport.resume_reading()
 
     def write(self, data: bytes) -> None:
+        self._rate.wrote()
         self._transport.write(data)  # type: ignore[attr-defined]
 
     async def close(self) -> None:
