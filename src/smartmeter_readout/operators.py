@@ -42,6 +42,11 @@ class SerialSettings:
     def __str__(self) -> str:
         return f"{self.baud} {self.bytesize}{self.parity}{self.stopbits}"
 
+    @property
+    def byte_bits(self) -> int:
+        """Bits on the line per byte: start, data, parity and stop bits."""
+        return 1 + self.bytesize + (self.parity != "N") + self.stopbits
+
     @classmethod
     def parse(cls, text: str) -> SerialSettings:
         """``"2400 8E1"`` (or ``2400/8E1``, ``2400,8e1``, just ``9600``)."""

@@ -130,8 +130,7 @@ class WirelessDecoder(Decoder):
              final: bool = False) -> list[Reading]:
         readings: list[Reading] = []
         self._fed = self._fed or bool(data)
-        items = self._stream.feed(bytes(data), final)
-        for item in items:
+        for item in self._stream.feed(bytes(data), final):
             match item:
                 case Heard():
                     reading = self._telegram(item, received)

@@ -170,15 +170,14 @@ class FrameSplitter:
                     self._framed = True
             elif isinstance(result, NeedMore):
                 later = self._complete_frame_after(buf, start)
-                if later < 0 and not final:
-                    # a length a reader may rest on: of a frame whose head checks out as
-                    # far as its kind allows (an HDLC header has its own checksum; a stray
-                    # 7E A7 FF claimed 2,000 bytes), not of an unframed APDU
-                    if first == 0x68 or (first == _FLAG and hdlc_header_ok(buf, start)):
-                        self.wanted = max(0, result.total - (end - start))
-                    return start
+                # a head that checks out as far as its kind allows (an HDLC header has its
+                # own checksum; a stray 7E A7 FF claimed 2,000 bytes)
                 real_head = first in _CHECKSUMMED and bool(result.total) and (
                     first != _FLAG or bool(hdlc_header_ok(buf, start)))
+                if later < 0 and not final:
+                    if real_head:  # a length a reader may rest on
+                        self.wanted = result.total - (end - start)
+                    return start
                 if later < 0:  # the input ends inside it
                     if real_head:
                         self._flush_garbage(events)

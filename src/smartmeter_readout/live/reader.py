@@ -269,8 +269,8 @@ class LiveReader:
                 if self.on_bytes is not None:
                     self.on_bytes(data, received)
                 readings = self.decoder.feed(data, received=received)
-                if expect is not None and self.decoder.wanted:
-                    expect(self.decoder.wanted)
+                if expect is not None and (wanted := self.decoder.wanted):
+                    expect(wanted)
                 reply = self.decoder.data_to_send()
                 if reply:  # an AMIS meter waits for its acknowledgement
                     connection.write(reply)

@@ -75,8 +75,7 @@ class VirtualMeter:
             self.tcp = (line.host, line.port)  # after an unplug it comes back on this port
         else:
             line = VirtualSerialPort(self.link, baud=self.baud, seed=seed)
-        settings = self.settings
-        line.byte_bits = 1 + settings.bytesize + (settings.parity != "N") + settings.stopbits
+        line.byte_bits = self.settings.byte_bits
         return line
 
     @property

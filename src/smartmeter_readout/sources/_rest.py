@@ -1,17 +1,20 @@
 """Leave a slow line alone while a frame comes in.
 
 A 2400-baud meter's push arrives in some 80 pieces (a USB adapter hands bytes on every
-16 ms, a serial bridge forwards what it has), and a reader that wakes for each spends 3.9
+16 ms, a serial bridge forwards what it has), and a reader that wakes for each spends 3.6
 times a bare read loop's CPU on a push (benchmarks/bench_footprint.py ``--paced``). Once the
 decoder knows from a frame's length field how many bytes are still to come
 (``Decoder.wanted``), a connection may stop watching its line until they can be there: the
 kernel keeps them meanwhile. A serial port knows its line's speed from its settings; a
-bridge's is measured here from the bytes of the burst under way.
+bridge's is measured here from the bytes it has forwarded.
 """
 
 from __future__ import annotations
 
-__all__ = ["LONGEST", "SHORTEST", "SLACK", "LineRate", "rest_for"]
+import asyncio
+from collections.abc import Callable
+
+__all__ = ["LONGEST", "SHORTEST", "SLACK", "LineRate", "Rest", "rest_for"]
 
 #: a rest ends this much after the last byte is due: an adapter hands bytes on every 16 ms
 #: (FTDI's latency timer), and a rest that ends early costs a wake-up for the last few
@@ -28,6 +31,30 @@ def rest_for(size: int, byte_time: float) -> float:
     """Seconds to leave the line alone for ``size`` more bytes; 0: not worth a rest."""
     seconds = size * byte_time + SLACK
     return min(seconds, LONGEST) if seconds >= SHORTEST else 0.0
+
+
+class Rest:
+    """One rest at a time: ``pause`` the line's reading, ``resume`` it when the rest is
+    over; ``cancel`` (the connection closes) leaves nothing on the event loop."""
+
+    def __init__(self, pause: Callable[[], object], resume: Callable[[], object]) -> None:
+        self._pause, self._resume = pause, resume
+        self._timer: asyncio.TimerHandle | None = None
+
+    def take(self, seconds: float) -> None:
+        if self._timer is not None or not seconds:
+            return
+        self._pause()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._over)
+
+    def _over(self) -> None:
+        self._timer = None
+        self._resume()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class LineRate:

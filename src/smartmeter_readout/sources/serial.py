@@ -20,7 +20,7 @@ import serial
 from ..i18n import _, os_error_text
 from ..operators import AUTO_SETTINGS, SerialSettings
 from ._inbox import Inbox
-from ._rest import rest_for
+from ._rest import Rest, rest_for
 from .base import Chunk, SettingUnsupported, SourceFatal, SourceLost, SourceUnavailable
 
 __all__ = ["SerialConnection", "SerialConnector", "open_error"]
@@ -77,29 +77,21 @@ class SerialConnection:
         self._inbox = inbox
         self._fd = port.fileno()
         self.settings = settings
-        # start, data, parity and stop bits of one byte, in seconds
-        self._byte_time = (1 + settings.bytesize + (settings.parity != "N")
-                           + settings.stopbits) / settings.baud
-        self._rest: asyncio.TimerHandle | None = None
-        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+        self._byte_time = settings.byte_bits / settings.baud  # seconds
+        loop = asyncio.get_running_loop()
+        # after a rest the loop calls _readable at once if bytes came meanwhile; it is not
+        # called then: with none there, a serial port read without a timeout (VMIN 0)
+        # answers b"", which is also what a hung-up port answers
+        self._rest = Rest(lambda: loop.remove_reader(self._fd),
+                          lambda: loop.add_reader(self._fd, self._readable))
+        loop.add_reader(self._fd, self._readable)
 
     def expect(self, size: int) -> None:
         """The frame under way lacks ``size`` bytes: leave the port alone until the line can
         have carried them (``_rest``). Bytes that come later than due are read then, and
         waited for anew."""
-        seconds = rest_for(size, self._byte_time)
-        if self._rest is not None or not seconds or not self._port.is_open:
-            return
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self._fd)
-        self._rest = loop.call_later(seconds, self._rested)
-
-    def _rested(self) -> None:
-        # the loop calls _readable at once if bytes came meanwhile; not called here: with
-        # none there, a serial port read without a timeout (VMIN 0) answers b"", which is
-        # also what a hung-up port answers
-        self._rest = None
-        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+        if self._port.is_open:
+            self._rest.take(rest_for(size, self._byte_time))
 
     def _readable(self) -> None:
         try:
@@ -115,14 +107,9 @@ class SerialConnection:
             self._stop(None)
 
     def _stop(self, exc: BaseException | None) -> None:
-        self._end_rest()
+        self._rest.cancel()
         asyncio.get_running_loop().remove_reader(self._fd)
         self._inbox.connection_lost(exc)
-
-    def _end_rest(self) -> None:
-        if self._rest is not None:
-            self._rest.cancel()
-            self._rest = None
 
     async def read(self, timeout: float) -> Chunk:
         try:
@@ -141,7 +128,7 @@ class SerialConnection:
     async def close(self) -> None:
         if not self._port.is_open:
             return
-        self._end_rest()
+        self._rest.cancel()
         asyncio.get_running_loop().remove_reader(self._fd)
         self._port.close()
         self._inbox.connection_lost(None)  # its timer goes: nothing is left on the loop

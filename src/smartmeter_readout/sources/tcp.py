@@ -8,7 +8,7 @@ import socket
 from ..i18n import _, os_error_text
 from ..operators import SerialSettings
 from ._inbox import Inbox
-from ._rest import LineRate, rest_for
+from ._rest import LineRate, Rest, rest_for
 from .base import Chunk, SourceLost, SourceUnavailable
 
 __all__ = ["TcpConnection", "TcpConnector", "parse_host_port"]
@@ -64,7 +64,9 @@ class TcpConnection:
         self._inbox = inbox
         self._transport = transport
         self._rate = LineRate()  # the bridge's serial speed, as the bytes show it
-        self._rest: asyncio.TimerHandle | None = None
+        assert isinstance(transport, asyncio.ReadTransport)
+        self._reading = transport
+        self._rest = Rest(transport.pause_reading, self._resume)
 
     async def read(self, timeout: float) -> Chunk:
         try:
@@ -81,27 +83,19 @@ class TcpConnection:
         bridge's line can have carried them, at the pace its bytes came so far (``_rest``).
         A bridge that sends whole frames shows no pace and is read as before."""
         byte_time = self._rate.byte_time
-        seconds = rest_for(size, byte_time) if byte_time is not None else 0.0
-        if self._rest is not None or not seconds or self._transport.is_closing():
-            return
-        assert isinstance(self._transport, asyncio.ReadTransport)
-        self._transport.pause_reading()
-        self._rest = asyncio.get_running_loop().call_later(seconds, self._resume)
+        if byte_time is not None and not self._reading.is_closing():
+            self._rest.take(rest_for(size, byte_time))
 
     def _resume(self) -> None:
-        self._rest = None
         self._rate.rested(asyncio.get_running_loop().time())
-        assert isinstance(self._transport, asyncio.ReadTransport)
-        if not self._transport.is_closing():
-            self._transport.resume_reading()
+        if not self._reading.is_closing():
+            self._reading.resume_reading()
 
     def write(self, data: bytes) -> None:
         self._rate.wrote()
         self._transport.write(data)  # type: ignore[attr-defined]
 
     async def close(self) -> None:
-        if self._rest is not None:
-            self._rest.cancel()
-            self._rest = None
+        self._rest.cancel()
         self._transport.close()
         await self._inbox.wait_closed()
